@@ -374,6 +374,33 @@ START_TEST(test_codec_new_errors) {
 }
 END_TEST
 
+START_TEST(test_codec_from_keys) {
+        /* A worker gets the derived test keys, never the control keys: a
+         * codec made from them is the same codec. */
+        Fixture f = fixture();
+        OwTestKeys keys;
+        ow_testpkt_derive_keys(&f.sid, f.aes, f.hmac, &keys);
+
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+                _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *a = codec(modes[m]);
+                _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *b = NULL;
+                uint8_t pa[OW_TESTPKT_MAX_HEADER_SIZE], pb[OW_TESTPKT_MAX_HEADER_SIZE];
+                OwTestPacket p = { .seq = 7, .timestamp = 0xeeb4dc4f12345678ULL, .errest = 0x0001 }, q;
+
+                ck_assert_int_eq(ow_testpkt_codec_new_from_keys(modes[m], &keys, &b), 0);
+                int n = ow_testpkt_encode(a, &p, NULL, 0, pa, sizeof(pa));
+                ck_assert_int_eq(ow_testpkt_encode(b, &p, NULL, 0, pb, sizeof(pb)), n);
+                ck_assert_bytes_eq(pa, pb, (size_t) n);
+                ck_assert_int_eq(ow_testpkt_decode(b, pa, (size_t) n, 8, &q), 0);
+                ck_assert_uint_eq(q.seq, 7);
+        }
+        OwTestPktCodec *c = NULL;
+        ck_assert_int_eq(ow_testpkt_codec_new_from_keys(OW_MODE_ENCRYPTED, NULL, &c), -EINVAL);
+        ck_assert_int_eq(ow_testpkt_codec_new_from_keys((OwMode) 3, &keys, &c), -EINVAL);
+        ck_assert_ptr_null(c);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("testpkt");
 
@@ -396,6 +423,7 @@ int main(void) {
         tcase_add_loop_test(tc, test_reject_seq, 0, ELEMENTSOF(modes));
         tcase_add_loop_test(tc, test_encode_errors, 0, ELEMENTSOF(modes));
         tcase_add_test(tc, test_codec_new_errors);
+        tcase_add_test(tc, test_codec_from_keys);
         suite_add_tcase(s, tc);
 
         return test_run_suite(s);

@@ -71,11 +71,10 @@ void ow_testpkt_derive_keys(const OwSid *sid, const uint8_t aes_key[static OW_AE
         explicit_bzero(x, sizeof(x));
 }
 
-int ow_testpkt_codec_new(OwMode mode, const OwSid *sid, const uint8_t *aes_key, const uint8_t *hmac_key,
-                         OwTestPktCodec **ret) {
-        if (ow_testpkt_header_size(mode) == 0 || !sid)
+int ow_testpkt_codec_new_from_keys(OwMode mode, const OwTestKeys *keys, OwTestPktCodec **ret) {
+        if (ow_testpkt_header_size(mode) == 0)
                 return -EINVAL;
-        if (mode != OW_MODE_OPEN && (!aes_key || !hmac_key))
+        if (mode != OW_MODE_OPEN && !keys)
                 return -EINVAL;
 
         OwTestPktCodec *c = calloc(1, sizeof(OwTestPktCodec));
@@ -84,17 +83,31 @@ int ow_testpkt_codec_new(OwMode mode, const OwSid *sid, const uint8_t *aes_key, 
 
         c->mode = mode;
         if (mode != OW_MODE_OPEN) {
-                OwTestKeys keys;
-
-                ow_testpkt_derive_keys(sid, aes_key, hmac_key, &keys);
-                aes128_set_encrypt_key(&c->encrypt, keys.aes);
-                aes128_set_decrypt_key(&c->decrypt, keys.aes);
-                hmac_sha1_set_key(&c->hmac, sizeof(keys.hmac), keys.hmac);
-                explicit_bzero(&keys, sizeof(keys));
+                aes128_set_encrypt_key(&c->encrypt, keys->aes);
+                aes128_set_decrypt_key(&c->decrypt, keys->aes);
+                hmac_sha1_set_key(&c->hmac, sizeof(keys->hmac), keys->hmac);
         }
 
         *ret = c;
         return 0;
+}
+
+int ow_testpkt_codec_new(OwMode mode, const OwSid *sid, const uint8_t *aes_key, const uint8_t *hmac_key,
+                         OwTestPktCodec **ret) {
+        OwTestKeys keys;
+        int r;
+
+        if (ow_testpkt_header_size(mode) == 0 || !sid)
+                return -EINVAL;
+        if (mode == OW_MODE_OPEN)
+                return ow_testpkt_codec_new_from_keys(mode, NULL, ret);
+        if (!aes_key || !hmac_key)
+                return -EINVAL;
+
+        ow_testpkt_derive_keys(sid, aes_key, hmac_key, &keys);
+        r = ow_testpkt_codec_new_from_keys(mode, &keys, ret);
+        explicit_bzero(&keys, sizeof(keys));
+        return r;
 }
 
 OwTestPktCodec *ow_testpkt_codec_free(OwTestPktCodec *c) {

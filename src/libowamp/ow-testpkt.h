@@ -74,6 +74,10 @@ void ow_testpkt_derive_keys(const OwSid *sid, const uint8_t aes_key[static OW_AE
  * or missing keys, -ENOMEM. */
 int ow_testpkt_codec_new(OwMode mode, const OwSid *sid, const uint8_t *aes_key, const uint8_t *hmac_key,
                          OwTestPktCodec **ret);
+/* The same from already derived test keys (what a session worker gets:
+ * it never sees the control-connection keys). keys may be NULL in open
+ * mode. */
+int ow_testpkt_codec_new_from_keys(OwMode mode, const OwTestKeys *keys, OwTestPktCodec **ret);
 OwTestPktCodec *ow_testpkt_codec_free(OwTestPktCodec *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OwTestPktCodec *, ow_testpkt_codec_free);
 
