@@ -36,6 +36,9 @@ static const char *const table[_OW_ERR_MAX - OW_ERR_BASE] = {
         [OW_ERR_DUPLICATE - OW_ERR_BASE] = "given more than once",
         [OW_ERR_UNKNOWN - OW_ERR_BASE] = "unknown name",
         [OW_ERR_STATE - OW_ERR_BASE] = "not allowed in this protocol state",
+        [OW_ERR_PARENT - OW_ERR_BASE] = "invalid limit class hierarchy",
+        [OW_ERR_NETMASK - OW_ERR_BASE] = "invalid network prefix",
+        [OW_ERR_HEX - OW_ERR_BASE] = "malformed hex encoding",
 };
 
 const char *ow_strerror(int r) {

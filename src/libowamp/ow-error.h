@@ -47,6 +47,9 @@ typedef enum OwError {
         OW_ERR_DUPLICATE,      /* configuration or protocol: an item given twice */
         OW_ERR_UNKNOWN,        /* reference to an undefined name (class, SID, ...) */
         OW_ERR_STATE,          /* message not allowed in the current protocol state */
+        OW_ERR_PARENT,         /* limits: root class with a parent, or another class without one */
+        OW_ERR_NETMASK,        /* prefix length out of range, or address bits set beyond it */
+        OW_ERR_HEX,            /* malformed hex encoding (odd length, non-hex digit, empty) */
         _OW_ERR_MAX,
 } OwError;
 
