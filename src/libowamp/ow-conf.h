@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ow-crypto.h"
 #include "ow-diag.h"
 #include "ow-time.h"
 
@@ -77,9 +78,7 @@ typedef struct OwConfNode {
 /* Bounds. Values a reference owampd would accept but that make no sense
  * (or overflow something) are refused; see docs/notes/reference-config.md. */
 #define OW_CONF_MAX_VALUE 4095 /* longest keyword or value: the reference's MAXPATHLEN-1 */
-#define OW_PBKDF2_COUNT_MIN UINT32_C(1024)  /* RFC 4656 3.1 */
-#define OW_PBKDF2_COUNT_MAX UINT32_C(1048576)
-#define OW_PBKDF2_COUNT_DEFAULT UINT32_C(2048)
+/* pbkdf2_count bounds: OW_PBKDF2_COUNT_MIN/MAX/DEFAULT from ow-crypto.h. */
 #define OW_CONF_CONTROLTIMEOUT_MAX_SEC UINT32_C(604800)
 #define OW_CONF_DIEBY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_ENDDELAY_MAX_SEC UINT32_C(86400)
