@@ -36,6 +36,9 @@ static const char *const table[_OW_ERR_MAX - OW_ERR_BASE] = {
         [OW_ERR_DUPLICATE - OW_ERR_BASE] = "given more than once",
         [OW_ERR_UNKNOWN - OW_ERR_BASE] = "unknown name",
         [OW_ERR_STATE - OW_ERR_BASE] = "not allowed in this protocol state",
+        [OW_ERR_OVERLAP - OW_ERR_BASE] = "session file areas overlap",
+        [OW_ERR_MISALIGNED - OW_ERR_BASE] = "session file data not at the end of its header",
+        [OW_ERR_FILE_COUNT - OW_ERR_BASE] = "session file count larger than the file",
 };
 
 const char *ow_strerror(int r) {

@@ -47,6 +47,9 @@ typedef enum OwError {
         OW_ERR_DUPLICATE,      /* configuration or protocol: an item given twice */
         OW_ERR_UNKNOWN,        /* reference to an undefined name (class, SID, ...) */
         OW_ERR_STATE,          /* message not allowed in the current protocol state */
+        OW_ERR_OVERLAP,        /* session file: header, records and skip ranges overlap */
+        OW_ERR_MISALIGNED,     /* session file: data does not start where the header ends */
+        OW_ERR_FILE_COUNT,     /* session file: a record or skip-range count exceeds the file */
         _OW_ERR_MAX,
 } OwError;
 
