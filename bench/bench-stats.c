@@ -3,10 +3,12 @@
 /*
  * How fast and how big is owstats' work on a long session? Synthesises a
  * 1,000,000-packet session in memory, as the 25-octet records of an .owp
- * file (1 ms fixed gaps, 2 s loss timeout, about 1% loss declared 2 s late,
- * 0.5% duplicates, some 1- and 2-reordering), then times the default
- * summary, -M, -v (into a discarding sink) and -N 10000, decoding every
- * record from its octets as owstats would.
+ * file (owping's default exponential schedule, 1 ms mean, so the engine
+ * regenerates the SID-keyed schedule; 2 s loss timeout; about 1% loss
+ * declared just before the timeout; 0.5% duplicates; some 1- and
+ * 2-reordering), then times the default summary, -M, -v (into a discarding
+ * sink) and -N 10000, decoding every record from its octets as owstats
+ * would.
  *
  * Prints "owstats_1M_records_seconds X s" for the default summary, the
  * other timings, and the peak resident memory before and after (the
@@ -20,11 +22,15 @@
 #include <time.h>
 
 #include "ow-report.h"
+#include "ow-schedule.h"
 
 #define N_PACKETS 1000000u
 #define START (UINT64_C(3973000000) << 32)
-#define GAP_NSEC 1000000u
-#define LOSS_DELAY_PACKETS 1900u /* the receiver declares a loss just before its timeout (2 s) */
+#define MEAN_NSEC 1000000u
+#define TIMEOUT (UINT64_C(2) << 32)
+/* The receiver declares a loss a little before its 2 s timeout expires,
+ * i.e. before a later arrival would settle the packet. */
+#define LOSS_DECLARED (TIMEOUT - (TIMEOUT >> 4))
 
 typedef struct Image {
         uint8_t *data;
@@ -70,37 +76,40 @@ static void put(Image *im, size_t cap, const OwRecord *r) {
         im->n_records++;
 }
 
-static void synthesise(Image *im, OwTimestamp gap) {
+static void synthesise(Image *im, OwSchedule *sched) {
         size_t cap = N_PACKETS + N_PACKETS / 50;
         uint32_t *pending = calloc(N_PACKETS / 50 + 16, sizeof(uint32_t));
+        OwTimestamp *pending_send = calloc(N_PACKETS / 50 + 16, sizeof(OwTimestamp));
         size_t n_pending = 0, head = 0;
         uint32_t held = UINT32_MAX;
+        OwTimestamp held_send = 0;
 
         im->data = malloc(cap * OW_RECORD_SIZE);
         im->n_records = 0;
-        if (!im->data || !pending)
+        if (!im->data || !pending || !pending_send)
                 exit(1);
 
         for (uint32_t k = 0; k < N_PACKETS; k++) {
                 /* Losses become records once their timeout has passed. */
-                while (head < n_pending && pending[head] + LOSS_DELAY_PACKETS <= k) {
-                        uint32_t s = pending[head++];
+                OwTimestamp send = ow_schedule_next(sched, NULL);
+                while (head < n_pending && pending_send[head] + LOSS_DECLARED <= send) {
                         OwRecord r = {
-                                .seq = s,
+                                .seq = pending[head],
                                 .send_err = OW_ERREST_UNSYNC,
                                 .recv_err = OW_ERREST_UNSYNC,
-                                .send_time = START + (uint64_t) (s + 1) * gap,
+                                .send_time = pending_send[head],
                                 .ttl = 255,
                         };
+                        head++;
                         put(im, cap, &r);
                 }
 
                 uint32_t x = rng() % 1000;
                 if (x < 10) {
+                        pending_send[n_pending] = send;
                         pending[n_pending++] = k;
                         continue;
                 }
-                OwTimestamp send = START + (uint64_t) (k + 1) * gap;
                 OwRecord r = {
                         .seq = k,
                         .send_err = OW_ERREST_UNSYNC,
@@ -112,7 +121,7 @@ static void synthesise(Image *im, OwTimestamp gap) {
                 if (x < 30 && held == UINT32_MAX) {
                         /* Held back behind the next one or two packets. */
                         held = k;
-                        r.recv_time += gap * 2;
+                        held_send = send;
                         continue;
                 }
                 put(im, cap, &r);
@@ -121,23 +130,24 @@ static void synthesise(Image *im, OwTimestamp gap) {
                 if (held != UINT32_MAX && (x % 2 == 0 || k > held + 1)) {
                         OwRecord h = r;
                         h.seq = held;
-                        h.send_time = START + (uint64_t) (held + 1) * gap;
+                        h.send_time = held_send;
                         put(im, cap, &h);
                         held = UINT32_MAX;
                 }
         }
         while (head < n_pending) {
-                uint32_t s = pending[head++];
                 OwRecord r = {
-                        .seq = s,
+                        .seq = pending[head],
                         .send_err = OW_ERREST_UNSYNC,
                         .recv_err = OW_ERREST_UNSYNC,
-                        .send_time = START + (uint64_t) (s + 1) * gap,
+                        .send_time = pending_send[head],
                         .ttl = 255,
                 };
+                head++;
                 put(im, cap, &r);
         }
         free(pending);
+        free(pending_send);
 }
 
 static double run(const OwReportSession *s, const OwReportOptions *o, const OwSink *sink, const char *what) {
@@ -152,7 +162,7 @@ static double run(const OwReportSession *s, const OwReportOptions *o, const OwSi
 }
 
 int main(void) {
-        OwSlot slot = { .type = OW_SLOT_FIXED, .param = ow_duration_from_nsec(GAP_NSEC) };
+        OwSlot slot = { .type = OW_SLOT_EXPONENTIAL, .param = ow_duration_from_nsec(MEAN_NSEC) };
         OwSessionRequest req = {
                 .ipvn = 4,
                 .conf_receiver = true,
@@ -163,12 +173,18 @@ int main(void) {
                 .sender_addr = { 192, 0, 2, 1 },
                 .receiver_addr = { 198, 51, 100, 7 },
                 .start_time = START,
-                .timeout = UINT64_C(2) << 32,
+                .timeout = TIMEOUT,
                 .slots = &slot,
         };
+        OwSchedule *sched;
         Image im;
 
-        synthesise(&im, slot.param);
+        for (size_t i = 0; i < OW_SID_SIZE; i++)
+                req.sid.bytes[i] = (uint8_t) (0x10 + i);
+        if (ow_schedule_new(&req.sid, &slot, 1, START, &sched) < 0)
+                return 1;
+        synthesise(&im, sched);
+        ow_schedule_free(sched);
         long rss_image = peak_rss_kib();
 
         OwReportSession s = {

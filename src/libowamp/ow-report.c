@@ -625,7 +625,7 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         if (ow_report_units(o->units, NULL, NULL) < 0)
                 return -EINVAL;
 
-        r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, s->gap, s->gap_userdata, &st);
+        r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &st);
         if (r < 0)
                 return r;
 

@@ -101,8 +101,6 @@ typedef struct OwReportSession {
         bool finished;                   /* the file says "finished normally" */
         const char *from_host, *to_host; /* resolved sender/receiver names;
                                           * NULL = the numeric address */
-        OwGapFn gap;                     /* NULL if every slot is fixed */
-        void *gap_userdata;
         OwRecordSource records;
 } OwReportSession;
 

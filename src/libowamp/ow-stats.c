@@ -5,6 +5,7 @@
 
 #include "macro.h"
 #include "ow-error.h"
+#include "ow-schedule.h"
 #include "ow-stats.h"
 
 /*
@@ -149,10 +150,10 @@ struct OwStats {
         double bucket_width;
         size_t btable_size; /* size of the reference's bucket hash table */
 
-        /* Schedule: either the caller's gap function, or the fixed slots'
-         * prefix sums (fixed_prefix[j] = gaps of slots 0..j-1, j <= n). */
-        OwGapFn gap;
-        void *gap_userdata;
+        /* Schedule: the generator, and for all-fixed slots their prefix sums
+         * (fixed_prefix[j] = gaps of slots 0..j-1, j <= n), which allow
+         * random access. */
+        OwSchedule *schedule;
         OwTimestamp *fixed_prefix;
         uint32_t n_slots;
         int64_t sched_k;      /* index of the last gap taken, -1 for none */
@@ -271,6 +272,7 @@ OwStats *ow_stats_free(OwStats *s) {
         if (!s)
                 return NULL;
         free(s->skips);
+        ow_schedule_free(s->schedule);
         free(s->fixed_prefix);
         map_done(&s->packets);
         map_done(&s->bucket_map);
@@ -288,8 +290,6 @@ int ow_stats_new(
                 const OwSkipRange *skips,
                 size_t n_skips,
                 double bucket_width,
-                OwGapFn gap,
-                void *gap_userdata,
                 OwStats **ret) {
         _cleanup_(ow_stats_freep) OwStats *s = NULL;
         int r;
@@ -300,10 +300,6 @@ int ow_stats_new(
                 return -EINVAL;
         if (req->n_slots == 0 || !req->slots)
                 return -EINVAL;
-        if (!gap)
-                for (uint32_t i = 0; i < req->n_slots; i++)
-                        if (req->slots[i].type != OW_SLOT_FIXED)
-                                return -OW_ERR_SLOT_TYPE;
 
         s = calloc(1, sizeof(OwStats));
         if (!s)
@@ -330,10 +326,15 @@ int ow_stats_new(
                         break;
                 }
 
-        s->gap = gap;
-        s->gap_userdata = gap_userdata;
+        r = ow_schedule_new(&req->sid, req->slots, req->n_slots, req->start_time, &s->schedule);
+        if (r < 0)
+                return r;
         s->n_slots = req->n_slots;
-        if (!gap) {
+        bool all_fixed = true;
+        for (uint32_t i = 0; i < req->n_slots; i++)
+                if (req->slots[i].type != OW_SLOT_FIXED)
+                        all_fixed = false;
+        if (all_fixed) {
                 s->fixed_prefix = calloc((size_t) req->n_slots + 1, sizeof(OwTimestamp));
                 if (!s->fixed_prefix)
                         return -ENOMEM;
@@ -362,11 +363,13 @@ static OwTimestamp fixed_schedtime(const OwStats *s, uint32_t k) {
         return s->start + (n / s->n_slots) * s->fixed_prefix[s->n_slots] + s->fixed_prefix[n % s->n_slots];
 }
 
-static OwTimestamp next_gap(OwStats *s) {
+/* Advance the schedule cursor by one packet. */
+static void schedule_step(OwStats *s) {
         s->sched_k++;
-        if (s->gap)
-                return s->gap(s->gap_userdata, (uint32_t) s->sched_k);
-        return s->fixed_prefix[s->sched_k % s->n_slots + 1] - s->fixed_prefix[s->sched_k % s->n_slots];
+        if (s->fixed_prefix)
+                s->sched_t = fixed_schedtime(s, (uint32_t) s->sched_k);
+        else
+                s->sched_t = ow_schedule_next(s->schedule, NULL);
 }
 
 /* Position the schedule cursor on packet k, the way the reference does:
@@ -375,14 +378,15 @@ static void schedule_seek(OwStats *s, uint32_t k) {
         if (k == 0 || (int64_t) k <= s->sched_k) {
                 s->sched_k = -1;
                 s->sched_t = s->start;
+                ow_schedule_reset(s->schedule);
         }
-        if (!s->gap && (int64_t) k > s->sched_k + 1) {
+        if (s->fixed_prefix && (int64_t) k > s->sched_k + 1) {
                 s->sched_k = k;
                 s->sched_t = fixed_schedtime(s, k);
                 return;
         }
         while (s->sched_k < (int64_t) k)
-                s->sched_t += next_gap(s);
+                schedule_step(s);
 }
 
 int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last) {
@@ -478,7 +482,7 @@ static int flush_one(OwStats *s) {
 
         s->pbegin = seq + 1;
         if (s->sched_k == (int64_t) seq)
-                s->sched_t += next_gap(s);
+                schedule_step(s);
         else
                 schedule_seek(s, seq + 1);
         s->pbegin_sched = s->sched_t;
@@ -688,7 +692,7 @@ int ow_stats_end(OwStats *s) {
         /* Settle everything up to last - 1. With a fixed schedule and no
          * packet left open, jump straight to the end. */
         for (;;) {
-                if (!s->gap && s->packets.n == 0 && (uint64_t) s->pbegin + 1 < r->last) {
+                if (s->fixed_prefix && s->packets.n == 0 && (uint64_t) s->pbegin + 1 < r->last) {
                         uint32_t k = r->last - 1;
                         s->pbegin = k;
                         s->sched_k = k;

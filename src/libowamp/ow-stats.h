@@ -10,7 +10,7 @@
  *
  * Usage, for the sample range [first, last) of a session:
  *
- *     ow_stats_new(&req, skips, n_skips, bucket_width, gap, gap_userdata, &s);
+ *     ow_stats_new(&req, skips, n_skips, bucket_width, &s);
  *     ow_stats_begin(s, first, last);
  *     for each record in file order: ow_stats_add(s, &rec, &info);
  *     ow_stats_end(s);
@@ -34,15 +34,6 @@
 #include "macro.h"
 #include "ow-time.h"
 #include "ow-types.h"
-
-/*
- * The session's send schedule: gap k (k = 0, 1, 2, ...) between the send
- * times of packets k-1 and k, packet 0 being Start Time + gap 0
- * (PROTOCOL.md 8). The engine calls it with k = 0, 1, 2, ... in order; a call
- * with k = 0 restarts the sequence. Pass NULL when every slot is fixed: the
- * engine then computes the schedule itself.
- */
-typedef OwTimestamp (*OwGapFn)(void *userdata, uint32_t k);
 
 typedef struct OwStats OwStats;
 
@@ -104,20 +95,20 @@ typedef struct OwStatsResult {
 
 /*
  * Create an engine for the session described by req (req->slots must hold
- * its n_slots slots; the request's packet count, timeout and schedule are
- * used) and its skip ranges, as stored. bucket_width in seconds, > 0.
+ * its n_slots slots) and its skip ranges, as stored. The request's packet
+ * count and timeout are used, and its SID, Start Time and slots give every
+ * packet's scheduled send time (ow-schedule.h). bucket_width in seconds,
+ * > 0.
  *
  * -EINVAL for a bucket width that is not a positive number or a request
- * without slots, -OW_ERR_SLOT_TYPE if gap is NULL but a slot is
- * exponential, -ENOMEM.
+ * without slots; ow_schedule_new()'s -OW_ERR_COUNT and -OW_ERR_SLOT_TYPE;
+ * -ENOMEM.
  */
 int ow_stats_new(
                 const OwSessionRequest *req,
                 const OwSkipRange *skips,
                 size_t n_skips,
                 double bucket_width,
-                OwGapFn gap,
-                void *gap_userdata,
                 OwStats **ret);
 OwStats *ow_stats_free(OwStats *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OwStats *, ow_stats_free);
