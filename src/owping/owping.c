@@ -225,7 +225,7 @@ static int parse_slots(const char *spec, OwSlot **ret, uint32_t *ret_n) {
                         slots[i].type = OW_SLOT_FIXED;
                 else
                         return -EINVAL;
-                slots[i].param = ow_duration_from_nsec((uint64_t) llround(v * 1e9));
+                slots[i].param = (OwTimestamp) (v * 4294967296.0); /* as the reference: v * 2^32, truncated */
                 if (slots[i].param == 0)
                         return -EINVAL;
                 i++;
@@ -766,15 +766,6 @@ static int array_get(void *userdata, uint32_t i, OwRecord *ret) {
         return 0;
 }
 
-static OwTimestamp schedule_gap(void *userdata, uint32_t k) {
-        OwSchedule *s = userdata;
-        OwTimestamp gap;
-        if (k == 0)
-                ow_schedule_reset(s);
-        (void) ow_schedule_next(s, &gap);
-        return gap;
-}
-
 static int stdout_write(void *userdata, const char *data, size_t len) {
         (void) userdata;
         return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
@@ -824,11 +815,8 @@ static int files_close(void *userdata, const char *name) {
 
 static int report(const PingOptions *o, const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips,
                   const OwRecord *records, uint32_t n_records, const char *from, const char *to) {
-        _cleanup_(ow_schedule_freep) OwSchedule *sched = NULL;
         ArraySource src = { .records = records };
-        int r = ow_schedule_new(&req->sid, req->slots, req->n_slots, req->start_time, &sched);
-        if (r < 0)
-                return r;
+        int r;
         OwReportSession s = {
                 .request = req,
                 .skips = skips,
@@ -836,8 +824,6 @@ static int report(const PingOptions *o, const OwSessionRequest *req, const OwSki
                 .finished = true,
                 .from_host = from,
                 .to_host = to,
-                .gap = schedule_gap,
-                .gap_userdata = sched,
                 .records = { .n_records = n_records, .get = array_get, .userdata = &src },
         };
         OwSink out = { .write = stdout_write };
@@ -878,7 +864,7 @@ static double packet_rate(const OwSessionRequest *req) {
 
 static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::Uhft:T:";
-        int c, r;
+        int c;
         bool have_modes = false;
         uint8_t dscp;
 
@@ -1048,7 +1034,7 @@ int main(int argc, char **argv) {
         _cleanup_free_ uint8_t *secret = NULL;
         size_t secret_len = 0;
         const char *warnings[3];
-        int first, r;
+        int first = 0, r;
 
         r = parse_args(argc, argv, &o, &first);
         if (r != 0)
@@ -1057,8 +1043,13 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return EXIT_FAILURE;
         }
-        p->testaddr = argv[first];
         o.conn.server = argc - first == 2 ? argv[first + 1] : argv[first];
+        /* Reports name the server end as typed, without the port. */
+        _cleanup_free_ char *test_node = NULL;
+        uint16_t test_port;
+        if (net_split_node(argv[first], OWAMP_CONTROL_PORT, &test_node, &test_port) < 0 || !test_node)
+                return fail("Invalid address '%s'", argv[first]);
+        p->testaddr = test_node;
 
         size_t nw = ow_report_options_reconcile(&o.report, warnings);
         for (size_t i = 0; i < nw; i++)
@@ -1095,7 +1086,7 @@ int main(int argc, char **argv) {
                 _cleanup_free_ SockAddr *addrs = NULL;
                 size_t n;
                 uint16_t port;
-                if (net_split_node(p->testaddr, 0, &node, &port) < 0 || !node ||
+                if (net_split_node(argv[first], 0, &node, &port) < 0 || !node ||
                     net_resolve(node, 0, p->client.peer.sa.sa_family, false, &addrs, &n) < 0)
                         return fail("Unable to resolve test address %s", p->testaddr);
                 p->test_peer = addrs[0];
