@@ -145,7 +145,6 @@ stop_nspawn() {
 }
 
 # shellcheck disable=SC2317 # the EXIT trap
-# shellcheck disable=SC2317 # the EXIT trap
 cleanup() {
         stop_nspawn
         if [ "$use_scope" = 1 ]; then
@@ -174,7 +173,7 @@ cleanup() {
         fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'say "interrupted"; exit 130' INT TERM HUP
 
 # Is PID running (and not a zombie waiting for us)?
 alive() {
