@@ -477,9 +477,10 @@ int main(int argc, char **argv) {
                 return log_error_errno(r, "Cannot set up the session launcher: %m"), EXIT_FAILURE;
 
         log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STARTED },
-                 "owampd %s ready: modes %s%s%s, test ports %u-%u, data in %s, sessions via %s", PACKAGE_VERSION,
+                 "owampd %s ready: modes %s%s%s, test ports %u-%u%s, data in %s, sessions via %s", PACKAGE_VERSION,
                  s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
-                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", s->port_low, s->port_high, s->datadir,
+                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", s->port_low, s->port_high,
+                 s->port_low == 0 ? " (ephemeral)" : "", s->datadir,
                  s->launcher->ops->name);
         (void) sd_notify(false, "READY=1");
         server_update_status(s);
