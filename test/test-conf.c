@@ -321,6 +321,11 @@ static const BadCase bad[] = {
         { "srcnode host:\n", 0, -OW_ERR_PORT, 1, "port" },
         { "srcnode [::1]:http\n", 0, -OW_ERR_PORT, 1, "port" },
         { "srcnode ho$t\n", 0, -OW_ERR_ADDRESS, 1, "not an address or host name" },
+        { "srcnode "
+          "a123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+          "a123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+          "a12345678901234567890123456789012345678901234567890123456\n",
+          0, -OW_ERR_ADDRESS, 1, "host name too long" },
         /* testports */
         { "testports 9960-8760\n", 0, -OW_ERR_PORT, 1, "'testports' must be 0 or LOW-HIGH" },
         { "testports 0-100\n", 0, -OW_ERR_PORT, 1, "'0-100'" },

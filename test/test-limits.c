@@ -335,6 +335,9 @@ static const BadCase bad[] = {
         { "limit root with\nassign net 10.0.0 root\n", 0, -OW_ERR_ADDRESS, 2, "'10.0.0' is not an IPv4 or IPv6" },
         { "limit root with\nassign net example.com root\n", 0, -OW_ERR_ADDRESS, 2, "" },
         { "limit root with\nassign net fe80::1%eth0 root\n", 0, -OW_ERR_ADDRESS, 2, "" },
+        { "limit root with\nassign net 1111:2222:3333:4444:5555:6666:777.888.999.000/8 root\n", 0, -OW_ERR_ADDRESS, 2,
+          "is not an IPv4 or IPv6" },
+        { "limit root with # c \\\n\n\n# x\0\n", 29, -OW_ERR_SYNTAX, 4, "NUL" },
         { "limit root with\nlimit b with parent=root\nassign net 10.0.0.0/8 root\nassign net 10.0.0.0/8 b\n",
           0, -OW_ERR_DUPLICATE, 4, "already assigned to class 'root' on line 3" },
         { "limit root with\nassign user root\n", 0, -OW_ERR_SYNTAX, 2, "'assign user' needs an identity" },
@@ -371,7 +374,8 @@ START_TEST(test_users) {
                                "# comment\n"
                                "assign user joe a\n"
                                "assign user test a\n"
-                               "assign user testuser a\n");
+                               "assign user testuser a\n"
+                               "assign user joe a # again, same class: harmless\n");
         ck_assert_int_eq(ow_pfs_parse(pfs_text, strlen(pfs_text), "t.pfs", &pfs, &d), 0);
         /* "testuser" is not in the file; "test" being there does not count. */
         ck_assert_int_eq(ow_limits_check_users(l, pfs, "t.limits", &d), -OW_ERR_UNKNOWN);
@@ -409,6 +413,24 @@ START_TEST(test_bounds) {
         o += (size_t) snprintf(t + o, cap - o, "limit extra with parent=c0\n");
         ck_assert_int_eq(ow_limits_parse(t, o, "t", &l, &d), -OW_ERR_COUNT);
         ck_assert_uint_eq(d.line, OW_LIMITS_MAX_CLASSES + 1);
+        free(t);
+
+        /* OW_LIMITS_MAX_ASSIGNS assignments, then one too many. */
+        cap = 64 + (size_t) (OW_LIMITS_MAX_ASSIGNS + 1) * 40;
+        t = malloc(cap);
+        ck_assert_ptr_nonnull(t);
+        o = (size_t) snprintf(t, cap, "limit c with\n");
+        for (unsigned i = 0; i < OW_LIMITS_MAX_ASSIGNS; i++)
+                if (i % 2)
+                        o += (size_t) snprintf(t + o, cap - o, "assign user u%u c\n", i);
+                else
+                        o += (size_t) snprintf(t + o, cap - o, "assign net 10.%u.%u.0/24 c\n", (i >> 8) & 0xff,
+                                               i & 0xff);
+        ck_assert_int_eq(ow_limits_parse(t, o, "t", &l, &d), 0);
+        ow_limits_free(l);
+        o += (size_t) snprintf(t + o, cap - o, "assign user one-too-many c\n");
+        ck_assert_int_eq(ow_limits_parse(t, o, "t", &l, &d), -OW_ERR_COUNT);
+        ck_assert_uint_eq(d.line, OW_LIMITS_MAX_ASSIGNS + 2);
         free(t);
 
         ck_assert_int_eq(ow_limits_parse("x", 1, "t", NULL, &d), -EINVAL);

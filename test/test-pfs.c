@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,6 +236,22 @@ START_TEST(test_limits) {
         ow_pfs_free(p);
         free(t);
         ck_assert_int_eq(ow_pfs_parse("x", 1, "t", NULL, &d), -EINVAL);
+
+        /* OW_PFS_MAX_ENTRIES identities, then one too many, in a file or by editing. */
+        size_t cap = (size_t) (OW_PFS_MAX_ENTRIES + 1) * 12, o = 0;
+        t = malloc(cap);
+        ck_assert_ptr_nonnull(t);
+        for (unsigned i = 0; i < OW_PFS_MAX_ENTRIES; i++)
+                o += (size_t) snprintf(t + o, cap - o, "%x 00\n", i);
+        p = parse_ok(t, o);
+        ck_assert_uint_eq(ow_pfs_count(p), OW_PFS_MAX_ENTRIES);
+        ck_assert_int_eq(ow_pfs_set(p, "more", (const uint8_t *) "x", 1), -OW_ERR_COUNT);
+        ck_assert_int_eq(ow_pfs_set(p, "0", (const uint8_t *) "x", 1), 0); /* replacing is fine */
+        ow_pfs_free(p);
+        o += (size_t) snprintf(t + o, cap - o, "more 00\n");
+        ck_assert_int_eq(ow_pfs_parse(t, o, "t", &p, &d), -OW_ERR_COUNT);
+        ck_assert_uint_eq(d.line, OW_PFS_MAX_ENTRIES + 1);
+        free(t);
 }
 END_TEST
 
