@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     copy->enddelay != c->enddelay || copy->authmode != c->authmode ||
                     strcmp(copy->srcnode.host, c->srcnode.host) != 0)
                         abort();
-                if (c->testports.low > c->testports.high || (c->testports.low == 0 && c->testports.high != 0))
+                if (c->testports.low > c->testports.high ||
+                    (c->testports.low == 0 && c->testports.high != 0))
                         abort();
                 if (c->pbkdf2_count < OW_PBKDF2_COUNT_MIN || c->diskfudge < 1.0 || c->diskfudge > 10.0)
                         abort();

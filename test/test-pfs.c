@@ -45,8 +45,7 @@ START_TEST(test_parse_lookup) {
         ck_assert_str_eq(ow_pfs_id(p, 2), "caf\xc3\xa9");
         ck_assert_ptr_null(ow_pfs_id(p, 3));
         check_secret(p, "testuser", "testsecret", 10);
-        check_secret(p, "test",
-                     "\x54\xb0\xc5\x8c\x7c\xe9\xf2\xa8\xb5\x51\x35\x11\x02\xee\x09\x38", 16);
+        check_secret(p, "test", "\x54\xb0\xc5\x8c\x7c\xe9\xf2\xa8\xb5\x51\x35\x11\x02\xee\x09\x38", 16);
         check_secret(p, "caf\xc3\xa9", "\x00\xff", 2);
 
         /* Exact match only: no prefixes either way, case matters. */
@@ -203,9 +202,10 @@ START_TEST(test_bad) {
         OwDiag d;
         int r = ow_pfs_parse(b->text, b->len ? b->len : strlen(b->text), "t.pfs", &p, &d);
 
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r, ow_strerror(r),
-                      b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line, d.message);
+        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
+                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
+        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
+                      d.message);
         ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
                       b->msg);
         ck_assert_str_eq(d.file, "t.pfs");

@@ -76,8 +76,8 @@ typedef struct OwConfNode {
 
 /* Bounds. Values a reference owampd would accept but that make no sense
  * (or overflow something) are refused; see docs/notes/reference-config.md. */
-#define OW_CONF_MAX_VALUE 4095 /* longest keyword or value: the reference's MAXPATHLEN-1 */
-#define OW_PBKDF2_COUNT_MIN UINT32_C(1024)  /* RFC 4656 3.1 */
+#define OW_CONF_MAX_VALUE 4095             /* longest keyword or value: the reference's MAXPATHLEN-1 */
+#define OW_PBKDF2_COUNT_MIN UINT32_C(1024) /* RFC 4656 3.1 */
 #define OW_PBKDF2_COUNT_MAX UINT32_C(1048576)
 #define OW_PBKDF2_COUNT_DEFAULT UINT32_C(2048)
 #define OW_CONF_CONTROLTIMEOUT_MAX_SEC UINT32_C(604800)
@@ -92,20 +92,20 @@ typedef struct OwConf {
         char *user;  /* name or "-uid"; NULL: not set */
         char *group; /* name or "-gid"; NULL: not set */
         bool verbose;
-        int facility; /* syslog LOG_* facility; LOG_DAEMON */
+        int facility;        /* syslog LOG_* facility; LOG_DAEMON */
         OwLogLevel loglevel; /* OW_LOG_INFO */
         bool loglocation;
         bool rootfolly;
-        char *datadir; /* NULL: not set */
-        char *vardir;  /* NULL: not set */
-        uint32_t authmode; /* OW_MODE_* mask; all three */
-        OwConfNode srcnode; /* wildcard, default port */
-        OwPortRange testports; /* 0-0: ephemeral */
-        double diskfudge; /* 1.0 .. 10.0; 1.0 */
-        uint32_t dieby_sec; /* 5 */
+        char *datadir;               /* NULL: not set */
+        char *vardir;                /* NULL: not set */
+        uint32_t authmode;           /* OW_MODE_* mask; all three */
+        OwConfNode srcnode;          /* wildcard, default port */
+        OwPortRange testports;       /* 0-0: ephemeral */
+        double diskfudge;            /* 1.0 .. 10.0; 1.0 */
+        uint32_t dieby_sec;          /* 5 */
         uint32_t controltimeout_sec; /* 1800; 0 = no timeout */
-        uint32_t pbkdf2_count; /* 2048 */
-        OwTimestamp enddelay; /* 1.0 s */
+        uint32_t pbkdf2_count;       /* 2048 */
+        OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
 } OwConf;
 

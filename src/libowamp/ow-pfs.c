@@ -39,7 +39,7 @@ static void item_done(PfsItem *it) {
         free(it->text);
         free(it->id);
         secret_free(it->secret, it->len);
-        *it = (PfsItem) {};
+        *it = (PfsItem){};
 }
 
 OwPfs *ow_pfs_free(OwPfs *p) {
@@ -167,7 +167,7 @@ static int append(OwPfs *p, PfsItem *it) {
                 p->n_entries++;
                 index_put(p, p->n_items - 1);
         }
-        *it = (PfsItem) {};
+        *it = (PfsItem){};
         return 0;
 }
 
@@ -270,11 +270,13 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
                                    ow_cfg_quote(s, id_n, q), OW_KEYID_SIZE);
         if (find(p, s, id_n)) {
                 const PfsItem *o = find(p, s, id_n);
-                return ow_diag_set(diag, file, line, -OW_ERR_DUPLICATE, "identity '%s' is already defined on line %u",
-                                   ow_cfg_quote(s, id_n, q), o->line);
+                return ow_diag_set(diag, file, line, -OW_ERR_DUPLICATE,
+                                   "identity '%s' is already defined on line %u", ow_cfg_quote(s, id_n, q),
+                                   o->line);
         }
         if (p->n_entries >= OW_PFS_MAX_ENTRIES)
-                return ow_diag_set(diag, file, line, -OW_ERR_COUNT, "more than %u identities", OW_PFS_MAX_ENTRIES);
+                return ow_diag_set(diag, file, line, -OW_ERR_COUNT, "more than %u identities",
+                                   OW_PFS_MAX_ENTRIES);
 
         while (i < n && ow_cfg_isspace((unsigned char) s[i]))
                 i++;
@@ -285,9 +287,10 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
         while (i < n && ow_cfg_isspace((unsigned char) s[i]))
                 i++;
         if (i < n)
-                return ow_diag_set(diag, file, line, -OW_ERR_SYNTAX,
-                                   "unexpected '%s' after the pass-phrase (comments must be on their own line)",
-                                   ow_cfg_quote(s + i, n - i, q));
+                return ow_diag_set(
+                        diag, file, line, -OW_ERR_SYNTAX,
+                        "unexpected '%s' after the pass-phrase (comments must be on their own line)",
+                        ow_cfg_quote(s + i, n - i, q));
         if (hn == 0)
                 return ow_diag_set(diag, file, line, -OW_ERR_HEX, "identity '%s' has no pass-phrase",
                                    ow_cfg_quote(s, id_n, q));
@@ -295,7 +298,8 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
                 return ow_diag_set(diag, file, line, -OW_ERR_TOO_LONG, "pass-phrase longer than %u octets",
                                    OW_PFS_MAX_SECRET);
         if (hn % 2 != 0)
-                return ow_diag_set(diag, file, line, -OW_ERR_HEX, "pass-phrase has an odd number of hex digits");
+                return ow_diag_set(diag, file, line, -OW_ERR_HEX,
+                                   "pass-phrase has an odd number of hex digits");
 
         it.len = hn / 2;
         it.secret = malloc(it.len);
