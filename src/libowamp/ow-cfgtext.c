@@ -187,6 +187,16 @@ int ow_cfg_grow(void **p, size_t *cap, size_t need, size_t elem) {
         return 0;
 }
 
+char *ow_cfg_strdup_n(const char *s, size_t n) {
+        char *c = malloc(n + 1);
+
+        if (!c)
+                return NULL;
+        memcpy(c, s, n);
+        c[n] = '\0';
+        return c;
+}
+
 int ow_cfg_check_size(size_t len, const char *file, OwDiag *diag) {
         if (len > OW_CFG_MAX_FILE_SIZE)
                 return ow_diag_set(diag, file, 0, -OW_ERR_TOO_LONG, "file is larger than %u bytes",

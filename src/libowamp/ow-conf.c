@@ -514,7 +514,7 @@ static int conf_parse_into(OwConf *c, OwCfgReader *rd, OwDiag *diag) {
                         return ow_diag_set(diag, rd->file, kline, -OW_ERR_KEYWORD, "unknown keyword '%s'",
                                            ow_cfg_quote(rd->text + ks, kn, q));
                 if (vn > 0) {
-                        value = strndup(rd->text + vs, vn);
+                        value = ow_cfg_strdup_n(rd->text + vs, vn);
                         if (!value)
                                 return -ENOMEM;
                 }

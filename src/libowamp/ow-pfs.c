@@ -241,7 +241,7 @@ static bool line_is_verbatim(const char *s, size_t n) {
 static int append_text(OwPfs *p, const char *s, size_t n) {
         PfsItem it = {};
 
-        it.text = strndup(s, n);
+        it.text = ow_cfg_strdup_n(s, n);
         if (!it.text)
                 return -ENOMEM;
         int r = append(p, &it);
@@ -303,7 +303,7 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
 
         it.len = hn / 2;
         it.secret = malloc(it.len);
-        it.id = strndup(s, id_n);
+        it.id = ow_cfg_strdup_n(s, id_n);
         if (!it.secret || !it.id) {
                 item_done(&it);
                 return -ENOMEM;
