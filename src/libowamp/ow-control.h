@@ -122,12 +122,18 @@ int ow_command_type(const uint8_t *buf, size_t len);
 
 /*
  * How long the command starting at buf is, from the octets received so far
- * (at least its first block, decrypted). Returns 0 and the total size in
- * *ret_size once it is known, or 1 and the number of octets to have before
- * asking again (Stop-Sessions is walked session by session). Errors: those
- * of ow_command_type(), and -OW_ERR_COUNT for a count beyond its bound
- * (slots, Stop-Sessions sessions and skip ranges). Works for the fetched
- * copy of a Request-Session and for the server's Stop-Sessions too.
+ * (decrypted). Returns 0 and the total size in *ret_size once it is known,
+ * or 1 and the number of octets to have before asking again: 16 while the
+ * first block is incomplete, then, for Stop-Sessions only, up to the next
+ * session record header (the walk restarts from buf each time, O(sessions)
+ * per call). Errors: those of ow_command_type(), and -OW_ERR_COUNT for a
+ * count beyond its bound (slots, Stop-Sessions sessions, skip ranges and
+ * their sum), before anything is sized from it. Works for the fetched copy
+ * of a Request-Session and for the server's Stop-Sessions too.
+ *
+ * The octets it asks for never include the final HMAC block, so a reader
+ * can ow_channel_open() every piece without an HMAC and then the last 16
+ * octets with one; a Request-Session also has an HMAC block at 96..111.
  */
 int ow_command_size(const uint8_t *buf, size_t len, size_t *ret_size);
 
