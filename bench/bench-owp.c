@@ -13,9 +13,9 @@
  *     received (both clocks are the same clock on loopback);
  *   - loss, duplicates, and the rate actually achieved: packets sent over
  *     the span from the first scheduled time to the last send timestamp.
- * Then it prints one line per figure, `NAME_figure value unit`, with the
- * median over the files followed by the spread "min..max" and the number
- * of runs, e.g.
+ * Then it prints one line per figure, `figure_NAME_stat value unit`, with
+ * the median over the files followed by the spread "min..max" and the
+ * number of runs, e.g. for NAME fixed_1000pps:
  *   lateness_fixed_1000pps_p99 2.61 us 2.40..3.02 n=3
  *
  * Percentiles are order statistics (no interpolation): p50 is element
@@ -49,21 +49,23 @@ typedef enum Figure {
         _FIGURE_MAX,
 } Figure;
 
+/* Printed as STEM_NAME_STAT (or STEM_NAME without a STAT). */
 static const struct {
-        const char *name;
+        const char *stem;
+        const char *stat;
         const char *unit;
         double scale; /* from the raw value */
 } figures[_FIGURE_MAX] = {
-        [LATE_P50] = { "lateness_median", "us", 1e-3 },
-        [LATE_P99] = { "lateness_p99", "us", 1e-3 },
-        [LATE_MAX] = { "lateness_max", "us", 1e-3 },
-        [DELAY_P50] = { "delay_median", "us", 1e-3 },
-        [DELAY_P99] = { "delay_p99", "us", 1e-3 },
-        [DELAY_MAX] = { "delay_max", "us", 1e-3 },
-        [LOSS] = { "loss", "%", 1 },
-        [DUPS] = { "duplicates", "packets", 1 },
-        [RATE] = { "achieved_rate", "packets/s", 1 },
-        [SENT] = { "sent", "packets", 1 },
+        [LATE_P50] = { "lateness", "median", "us", 1e-3 },
+        [LATE_P99] = { "lateness", "p99", "us", 1e-3 },
+        [LATE_MAX] = { "lateness", "max", "us", 1e-3 },
+        [DELAY_P50] = { "delay", "median", "us", 1e-3 },
+        [DELAY_P99] = { "delay", "p99", "us", 1e-3 },
+        [DELAY_MAX] = { "delay", "max", "us", 1e-3 },
+        [LOSS] = { "loss", NULL, "%", 1 },
+        [DUPS] = { "duplicates", NULL, "packets", 1 },
+        [RATE] = { "achieved_rate", NULL, "packets/s", 1 },
+        [SENT] = { "sent", NULL, "packets", 1 },
 };
 
 static int cmp_i64(const void *a, const void *b) {
@@ -85,6 +87,10 @@ static int64_t quantile(const int64_t *v, size_t n, unsigned permille) {
                 k = 1;
         return v[k - 1];
 }
+
+/* $BENCH_OWP_DUMP: append "seq lateness_ns delay_ns" per packet, to look
+ * at where the outliers are. */
+static FILE *dump;
 
 static int analyse(const char *path, double out[_FIGURE_MAX]) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -153,6 +159,9 @@ static int analyse(const char *path, double out[_FIGURE_MAX]) {
                 OwTimestamp due = ow_schedule_at(sched, rec.seq);
                 late[n_late++] = ow_timestamp_diff_nsec(rec.send_time, due);
                 delay[n_delay++] = ow_timestamp_diff_nsec(rec.recv_time, rec.send_time);
+                if (dump)
+                        fprintf(dump, "%u %" PRIi64 " %" PRIi64 "\n", rec.seq, late[n_late - 1],
+                                delay[n_delay - 1]);
                 if (rec.send_time > last_send)
                         last_send = rec.send_time;
         }
@@ -192,6 +201,11 @@ int main(int argc, char **argv) {
                 return 2;
         }
         size_t n = (size_t) argc - 2;
+        const char *d = getenv("BENCH_OWP_DUMP");
+        if (d && !(dump = fopen(d, "ae"))) {
+                fprintf(stderr, "bench-owp: %s: %s\n", d, strerror(errno));
+                return 1;
+        }
         double(*v)[_FIGURE_MAX] = calloc(n, sizeof(*v));
         if (!v)
                 return 1;
@@ -209,8 +223,9 @@ int main(int argc, char **argv) {
                 /* The median of the runs; for an even count the lower one,
                  * which is a value that was measured. */
                 double med = col[(n - 1) / 2];
-                printf("%s_%s %.6g %s %.6g..%.6g n=%zu\n", argv[1], figures[k].name, med, figures[k].unit,
-                       col[0], col[n - 1], n);
+                printf("%s_%s%s%s %.6g %s %.6g..%.6g n=%zu\n", figures[k].stem, argv[1],
+                       figures[k].stat ? "_" : "", figures[k].stat ?: "", med, figures[k].unit, col[0],
+                       col[n - 1], n);
                 free(col);
         }
         free(v);
