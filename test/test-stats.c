@@ -238,6 +238,114 @@ START_TEST(test_reordering_limit) {
 }
 END_TEST
 
+/* The reference's walk, literally: a ring of the last `limit` arrivals,
+ * walked back while seq is below them. */
+static uint64_t naive_reordering(const uint32_t *seqs, size_t n, uint64_t limit, uint32_t *rn) {
+        uint32_t *ring = calloc(limit, sizeof(uint32_t));
+        uint64_t count = 0, depth = 0;
+        ck_assert_ptr_nonnull(ring);
+        memset(rn, 0, limit * sizeof(uint32_t));
+        for (size_t k = 0; k < n; k++) {
+                for (uint64_t i = 0; i < MIN(count, limit) && seqs[k] < ring[(count - 1 - i) % limit]; i++)
+                        rn[i]++;
+                ring[count % limit] = seqs[k];
+                count++;
+        }
+        while (depth < limit && rn[depth] > 0)
+                depth++;
+        free(ring);
+        return depth;
+}
+
+START_TEST(test_reordering_matches_walk) {
+        /* Random arrival orders (local shuffles, duplicates, occasional
+         * long delays) give the same counts as the reference's walk, for a
+         * window of 10 (1 s gaps) and of 896 (2^-7 s gaps). */
+        static OwSlot slots[] = {
+                { .type = OW_SLOT_FIXED, .param = UINT64_C(1) << 32 },
+                { .type = OW_SLOT_FIXED, .param = GAP },
+        };
+        const size_t n = 5000;
+        uint32_t *seqs = calloc(n, sizeof(uint32_t));
+        uint32_t *rn = calloc(1000, sizeof(uint32_t));
+        uint32_t state = 1;
+        ck_assert_ptr_nonnull(seqs);
+        ck_assert_ptr_nonnull(rn);
+
+        for (size_t v = 0; v < 2; v++)
+                for (unsigned round = 0; round < 20; round++) {
+                        for (size_t k = 0; k < n; k++)
+                                seqs[k] = (uint32_t) k;
+                        for (size_t k = 0; k < n; k++) {
+                                state = state * 1103515245u + 12345u;
+                                uint32_t x = state >> 16;
+                                size_t span = round < 10 ? 4 : round < 15 ? 40 : 2000;
+                                size_t j = k + x % span;
+                                if (j < n && x % 7 < (round % 7)) {
+                                        uint32_t t = seqs[k];
+                                        seqs[k] = seqs[j];
+                                        seqs[j] = t;
+                                }
+                                if (k > 0 && x % 50 == 0)
+                                        seqs[k] = seqs[k - 1]; /* a duplicate */
+                        }
+
+                        OwSessionRequest req = make_request((uint32_t) n);
+                        req.slots = &slots[v];
+                        OwStats *s;
+                        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0001, &s), 0);
+                        ck_assert_int_eq(ow_stats_begin(s, 0, UINT32_MAX), 0);
+                        for (size_t k = 0; k < n; k++) {
+                                OwRecord rec = {
+                                        .seq = seqs[k],
+                                        .send_err = 1,
+                                        .recv_err = 1,
+                                        .send_time = START,
+                                        .recv_time = START + 1, /* nothing settles early */
+                                        .ttl = 255,
+                                };
+                                ck_assert_int_eq(ow_stats_add(s, &rec, NULL), 0);
+                        }
+                        ck_assert_int_eq(ow_stats_end(s), 0);
+                        const OwStatsResult *r = ow_stats_result(s);
+
+                        uint64_t depth = naive_reordering(seqs, n, r->reorder_limit, rn);
+                        ck_assert_uint_eq(r->reorder_limit, v == 0 ? 10 : 896);
+                        ck_assert_uint_eq(r->n_reorder, depth);
+                        for (uint64_t j = 0; j < depth; j++)
+                                ck_assert_uint_eq(r->reorder[j], rn[j]);
+                        ow_stats_free(s);
+                }
+        free(seqs);
+        free(rn);
+}
+END_TEST
+
+START_TEST(test_reordering_reversed_fast) {
+        /* 100000 arrivals in reverse: the reference's walk would take
+         * 100000 x 896 steps; the counts are n - 1 - j for every j below the
+         * window, which is full ("897-reordering not handled"). */
+        const uint32_t n = 100000;
+        OwSessionRequest req = make_request(n);
+        OwStats *s;
+        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0001, &s), 0);
+        ck_assert_int_eq(ow_stats_begin(s, 0, UINT32_MAX), 0);
+        for (uint32_t k = 0; k < n; k++) {
+                OwRecord rec = rx(n - 1 - k, 0);
+                rec.send_time = START;
+                rec.recv_time = START + 1;
+                ck_assert_int_eq(ow_stats_add(s, &rec, NULL), 0);
+        }
+        ck_assert_int_eq(ow_stats_end(s), 0);
+        const OwStatsResult *r = ow_stats_result(s);
+        ck_assert_uint_eq(r->n_reorder, 896);
+        ck_assert_uint_eq(r->reorder_limit, 896);
+        for (uint32_t j = 0; j < 896; j++)
+                ck_assert_uint_eq(r->reorder[j], n - 1 - j);
+        ow_stats_free(s);
+}
+END_TEST
+
 START_TEST(test_bucket_edges) {
         /* Width 2^-10 s and delays that are exact multiples of it: k widths
          * is bucket k (upper edge inclusive), a hair more is bucket k + 1,
@@ -569,6 +677,8 @@ static Suite *stats_suite(void) {
         tcase_add_test(tc, test_duplicates);
         tcase_add_test(tc, test_reordering_rfc4737);
         tcase_add_test(tc, test_reordering_limit);
+        tcase_add_test(tc, test_reordering_matches_walk);
+        tcase_add_test(tc, test_reordering_reversed_fast);
         tcase_add_test(tc, test_bucket_edges);
         tcase_add_test(tc, test_bucket_print_order);
         tcase_add_test(tc, test_bucket_overflow);
