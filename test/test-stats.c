@@ -15,12 +15,12 @@
 #define START (UINT64_C(3973000000) << 32)
 #define GAP (UINT64_C(1) << 25)
 #define TIMEOUT (UINT64_C(2) << 32)
-#define MS(x) ((uint64_t) ((x) * 4294967.296)) /* milliseconds -> 32.32, approximately */
+#define MS(x) ((uint64_t) (4294967.296 * (x))) /* milliseconds -> 32.32, approximately */
 
 static OwSlot fixed_slot = { .type = OW_SLOT_FIXED, .param = GAP };
 
 static OwSessionRequest make_request(uint32_t n_packets) {
-        return (OwSessionRequest) {
+        return (OwSessionRequest){
                 .ipvn = 4,
                 .conf_receiver = true,
                 .n_slots = 1,
@@ -37,7 +37,7 @@ static OwTimestamp sched(uint32_t k) {
 
 /* A received packet, delay in 32.32 units, sent at its scheduled time. */
 static OwRecord rx(uint32_t seq, uint64_t delay) {
-        return (OwRecord) {
+        return (OwRecord){
                 .seq = seq,
                 .send_err = OW_ERREST_UNSYNC,
                 .recv_err = OW_ERREST_UNSYNC,
@@ -48,7 +48,7 @@ static OwRecord rx(uint32_t seq, uint64_t delay) {
 }
 
 static OwRecord lost(uint32_t seq) {
-        return (OwRecord) {
+        return (OwRecord){
                 .seq = seq,
                 .send_err = OW_ERREST_UNSYNC,
                 .recv_err = OW_ERREST_UNSYNC,
@@ -155,11 +155,8 @@ START_TEST(test_duplicates) {
          * histogram or the TTLs. */
         OwSessionRequest req = make_request(3);
         OwRecord recs[] = {
-                rx(0, MS(0.95)),
-                rx(1, MS(0.95)),
-                rx(1, MS(0.02)), /* the copy took a faster path */
-                rx(1, MS(0.95)),
-                rx(2, MS(0.95)),
+                rx(0, MS(0.95)), rx(1, MS(0.95)), rx(1, MS(0.02)), /* the copy took a faster path */
+                rx(1, MS(0.95)), rx(2, MS(0.95)),
         };
         recs[2].ttl = 60;
 
@@ -354,11 +351,8 @@ START_TEST(test_bucket_edges) {
         const uint64_t unit = UINT64_C(1) << 22; /* 2^-10 s */
         OwSessionRequest req = make_request(5);
         OwRecord recs[] = {
-                rx(0, 3 * unit),
-                rx(1, 3 * unit + 4096), /* just above 3 widths */
-                rx(2, 0),
-                rx(3, 3 * unit),
-                rx(4, 2 * unit),
+                rx(0, 3 * unit), rx(1, 3 * unit + 4096), /* just above 3 widths */
+                rx(2, 0),        rx(3, 3 * unit),        rx(4, 2 * unit),
         };
         /* Packet 2 arrived "before" it left: a clock offset. */
         recs[2].recv_time = recs[2].send_time - unit / 2;
@@ -432,7 +426,7 @@ START_TEST(test_skip_ranges) {
         OwSkipRange skips[] = { { 2, 4 } };
         OwRecord recs[] = {
                 rx(0, MS(0.5)), rx(1, MS(0.5)), rx(5, MS(0.5)), rx(6, MS(0.5)),
-                lost(2), lost(3), lost(4), lost(7),
+                lost(2),        lost(3),        lost(4),        lost(7),
         };
         OwStats *s;
         ck_assert_int_eq(ow_stats_new(&req, skips, 1, 0.0001, &s), 0);
@@ -441,9 +435,9 @@ START_TEST(test_skip_ranges) {
                 OwStatsRecordInfo info;
                 ck_assert_int_eq(ow_stats_add(s, &recs[i], &info), 0);
                 bool skipped = recs[i].seq >= 2 && recs[i].seq <= 4;
-                ck_assert_int_eq(info.kind, skipped ? OW_STATS_RECORD_SKIPPED :
-                                                ow_record_lost(&recs[i]) ? OW_STATS_RECORD_LOST :
-                                                                           OW_STATS_RECORD_RECEIVED);
+                ck_assert_int_eq(info.kind, skipped                    ? OW_STATS_RECORD_SKIPPED
+                                            : ow_record_lost(&recs[i]) ? OW_STATS_RECORD_LOST
+                                                                       : OW_STATS_RECORD_RECEIVED);
         }
         ck_assert_int_eq(ow_stats_end(s), 0);
         const OwStatsResult *r = ow_stats_result(s);

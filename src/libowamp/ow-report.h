@@ -37,24 +37,24 @@ typedef struct OwBuf {
 int ow_buf_write(void *userdata, const char *data, size_t len);
 void ow_buf_done(OwBuf *b);
 static inline OwSink ow_buf_sink(OwBuf *b) {
-        return (OwSink) { .write = ow_buf_write, .userdata = b };
+        return (OwSink){ .write = ow_buf_write, .userdata = b };
 }
 
 int ow_sink_printf(const OwSink *sink, const char *fmt, ...) _printf_(2, 3);
 
 /* The command-line output options of owstats (and of owping/owfetch). */
 typedef struct OwReportOptions {
-        bool machine;           /* -M */
-        bool raw;               /* -R */
-        bool quiet;             /* -Q */
-        bool records;           /* -v */
-        uint32_t records_limit; /* -vN: records read per (sub-)session, 0 = all */
-        bool unix_time;         /* -U */
-        bool print_files;       /* -p: each summary into a file (OwReportFiles) */
-        const char *save_dir;   /* -d: directory of the -p files, NULL = "" */
-        char units;             /* -n: 'n', 'u', 'm' or 's' (either case) */
-        double bucket_width;    /* -b, seconds, > 0 */
-        uint32_t sub_packets;   /* -N, 0 = the whole session */
+        bool machine;             /* -M */
+        bool raw;                 /* -R */
+        bool quiet;               /* -Q */
+        bool records;             /* -v */
+        uint32_t records_limit;   /* -vN: records read per (sub-)session, 0 = all */
+        bool unix_time;           /* -U */
+        bool print_files;         /* -p: each summary into a file (OwReportFiles) */
+        const char *save_dir;     /* -d: directory of the -p files, NULL = "" */
+        char units;               /* -n: 'n', 'u', 'm' or 's' (either case) */
+        double bucket_width;      /* -b, seconds, > 0 */
+        uint32_t sub_packets;     /* -N, 0 = the whole session */
         const float *percentiles; /* -a, each 0..100 */
         size_t n_percentiles;
 
@@ -123,11 +123,8 @@ typedef struct OwReportFiles {
  * produced so far, as the reference), of the record source and of the
  * sink; -EINVAL for bad options (-p without files, an unknown unit).
  */
-int ow_report_session(
-                const OwReportSession *s,
-                const OwReportOptions *o,
-                const OwSink *out,
-                const OwReportFiles *files);
+int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
+                      const OwReportFiles *files);
 
 /* The building blocks of ow_report_session(). */
 
@@ -140,16 +137,15 @@ int ow_report_header(const OwSink *out, const OwReportSession *s);
 
 /* -v: the line for one record, as classified by ow_stats_add(); nothing
  * for records outside the range or skipped. */
-int ow_report_record(
-                const OwSink *out,
-                const OwReportOptions *o,
-                const OwRecord *r,
-                const OwStatsRecordInfo *info);
+int ow_report_record(const OwSink *out, const OwReportOptions *o, const OwRecord *r,
+                     const OwStatsRecordInfo *info);
 
 /* The default summary block and the -M block of a (sub-)session that
  * ow_stats_end() completed. */
-int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st, const OwReportOptions *o);
-int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st, const OwReportOptions *o);
+int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o);
+int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o);
 
 /* -p name: "<dir>/<START>_<END>.txt" (".sum" for -M), START/END as 20-digit
  * NTP timestamps; no directory part when dir is NULL. */

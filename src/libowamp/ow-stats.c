@@ -107,7 +107,7 @@ static int map_get(Map *m, uint32_t key, MapSlot **ret) {
         size_t i = map_hash(m, key);
         while (m->slots[i].used)
                 i = (i + 1) & m->mask;
-        m->slots[i] = (MapSlot) { .key = key, .used = 1 };
+        m->slots[i] = (MapSlot){ .key = key, .used = 1 };
         m->n++;
         *ret = &m->slots[i];
         return 0;
@@ -127,7 +127,7 @@ static void map_delete(Map *m, MapSlot *s) {
                 m->slots[i] = m->slots[j];
                 i = j;
         }
-        m->slots[i] = (MapSlot) {};
+        m->slots[i] = (MapSlot){};
         m->n--;
 }
 
@@ -161,8 +161,8 @@ struct OwStats {
         OwSchedule *schedule;
         OwTimestamp *fixed_prefix;
         uint32_t n_slots;
-        int64_t sched_k;      /* index of the last gap taken, -1 for none */
-        OwTimestamp sched_t;  /* start + gaps 0..sched_k */
+        int64_t sched_k;     /* index of the last gap taken, -1 for none */
+        OwTimestamp sched_t; /* start + gaps 0..sched_k */
 
         /* The open packets: sequence numbers pbegin .. (unbounded), of which
          * only those seen or declared lost have an entry (val = copies seen,
@@ -235,7 +235,7 @@ static int32_t bucket_index(double d, double width) {
 
         if (!(q > -2147483649.0 && q < 2147483648.0))
                 return INT32_MIN; /* out of range, or NaN */
-        int64_t t = (int64_t) q; /* truncation toward zero, in range */
+        int64_t t = (int64_t) q;  /* truncation toward zero, in range */
         if (q < 0) {
                 if ((double) t > q)
                         t--;
@@ -251,7 +251,9 @@ static size_t reference_btable_size(OwTimestamp timeout, double width) {
          * divided by the width in seconds (a unit slip that makes it almost
          * always 2048), bounded to [10, 2048], then picks the largest prime
          * of its list not above that. */
-        static const unsigned primes[] = { 31, 67, 127, 251, 509, 1021, 2053, 4093, 8191, 16381, 32771, 65521 };
+        static const unsigned primes[] = {
+                31, 67, 127, 251, 509, 1021, 2053, 4093, 8191, 16381, 32771, 65521
+        };
         double d = (double) timeout / width;
         long hint;
         size_t i;
@@ -299,12 +301,8 @@ OwStats *ow_stats_free(OwStats *s) {
         return NULL;
 }
 
-int ow_stats_new(
-                const OwSessionRequest *req,
-                const OwSkipRange *skips,
-                size_t n_skips,
-                double bucket_width,
-                OwStats **ret) {
+int ow_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips, double bucket_width,
+                 OwStats **ret) {
         _cleanup_(ow_stats_freep) OwStats *s = NULL;
         int r;
 
@@ -412,7 +410,7 @@ int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last) {
                 return -OW_ERR_RANGE;
 
         OwStatsResult *r = &s->result;
-        *r = (OwStatsResult) {
+        *r = (OwStatsResult){
                 .first = first,
                 .last = last,
                 .sync = true,
@@ -522,7 +520,7 @@ static int stack_push(OwStats *s, uint64_t index, uint32_t seq) {
                 s->stack_allocated = n;
                 s->stack_bottom = 0;
         }
-        *stack_at(s, s->stack_n) = (ReorderEntry) { .index = index, .seq = seq };
+        *stack_at(s, s->stack_n) = (ReorderEntry){ .index = index, .seq = seq };
         s->stack_n++;
         return 0;
 }
@@ -588,7 +586,7 @@ static int bucket_add(OwStats *s, double d) {
                 }
                 slot->flag = 1;
                 slot->val = (uint32_t) s->n_buckets;
-                s->buckets[s->n_buckets] = (Bucket) { .index = b };
+                s->buckets[s->n_buckets] = (Bucket){ .index = b };
                 s->n_buckets++;
         }
         s->buckets[slot->val].count++;
@@ -604,7 +602,7 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
                 return -EINVAL;
         if (!info)
                 info = &dummy;
-        *info = (OwStatsRecordInfo) { .kind = OW_STATS_RECORD_OUTSIDE };
+        *info = (OwStatsRecordInfo){ .kind = OW_STATS_RECORD_OUTSIDE };
 
         OwStatsResult *res = &s->result;
         if (rec->seq < res->first || rec->seq >= res->last)
@@ -673,7 +671,7 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         double derr = ow_stats_errest_seconds(rec->send_err) + ow_stats_errest_seconds(rec->recv_err);
         res->max_err = MAX(res->max_err, derr);
 
-        *info = (OwStatsRecordInfo) {
+        *info = (OwStatsRecordInfo){
                 .kind = OW_STATS_RECORD_RECEIVED,
                 .sync = sync,
                 .delay = d,
@@ -762,7 +760,7 @@ int ow_stats_end(OwStats *s) {
         for (size_t i = 0; i < s->n_buckets; i++) {
                 OwStatsBucket b = { .index = s->buckets[i].index, .count = s->buckets[i].count };
                 s->sorted[i] = b;
-                keys[i] = (PrintKey) {
+                keys[i] = (PrintKey){
                         .chain = byte_sum(b.index) % (unsigned) s->btable_size,
                         .order = (uint32_t) i,
                         .b = b,

@@ -106,12 +106,8 @@ typedef struct OwStatsResult {
  * without slots; ow_schedule_new()'s -OW_ERR_COUNT and -OW_ERR_SLOT_TYPE;
  * -ENOMEM.
  */
-int ow_stats_new(
-                const OwSessionRequest *req,
-                const OwSkipRange *skips,
-                size_t n_skips,
-                double bucket_width,
-                OwStats **ret);
+int ow_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips, double bucket_width,
+                 OwStats **ret);
 OwStats *ow_stats_free(OwStats *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OwStats *, ow_stats_free);
 
