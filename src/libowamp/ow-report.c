@@ -41,7 +41,7 @@ void ow_buf_done(OwBuf *b) {
         *b = (OwBuf){};
 }
 
-static int sink_vprintf(const OwSink *sink, const char *fmt, va_list ap) {
+_printf_(2, 0) static int sink_vprintf(const OwSink *sink, const char *fmt, va_list ap) {
         char stack[512];
         va_list aq;
         int n, r;
