@@ -492,6 +492,7 @@ START_TEST(test_errors) {
 
         ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0, &s), -EINVAL);
         ck_assert_int_eq(ow_stats_new(&req, NULL, 0, NAN, &s), -EINVAL);
+        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, -0.0001, &s), -EINVAL);
         OwSlot bad = { .type = 7, .param = GAP };
         OwSessionRequest req_bad = req;
         req_bad.slots = &bad;

@@ -308,7 +308,7 @@ int ow_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n
 
         if (!req || !ret || (n_skips > 0 && !skips))
                 return -EINVAL;
-        if (!(bucket_width > 0.0) || bucket_width > 1e300)
+        if (!(bucket_width > 0.0)) /* NaN too; +inf is accepted, as by the reference */
                 return -EINVAL;
         if (req->n_slots == 0 || !req->slots)
                 return -EINVAL;
