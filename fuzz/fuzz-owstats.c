@@ -24,39 +24,15 @@ static int discard(void *userdata, const char *data, size_t len) {
         return 0;
 }
 
-static int get(void *userdata, uint32_t i, OwRecord *ret) {
-        return ow_owp_get_record(userdata, i, ret);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const float pct[] = { 0.0f, 50.0f, 99.9f, 100.0f };
         OwSink sink = { discard, NULL };
-        OwSkipRange *skips = NULL;
-        OwSlot *slots = NULL;
-        OwOwpFile f;
+        OwReportFile rf;
 
-        if (ow_owp_parse(data, size, &f) < 0 || !f.has_request)
+        if (ow_report_file_init(&rf, data, size) < 0)
                 return 0;
-        if (ow_owp_get_slots_alloc(&f, &slots) < 0)
-                return 0;
-        f.request.slots = slots;
-        if (f.request.n_packets > MAX_PACKETS)
-                f.request.n_packets = MAX_PACKETS;
-
-        skips = calloc((size_t) f.header.n_skips + 1, sizeof(OwSkipRange));
-        if (!skips)
-                abort();
-        for (uint32_t i = 0; i < f.header.n_skips; i++)
-                if (ow_owp_get_skip_range(&f, i, &skips[i]) < 0)
-                        goto done;
-
-        OwReportSession s = {
-                .request = &f.request,
-                .skips = skips,
-                .n_skips = f.header.n_skips,
-                .finished = f.header.finished == OW_OWP_FINISHED_NORMAL,
-                .records = { .n_records = f.n_records, .get = get, .userdata = &f },
-        };
+        if (rf.file.request.n_packets > MAX_PACKETS)
+                rf.file.request.n_packets = MAX_PACKETS;
 
         for (unsigned variant = 0; variant < 5; variant++) {
                 OwReportOptions o;
@@ -84,11 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         o.unix_time = true;
                         break;
                 }
-                (void) ow_report_session(&s, &o, &sink, NULL);
+                (void) ow_report_session(&rf.session, &o, &sink, NULL);
         }
 
-done:
-        free(skips);
-        free(slots);
+        ow_report_file_done(&rf);
         return 0;
 }

@@ -584,10 +584,12 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         uint32_t n_packets, n_sub, index = 0;
         int r;
 
-        if (!s || !s->request || !o || !out || !s->records.get)
+        if (!s || !o || !out || !s->records.get)
                 return -EINVAL;
         if (o->raw)
                 return ow_report_raw(out, &s->records);
+        if (!s->request)
+                return -OW_ERR_VERSION; /* the reference: "owp files must be version 2 or greater" */
         if (o->print_files && (!files || !files->open || !files->close))
                 return -EINVAL;
         if (ow_report_units(o->units, NULL, NULL) < 0)
@@ -625,4 +627,62 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                         return r;
         }
         return 0;
+}
+
+static int owp_get(void *userdata, uint32_t i, OwRecord *ret) {
+        return ow_owp_get_record(userdata, i, ret);
+}
+
+int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
+        int r;
+
+        if (!rf)
+                return -EINVAL;
+        *rf = (OwReportFile){};
+
+        r = ow_owp_parse(data, size, &rf->file);
+        if (r < 0)
+                return r;
+
+        if (rf->file.has_request) {
+                r = ow_owp_get_slots_alloc(&rf->file, &rf->slots);
+                if (r < 0)
+                        goto fail;
+                rf->file.request.slots = rf->slots;
+        }
+
+        uint32_t n_skips = rf->file.header.n_skips;
+        if (n_skips > 0) {
+                rf->skips = calloc(n_skips, sizeof(OwSkipRange));
+                if (!rf->skips) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (uint32_t i = 0; i < n_skips; i++) {
+                        r = ow_owp_get_skip_range(&rf->file, i, &rf->skips[i]);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+
+        rf->session = (OwReportSession){
+                .request = rf->file.has_request ? &rf->file.request : NULL,
+                .skips = rf->skips,
+                .n_skips = n_skips,
+                .finished = rf->file.header.finished == OW_OWP_FINISHED_NORMAL,
+                .records = { .n_records = rf->file.n_records, .get = owp_get, .userdata = &rf->file },
+        };
+        return 0;
+
+fail:
+        ow_report_file_done(rf);
+        return r;
+}
+
+void ow_report_file_done(OwReportFile *rf) {
+        if (!rf)
+                return;
+        free(rf->slots);
+        free(rf->skips);
+        *rf = (OwReportFile){};
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "ow-owp.h"
 #include "ow-stats.h"
 #include "ow-types.h"
 
@@ -104,6 +105,28 @@ typedef struct OwReportSession {
         OwRecordSource records;
 } OwReportSession;
 
+/*
+ * An .owp file ready for ow_report_session(): parsed in place (data must
+ * outlive it), slots and skip ranges decoded, records served from the
+ * buffer. session points into the struct itself, so do not copy or move it
+ * once initialised. Host names are left NULL (numeric) for the caller to
+ * fill in from its resolver.
+ *
+ * Failures: those of ow_owp_parse(), ow_owp_get_slots_alloc() and
+ * ow_owp_get_skip_range(), -ENOMEM. A version 0 file (no request) is
+ * accepted, with session.request NULL: only -R can report it, as with the
+ * reference.
+ */
+typedef struct OwReportFile {
+        OwOwpFile file;
+        OwSlot *slots;
+        OwSkipRange *skips;
+        OwReportSession session;
+} OwReportFile;
+
+int ow_report_file_init(OwReportFile *rf, const void *data, size_t size);
+void ow_report_file_done(OwReportFile *rf);
+
 /* -p: where each summary block goes. open() gives the sink for the next
  * block (typically a temporary file); close() gets the block's final name
  * (ow_report_file_name()), or NULL when the block failed and should be
@@ -121,7 +144,8 @@ typedef struct OwReportFiles {
  * into out. Options must be reconciled already. Failures: those of
  * ow_stats_new(), ow_stats_begin() and ow_stats_add() (after the output
  * produced so far, as the reference), of the record source and of the
- * sink; -EINVAL for bad options (-p without files, an unknown unit).
+ * sink; -EINVAL for bad options (-p without files, an unknown unit);
+ * -OW_ERR_VERSION for statistics on a file without a request (version 0).
  */
 int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
                       const OwReportFiles *files);
