@@ -1,1 +1,1025 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "ow-control.h"
+#include "ow-error.h"
+#include "ow-wire.h"
+
+/*
+ * Validation is table-driven: each message has a list of rules, each a
+ * predicate over the decoded message and the error it yields, checked in
+ * order. Decoders run the list after the length checks; encoders run the
+ * same list before writing anything.
+ */
+#define DEFINE_RULE_TYPE(name, type)                                                     \
+        typedef struct name {                                                            \
+                bool (*ok)(const type *m);                                               \
+                int error;                                                               \
+        } name
+
+#define CHECK_RULES(table, m)                                                            \
+        ({                                                                               \
+                int _r = 0;                                                              \
+                for (size_t _i = 0; _i < ELEMENTSOF(table); _i++)                        \
+                        if (!(table)[_i].ok(m)) {                                        \
+                                _r = -(table)[_i].error;                                 \
+                                break;                                                   \
+                        }                                                                \
+                _r;                                                                      \
+        })
+
+/* Encoded sizes are returned as int; the largest message (a records part
+ * of OW_MAX_FETCH_RECORDS) must fit. */
+_Static_assert((uint64_t) OW_MAX_FETCH_RECORDS * OW_RECORD_SIZE + 2 * OW_BLOCK_SIZE < INT32_MAX,
+               "fetch records part does not fit an int");
+
+static int check_length(size_t len, size_t want) {
+        if (len < want)
+                return -OW_ERR_TRUNCATED;
+        if (len > want)
+                return -OW_ERR_TOO_LONG;
+        return 0;
+}
+
+static bool accept_valid(uint8_t a) {
+        return a <= _OW_ACCEPT_MAX;
+}
+
+static bool mode_valid(uint32_t m) {
+        return m == OW_MODE_OPEN || m == OW_MODE_AUTHENTICATED || m == OW_MODE_ENCRYPTED;
+}
+
+/* --- Server Greeting, RFC 4656 3.1 ---------------------------------------- */
+
+static bool greeting_count_ok(const OwServerGreeting *m) {
+        /* The count only matters when a mode using the shared secret is on
+         * offer; then a client must not accept a weak or absurd one. */
+        if (!(m->modes & (OW_MODE_AUTHENTICATED | OW_MODE_ENCRYPTED)))
+                return true;
+        return ow_pbkdf2_count_check_client(m->count) >= 0;
+}
+
+DEFINE_RULE_TYPE(GreetingRule, OwServerGreeting);
+static const GreetingRule greeting_rules[] = {
+        { greeting_count_ok, OW_ERR_PBKDF2_COUNT },
+};
+
+int ow_server_greeting_encode(const OwServerGreeting *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        if (m->modes & ~(uint32_t) OW_MODES_ALL)
+                return -OW_ERR_MODE;
+        r = CHECK_RULES(greeting_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_SERVER_GREETING_SIZE)
+                return -ENOBUFS;
+
+        memset(buf, 0, OW_SERVER_GREETING_SIZE);
+        ow_put_be32(buf + 12, m->modes);
+        memcpy(buf + 16, m->challenge, OW_CHALLENGE_SIZE);
+        memcpy(buf + 32, m->salt, OW_SALT_SIZE);
+        ow_put_be32(buf + 48, m->count);
+        return OW_SERVER_GREETING_SIZE;
+}
+
+int ow_server_greeting_decode(const uint8_t *buf, size_t len, OwServerGreeting *ret) {
+        OwServerGreeting m = {};
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_SERVER_GREETING_SIZE);
+        if (r < 0)
+                return r;
+
+        m.modes = ow_get_be32(buf + 12);
+        memcpy(m.challenge, buf + 16, OW_CHALLENGE_SIZE);
+        memcpy(m.salt, buf + 32, OW_SALT_SIZE);
+        m.count = ow_get_be32(buf + 48);
+
+        r = CHECK_RULES(greeting_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+/* --- Set-Up-Response, RFC 4656 3.1 ---------------------------------------- */
+
+static bool keyid_char_ok(uint8_t c) {
+        return c > 0x20 && c < 0x7f;
+}
+
+int ow_keyid_check(const char *s) {
+        size_t n;
+
+        if (isempty(s))
+                return -OW_ERR_KEYID;
+        n = strnlen(s, OW_KEYID_SIZE + 1);
+        if (n > OW_KEYID_SIZE)
+                return -OW_ERR_KEYID;
+        for (size_t i = 0; i < n; i++)
+                if (!keyid_char_ok((uint8_t) s[i]))
+                        return -OW_ERR_KEYID;
+        return 0;
+}
+
+static bool setup_mode_ok(const OwSetupResponse *m) {
+        return mode_valid(m->mode);
+}
+
+static bool setup_keyid_ok(const OwSetupResponse *m) {
+        return m->mode == OW_MODE_OPEN || ow_keyid_check(m->keyid) >= 0;
+}
+
+DEFINE_RULE_TYPE(SetupRule, OwSetupResponse);
+static const SetupRule setup_rules[] = {
+        { setup_mode_ok, OW_ERR_MODE },
+        { setup_keyid_ok, OW_ERR_KEYID },
+};
+
+int ow_setup_response_encode(const OwSetupResponse *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(setup_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_SETUP_RESPONSE_SIZE)
+                return -ENOBUFS;
+
+        memset(buf, 0, OW_SETUP_RESPONSE_SIZE);
+        ow_put_be32(buf, m->mode);
+        if (m->mode != OW_MODE_OPEN) {
+                /* The rules guarantee at most 80 octets. */
+                memcpy(buf + 4, m->keyid, strlen(m->keyid));
+                memcpy(buf + 84, m->token, OW_TOKEN_SIZE);
+                memcpy(buf + 148, m->client_iv, OW_IV_SIZE);
+        }
+        return OW_SETUP_RESPONSE_SIZE;
+}
+
+int ow_setup_response_decode(const uint8_t *buf, size_t len, OwSetupResponse *ret) {
+        OwSetupResponse m = {};
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_SETUP_RESPONSE_SIZE);
+        if (r < 0)
+                return r;
+
+        m.mode = ow_get_be32(buf);
+        if (m.mode != OW_MODE_OPEN) {
+                /* buf + 4 need not be NUL-terminated: an 80-octet name fills
+                 * the field. */
+                memcpy(m.keyid, buf + 4, strnlen((const char *) buf + 4, OW_KEYID_SIZE));
+                memcpy(m.token, buf + 84, OW_TOKEN_SIZE);
+                memcpy(m.client_iv, buf + 148, OW_IV_SIZE);
+        }
+
+        r = CHECK_RULES(setup_rules, &m);
+        if (r < 0)
+                return r;
+
+        /* NUL padding: nothing may follow the first NUL, or two peers could
+         * disagree on the name. */
+        if (m.mode != OW_MODE_OPEN) {
+                size_t n = strlen(m.keyid);
+
+                if (!ow_all_zero(buf + 4 + n, OW_KEYID_SIZE - n))
+                        return -OW_ERR_KEYID;
+        }
+
+        *ret = m;
+        return 0;
+}
+
+/* --- Server-Start, RFC 4656 3.1 ------------------------------------------- */
+
+static bool server_start_accept_ok(const OwServerStart *m) {
+        return accept_valid(m->accept);
+}
+
+DEFINE_RULE_TYPE(ServerStartRule, OwServerStart);
+static const ServerStartRule server_start_rules[] = {
+        { server_start_accept_ok, OW_ERR_ACCEPT },
+};
+
+int ow_server_start_encode(const OwServerStart *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(server_start_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_SERVER_START_SIZE)
+                return -ENOBUFS;
+
+        memset(buf, 0, OW_SERVER_START_SIZE);
+        buf[15] = (uint8_t) m->accept;
+        memcpy(buf + 16, m->server_iv, OW_IV_SIZE);
+        ow_timestamp_put(buf + 32, m->start_time);
+        return OW_SERVER_START_SIZE;
+}
+
+int ow_server_start_decode(const uint8_t *buf, size_t len, OwServerStart *ret) {
+        OwServerStart m = {};
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_SERVER_START_SIZE);
+        if (r < 0)
+                return r;
+
+        m.accept = buf[15];
+        memcpy(m.server_iv, buf + 16, OW_IV_SIZE);
+        m.start_time = ow_timestamp_get(buf + 32);
+
+        r = CHECK_RULES(server_start_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+/* --- Commands, RFC 4656 3.4 ------------------------------------------------ */
+
+int ow_command_type(const uint8_t *buf, size_t len) {
+        if (!buf)
+                return -EINVAL;
+        if (len < 1)
+                return -OW_ERR_TRUNCATED;
+        switch (buf[0]) {
+        case OW_CMD_REQUEST_SESSION:
+        case OW_CMD_START_SESSIONS:
+        case OW_CMD_STOP_SESSIONS:
+        case OW_CMD_FETCH_SESSION:
+                return buf[0];
+        default:
+                return -OW_ERR_COMMAND;
+        }
+}
+
+/* Stop-Sessions layout (RFC 4656 3.8): per session a SID block, then Next
+ * Seqno, K and the ranges packed from octet 8 of the following block. */
+#define STOP_SESSION_HEADER_SIZE (OW_SID_SIZE + 8)
+
+static size_t stop_session_record_size(uint32_t k) {
+        return OW_SID_SIZE + ALIGN_TO(8 + (size_t) k * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE);
+}
+
+/*
+ * Walk the session records of a Stop-Sessions message in buf[0..len).
+ * Returns 0 with the total size once every record header has been seen, 1
+ * with the number of octets needed to go on, or -OW_ERR_COUNT. Each K is
+ * bounded before it moves the offset, so the sizes cannot overflow (at
+ * most OW_MAX_STOP_SESSIONS x 32 + 8 x OW_MAX_SKIP_RANGES octets).
+ */
+static int stop_sessions_walk(const uint8_t *buf, size_t len, size_t *ret_size) {
+        uint32_t n, total = 0;
+        size_t off = OW_BLOCK_SIZE;
+
+        if (len < OW_BLOCK_SIZE) {
+                *ret_size = OW_BLOCK_SIZE;
+                return 1;
+        }
+        n = ow_get_be32(buf + 4);
+        if (n > OW_MAX_STOP_SESSIONS)
+                return -OW_ERR_COUNT;
+
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t k;
+
+                if (len < off + 2 * OW_BLOCK_SIZE) {
+                        *ret_size = off + 2 * OW_BLOCK_SIZE;
+                        return 1;
+                }
+                k = ow_get_be32(buf + off + OW_SID_SIZE + 4);
+                if (k > OW_MAX_SKIP_RANGES - total)
+                        return -OW_ERR_COUNT;
+                total += k;
+                off += stop_session_record_size(k);
+        }
+
+        *ret_size = off + OW_HMAC_SIZE;
+        return 0;
+}
+
+int ow_command_size(const uint8_t *buf, size_t len, size_t *ret_size) {
+        int cmd;
+
+        if (!buf || !ret_size)
+                return -EINVAL;
+        if (len < OW_BLOCK_SIZE) {
+                *ret_size = OW_BLOCK_SIZE;
+                return 1;
+        }
+
+        cmd = ow_command_type(buf, len);
+        if (cmd < 0)
+                return cmd;
+
+        switch (cmd) {
+        case OW_CMD_REQUEST_SESSION:
+                return ow_request_session_size(ow_get_be32(buf + 4), ret_size);
+        case OW_CMD_START_SESSIONS:
+                *ret_size = OW_START_SESSIONS_SIZE;
+                return 0;
+        case OW_CMD_STOP_SESSIONS:
+                return stop_sessions_walk(buf, len, ret_size);
+        case OW_CMD_FETCH_SESSION:
+                *ret_size = OW_FETCH_SESSION_SIZE;
+                return 0;
+        }
+        return -OW_ERR_COMMAND;
+}
+
+/* --- Request-Session, RFC 4656 3.5 ---------------------------------------- */
+
+int ow_request_session_size(uint32_t n_slots, size_t *ret_size) {
+        if (!ret_size)
+                return -EINVAL;
+        if (n_slots < 1 || n_slots > OW_MAX_SLOTS)
+                return -OW_ERR_COUNT;
+        *ret_size = OW_REQUEST_SESSION_PREAMBLE_SIZE + (size_t) n_slots * OW_SLOT_SIZE + OW_HMAC_SIZE;
+        return 0;
+}
+
+static size_t address_size(uint8_t ipvn) {
+        return ipvn == 4 ? 4 : OW_ADDR_SIZE;
+}
+
+static bool request_ipvn_ok(const OwSessionRequest *m) {
+        return m->ipvn == 4 || m->ipvn == 6;
+}
+
+static bool request_conf_ok(const OwSessionRequest *m) {
+        return m->conf_sender != m->conf_receiver;
+}
+
+static bool request_packets_ok(const OwSessionRequest *m) {
+        return m->n_packets >= 1;
+}
+
+static bool request_padding_ok(const OwSessionRequest *m) {
+        return m->padding_length <= OW_MAX_PADDING;
+}
+
+static bool request_typep_ok(const OwSessionRequest *m) {
+        return ow_typep_is_dscp(m->type_p);
+}
+
+static bool request_slots_ok(const OwSessionRequest *m) {
+        for (uint32_t i = 0; i < m->n_slots; i++)
+                if (m->slots[i].type != OW_SLOT_EXPONENTIAL && m->slots[i].type != OW_SLOT_FIXED)
+                        return false;
+        return true;
+}
+
+DEFINE_RULE_TYPE(RequestRule, OwSessionRequest);
+static const RequestRule request_rules[] = {
+        { request_ipvn_ok, OW_ERR_IPVN },
+        { request_conf_ok, OW_ERR_CONF },
+        { request_packets_ok, OW_ERR_COUNT },
+        { request_padding_ok, OW_ERR_COUNT },
+        { request_typep_ok, OW_ERR_TYPEP },
+        { request_slots_ok, OW_ERR_SLOT_TYPE },
+};
+
+int ow_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t size) {
+        size_t need;
+        uint8_t *p;
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = ow_request_session_size(m->n_slots, &need);
+        if (r < 0)
+                return r;
+        if (!m->slots)
+                return -EINVAL;
+        r = CHECK_RULES(request_rules, m);
+        if (r < 0)
+                return r;
+        if (size < need)
+                return -ENOBUFS;
+
+        memset(buf, 0, need);
+        buf[0] = OW_CMD_REQUEST_SESSION;
+        buf[1] = m->ipvn;
+        buf[2] = m->conf_sender;
+        buf[3] = m->conf_receiver;
+        ow_put_be32(buf + 4, m->n_slots);
+        ow_put_be32(buf + 8, m->n_packets);
+        ow_put_be16(buf + 12, m->sender_port);
+        ow_put_be16(buf + 14, m->receiver_port);
+        memcpy(buf + 16, m->sender_addr, address_size(m->ipvn));
+        memcpy(buf + 32, m->receiver_addr, address_size(m->ipvn));
+        memcpy(buf + 48, m->sid.bytes, OW_SID_SIZE);
+        ow_put_be32(buf + 64, m->padding_length);
+        ow_timestamp_put(buf + 68, m->start_time);
+        ow_timestamp_put(buf + 76, m->timeout);
+        ow_put_be32(buf + 84, m->type_p);
+        /* 88..95 MBZ, 96..111 HMAC */
+
+        p = buf + OW_REQUEST_SESSION_PREAMBLE_SIZE;
+        for (uint32_t i = 0; i < m->n_slots; i++, p += OW_SLOT_SIZE) {
+                p[0] = (uint8_t) m->slots[i].type;
+                ow_timestamp_put(p + 8, m->slots[i].param);
+        }
+        /* final HMAC block left zero */
+        return (int) need;
+}
+
+int ow_request_session_decode(const uint8_t *buf, size_t len, OwSessionRequest *ret) {
+        _cleanup_free_ OwSlot *slots = NULL;
+        OwSessionRequest m = {};
+        const uint8_t *p;
+        size_t need;
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        if (len < OW_REQUEST_SESSION_PREAMBLE_SIZE)
+                return -OW_ERR_TRUNCATED;
+        if (buf[0] != OW_CMD_REQUEST_SESSION)
+                return -OW_ERR_COMMAND;
+        m.n_slots = ow_get_be32(buf + 4);
+        r = ow_request_session_size(m.n_slots, &need);
+        if (r < 0)
+                return r;
+        r = check_length(len, need);
+        if (r < 0)
+                return r;
+
+        m.ipvn = buf[1] & 0x0f; /* the high nibble is MBZ */
+        m.conf_sender = buf[2] != 0;
+        m.conf_receiver = buf[3] != 0;
+        m.n_packets = ow_get_be32(buf + 8);
+        m.sender_port = ow_get_be16(buf + 12);
+        m.receiver_port = ow_get_be16(buf + 14);
+        memcpy(m.sender_addr, buf + 16, address_size(m.ipvn));
+        memcpy(m.receiver_addr, buf + 32, address_size(m.ipvn));
+        memcpy(m.sid.bytes, buf + 48, OW_SID_SIZE);
+        m.padding_length = ow_get_be32(buf + 64);
+        m.start_time = ow_timestamp_get(buf + 68);
+        m.timeout = ow_timestamp_get(buf + 76);
+        m.type_p = ow_get_be32(buf + 84);
+
+        slots = calloc(m.n_slots, sizeof(OwSlot));
+        if (!slots)
+                return -ENOMEM;
+        p = buf + OW_REQUEST_SESSION_PREAMBLE_SIZE;
+        for (uint32_t i = 0; i < m.n_slots; i++, p += OW_SLOT_SIZE) {
+                slots[i].type = p[0];
+                slots[i].param = ow_timestamp_get(p + 8);
+        }
+        m.slots = slots;
+
+        r = CHECK_RULES(request_rules, &m);
+        if (r < 0)
+                return r;
+
+        m.slots = TAKE_PTR(slots);
+        *ret = m;
+        return 0;
+}
+
+void ow_session_request_done(OwSessionRequest *r) {
+        if (!r)
+                return;
+        free(r->slots);
+        r->slots = NULL;
+}
+
+/* --- Accept-Session, RFC 4656 3.5 ----------------------------------------- */
+
+static bool accept_session_accept_ok(const OwAcceptSession *m) {
+        return accept_valid(m->accept);
+}
+
+static bool accept_session_port_ok(const OwAcceptSession *m) {
+        return m->accept != OW_ACCEPT_OK || m->port != 0;
+}
+
+DEFINE_RULE_TYPE(AcceptSessionRule, OwAcceptSession);
+static const AcceptSessionRule accept_session_rules[] = {
+        { accept_session_accept_ok, OW_ERR_ACCEPT },
+        { accept_session_port_ok, OW_ERR_PORT },
+};
+
+int ow_accept_session_encode(const OwAcceptSession *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(accept_session_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_ACCEPT_SESSION_SIZE)
+                return -ENOBUFS;
+
+        memset(buf, 0, OW_ACCEPT_SESSION_SIZE);
+        buf[0] = (uint8_t) m->accept;
+        ow_put_be16(buf + 2, m->port);
+        memcpy(buf + 4, m->sid.bytes, OW_SID_SIZE);
+        return OW_ACCEPT_SESSION_SIZE;
+}
+
+int ow_accept_session_decode(const uint8_t *buf, size_t len, OwAcceptSession *ret) {
+        OwAcceptSession m = {};
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_ACCEPT_SESSION_SIZE);
+        if (r < 0)
+                return r;
+
+        m.accept = buf[0];
+        m.port = ow_get_be16(buf + 2);
+        memcpy(m.sid.bytes, buf + 4, OW_SID_SIZE);
+
+        r = CHECK_RULES(accept_session_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+/* --- Start-Sessions and Start-Ack, RFC 4656 3.7 --------------------------- */
+
+int ow_start_sessions_encode(uint8_t *buf, size_t size) {
+        if (!buf)
+                return -EINVAL;
+        if (size < OW_START_SESSIONS_SIZE)
+                return -ENOBUFS;
+        memset(buf, 0, OW_START_SESSIONS_SIZE);
+        buf[0] = OW_CMD_START_SESSIONS;
+        return OW_START_SESSIONS_SIZE;
+}
+
+int ow_start_sessions_decode(const uint8_t *buf, size_t len) {
+        int r;
+
+        if (!buf)
+                return -EINVAL;
+        r = check_length(len, OW_START_SESSIONS_SIZE);
+        if (r < 0)
+                return r;
+        if (buf[0] != OW_CMD_START_SESSIONS)
+                return -OW_ERR_COMMAND;
+        return 0;
+}
+
+int ow_start_ack_encode(OwAccept accept, uint8_t *buf, size_t size) {
+        if (!buf)
+                return -EINVAL;
+        if (!accept_valid(accept))
+                return -OW_ERR_ACCEPT;
+        if (size < OW_START_ACK_SIZE)
+                return -ENOBUFS;
+        memset(buf, 0, OW_START_ACK_SIZE);
+        buf[0] = (uint8_t) accept;
+        return OW_START_ACK_SIZE;
+}
+
+int ow_start_ack_decode(const uint8_t *buf, size_t len, OwAccept *ret) {
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_START_ACK_SIZE);
+        if (r < 0)
+                return r;
+        if (!accept_valid(buf[0]))
+                return -OW_ERR_ACCEPT;
+        *ret = buf[0];
+        return 0;
+}
+
+/* --- Stop-Sessions, RFC 4656 3.8 ------------------------------------------ */
+
+static bool stop_accept_ok(const OwStopSessions *m) {
+        return accept_valid(m->accept);
+}
+
+static bool stop_counts_ok(const OwStopSessions *m) {
+        uint32_t total = 0;
+
+        if (m->n_sessions > OW_MAX_STOP_SESSIONS)
+                return false;
+        for (uint32_t i = 0; i < m->n_sessions; i++) {
+                if (m->sessions[i].n_skip_ranges > OW_MAX_SKIP_RANGES - total)
+                        return false;
+                total += m->sessions[i].n_skip_ranges;
+        }
+        return true;
+}
+
+static bool stop_ranges_ok(const OwStopSessions *m) {
+        for (uint32_t i = 0; i < m->n_sessions; i++)
+                for (uint32_t j = 0; j < m->sessions[i].n_skip_ranges; j++)
+                        if (m->sessions[i].skip_ranges[j].first > m->sessions[i].skip_ranges[j].last)
+                                return false;
+        return true;
+}
+
+DEFINE_RULE_TYPE(StopRule, OwStopSessions);
+static const StopRule stop_rules[] = {
+        { stop_accept_ok, OW_ERR_ACCEPT },
+        { stop_counts_ok, OW_ERR_COUNT },
+        { stop_ranges_ok, OW_ERR_RANGE },
+};
+
+static int stop_sessions_check(const OwStopSessions *m) {
+        if (!m)
+                return -EINVAL;
+        if (m->n_sessions > 0 && !m->sessions)
+                return -EINVAL;
+        if (m->n_sessions <= OW_MAX_STOP_SESSIONS)
+                for (uint32_t i = 0; i < m->n_sessions; i++)
+                        if (m->sessions[i].n_skip_ranges > 0 && !m->sessions[i].skip_ranges)
+                                return -EINVAL;
+        return CHECK_RULES(stop_rules, m);
+}
+
+int ow_stop_sessions_size(const OwStopSessions *m, size_t *ret_size) {
+        size_t size = OW_BLOCK_SIZE + OW_HMAC_SIZE;
+        int r;
+
+        if (!ret_size)
+                return -EINVAL;
+        r = stop_sessions_check(m);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < m->n_sessions; i++)
+                size += stop_session_record_size(m->sessions[i].n_skip_ranges);
+        *ret_size = size;
+        return 0;
+}
+
+int ow_stop_sessions_encode(const OwStopSessions *m, uint8_t *buf, size_t size) {
+        size_t need;
+        uint8_t *p;
+        int r;
+
+        if (!buf)
+                return -EINVAL;
+        r = ow_stop_sessions_size(m, &need);
+        if (r < 0)
+                return r;
+        if (size < need)
+                return -ENOBUFS;
+
+        memset(buf, 0, need);
+        buf[0] = OW_CMD_STOP_SESSIONS;
+        buf[1] = (uint8_t) m->accept;
+        ow_put_be32(buf + 4, m->n_sessions);
+
+        p = buf + OW_BLOCK_SIZE;
+        for (uint32_t i = 0; i < m->n_sessions; i++) {
+                const OwStopSession *s = &m->sessions[i];
+
+                memcpy(p, s->sid.bytes, OW_SID_SIZE);
+                ow_put_be32(p + OW_SID_SIZE, s->next_seqno);
+                ow_put_be32(p + OW_SID_SIZE + 4, s->n_skip_ranges);
+                for (uint32_t j = 0; j < s->n_skip_ranges; j++)
+                        ow_skip_range_encode(&s->skip_ranges[j],
+                                             p + STOP_SESSION_HEADER_SIZE + (size_t) j * OW_SKIP_RANGE_SIZE);
+                /* padding already zero */
+                p += stop_session_record_size(s->n_skip_ranges);
+        }
+        /* final HMAC block left zero */
+        return (int) need;
+}
+
+int ow_stop_sessions_decode(const uint8_t *buf, size_t len, OwStopSessions *ret) {
+        OwStopSessions m = {};
+        OwStopSession *sessions;
+        OwSkipRange *ranges;
+        size_t need, total = 0;
+        const uint8_t *p;
+        void *mem;
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        if (len < OW_STOP_SESSIONS_MIN_SIZE)
+                return -OW_ERR_TRUNCATED;
+        if (buf[0] != OW_CMD_STOP_SESSIONS)
+                return -OW_ERR_COMMAND;
+        if (!accept_valid(buf[1]))
+                return -OW_ERR_ACCEPT;
+
+        /* Bounds every count and finds the size before anything else. A
+         * message cut in the middle of its records reports "need more". */
+        r = stop_sessions_walk(buf, len, &need);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return -OW_ERR_TRUNCATED;
+        r = check_length(len, need);
+        if (r < 0)
+                return r;
+
+        m.accept = buf[1];
+        m.n_sessions = ow_get_be32(buf + 4);
+
+        /* Padding, and the total number of ranges for the allocation. */
+        p = buf + OW_BLOCK_SIZE;
+        for (uint32_t i = 0; i < m.n_sessions; i++) {
+                uint32_t k = ow_get_be32(p + OW_SID_SIZE + 4);
+
+                if (k % 2 == 0 &&
+                    !ow_all_zero(p + STOP_SESSION_HEADER_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE, 8))
+                        return -OW_ERR_PADDING;
+                total += k;
+                p += stop_session_record_size(k);
+        }
+
+        /* One block: sessions first, then all their ranges. total is at
+         * most OW_MAX_SKIP_RANGES, so this cannot overflow. */
+        mem = malloc(MAX((size_t) m.n_sessions * sizeof(OwStopSession) + total * sizeof(OwSkipRange),
+                         (size_t) 1));
+        if (!mem)
+                return -ENOMEM;
+        sessions = mem;
+        ranges = (OwSkipRange *) (sessions + m.n_sessions);
+
+        p = buf + OW_BLOCK_SIZE;
+        for (uint32_t i = 0; i < m.n_sessions; i++) {
+                OwStopSession *s = &sessions[i];
+
+                memcpy(s->sid.bytes, p, OW_SID_SIZE);
+                s->next_seqno = ow_get_be32(p + OW_SID_SIZE);
+                s->n_skip_ranges = ow_get_be32(p + OW_SID_SIZE + 4);
+                s->skip_ranges = s->n_skip_ranges > 0 ? ranges : NULL;
+                for (uint32_t j = 0; j < s->n_skip_ranges; j++) {
+                        const uint8_t *q = p + STOP_SESSION_HEADER_SIZE + (size_t) j * OW_SKIP_RANGE_SIZE;
+
+                        ranges[j].first = ow_get_be32(q);
+                        ranges[j].last = ow_get_be32(q + 4);
+                }
+                ranges += s->n_skip_ranges;
+                p += stop_session_record_size(s->n_skip_ranges);
+        }
+        m.sessions = sessions;
+
+        r = CHECK_RULES(stop_rules, &m);
+        if (r < 0) {
+                free(mem);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+void ow_stop_sessions_done(OwStopSessions *m) {
+        if (!m)
+                return;
+        free(m->sessions);
+        m->sessions = NULL;
+        m->n_sessions = 0;
+}
+
+/* --- Fetch-Session, RFC 4656 3.8 ------------------------------------------ */
+
+static bool fetch_range_ok(const OwFetchSession *m) {
+        return m->begin <= m->end;
+}
+
+DEFINE_RULE_TYPE(FetchRule, OwFetchSession);
+static const FetchRule fetch_rules[] = {
+        { fetch_range_ok, OW_ERR_RANGE },
+};
+
+int ow_fetch_session_encode(const OwFetchSession *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(fetch_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_FETCH_SESSION_SIZE)
+                return -ENOBUFS;
+
+        memset(buf, 0, OW_FETCH_SESSION_SIZE);
+        buf[0] = OW_CMD_FETCH_SESSION;
+        ow_put_be32(buf + 8, m->begin);
+        ow_put_be32(buf + 12, m->end);
+        memcpy(buf + 16, m->sid.bytes, OW_SID_SIZE);
+        return OW_FETCH_SESSION_SIZE;
+}
+
+int ow_fetch_session_decode(const uint8_t *buf, size_t len, OwFetchSession *ret) {
+        OwFetchSession m = {};
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_FETCH_SESSION_SIZE);
+        if (r < 0)
+                return r;
+        if (buf[0] != OW_CMD_FETCH_SESSION)
+                return -OW_ERR_COMMAND;
+
+        m.begin = ow_get_be32(buf + 8);
+        m.end = ow_get_be32(buf + 12);
+        memcpy(m.sid.bytes, buf + 16, OW_SID_SIZE);
+
+        r = CHECK_RULES(fetch_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+/* --- Fetch-Ack and the fetched parts, RFC 4656 3.8, PROTOCOL.md 5.7 ------- */
+
+static bool fetch_ack_accept_ok(const OwFetchAck *m) {
+        return accept_valid(m->accept);
+}
+
+static bool fetch_ack_counts_ok(const OwFetchAck *m) {
+        /* The counts size what follows only when the fetch is accepted. */
+        return m->accept != OW_ACCEPT_OK ||
+               (m->n_skip_ranges <= OW_MAX_SKIP_RANGES && m->n_records <= OW_MAX_FETCH_RECORDS);
+}
+
+DEFINE_RULE_TYPE(FetchAckRule, OwFetchAck);
+static const FetchAckRule fetch_ack_rules[] = {
+        { fetch_ack_accept_ok, OW_ERR_ACCEPT },
+        { fetch_ack_counts_ok, OW_ERR_COUNT },
+};
+
+int ow_fetch_ack_encode(const OwFetchAck *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(fetch_ack_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_FETCH_ACK_SIZE)
+                return -ENOBUFS;
+
+        memset(buf, 0, OW_FETCH_ACK_SIZE);
+        buf[0] = (uint8_t) m->accept;
+        buf[1] = m->finished;
+        ow_put_be32(buf + 4, m->next_seqno);
+        ow_put_be32(buf + 8, m->n_skip_ranges);
+        ow_put_be32(buf + 12, m->n_records);
+        return OW_FETCH_ACK_SIZE;
+}
+
+int ow_fetch_ack_decode(const uint8_t *buf, size_t len, OwFetchAck *ret) {
+        OwFetchAck m = {};
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_FETCH_ACK_SIZE);
+        if (r < 0)
+                return r;
+
+        m.accept = buf[0];
+        m.finished = buf[1];
+        m.next_seqno = ow_get_be32(buf + 4);
+        m.n_skip_ranges = ow_get_be32(buf + 8);
+        m.n_records = ow_get_be32(buf + 12);
+
+        r = CHECK_RULES(fetch_ack_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+int ow_fetch_skips_size(uint32_t n, size_t *ret_size) {
+        if (!ret_size)
+                return -EINVAL;
+        if (n > OW_MAX_SKIP_RANGES)
+                return -OW_ERR_COUNT;
+        *ret_size = ALIGN_TO((size_t) n * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE) + OW_HMAC_SIZE;
+        return 0;
+}
+
+int ow_fetch_skips_encode(const OwSkipRange *ranges, uint32_t n, uint8_t *buf, size_t size) {
+        size_t need;
+        int r;
+
+        if (!buf || (n > 0 && !ranges))
+                return -EINVAL;
+        r = ow_fetch_skips_size(n, &need);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < n; i++)
+                if (ranges[i].first > ranges[i].last)
+                        return -OW_ERR_RANGE;
+        if (size < need)
+                return -ENOBUFS;
+
+        memset(buf, 0, need);
+        for (uint32_t i = 0; i < n; i++)
+                ow_skip_range_encode(&ranges[i], buf + (size_t) i * OW_SKIP_RANGE_SIZE);
+        return (int) need;
+}
+
+int ow_fetch_skips_decode(const uint8_t *buf, size_t len, uint32_t n, OwSkipRange *ret) {
+        size_t need;
+        int r;
+
+        if (!buf || (n > 0 && !ret))
+                return -EINVAL;
+        r = ow_fetch_skips_size(n, &need);
+        if (r < 0)
+                return r;
+        r = check_length(len, need);
+        if (r < 0)
+                return r;
+
+        /* Validate everything before writing anything to ret. */
+        for (uint32_t i = 0; i < n; i++) {
+                OwSkipRange s;
+
+                r = ow_skip_range_decode(buf + (size_t) i * OW_SKIP_RANGE_SIZE, &s);
+                if (r < 0)
+                        return r;
+        }
+        for (uint32_t i = 0; i < n; i++)
+                (void) ow_skip_range_decode(buf + (size_t) i * OW_SKIP_RANGE_SIZE, &ret[i]);
+        return 0;
+}
+
+int ow_fetch_records_size(uint32_t n, size_t *ret_size) {
+        if (!ret_size)
+                return -EINVAL;
+        if (n > OW_MAX_FETCH_RECORDS)
+                return -OW_ERR_COUNT;
+        *ret_size = ALIGN_TO((size_t) n * OW_RECORD_SIZE, OW_BLOCK_SIZE) + OW_HMAC_SIZE;
+        return 0;
+}
+
+int ow_fetch_records_encode(const OwRecord *records, uint32_t n, uint8_t *buf, size_t size) {
+        size_t need;
+        int r;
+
+        if (!buf || (n > 0 && !records))
+                return -EINVAL;
+        r = ow_fetch_records_size(n, &need);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < n; i++) {
+                r = ow_errest_check(records[i].send_err);
+                if (r < 0)
+                        return r;
+                r = ow_errest_check(records[i].recv_err);
+                if (r < 0)
+                        return r;
+        }
+        if (size < need)
+                return -ENOBUFS;
+
+        memset(buf, 0, need);
+        for (uint32_t i = 0; i < n; i++)
+                ow_record_encode(&records[i], buf + (size_t) i * OW_RECORD_SIZE);
+        return (int) need;
+}
+
+int ow_fetch_records_decode(const uint8_t *buf, size_t len, uint32_t n, OwRecord *ret) {
+        size_t need;
+        int r;
+
+        if (!buf || (n > 0 && !ret))
+                return -EINVAL;
+        r = ow_fetch_records_size(n, &need);
+        if (r < 0)
+                return r;
+        r = check_length(len, need);
+        if (r < 0)
+                return r;
+
+        /* Validate everything before writing anything to ret. */
+        for (uint32_t i = 0; i < n; i++) {
+                OwRecord rec;
+
+                r = ow_record_decode(buf + (size_t) i * OW_RECORD_SIZE, &rec);
+                if (r < 0)
+                        return r;
+        }
+        for (uint32_t i = 0; i < n; i++)
+                (void) ow_record_decode(buf + (size_t) i * OW_RECORD_SIZE, &ret[i]);
+        return 0;
+}

@@ -39,6 +39,9 @@ static const char *const table[_OW_ERR_MAX - OW_ERR_BASE] = {
         [OW_ERR_OVERLAP - OW_ERR_BASE] = "session file areas overlap",
         [OW_ERR_MISALIGNED - OW_ERR_BASE] = "session file data not at the end of its header",
         [OW_ERR_FILE_COUNT - OW_ERR_BASE] = "session file count larger than the file",
+        [OW_ERR_PARENT - OW_ERR_BASE] = "invalid limit class hierarchy",
+        [OW_ERR_NETMASK - OW_ERR_BASE] = "invalid network prefix",
+        [OW_ERR_HEX - OW_ERR_BASE] = "malformed hex encoding",
 };
 
 const char *ow_strerror(int r) {

@@ -50,6 +50,9 @@ typedef enum OwError {
         OW_ERR_OVERLAP,        /* session file: header, records and skip ranges overlap */
         OW_ERR_MISALIGNED,     /* session file: data does not start where the header ends */
         OW_ERR_FILE_COUNT,     /* session file: a record or skip-range count exceeds the file */
+        OW_ERR_PARENT,         /* limits: root class with a parent, or another class without one */
+        OW_ERR_NETMASK,        /* prefix length out of range, or address bits set beyond it */
+        OW_ERR_HEX,            /* malformed hex encoding (odd length, non-hex digit, empty) */
         _OW_ERR_MAX,
 } OwError;
 

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * The data directory: one .owp file per session this server receives,
+ * named by its SID (<datadir>/<SID>.owp), written exactly as the reference's
+ * receiver writes it (PROTOCOL.md 11), and served to Fetch-Session from any
+ * connection.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "owampd.h"
+#include "ow-error.h"
+
+char *datastore_path(const Server *s, const OwSid *sid) {
+        char hex[OW_SID_HEX_SIZE];
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s.owp", s->datadir, ow_sid_to_hex(sid, hex)) < 0)
+                return NULL;
+        return p;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+        const uint8_t *p = buf;
+        while (len > 0) {
+                ssize_t n = pwrite(fd, p, len, (off_t) off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+                off += (uint64_t) n;
+        }
+        return 0;
+}
+
+static int apply_patch(int fd, const OwOwpPatch *p) {
+        return pwrite_all(fd, p->bytes, p->len, p->offset);
+}
+
+int datastore_create(TestSession *t) {
+        _cleanup_free_ uint8_t *hdr = NULL;
+        size_t size = ow_owp_header_size(t->req.n_slots);
+        int r;
+
+        t->data_path = datastore_path(t->server, &t->sid);
+        if (!t->data_path)
+                return -ENOMEM;
+        hdr = malloc(size);
+        if (!hdr)
+                return -ENOMEM;
+        ow_owp_header_init_receiver(t->req.n_slots, &t->owp);
+        r = ow_owp_header_encode(&t->owp, &t->req, hdr, size);
+        if (r < 0)
+                return r;
+
+        int fd = open(t->data_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0)
+                return -errno;
+        r = pwrite_all(fd, hdr, size, 0);
+        if (r < 0) {
+                (void) unlink(t->data_path);
+                safe_close(fd);
+                return r;
+        }
+        t->data_fd = fd;
+        t->data_bytes = size;
+        return 0;
+}
+
+int datastore_append(TestSession *t, const uint8_t *records, size_t n) {
+        if (t->data_fd < 0)
+                return -EBADF;
+        if (n > UINT32_MAX - t->n_records)
+                return -EFBIG;
+        uint64_t off = ow_owp_header_records_end(&t->owp) + (uint64_t) t->n_records * OW_RECORD_SIZE;
+        int r = pwrite_all(t->data_fd, records, n * OW_RECORD_SIZE, off);
+        if (r < 0)
+                return r;
+        t->n_records += (uint32_t) n;
+        t->data_bytes += n * OW_RECORD_SIZE;
+        return 0;
+}
+
+/* RFC 4656 3.8 / PROTOCOL.md 5.5: drop what Stop-Sessions invalidates,
+ * then write the count, the skip ranges and "finished" in the reference's
+ * order, so a concurrent reader never mistakes skip ranges for records. */
+int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
+                       OwTimestamp stop_time, bool *ret_invalid) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint64_t start = ow_owp_header_records_end(&t->owp);
+        size_t len = (size_t) t->n_records * OW_RECORD_SIZE;
+        uint32_t kept = 0;
+        bool invalid = false;
+        OwOwpPatch p, p2[2];
+        int r;
+
+        if (t->data_fd < 0)
+                return -EBADF;
+        if (next_seqno > t->req.n_packets)
+                next_seqno = t->req.n_packets;
+
+        if (len > 0) {
+                buf = malloc(len);
+                if (!buf)
+                        return -ENOMEM;
+                ssize_t n = pread(t->data_fd, buf, len, (off_t) start);
+                if (n < 0)
+                        return -errno;
+                if ((size_t) n != len)
+                        return -EIO;
+                for (uint32_t i = 0; i < t->n_records; i++) {
+                        OwRecord rec;
+                        const uint8_t *src = buf + (size_t) i * OW_RECORD_SIZE;
+                        if (ow_record_decode(src, &rec) < 0)
+                                continue;
+                        OwCleanVerdict v = ow_record_clean_verdict(&rec, next_seqno, stop_time, t->req.timeout);
+                        if (v == OW_CLEAN_INVALID) {
+                                invalid = true;
+                                break;
+                        }
+                        if (v == OW_CLEAN_KEEP) {
+                                if (kept != i)
+                                        memmove(buf + (size_t) kept * OW_RECORD_SIZE, src, OW_RECORD_SIZE);
+                                kept++;
+                        }
+                }
+        }
+
+        if (invalid) {
+                /* Marked as an error: the data stays for inspection but a
+                 * whole-session fetch is refused, as with the reference. */
+                r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_ERROR, next_seqno, &p);
+                if (r >= 0)
+                        r = apply_patch(t->data_fd, &p);
+                *ret_invalid = true;
+                return r;
+        }
+
+        if (kept != t->n_records) {
+                r = pwrite_all(t->data_fd, buf, (size_t) kept * OW_RECORD_SIZE, start);
+                if (r < 0)
+                        return r;
+                if (ftruncate(t->data_fd, (off_t) (start + (uint64_t) kept * OW_RECORD_SIZE)) < 0)
+                        return -errno;
+                t->data_bytes -= (uint64_t) (t->n_records - kept) * OW_RECORD_SIZE;
+                t->n_records = kept;
+        }
+
+        r = ow_owp_header_set_n_records(&t->owp, t->n_records, &p);
+        if (r < 0)
+                return r;
+        r = apply_patch(t->data_fd, &p);
+        if (r < 0)
+                return r;
+
+        if (n_skips > 0) {
+                _cleanup_free_ uint8_t *sk = malloc((size_t) n_skips * OW_SKIP_RANGE_SIZE);
+                if (!sk)
+                        return -ENOMEM;
+                for (uint32_t i = 0; i < n_skips; i++)
+                        ow_skip_range_encode(&skips[i], sk + (size_t) i * OW_SKIP_RANGE_SIZE);
+                r = pwrite_all(t->data_fd, sk, (size_t) n_skips * OW_SKIP_RANGE_SIZE,
+                               ow_owp_header_records_end(&t->owp));
+                if (r < 0)
+                        return r;
+                t->data_bytes += (uint64_t) n_skips * OW_SKIP_RANGE_SIZE;
+        }
+        r = ow_owp_header_set_n_skips(&t->owp, n_skips, p2);
+        if (r < 0)
+                return r;
+        r = apply_patch(t->data_fd, &p2[0]);
+        if (r >= 0)
+                r = apply_patch(t->data_fd, &p2[1]);
+        if (r < 0)
+                return r;
+        r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_NORMAL, next_seqno, &p);
+        if (r >= 0)
+                r = apply_patch(t->data_fd, &p);
+        if (r >= 0 && fdatasync(t->data_fd) < 0)
+                r = -errno;
+        *ret_invalid = false;
+        return r;
+}
+
+int datastore_mark_incomplete(TestSession *t) {
+        OwOwpPatch p;
+        if (t->data_fd < 0)
+                return -EBADF;
+        int r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_INCOMPLETE, 0, &p);
+        if (r < 0)
+                return r;
+        return apply_patch(t->data_fd, &p);
+}
+
+typedef struct Mapped {
+        void *data;
+        size_t size;
+} Mapped;
+
+static void mapped_done(Mapped *m) {
+        if (m->data && m->data != MAP_FAILED)
+                munmap(m->data, m->size);
+}
+
+static int fetch_refuse(Conn *c, OwAccept accept) {
+        OwFetchAck a = { .accept = accept };
+        uint8_t buf[OW_FETCH_ACK_SIZE];
+        int r = ow_fetch_ack_encode(&a, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return ctrl_io_queue_sealed(&c->io, buf, sizeof(buf), true);
+}
+
+int datastore_fetch(Conn *c, const OwFetchSession *f) {
+        Server *s = c->server;
+        _cleanup_free_ char *path = NULL;
+        _cleanup_(mapped_done) Mapped m = {};
+        _cleanup_free_ OwSlot *slots = NULL;
+        _cleanup_free_ uint8_t *out = NULL;
+        char hex[OW_SID_HEX_SIZE];
+        OwOwpFile file;
+        LogFields lf = { .message_id = MSGID_DATA_FETCHED, .sid = ow_sid_to_hex(&f->sid, hex),
+                         .peer = c->peer_addr_str, .mode = ow_mode_to_string(c->mode),
+                         .keyid = c->keyid[0] ? c->keyid : NULL };
+        bool whole = f->begin == 0 && f->end == UINT32_MAX;
+        int r;
+
+        path = datastore_path(s, &f->sid);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: no such session", hex,
+                         c->peer_str);
+                return fetch_refuse(c, OW_ACCEPT_FAILURE);
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        m.size = (size_t) st.st_size;
+        if (m.size > 0) {
+                m.data = mmap(NULL, m.size, PROT_READ, MAP_PRIVATE, fd, 0);
+                if (m.data == MAP_FAILED) {
+                        m.data = NULL;
+                        return -errno;
+                }
+        }
+        r = m.data ? ow_owp_parse(m.data, m.size, &file) : -OW_ERR_TRUNCATED;
+        if (r < 0 || file.version != OW_OWP_VERSION) {
+                log_full(LOG_ERR, r, &lf, "Refusing fetch of session %s: its data file is damaged: %s", hex,
+                         ow_strerror(r));
+                return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+        }
+
+        TestSession *live = server_find_session(s, &f->sid);
+        bool running = live && live->state != SESSION_FINISHED;
+        OwOwpFinished fin = file.header.finished;
+        if (whole && (running || fin == OW_OWP_FINISHED_ERROR)) {
+                log_full(LOG_NOTICE, 0, &lf, "Refusing whole-session fetch of %s by %s: the session is %s", hex,
+                         c->peer_str, running ? "still running" : "invalid");
+                return fetch_refuse(c, OW_ACCEPT_FAILURE);
+        }
+
+        r = ow_owp_get_slots_alloc(&file, &slots);
+        if (r < 0)
+                return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+        file.request.slots = slots;
+
+        /* Records of the range, in file order (PROTOCOL.md 5.7). */
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < file.n_records; i++) {
+                OwRecord rec;
+                if (ow_owp_get_record(&file, i, &rec) >= 0 && rec.seq >= f->begin && rec.seq <= f->end)
+                        n++;
+        }
+        bool finished = fin == OW_OWP_FINISHED_NORMAL && !running;
+        uint32_t n_skips = finished ? file.header.n_skips : 0;
+
+        size_t req_size, skips_size, recs_size;
+        r = ow_request_session_size(file.request.n_slots, &req_size);
+        if (r >= 0)
+                r = ow_fetch_skips_size(n_skips, &skips_size);
+        if (r >= 0)
+                r = ow_fetch_records_size(n, &recs_size);
+        if (r < 0)
+                return fetch_refuse(c, OW_ACCEPT_PERM_RESOURCE);
+
+        size_t total = OW_FETCH_ACK_SIZE + req_size + skips_size + recs_size;
+        out = malloc(total);
+        if (!out)
+                return fetch_refuse(c, OW_ACCEPT_TEMP_RESOURCE);
+
+        OwFetchAck ack = {
+                .accept = OW_ACCEPT_OK,
+                .finished = finished ? 1 : (fin == OW_OWP_FINISHED_INCOMPLETE || running ? 2 : 0),
+                .next_seqno = finished ? file.header.next_seqno : 0,
+                .n_skip_ranges = n_skips,
+                .n_records = n,
+        };
+        uint8_t *p = out;
+        r = ow_fetch_ack_encode(&ack, p, OW_FETCH_ACK_SIZE);
+        if (r < 0)
+                return r;
+        p += OW_FETCH_ACK_SIZE;
+
+        r = ow_request_session_encode(&file.request, p, req_size);
+        if (r < 0)
+                return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+        p += req_size;
+
+        _cleanup_free_ OwSkipRange *sk = n_skips ? calloc(n_skips, sizeof(*sk)) : NULL;
+        if (n_skips && !sk)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < n_skips; i++)
+                if (ow_owp_get_skip_range(&file, i, &sk[i]) < 0)
+                        return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+        r = ow_fetch_skips_encode(sk, n_skips, p, skips_size);
+        if (r < 0)
+                return r;
+        p += skips_size;
+
+        _cleanup_free_ OwRecord *recs = n ? calloc(n, sizeof(*recs)) : NULL;
+        if (n && !recs)
+                return -ENOMEM;
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < file.n_records && k < n; i++) {
+                OwRecord rec;
+                if (ow_owp_get_record(&file, i, &rec) >= 0 && rec.seq >= f->begin && rec.seq <= f->end)
+                        recs[k++] = rec;
+        }
+        r = ow_fetch_records_encode(recs, n, p, recs_size);
+        if (r < 0)
+                return r;
+
+        /* Seal: Fetch-Ack, request preamble, slots, skip ranges, records -
+         * each part ends with its HMAC block. */
+        p = out;
+        r = ctrl_io_queue_sealed(&c->io, p, OW_FETCH_ACK_SIZE, true);
+        p += OW_FETCH_ACK_SIZE;
+        if (r >= 0)
+                r = ctrl_io_queue_sealed(&c->io, p, OW_REQUEST_SESSION_PREAMBLE_SIZE, true);
+        p += OW_REQUEST_SESSION_PREAMBLE_SIZE;
+        if (r >= 0)
+                r = ctrl_io_queue_sealed(&c->io, p, req_size - OW_REQUEST_SESSION_PREAMBLE_SIZE, true);
+        p += req_size - OW_REQUEST_SESSION_PREAMBLE_SIZE;
+        if (r >= 0)
+                r = ctrl_io_queue_sealed(&c->io, p, skips_size, true);
+        p += skips_size;
+        if (r >= 0)
+                r = ctrl_io_queue_sealed(&c->io, p, recs_size, true);
+        if (r < 0)
+                return r;
+
+        log_full(LOG_INFO, 0, &lf, "Session %s fetched by %s: records %u..%u, %u records%s", hex, c->peer_str,
+                 f->begin, f->end, n, finished ? "" : " (session not finished)");
+        return 0;
+}

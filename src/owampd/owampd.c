@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * owampd: the OWAMP server (RFC 4656). Accepts OWAMP-Control connections,
+ * decides from policy which test sessions to allow, runs each session
+ * endpoint in its own worker and keeps the data it receives until a client
+ * fetches it.
+ *
+ * Under systemd it takes its listening sockets from owampd.socket and runs
+ * each session as a transient unit; anywhere else (-Z in a shell, a
+ * container) it binds the port itself and runs sessions as child processes.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <glob.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "owampd.h"
+#include "ow-conf.h"
+#include "ow-error.h"
+#include "policy.h"
+
+#define PID_FILE "owamp-server.pid"
+#define INFO_FILE "owamp-server.info"
+
+typedef struct Options {
+        const char *confdir;
+        bool foreground;
+        bool allow_root;
+        bool have_cli[_OW_CONF_KEY_MAX];
+} Options;
+
+static void help(const char *prog) {
+        fprintf(stderr,
+                "Usage: %s [options]\n"
+                "\n"
+                "The OWAMP server (RFC 4656). Options override the configuration file.\n"
+                "\n"
+                "   -a authmode       modes offered: any of [E]ncrypted, [A]uthenticated, [O]pen\n"
+                "   -c confdir        configuration directory (owampd.conf, .limits, .pfs)\n"
+                "   -d datadir        data directory for received sessions\n"
+                "   -e facility       syslog facility for log messages\n"
+                "   -f                allow running as root\n"
+                "   -G group          run as group (name, or -gid)\n"
+                "   -h                print this message and exit\n"
+                "   -P portrange      test ports: low-high, or 0 for ephemeral\n"
+                "   -R vardir         directory for the " PID_FILE " file\n"
+                "   -S nodename:port  address to listen on (when not socket-activated)\n"
+                "   -U user           run as user (name, or -uid)\n"
+                "   -v                verbose logging\n"
+                "   -Z                stay in the foreground, log to stderr too\n"
+                "\n"
+                "Version: %s\n",
+                prog, PACKAGE_VERSION);
+}
+
+static int load_config_file(OwConf *conf, const char *path, bool required) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        OwDiag diag = {};
+        char msg[512];
+
+        int r = read_file_limited(path, 1u << 20, &buf, &len);
+        if (r == -ENOENT && !required)
+                return 0;
+        if (r < 0) {
+                fprintf(stderr, "owampd: %s: %s\n", path, strerror(-r));
+                return r;
+        }
+        r = ow_conf_parse(conf, buf, len, path, &diag);
+        if (r < 0) {
+                fprintf(stderr, "owampd: %s\n", ow_diag_format(&diag, msg, sizeof(msg)));
+                return r;
+        }
+        return 0;
+}
+
+/* owampd.conf (or owamp-server.conf), then every owampd.conf.d/NAME.conf in order. */
+static int load_config(OwConf *conf, const char *confdir) {
+        _cleanup_free_ char *path = policy_config_path(confdir, "conf");
+        _cleanup_free_ char *pattern = NULL;
+        glob_t g = {};
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = load_config_file(conf, path, false);
+        if (r < 0)
+                return r;
+        if (asprintf(&pattern, "%s/owampd.conf.d/*.conf", confdir) < 0)
+                return -ENOMEM;
+        if (glob(pattern, 0, NULL, &g) == 0) {
+                for (size_t i = 0; i < g.gl_pathc && r >= 0; i++)
+                        r = load_config_file(conf, g.gl_pathv[i], true);
+        }
+        globfree(&g);
+        return r;
+}
+
+static int parse_user(const char *spec, uid_t *ret_uid, gid_t *ret_gid) {
+        struct passwd *pw;
+        if (spec[0] == '-') {
+                char *end;
+                errno = 0;
+                unsigned long v = strtoul(spec + 1, &end, 10);
+                if (errno || *end || !(pw = getpwuid((uid_t) v)))
+                        return -ESRCH;
+        } else if (!(pw = getpwnam(spec)))
+                return -ESRCH;
+        *ret_uid = pw->pw_uid;
+        *ret_gid = pw->pw_gid;
+        return 0;
+}
+
+static int parse_group(const char *spec, gid_t *ret) {
+        struct group *gr;
+        if (spec[0] == '-') {
+                char *end;
+                errno = 0;
+                unsigned long v = strtoul(spec + 1, &end, 10);
+                if (errno || *end || !(gr = getgrgid((gid_t) v)))
+                        return -ESRCH;
+        } else if (!(gr = getgrnam(spec)))
+                return -ESRCH;
+        *ret = gr->gr_gid;
+        return 0;
+}
+
+static int parse_timeoffset(int64_t *ret) {
+        const char *e = getenv("OWAMP_DEBUG_TIMEOFFSET");
+        if (isempty(e)) {
+                *ret = 0;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        double v = strtod(e, &end);
+        if (errno || *end || v < -1e9 || v > 1e9) {
+                fprintf(stderr, "owampd: invalid OWAMP_DEBUG_TIMEOFFSET '%s'\n", e);
+                return -EINVAL;
+        }
+        *ret = (int64_t) (v * 1e9);
+        return 0;
+}
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        Server *s = userdata;
+        (void) src;
+
+        if (si->ssi_signo == SIGHUP) {
+                (void) sd_notify(false, "RELOADING=1");
+                (void) policy_load(s, true);
+                (void) sd_notify(false, "READY=1");
+                server_update_status(s);
+                return 0;
+        }
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STOPPED }, "owampd stopping (signal %u)",
+                 si->ssi_signo);
+        (void) sd_notify(false, "STOPPING=1");
+        s->shutting_down = true;
+        while (s->conns)
+                conn_free(s->conns);
+        return sd_event_exit(s->event, 0);
+}
+
+static int write_pid_files(Server *s) {
+        _cleanup_free_ char *pidp = NULL, *infop = NULL;
+        if (asprintf(&pidp, "%s/%s", s->vardir, PID_FILE) < 0 || asprintf(&infop, "%s/%s", s->vardir, INFO_FILE) < 0)
+                return -ENOMEM;
+        int fd = open(pidp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", pidp);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+                safe_close(fd);
+                return log_error_errno(r, "Cannot lock %s (is another owampd running?): %m", pidp);
+        }
+        char buf[64];
+        int n = snprintf(buf, sizeof(buf), "%lld\n", (long long) getpid());
+        if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t) n) != n) {
+                int r = -errno;
+                safe_close(fd);
+                return log_error_errno(r, "Cannot write %s: %m", pidp);
+        }
+        /* fd stays open (and locked) for the life of the process. */
+        FILE *f = fopen(infop, "we");
+        if (!f)
+                return log_error_errno(errno, "Cannot write %s: %m", infop);
+        fprintf(f, "START=%020llu\nPID=%lld\n", (unsigned long long) s->uptime, (long long) getpid());
+        fclose(f);
+        return 0;
+}
+
+static int take_listeners(Server *s, bool *ret_activated) {
+        char **names = NULL;
+        int n = sd_listen_fds_with_names(true, &names);
+        *ret_activated = false;
+        if (n < 0)
+                return log_error_errno(n, "Cannot take sockets from systemd: %m");
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                const char *name = names && names[i] ? names[i] : "?";
+                if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+                        log_warning("Ignoring passed fd %d (%s): not a listening TCP socket", fd, name);
+                        safe_close(fd);
+                        continue;
+                }
+                int r = server_add_listener(s, fd);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot use passed socket %s: %m", name);
+                log_debug("Using socket-activated listener %s (fd %d)", name, fd);
+                *ret_activated = true;
+        }
+        if (names) {
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+        }
+        return 0;
+}
+
+static int drop_privileges(uid_t uid, gid_t gid, bool have_user, bool have_group) {
+        if (!have_user && !have_group)
+                return 0;
+        if (setgroups(0, NULL) < 0 && errno != EPERM)
+                return log_error_errno(errno, "setgroups(): %m");
+        if (have_group && setresgid(gid, gid, gid) < 0)
+                return log_error_errno(errno, "Cannot change group to %u: %m", (unsigned) gid);
+        if (have_user && setresuid(uid, uid, uid) < 0)
+                return log_error_errno(errno, "Cannot change user to %u: %m", (unsigned) uid);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        Server srv = { .port_low = 0 }, *s = &srv;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        OwConf *conf = NULL;
+        Options o = {};
+        OwDiag diag = {};
+        char msg[512];
+        int c, r;
+        const char *prog = "owampd";
+        static const char optstring[] = "+a:c:d:e:fG:hP:R:S:U:vZxYW";
+
+        /* First pass: only -c, to find the configuration file. */
+        opterr = 0;
+        while ((c = getopt(argc, argv, optstring)) != -1)
+                if (c == 'c')
+                        o.confdir = optarg;
+        optind = 1;
+        opterr = 1;
+
+        if (ow_conf_new(&conf) < 0)
+                return EXIT_FAILURE;
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        if (!cwd) {
+                perror("owampd: getcwd");
+                return EXIT_FAILURE;
+        }
+        if (load_config(conf, o.confdir ? o.confdir : cwd) < 0)
+                return EXIT_FAILURE;
+
+        /* Second pass: every option, over the file. */
+        while ((c = getopt(argc, argv, optstring)) != -1) {
+                OwConfKey key;
+                switch (c) {
+                case 'a':
+                        key = OW_CONF_AUTHMODE;
+                        break;
+                case 'd':
+                        key = OW_CONF_DATADIR;
+                        break;
+                case 'e':
+                        key = OW_CONF_FACILITY;
+                        break;
+                case 'G':
+                        key = OW_CONF_GROUP;
+                        break;
+                case 'P':
+                        key = OW_CONF_TESTPORTS;
+                        break;
+                case 'R':
+                        key = OW_CONF_VARDIR;
+                        break;
+                case 'S':
+                        key = OW_CONF_SRCNODE;
+                        break;
+                case 'U':
+                        key = OW_CONF_USER;
+                        break;
+                case 'v':
+                        key = OW_CONF_VERBOSE;
+                        break;
+                case 'f':
+                        o.allow_root = true;
+                        continue;
+                case 'Z':
+                        o.foreground = true;
+                        continue;
+                case 'c':
+                        continue;
+                case 'x':
+                case 'Y':
+                case 'W':
+                        fprintf(stderr, "owampd: -%c (NAT traversal) is not supported; ignoring it\n", c);
+                        continue;
+                case 'h':
+                        help(prog);
+                        return EXIT_SUCCESS;
+                default:
+                        help(prog);
+                        return EXIT_FAILURE;
+                }
+                r = ow_conf_set(conf, key, key == OW_CONF_VERBOSE ? NULL : optarg, &diag);
+                if (r < 0) {
+                        fprintf(stderr, "owampd: -%c %s: %s\n", c, optarg ? optarg : "",
+                                ow_diag_format(&diag, msg, sizeof(msg)));
+                        return EXIT_FAILURE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "owampd: unexpected argument '%s'\n", argv[optind]);
+                help(prog);
+                return EXIT_FAILURE;
+        }
+
+        /* Under systemd, never fork; elsewhere the reference daemonizes
+         * unless -Z. */
+        bool under_systemd = getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
+        s->foreground = o.foreground || under_systemd;
+        s->verbose = conf->verbose;
+        log_setup("owampd", o.foreground && !under_systemd ? LOG_TARGET_AUTO : LOG_TARGET_AUTO, conf->facility,
+                  o.foreground, conf->verbose ? LOG_DEBUG : LOG_INFO);
+
+        if (parse_timeoffset(&s->clock_offset_nsec) < 0)
+                return EXIT_FAILURE;
+
+        s->confdir = strdup(o.confdir ? o.confdir : cwd);
+        s->datadir = strdup(conf->datadir ? conf->datadir : cwd);
+        s->vardir = strdup(conf->vardir ? conf->vardir : cwd);
+        if (!s->confdir || !s->datadir || !s->vardir)
+                return EXIT_FAILURE;
+        s->modes = conf->authmode;
+        s->port_low = conf->testports.low;
+        s->port_high = conf->testports.high;
+        s->pbkdf2_count = conf->pbkdf2_count;
+        s->control_timeout_usec = (uint64_t) conf->controltimeout_sec * 1000000;
+        s->enddelay_nsec = ow_duration_to_nsec(conf->enddelay);
+        s->max_control_sessions = conf->maxcontrolsessions;
+        s->diskfudge = conf->diskfudge;
+        s->dieby_sec = conf->dieby_sec;
+
+        if (ow_pbkdf2_count_check_server(s->pbkdf2_count) < 0) {
+                log_error("pbkdf2_count %u is out of range (%u..%u)", s->pbkdf2_count, OW_PBKDF2_COUNT_MIN,
+                          OW_PBKDF2_COUNT_MAX);
+                return EXIT_FAILURE;
+        }
+
+        uid_t uid = 0;
+        gid_t gid = 0;
+        bool have_user = false, have_group = false;
+        if (geteuid() == 0) {
+                if (conf->user) {
+                        if (parse_user(conf->user, &uid, &gid) < 0) {
+                                log_error("Invalid user/-U option: %s", conf->user);
+                                return EXIT_FAILURE;
+                        }
+                        have_user = true;
+                        have_group = true;
+                }
+                if (conf->group) {
+                        if (parse_group(conf->group, &gid) < 0) {
+                                log_error("Invalid group/-G option: %s", conf->group);
+                                return EXIT_FAILURE;
+                        }
+                        have_group = true;
+                }
+                if (!have_user && !o.allow_root && !conf->rootfolly) {
+                        log_error("Running owampd as root is folly!");
+                        log_error("Use the -U option! (or allow root with the -f option)");
+                        return EXIT_FAILURE;
+                }
+        }
+
+        struct stat st;
+        if (stat(s->datadir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                log_error("Data directory %s does not exist or is not a directory", s->datadir);
+                return EXIT_FAILURE;
+        }
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "sd_event_default(): %m"), EXIT_FAILURE;
+        s->event = event;
+        s->uptime = server_now(s);
+
+        r = policy_load(s, false);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        bool activated;
+        r = take_listeners(s, &activated);
+        if (r < 0)
+                return EXIT_FAILURE;
+        if (!activated) {
+                char node[OW_CONF_MAX_HOST + 16] = "";
+                if (ow_conf_is_set(conf, OW_CONF_SRCNODE)) {
+                        const OwConfNode *n = &conf->srcnode;
+                        if (strchr(n->host, ':'))
+                                snprintf(node, sizeof(node), "[%s]:%u", n->host,
+                                         n->port ? n->port : OWAMP_CONTROL_PORT);
+                        else
+                                snprintf(node, sizeof(node), "%s:%u", n->host, n->port ? n->port : OWAMP_CONTROL_PORT);
+                }
+                r = server_bind_listener(s, node[0] ? node : NULL);
+                if (r < 0)
+                        return EXIT_FAILURE;
+        }
+
+        if (!s->foreground) {
+                pid_t pid = fork();
+                if (pid < 0)
+                        return log_error_errno(errno, "fork(): %m"), EXIT_FAILURE;
+                if (pid > 0)
+                        _exit(EXIT_SUCCESS);
+                (void) setsid();
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
+                        dup2(null, 0);
+                        dup2(null, 1);
+                        dup2(null, 2);
+                        safe_close(null);
+                }
+                (void) chdir("/");
+                /* A daemon has no stderr; everything goes to the journal/syslog. */
+                log_setup("owampd", LOG_TARGET_AUTO, conf->facility, false, conf->verbose ? LOG_DEBUG : LOG_INFO);
+        }
+
+        if (ow_conf_is_set(conf, OW_CONF_VARDIR) || !under_systemd) {
+                r = write_pid_files(s);
+                if (r < 0)
+                        return EXIT_FAILURE;
+        }
+
+        if (drop_privileges(uid, gid, have_user, have_group) < 0)
+                return EXIT_FAILURE;
+
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        (void) sd_event_add_signal(event, NULL, SIGTERM, on_signal, s);
+        (void) sd_event_add_signal(event, NULL, SIGINT, on_signal, s);
+        (void) sd_event_add_signal(event, NULL, SIGHUP, on_signal, s);
+        (void) sd_event_set_watchdog(event, true);
+
+        r = launcher_fork_new(event, launcher_default_worker_path(), &s->launcher);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the session launcher: %m"), EXIT_FAILURE;
+
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STARTED },
+                 "owampd %s ready: modes %s%s%s, test ports %u-%u%s, data in %s, sessions via %s", PACKAGE_VERSION,
+                 s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
+                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", s->port_low, s->port_high,
+                 s->port_low == 0 ? " (ephemeral)" : "", s->datadir,
+                 s->launcher->ops->name);
+        (void) sd_notify(false, "READY=1");
+        server_update_status(s);
+
+        r = sd_event_loop(event);
+
+        while (s->conns)
+                conn_free(s->conns);
+        launcher_free(s->launcher);
+        policy_free(s->policy);
+        for (size_t i = 0; i < s->n_listeners; i++)
+                sd_event_source_disable_unref(s->listeners[i]);
+        free(s->listeners);
+        free(s->confdir);
+        free(s->datadir);
+        free(s->vardir);
+        ow_conf_free(conf);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

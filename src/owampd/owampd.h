@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * owampd's objects:
+ *
+ *   Server       the process: configuration, listeners, the sd-event loop,
+ *                the session launcher, every connection and session
+ *   Conn         one OWAMP-Control connection and its state machine
+ *   TestSession  one test session requested on a connection: its UDP
+ *                socket, its worker, its data file when we receive
+ *
+ * One sd-event loop serves everything; nothing blocks except short file
+ * writes in the data directory.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "ctrl-io.h"
+#include "launcher.h"
+#include "list.h"
+#include "log.h"
+#include "net.h"
+#include "ow-control.h"
+#include "ow-crypto.h"
+#include "ow-owp.h"
+#include "ow-receiver.h"
+#include "ow-sid.h"
+#include "ow-testpkt.h"
+#include "ow-time.h"
+#include "ow-types.h"
+#include "worker-ipc.h"
+
+typedef struct Server Server;
+typedef struct Conn Conn;
+typedef struct TestSession TestSession;
+typedef struct Policy Policy;
+
+typedef enum ConnState {
+        CONN_SETUP,      /* greeting sent, waiting for Set-Up-Response */
+        CONN_IDLE,       /* waiting for a command */
+        CONN_STARTING,   /* Start-Sessions received, workers starting */
+        CONN_TESTING,    /* sessions running */
+        CONN_STOPPING,   /* Stop-Sessions received first; waiting for our workers */
+        CONN_STOP_SENT,  /* our Stop-Sessions sent; waiting for the peer's */
+        CONN_CLOSING,    /* flushing the last message, then close */
+} ConnState;
+
+typedef enum SessionState {
+        SESSION_REQUESTED, /* accepted, socket bound, not started */
+        SESSION_STARTING,  /* worker launched, no READY yet */
+        SESSION_RUNNING,   /* READY received */
+        SESSION_DONE,      /* DONE received (or the worker failed) */
+        SESSION_FINISHED,  /* data finalized */
+} SessionState;
+
+struct TestSession {
+        Server *server;
+        Conn *conn;
+        LIST_FIELDS(TestSession, by_conn);
+        LIST_FIELDS(TestSession, all);
+
+        SessionState state;
+        OwSessionRequest req; /* as accepted: real ports, SID; owns slots */
+        bool we_send;         /* Conf-Sender: this server sends */
+        OwSid sid;
+        char sid_hex[OW_SID_HEX_SIZE];
+        SockAddr local;       /* our test endpoint */
+        SockAddr peer;        /* the client's test endpoint */
+        int udp_fd;
+        OwTestKeys keys;
+        OwTimestamp last_scheduled;
+        uint64_t bandwidth_bps; /* accounted against the policy */
+
+        Worker *worker;
+        int ctl_fd;
+        sd_event_source *ctl_source;
+        WorkerBuf in, out;
+        bool got_done;
+        bool failed;
+        WorkerDone done;
+
+        /* Receiving: the data file. */
+        int data_fd;
+        char *data_path;
+        OwOwpHeader owp;
+        uint32_t n_records;
+        uint64_t data_bytes;
+};
+
+struct Conn {
+        Server *server;
+        LIST_FIELDS(Conn, conns);
+
+        int fd;
+        CtrlIO io;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        ConnState state;
+
+        SockAddr peer, local;
+        char peer_str[SOCKADDR_STR_MAX];
+        char peer_addr_str[SOCKADDR_STR_MAX];
+
+        uint32_t modes_offered;
+        OwMode mode;
+        char keyid[OW_KEYID_SIZE + 1];
+        uint8_t challenge[OW_CHALLENGE_SIZE];
+        uint8_t salt[OW_SALT_SIZE];
+        uint8_t client_iv[OW_IV_SIZE];
+        OwControlKeys keys;
+        char *class_name; /* policy class the connection was admitted under */
+        uint64_t policy_generation;
+
+        LIST_HEAD(TestSession, sessions); /* of the current batch */
+        unsigned n_sessions;
+        bool our_stop_sent;
+        bool peer_stop_received;
+        uint8_t peer_stop_accept;
+        OwTimestamp peer_stop_time;
+        OwStopSessions peer_stop;
+        bool any_failure;
+};
+
+struct Server {
+        sd_event *event;
+        LIST_HEAD(Conn, conns);
+        unsigned n_conns;
+        LIST_HEAD(TestSession, all_sessions);
+        unsigned n_sessions_running;
+
+        sd_event_source **listeners;
+        size_t n_listeners;
+
+        Launcher *launcher;
+        Policy *policy;
+
+        /* Effective settings (config file, then command line). */
+        char *confdir;
+        char *datadir;
+        char *vardir;
+        uint32_t modes;
+        uint16_t port_low, port_high;
+        uint32_t pbkdf2_count;
+        uint64_t control_timeout_usec; /* 0: none */
+        uint64_t enddelay_nsec;
+        uint32_t max_control_sessions; /* 0: unlimited */
+        double diskfudge;
+        uint32_t dieby_sec;
+        bool verbose;
+        bool foreground;
+
+        int64_t clock_offset_nsec; /* OWAMP_DEBUG_TIMEOFFSET */
+        OwTimestamp uptime;        /* Start-Time of Server-Start */
+        bool shutting_down;
+};
+
+/* server.c */
+OwTimestamp server_now(const Server *s);
+void server_update_status(Server *s);
+int server_random(void *buf, size_t n);
+int server_add_listener(Server *s, int fd);
+int server_bind_listener(Server *s, const char *node);
+
+/* conn.c */
+int conn_new(Server *s, int fd, const SockAddr *peer);
+Conn *conn_free(Conn *c);
+void conn_session_event(Conn *c); /* a session's state changed */
+void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ...) _printf_(4, 5);
+
+/* session.c */
+int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret);
+TestSession *session_free(TestSession *t);
+int session_start(TestSession *t);
+int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno);
+int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp stop_time);
+void session_abandon(TestSession *t); /* connection lost: kill, keep data as incomplete */
+TestSession *server_find_session(Server *s, const OwSid *sid);
+
+/* datastore.c */
+int datastore_create(TestSession *t);
+int datastore_append(TestSession *t, const uint8_t *records, size_t n);
+int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
+                       OwTimestamp stop_time, bool *ret_invalid);
+int datastore_mark_incomplete(TestSession *t);
+char *datastore_path(const Server *s, const OwSid *sid);
+/* Build the whole Fetch-Session response for sid into the connection's
+ * output (Fetch-Ack and, when accepted, the three parts). */
+int datastore_fetch(Conn *c, const OwFetchSession *f);
+
+/* policy.c */
+int policy_load(Server *s, bool reload);
+Policy *policy_free(Policy *p);
+uint32_t policy_modes_for_peer(Server *s, const SockAddr *peer);
+int policy_lookup_key(Server *s, const char *keyid, uint8_t **ret_secret, size_t *ret_len);
+const char *policy_class_for(Server *s, const SockAddr *peer, const char *keyid);
+OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t, char *reason, size_t reason_size);
+void policy_release_session(Server *s, TestSession *t);

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * The server process: listeners, accepting connections, status for
+ * systemd, and small helpers every part of owampd uses.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "owampd.h"
+
+OwTimestamp server_now(const Server *s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = (int64_t) ts.tv_nsec + s->clock_offset_nsec % 1000000000;
+        ts.tv_sec += s->clock_offset_nsec / 1000000000 + ns / 1000000000;
+        ns %= 1000000000;
+        if (ns < 0) {
+                ns += 1000000000;
+                ts.tv_sec--;
+        }
+        ts.tv_nsec = ns;
+        return ow_timestamp_from_timespec(&ts);
+}
+
+int server_random(void *buf, size_t n) {
+        uint8_t *p = buf;
+        while (n > 0) {
+                ssize_t k = getrandom(p, n, 0);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+void server_update_status(Server *s) {
+        (void) sd_notifyf(false, "STATUS=%u control connection%s, %u session%s running", s->n_conns,
+                          s->n_conns == 1 ? "" : "s", s->n_sessions_running,
+                          s->n_sessions_running == 1 ? "" : "s");
+}
+
+static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Server *s = userdata;
+
+        (void) src;
+        (void) revents;
+        /* Accept a bounded number per wake-up so one busy listener cannot
+         * starve the rest of the loop. */
+        for (unsigned i = 0; i < 64; i++) {
+                SockAddr peer;
+                socklen_t len = sizeof(peer);
+                int cfd = accept4(fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                                return 0;
+                        if (errno == EMFILE || errno == ENFILE) {
+                                log_warning_errno(errno, "Cannot accept connections: %m");
+                                return 0;
+                        }
+                        return log_error_errno(errno, "accept() failed: %m"), 0;
+                }
+                if (s->shutting_down) {
+                        safe_close(cfd);
+                        continue;
+                }
+                (void) conn_new(s, cfd, &peer);
+        }
+        return 0;
+}
+
+int server_add_listener(Server *s, int fd) {
+        sd_event_source **n = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        s->listeners = n;
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+        int r = sd_event_add_io(s->event, &s->listeners[s->n_listeners], fd, EPOLLIN, on_listener, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_io_fd_own(s->listeners[s->n_listeners], true);
+        (void) sd_event_source_set_description(s->listeners[s->n_listeners], "listener");
+        s->n_listeners++;
+        return 0;
+}
+
+/* Bind the control port ourselves (not socket-activated): "node:port",
+ * "[v6]:port", ":port" (wildcard) or "node" (port 861). The wildcard is one
+ * dual-stack IPv6 socket, falling back to IPv4 where IPv6 is off. */
+int server_bind_listener(Server *s, const char *spec) {
+        _cleanup_free_ char *node = NULL;
+        _cleanup_free_ SockAddr *addrs = NULL;
+        uint16_t port;
+        size_t n = 0;
+        int r;
+
+        r = net_split_node(spec ? spec : "", OWAMP_CONTROL_PORT, &node, &port);
+        if (r == -EINVAL && isempty(spec)) {
+                node = NULL;
+                port = OWAMP_CONTROL_PORT;
+                r = 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Invalid listen address '%s'", spec);
+
+        if (!node) {
+                SockAddr any6 = { .in6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) } };
+                SockAddr any4 = { .in = { .sin_family = AF_INET, .sin_port = htons(port) } };
+                addrs = calloc(2, sizeof(SockAddr));
+                if (!addrs)
+                        return -ENOMEM;
+                addrs[0] = any6;
+                addrs[1] = any4;
+                n = 2;
+        } else {
+                r = net_resolve(node, port, AF_UNSPEC, true, &addrs, &n);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot resolve listen address '%s': %s", node,
+                                               r == -EADDRNOTAVAIL ? "no such host" : strerror(-r));
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                char buf[SOCKADDR_STR_MAX];
+                int fd = socket(addrs[i].sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0) {
+                        r = -errno;
+                        continue;
+                }
+                int one = 1, zero = 0;
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (addrs[i].sa.sa_family == AF_INET6 && !node)
+                        (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+                if (bind(fd, &addrs[i].sa, sockaddr_len(&addrs[i])) < 0 || listen(fd, SOMAXCONN) < 0) {
+                        r = -errno;
+                        log_debug_errno(r, "Cannot listen on %s: %m", sockaddr_str(&addrs[i], buf, sizeof(buf)));
+                        safe_close(fd);
+                        continue;
+                }
+                r = server_add_listener(s, fd);
+                if (r < 0) {
+                        safe_close(fd);
+                        return r;
+                }
+                log_debug("Listening on %s", sockaddr_str(&addrs[i], buf, sizeof(buf)));
+                /* One wildcard socket (dual-stack) is enough. */
+                if (!node || s->n_listeners > 0)
+                        return 0;
+        }
+        return log_error_errno(r ? r : -EADDRNOTAVAIL, "Cannot listen on %s: %m", spec ? spec : ":861");
+}

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * Test sessions on the server side: admission and socket set-up when a
+ * Request-Session arrives, the worker's life once Start-Sessions comes, and
+ * what happens to the data when the session ends one way or another.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "owampd.h"
+#include "ow-error.h"
+
+static void session_log(TestSession *t, int priority, const char *message_id, const char *fmt, ...)
+        _printf_(4, 5);
+
+static void session_log(TestSession *t, int priority, const char *message_id, const char *fmt, ...) {
+        Conn *c = t->conn;
+        char extra_role[32];
+        const char *extra[] = { extra_role, NULL };
+        snprintf(extra_role, sizeof(extra_role), "OWAMP_ROLE=%s", t->we_send ? "sender" : "receiver");
+        LogFields f = {
+                .message_id = message_id,
+                .sid = t->sid_hex,
+                .peer = c ? c->peer_addr_str : NULL,
+                .mode = c && c->mode ? ow_mode_to_string(c->mode) : NULL,
+                .keyid = c && c->keyid[0] ? c->keyid : NULL,
+                .extra = extra,
+        };
+        va_list ap;
+        va_start(ap, fmt);
+        log_fullv(priority, 0, &f, fmt, ap);
+        va_end(ap);
+}
+
+TestSession *server_find_session(Server *s, const OwSid *sid) {
+        TestSession *t;
+        LIST_FOREACH(all, t, s->all_sessions)
+                if (ow_sid_equal(&t->sid, sid))
+                        return t;
+        return NULL;
+}
+
+/* Rough length of a schedule: Number of Packets times the mean gap. Used
+ * for the guard timer and for bandwidth; exact values would need walking
+ * the whole schedule, which a hostile Number of Packets makes too costly. */
+static OwTimestamp schedule_estimate(const OwSessionRequest *req) {
+        unsigned __int128 sum = 0;
+        for (uint32_t i = 0; i < req->n_slots; i++)
+                sum += req->slots[i].param;
+        unsigned __int128 d = sum * req->n_packets / req->n_slots;
+        return d > UINT64_MAX / 2 ? UINT64_MAX / 2 : (OwTimestamp) d;
+}
+
+int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret) {
+        Server *s = c->server;
+        TestSession *t;
+        char addr[SOCKADDR_STR_MAX], peer[SOCKADDR_STR_MAX];
+        int r;
+
+        *ret_accept = OW_ACCEPT_OK;
+        t = calloc(1, sizeof(*t));
+        if (!t) {
+                *ret_accept = OW_ACCEPT_TEMP_RESOURCE;
+                return -ENOMEM;
+        }
+        t->server = s;
+        t->conn = c;
+        t->udp_fd = t->ctl_fd = t->data_fd = -1;
+        t->we_send = req->conf_sender;
+        t->req = *req;
+        t->req.slots = calloc(req->n_slots, sizeof(OwSlot));
+        if (!t->req.slots) {
+                free(t);
+                *ret_accept = OW_ACCEPT_TEMP_RESOURCE;
+                return -ENOMEM;
+        }
+        memcpy(t->req.slots, req->slots, req->n_slots * sizeof(OwSlot));
+
+        const uint8_t *our_addr = t->we_send ? req->sender_addr : req->receiver_addr;
+        const uint8_t *their_addr = t->we_send ? req->receiver_addr : req->sender_addr;
+        uint16_t their_port = t->we_send ? req->receiver_port : req->sender_port;
+        r = sockaddr_from_owamp(req->ipvn, our_addr, 0, &t->local);
+        if (r >= 0)
+                r = sockaddr_from_owamp(req->ipvn, their_addr, their_port, &t->peer);
+        if (r < 0) {
+                *ret_accept = OW_ACCEPT_UNSUPPORTED;
+                goto refuse;
+        }
+        sockaddr_addr_str(&t->local, addr, sizeof(addr));
+        sockaddr_str(&t->peer, peer, sizeof(peer));
+
+        /* The client's endpoint must be a real address and port. */
+        if (sockaddr_is_any(&t->peer) || their_port == 0) {
+                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                         "Refusing session from %s: no address or port for the client's endpoint (%s)",
+                         c->peer_str, peer);
+                *ret_accept = OW_ACCEPT_UNSUPPORTED;
+                goto refuse;
+        }
+        /* Open mode: we only send to the host that asked (PROTOCOL.md 5.1),
+         * so an anonymous client cannot aim our packets at a third party. */
+        if (t->we_send && c->mode == OW_MODE_OPEN && !sockaddr_equal_addr(&t->peer, &c->peer)) {
+                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                         "Refusing session from %s: open mode, and the receiver %s is not the requesting host",
+                         c->peer_str, peer);
+                *ret_accept = OW_ACCEPT_FAILURE;
+                goto refuse;
+        }
+        /* No "any" address for our end: OWAMP has no such convention
+         * (PROTOCOL.md 5.1); use the control connection's local address. */
+        if (sockaddr_is_any(&t->local)) {
+                if (t->local.sa.sa_family != c->local.sa.sa_family) {
+                        *ret_accept = OW_ACCEPT_UNSUPPORTED;
+                        goto refuse;
+                }
+                t->local = c->local;
+                sockaddr_set_port(&t->local, 0);
+        }
+
+        t->last_scheduled = req->start_time + schedule_estimate(req);
+        *ret_accept = policy_admit_session(s, c, t, addr, sizeof(addr));
+        if (*ret_accept != OW_ACCEPT_OK) {
+                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->peer_str, addr);
+                goto refuse_nopolicy;
+        }
+
+        uint16_t port;
+        r = udp_bind_in_range(&t->local, s->port_low, s->port_high, &port);
+        if (r < 0) {
+                char a[SOCKADDR_STR_MAX];
+                conn_log(c, LOG_WARNING, MSGID_SESSION_REFUSED,
+                         "Refusing session from %s: cannot bind a test socket on %s (ports %u-%u): %s",
+                         c->peer_str, sockaddr_addr_str(&t->local, a, sizeof(a)), s->port_low, s->port_high,
+                         strerror(-r));
+                *ret_accept = r == -EADDRINUSE ? OW_ACCEPT_TEMP_RESOURCE : OW_ACCEPT_INTERNAL;
+                goto refuse;
+        }
+        t->udp_fd = r;
+        sockaddr_set_port(&t->local, port);
+        if (t->we_send)
+                t->req.sender_port = port;
+        else
+                t->req.receiver_port = port;
+
+        if (t->we_send)
+                t->sid = req->sid;
+        else {
+                uint8_t rnd[OW_SID_RANDOM_SIZE];
+                r = server_random(rnd, sizeof(rnd));
+                if (r >= 0)
+                        r = ow_sid_make_from_sockaddr(&t->local.sa, sockaddr_len(&t->local), server_now(s), rnd, &t->sid);
+                if (r < 0) {
+                        *ret_accept = OW_ACCEPT_INTERNAL;
+                        goto refuse;
+                }
+                t->req.sid = t->sid;
+        }
+        ow_sid_to_hex(&t->sid, t->sid_hex);
+        if (server_find_session(s, &t->sid)) {
+                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: SID %s is in use",
+                         c->peer_str, t->sid_hex);
+                *ret_accept = OW_ACCEPT_FAILURE;
+                goto refuse;
+        }
+
+        if (c->mode != OW_MODE_OPEN)
+                ow_testpkt_derive_keys(&t->sid, c->keys.aes, c->keys.hmac, &t->keys);
+
+        if (!t->we_send) {
+                r = datastore_create(t);
+                if (r < 0) {
+                        conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED,
+                                 "Refusing session from %s: cannot create its data file: %s", c->peer_str,
+                                 strerror(-r));
+                        *ret_accept = OW_ACCEPT_INTERNAL;
+                        goto refuse;
+                }
+        }
+
+        LIST_APPEND(by_conn, c->sessions, t);
+        c->n_sessions++;
+        LIST_PREPEND(all, s->all_sessions, t);
+        t->state = SESSION_REQUESTED;
+        session_log(t, LOG_INFO, MSGID_SESSION_ACCEPTED,
+                    "Accepted session %s from %s: %s %u packets, %s -> %s, port %u, padding %u, DSCP %u, class %s",
+                    t->sid_hex, c->peer_str, t->we_send ? "sending" : "receiving", req->n_packets,
+                    t->we_send ? addr : peer, t->we_send ? peer : addr, port, req->padding_length,
+                    ow_typep_dscp(req->type_p), c->class_name ? c->class_name : "-");
+        *ret = t;
+        return 0;
+
+refuse:
+        policy_release_session(s, t);
+refuse_nopolicy:
+        t->conn = NULL;
+        session_free(t);
+        return -EPERM;
+}
+
+TestSession *session_free(TestSession *t) {
+        if (!t)
+                return NULL;
+        Server *s = t->server;
+        if (t->conn) {
+                LIST_REMOVE(by_conn, t->conn->sessions, t);
+                t->conn->n_sessions--;
+                LIST_REMOVE(all, s->all_sessions, t);
+                policy_release_session(s, t);
+        }
+        if (t->worker) {
+                s->launcher->ops->release(t->worker);
+                t->worker = NULL;
+                if (s->n_sessions_running > 0)
+                        s->n_sessions_running--;
+        }
+        sd_event_source_disable_unref(t->ctl_source);
+        safe_close(t->ctl_fd);
+        safe_close(t->udp_fd);
+        safe_close(t->data_fd);
+        free(t->data_path);
+        worker_buf_done(&t->in);
+        worker_buf_done(&t->out);
+        free(t->done.skips);
+        free(t->req.slots);
+        ow_wipe(&t->keys, sizeof(t->keys));
+        free(t);
+        return NULL;
+}
+
+static void session_mark_done(TestSession *t, bool failed) {
+        if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
+                return;
+        if (failed)
+                t->failed = true;
+        t->state = SESSION_DONE;
+        if (t->conn)
+                conn_session_event(t->conn);
+}
+
+static void flush_worker(TestSession *t) {
+        if (t->out.len == 0 || t->ctl_fd < 0)
+                return;
+        ssize_t n = send(t->ctl_fd, t->out.data, t->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0)
+                worker_buf_consume(&t->out, (size_t) n);
+        (void) sd_event_source_set_io_events(t->ctl_source, EPOLLIN | (t->out.len ? EPOLLOUT : 0));
+}
+
+static void kill_worker(TestSession *t) {
+        if (t->worker)
+                t->server->launcher->ops->kill(t->worker);
+}
+
+static void handle_worker_message(TestSession *t, uint32_t type, const uint8_t *p, size_t len) {
+        int r;
+
+        switch (type) {
+        case WORKER_MSG_READY:
+                if (t->state != SESSION_STARTING)
+                        goto bad;
+                t->state = SESSION_RUNNING;
+                if (t->we_send) {
+                        (void) worker_msg_append(&t->out, WORKER_MSG_START, NULL, 0);
+                        flush_worker(t);
+                }
+                session_log(t, LOG_INFO, MSGID_SESSION_STARTED, "Session %s started (%s)", t->sid_hex,
+                            t->we_send ? "sending" : "receiving");
+                if (t->conn)
+                        conn_session_event(t->conn);
+                return;
+
+        case WORKER_MSG_RECORDS:
+                if (t->we_send || t->state != SESSION_RUNNING)
+                        goto bad;
+                r = worker_records_count(p, len);
+                if (r < 0)
+                        goto bad;
+                r = datastore_append(t, p, (size_t) r);
+                if (r < 0) {
+                        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Cannot store data of session %s: %s",
+                                    t->sid_hex, strerror(-r));
+                        t->failed = true;
+                        kill_worker(t);
+                }
+                return;
+
+        case WORKER_MSG_DONE: {
+                WorkerDone d;
+                if (t->state != SESSION_RUNNING || worker_done_parse(p, len, &d) < 0)
+                        goto bad;
+                if (d.next_seqno > t->req.n_packets) {
+                        free(d.skips);
+                        goto bad;
+                }
+                free(t->done.skips);
+                t->done = d;
+                t->got_done = true;
+                const WorkerCounters *k = &d.counters;
+                if (t->we_send)
+                        session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
+                                    "Session %s finished: %" PRIu64 " sent, %" PRIu64
+                                    " skipped as late, next seqno %u",
+                                    t->sid_hex, k->sent, k->late_skipped, d.next_seqno);
+                else
+                        session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
+                                    "Session %s finished: %" PRIu64 " received, %" PRIu64 " lost, %" PRIu64
+                                    " duplicates; dropped %" PRIu64 " from wrong source, %" PRIu64
+                                    " failing authentication, %" PRIu64 " short, %" PRIu64
+                                    " out of range, %" PRIu64 " out of time",
+                                    t->sid_hex, k->received, k->lost, k->duplicates, k->dropped_source,
+                                    k->dropped_auth, k->dropped_short, k->dropped_seq, k->dropped_time);
+                session_mark_done(t, false);
+                return;
+        }
+
+        case WORKER_MSG_ERROR: {
+                char text[256];
+                int err;
+                if (worker_error_parse(p, len, &err, text, sizeof(text)) < 0)
+                        goto bad;
+                session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s failed in its worker: %s: %s",
+                            t->sid_hex, text, ow_strerror(err));
+                t->failed = true;
+                return;
+        }
+        }
+bad:
+        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s: unexpected message %u from its worker; stopping it",
+                    t->sid_hex, type);
+        t->failed = true;
+        kill_worker(t);
+}
+
+static int on_worker_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        TestSession *t = userdata;
+
+        (void) src;
+        (void) fd;
+        if (revents & EPOLLOUT)
+                flush_worker(t);
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+
+        int r = worker_read_some(t->ctl_fd, &t->in);
+        if (r == -EAGAIN)
+                return 0;
+        bool eof = r <= 0;
+        for (;;) {
+                uint32_t type;
+                const uint8_t *p;
+                size_t len;
+                r = worker_msg_peek(&t->in, &type, &p, &len);
+                if (r < 0) {
+                        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s: garbage from its worker",
+                                    t->sid_hex);
+                        t->failed = true;
+                        eof = true;
+                        break;
+                }
+                if (r == 0)
+                        break;
+                handle_worker_message(t, type, p, len);
+                worker_buf_consume(&t->in, 8 + len);
+                if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
+                        break;
+        }
+        if (eof) {
+                t->ctl_source = sd_event_source_disable_unref(t->ctl_source);
+                t->ctl_fd = safe_close(t->ctl_fd);
+                if (!t->got_done)
+                        session_mark_done(t, true);
+        }
+        return 0;
+}
+
+static void on_worker_exit(Worker *w, int status, void *userdata) {
+        TestSession *t = userdata;
+        Server *s = t->server;
+
+        (void) w;
+        if (status != 0)
+                session_log(t, LOG_WARNING, MSGID_WORKER_FAILED, "Worker of session %s ended with status %d",
+                            t->sid_hex, status);
+        s->launcher->ops->release(t->worker);
+        t->worker = NULL;
+        if (s->n_sessions_running > 0)
+                s->n_sessions_running--;
+        server_update_status(s);
+        /* Messages it wrote before exiting are still in the socket; the
+         * EOF there settles the session. Without a channel, do it here. */
+        if (t->ctl_fd < 0 && !t->got_done)
+                session_mark_done(t, true);
+}
+
+int session_start(TestSession *t) {
+        Server *s = t->server;
+        int sv[2];
+        int r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        t->ctl_fd = sv[0];
+
+        WorkerSetup setup = {
+                .role = t->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER,
+                .mode = t->conn->mode,
+                .clock_offset_nsec = s->clock_offset_nsec,
+                .enddelay_nsec = s->enddelay_nsec,
+                .peer = t->peer,
+                .sid = t->sid,
+                .n_packets = t->req.n_packets,
+                .padding_length = t->req.padding_length,
+                .start_time = t->req.start_time,
+                .timeout = t->req.timeout,
+                .type_p = t->req.type_p,
+                .n_slots = t->req.n_slots,
+                .slots = t->req.slots,
+        };
+        memcpy(setup.test_aes_key, t->keys.aes, sizeof(setup.test_aes_key));
+        memcpy(setup.test_hmac_key, t->keys.hmac, sizeof(setup.test_hmac_key));
+        r = worker_setup_append(&t->out, &setup);
+        ow_wipe(&setup, sizeof(setup));
+        if (r < 0) {
+                safe_close(sv[1]);
+                return r;
+        }
+
+        char desc[128];
+        snprintf(desc, sizeof(desc), "OWAMP test session %s (%s)", t->sid_hex, t->we_send ? "sender" : "receiver");
+        uint64_t lifetime = ow_duration_to_usec(t->last_scheduled - server_now(s) + t->req.timeout) +
+                            s->enddelay_nsec / 1000 + 120 * UINT64_C(1000000);
+        WorkerSpec spec = {
+                .sid_hex = t->sid_hex,
+                .description = desc,
+                .runtime_max_usec = lifetime,
+                .log_max_priority = log_get_max_priority(),
+        };
+        r = launcher_start(s->launcher, &spec, t->udp_fd, sv[1], on_worker_exit, t, &t->worker);
+        safe_close(sv[1]);
+        if (r < 0)
+                return r;
+        /* The worker holds the test socket now. */
+        t->udp_fd = safe_close(t->udp_fd);
+        s->n_sessions_running++;
+
+        r = sd_event_add_io(s->event, &t->ctl_source, t->ctl_fd, EPOLLIN | EPOLLOUT, on_worker_io, t);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(t->ctl_source, "session-worker-channel");
+        t->state = SESSION_STARTING;
+        flush_worker(t);
+        return 0;
+}
+
+int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno) {
+        if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
+                return 0;
+        if (t->ctl_fd < 0) {
+                session_mark_done(t, true);
+                return 0;
+        }
+        WorkerStop st = { .stop_time = stop_time, .has_next_seqno = has_next_seqno, .next_seqno = next_seqno };
+        int r = worker_stop_append(&t->out, &st);
+        if (r < 0)
+                return r;
+        flush_worker(t);
+        return 0;
+}
+
+int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp stop_time) {
+        int r = 0;
+
+        if (t->state == SESSION_FINISHED)
+                return 0;
+        if (!t->we_send && t->data_fd >= 0) {
+                if (!peer_info || t->failed)
+                        r = datastore_mark_incomplete(t);
+                else {
+                        bool invalid = false;
+                        r = datastore_finalize(t, peer_info->next_seqno, peer_info->skip_ranges,
+                                               peer_info->n_skip_ranges, stop_time, &invalid);
+                        if (r >= 0 && invalid)
+                                session_log(t, LOG_WARNING, MSGID_SESSION_FINISHED,
+                                            "Session %s is invalid: packets at or beyond the sender's Next Seqno %u "
+                                            "arrived (are both clocks synchronised?)",
+                                            t->sid_hex, peer_info->next_seqno);
+                        else if (r >= 0)
+                                session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
+                                            "Session %s data stored: %u records, next seqno %u, %u skip ranges",
+                                            t->sid_hex, t->n_records, peer_info->next_seqno,
+                                            peer_info->n_skip_ranges);
+                }
+                if (r < 0)
+                        session_log(t, LOG_ERR, MSGID_SESSION_FINISHED, "Cannot finalize data of session %s: %s",
+                                    t->sid_hex, ow_strerror(r));
+        }
+        t->state = SESSION_FINISHED;
+        return r;
+}
+
+void session_abandon(TestSession *t) {
+        if (t->worker)
+                t->server->launcher->ops->kill(t->worker);
+        if (t->state != SESSION_FINISHED) {
+                if (!t->we_send && t->data_fd >= 0) {
+                        (void) datastore_mark_incomplete(t);
+                        session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED,
+                                    "Session %s abandoned; %u records kept as incomplete", t->sid_hex,
+                                    t->n_records);
+                } else if (t->state != SESSION_REQUESTED)
+                        session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED, "Session %s abandoned", t->sid_hex);
+                t->state = SESSION_FINISHED;
+        }
+}

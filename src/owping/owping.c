@@ -1,0 +1,1313 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * owping: the OWAMP client (RFC 4656). Requests a session to and/or from a
+ * server, runs the local endpoints in session workers, exchanges
+ * Stop-Sessions, fetches what the server received and prints the results
+ * in the reference's formats.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-event.h>
+
+#include "client.h"
+#include "config.h"
+#include "launcher.h"
+#include "log.h"
+#include "macro.h"
+#include "net.h"
+#include "ow-error.h"
+#include "ow-owp.h"
+#include "ow-pfs.h"
+#include "ow-receiver.h"
+#include "ow-report.h"
+#include "ow-schedule.h"
+#include "ow-sid.h"
+#include "ow-stats.h"
+#include "ow-testpkt.h"
+#include "worker-ipc.h"
+#include "owping.h"
+
+#define DEFAULT_PORT_LOW 8760
+#define DEFAULT_PORT_HIGH 9960
+#define MAX_PADDING 65000
+
+static volatile sig_atomic_t interrupted;
+
+typedef struct PingOptions {
+        ClientOptions conn;
+        const char *keyfile;
+        bool to, from;
+        const char *save_to, *save_from;
+        uint32_t count;
+        OwSlot *slots;
+        uint32_t n_slots;
+        double loss_timeout; /* -L, seconds; <= 0: RTT + 2 s */
+        uint32_t padding;
+        uint32_t type_p;
+        uint16_t port_low, port_high;
+        double delay_start; /* -z */
+        double enddelay;    /* -E */
+        bool have_enddelay;
+        int control_dscp;   /* -m, -1 unset */
+        OwReportOptions report;
+        float *percentiles;
+} PingOptions;
+
+/* One local test endpoint (a worker) and what it produced. */
+typedef struct Ping Ping;
+
+typedef struct Endpoint {
+        Ping *ping;
+        bool we_send;
+        OwSessionRequest req; /* owns slots */
+        SockAddr local, peer;
+        int udp_fd;
+        int ctl_fd;
+        Worker *worker;
+        sd_event_source *src;
+        WorkerBuf in, out;
+        bool ready, done, failed;
+        WorkerDone result;
+        OwRecord *records;
+        size_t n_records, cap_records;
+} Endpoint;
+
+struct Ping {
+        PingOptions *o;
+        Client client;
+        sd_event *event;
+        Launcher *launcher;
+        Endpoint ep[2];
+        size_t n_ep;
+        sd_event_source *ctl_src;
+        bool our_stop_sent;
+        bool server_stop_received;
+        OwStopSessions server_stop;
+        OwTimestamp server_stop_time;
+        bool stopping;
+        bool failed;
+        const char *testaddr;
+        SockAddr test_peer;
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "usage: owping [arguments] testaddr [servaddr]\n"
+                "[arguments] are as follows: \n"
+                "\n"
+                "   -h             print this message and exit\n"
+                "\n"
+                "              [Test Args]\n"
+                "\n"
+                "   -c count       number of test packets\n"
+                "   -D DSCP        RFC 2474 style DSCP value for TOS byte\n"
+                "   -f | -F file   perform one-way test from testhost [and save results to file]\n"
+                "   -i wait        mean average time between packets (seconds)\n"
+                "   -L timeout     maximum time to wait for a packet before declaring it lost (seconds)\n"
+                "   -P portrange   port range to use during the test\n"
+                "   -s padding     size of the padding added to each packet (bytes)\n"
+                "   -t | -T file   perform one-way test to testhost [and save results to file]\n"
+                "   -z delayStart  time to wait before executing test (seconds)\n"
+                "\n"
+                "              [Connection Args]\n"
+                "\n"
+                "   -A authmode    requested modes: [A]uthenticated, [E]ncrypted, [O]pen\n"
+                "   -k passphrasefile     passphrasefile to use with Authenticated/Encrypted modes\n"
+                "   -S srcaddr     specify the local address or interface for control connection and tests\n"
+                "   -B interface   specify the interface to use for control connection and tests\n"
+                "   -u username    username to use with Authenticated/Encrypted modes\n"
+                "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
+                "   -4             connect using IPv4 addresses only\n"
+                "   -6             connect using IPv6 addresses only\n"
+                "\n"
+                "              [Output Args]\n"
+                "\n"
+                "   -a alpha       report an additional percentile level for the delays\n"
+                "   -b bucketwidth bin size for histogram calculations\n"
+                "   -M             print machine (perl) readable summary\n"
+                "   -n units       'n','u','m', or 's'\n"
+                "   -N count       number of test packets (to summarize per sub-session)\n"
+                "\n"
+                "   -Q             run the test and exit without reporting statistics\n"
+                "   -R             print RAW data: \"SEQNO STIME SS SERR RTIME RS RERR TTL\\n\"\n"
+                "   -v[N]          print out individual delays. You can supply an optional N here to limit the print to the first N packets\n"
+                "   -U             Adds UNIX timestamps when printing individual delays\n"
+                "\n"
+                "Version: %s\n\n",
+                PACKAGE_VERSION);
+}
+
+static int fail(const char *fmt, ...) _printf_(1, 2);
+static int fail(const char *fmt, ...) {
+        va_list ap;
+        fputs("owping: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return EXIT_FAILURE;
+}
+
+/* -D / -m: a DSCP as a number (0..63, any base) or an RFC 4594 name, as
+ * the reference takes it. */
+static int parse_dscp(const char *s, uint8_t *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 0);
+        if (!errno && end != s && *end == 0 && v <= 63) {
+                *ret = (uint8_t) v;
+                return 0;
+        }
+        if (!strcasecmp(s, "none") || !strcasecmp(s, "default") || !strcasecmp(s, "df")) {
+                *ret = 0;
+                return 0;
+        }
+        if (!strcasecmp(s, "ef")) {
+                *ret = 46;
+                return 0;
+        }
+        if (strlen(s) == 3 && !strncasecmp(s, "cs", 2) && s[2] >= '0' && s[2] <= '7') {
+                *ret = (uint8_t) ((s[2] - '0') * 8);
+                return 0;
+        }
+        if (strlen(s) == 4 && !strncasecmp(s, "af", 2) && s[2] >= '1' && s[2] <= '4' && s[3] >= '1' &&
+            s[3] <= '3') {
+                *ret = (uint8_t) ((s[2] - '0') * 8 + (s[3] - '0') * 2);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* -i: "0.1", "0.1e", "0.02f", comma lists for several slots. */
+static int parse_slots(const char *spec, OwSlot **ret, uint32_t *ret_n) {
+        _cleanup_free_ char *copy = strdup(spec);
+        _cleanup_free_ OwSlot *slots = NULL;
+        uint32_t n = 1, i = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (const char *p = spec; *p; p++)
+                if (*p == ',')
+                        n++;
+        if (n > OW_MAX_SLOTS)
+                return -E2BIG;
+        slots = calloc(n, sizeof(*slots));
+        if (!slots)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                char *end;
+                errno = 0;
+                double v = strtod(tok, &end);
+                if (errno || end == tok || !(v > 0) || v > 3600 * 24)
+                        return -EINVAL;
+                if (*end == 0 || ((*end == 'e' || *end == 'E') && end[1] == 0))
+                        slots[i].type = OW_SLOT_EXPONENTIAL;
+                else if ((*end == 'f' || *end == 'F') && end[1] == 0)
+                        slots[i].type = OW_SLOT_FIXED;
+                else
+                        return -EINVAL;
+                slots[i].param = (OwTimestamp) (v * 4294967296.0); /* as the reference: v * 2^32, truncated */
+                if (slots[i].param == 0)
+                        return -EINVAL;
+                i++;
+        }
+        if (i != n)
+                return -EINVAL;
+        *ret = TAKE_PTR(slots);
+        *ret_n = n;
+        return 0;
+}
+
+static int parse_double(const char *s, double min, double max, double *ret) {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || *end || !(v >= min) || !(v <= max))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *ret) {
+        char *end;
+        if (!*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || *end || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+/* Read a pass-phrase from the terminal without echo, as the reference's
+ * prompt does. */
+static int read_passphrase(const char *keyid, uint8_t **ret, size_t *ret_len) {
+        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        bool tty = fd >= 0;
+        if (!tty)
+                fd = STDIN_FILENO;
+        struct termios old, noecho;
+        bool restore = tty && tcgetattr(fd, &old) == 0;
+        if (tty) {
+                dprintf(fd, "Enter passphrase for identity '%s': ", keyid);
+                if (restore) {
+                        noecho = old;
+                        noecho.c_lflag &= ~(tcflag_t) ECHO;
+                        (void) tcsetattr(fd, TCSAFLUSH, &noecho);
+                }
+        }
+        uint8_t *buf = malloc(OW_PFS_MAX_SECRET + 1);
+        size_t len = 0;
+        int r = 0;
+        if (!buf)
+                r = -ENOMEM;
+        while (r == 0 && len <= OW_PFS_MAX_SECRET) {
+                char ch;
+                ssize_t n = read(fd, &ch, 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0 || ch == '\n' || ch == '\r')
+                        break;
+                buf[len++] = (uint8_t) ch;
+        }
+        if (restore) {
+                (void) tcsetattr(fd, TCSAFLUSH, &old);
+                dprintf(fd, "\n");
+        }
+        if (tty)
+                close(fd);
+        if (r == 0 && (len == 0 || len > OW_PFS_MAX_SECRET))
+                r = -EINVAL;
+        if (r < 0) {
+                if (buf)
+                        ow_wipe(buf, OW_PFS_MAX_SECRET + 1);
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+int owping_load_secret(const char *keyfile, const char *keyid, uint8_t **ret, size_t *ret_len) {
+        if (!keyfile)
+                return read_passphrase(keyid, ret, ret_len);
+
+        int fd = open(keyfile, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_size > (16 << 20)) {
+                close(fd);
+                return -EFBIG;
+        }
+        _cleanup_free_ char *buf = malloc((size_t) st.st_size + 1);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        ssize_t n = read(fd, buf, (size_t) st.st_size);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        OwPfs *pfs = NULL;
+        OwDiag diag = {};
+        int r = ow_pfs_parse(buf, (size_t) n, keyfile, &pfs, &diag);
+        ow_wipe(buf, (size_t) n);
+        if (r < 0) {
+                char m[512];
+                fprintf(stderr, "owping: %s\n", ow_diag_format(&diag, m, sizeof(m)));
+                return r;
+        }
+        const uint8_t *secret;
+        size_t len;
+        r = ow_pfs_lookup(pfs, keyid, &secret, &len);
+        if (r >= 0) {
+                *ret = malloc(len ? len : 1);
+                if (*ret) {
+                        memcpy(*ret, secret, len);
+                        *ret_len = len;
+                } else
+                        r = -ENOMEM;
+        }
+        ow_pfs_free(pfs);
+        return r;
+}
+
+/* --- Endpoints ------------------------------------------------------------ */
+
+static void endpoint_done(Ping *p, Endpoint *e) {
+        if (e->worker)
+                p->launcher->ops->release(e->worker);
+        sd_event_source_disable_unref(e->src);
+        safe_close(e->ctl_fd);
+        safe_close(e->udp_fd);
+        worker_buf_done(&e->in);
+        worker_buf_done(&e->out);
+        free(e->result.skips);
+        free(e->records);
+        ow_session_request_done(&e->req);
+}
+
+static void flush_endpoint(Endpoint *e) {
+        if (e->out.len == 0 || e->ctl_fd < 0)
+                return;
+        ssize_t n = send(e->ctl_fd, e->out.data, e->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0)
+                worker_buf_consume(&e->out, (size_t) n);
+        if (e->src)
+                (void) sd_event_source_set_io_events(e->src, EPOLLIN | (e->out.len ? EPOLLOUT : 0));
+}
+
+static void ping_progress(Ping *p);
+
+static int add_records(Endpoint *e, const uint8_t *data, size_t n) {
+        if (n > SIZE_MAX / sizeof(OwRecord) - e->n_records)
+                return -ENOMEM;
+        if (e->n_records + n > e->cap_records) {
+                size_t cap = MAX(e->cap_records * 2, e->n_records + n);
+                cap = MAX(cap, (size_t) 256);
+                OwRecord *r = realloc(e->records, cap * sizeof(OwRecord));
+                if (!r)
+                        return -ENOMEM;
+                e->records = r;
+                e->cap_records = cap;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (ow_record_decode(data + i * OW_RECORD_SIZE, &e->records[e->n_records]) >= 0)
+                        e->n_records++;
+        return 0;
+}
+
+static void endpoint_message(Endpoint *e, uint32_t type, const uint8_t *m, size_t len) {
+        int r;
+
+        switch (type) {
+        case WORKER_MSG_READY:
+                e->ready = true;
+                return;
+        case WORKER_MSG_RECORDS:
+                r = worker_records_count(m, len);
+                if (r < 0 || e->we_send || add_records(e, m, (size_t) r) < 0)
+                        e->failed = true;
+                return;
+        case WORKER_MSG_DONE:
+                if (worker_done_parse(m, len, &e->result) < 0)
+                        e->failed = true;
+                e->done = true;
+                return;
+        case WORKER_MSG_ERROR: {
+                char text[256];
+                int err;
+                if (worker_error_parse(m, len, &err, text, sizeof(text)) >= 0)
+                        fprintf(stderr, "owping: test endpoint failed: %s: %s\n", text, ow_strerror(err));
+                e->failed = true;
+                return;
+        }
+        }
+        e->failed = true;
+}
+
+static int on_endpoint_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Endpoint *e = userdata;
+
+        (void) src;
+        (void) fd;
+        if (revents & EPOLLOUT)
+                flush_endpoint(e);
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                int r = worker_read_some(e->ctl_fd, &e->in);
+                if (r == -EAGAIN)
+                        return 0;
+                bool eof = r <= 0;
+                for (;;) {
+                        uint32_t type;
+                        const uint8_t *m;
+                        size_t len;
+                        r = worker_msg_peek(&e->in, &type, &m, &len);
+                        if (r <= 0) {
+                                if (r < 0)
+                                        eof = e->failed = true;
+                                break;
+                        }
+                        endpoint_message(e, type, m, len);
+                        worker_buf_consume(&e->in, 8 + len);
+                }
+                if (eof) {
+                        e->src = sd_event_source_disable_unref(e->src);
+                        e->ctl_fd = safe_close(e->ctl_fd);
+                        if (!e->done)
+                                e->failed = e->done = true;
+                }
+        }
+        ping_progress(e->ping);
+        return 0;
+}
+
+static void on_endpoint_exit(Worker *w, int status, void *userdata) {
+        Endpoint *e = userdata;
+        (void) w;
+        if (status != 0 && !e->done)
+                fprintf(stderr, "owping: test endpoint ended with status %d\n", status);
+        e->ping->launcher->ops->release(e->worker);
+        e->worker = NULL;
+        if (e->ctl_fd < 0 && !e->done)
+                e->failed = e->done = true;
+        ping_progress(e->ping);
+}
+
+static int endpoint_launch(Ping *p, Endpoint *e) {
+        Client *c = &p->client;
+        int sv[2], r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        e->ctl_fd = sv[0];
+        WorkerSetup setup = {
+                .role = e->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER,
+                .mode = c->mode,
+                .clock_offset_nsec = client_clock_offset_nsec(),
+                .enddelay_nsec = p->o->have_enddelay ? (uint64_t) (p->o->enddelay * 1e9) : 1000000000,
+                .peer = e->peer,
+                .sid = e->req.sid,
+                .n_packets = e->req.n_packets,
+                .padding_length = e->req.padding_length,
+                .start_time = e->req.start_time,
+                .timeout = e->req.timeout,
+                .type_p = e->req.type_p,
+                .n_slots = e->req.n_slots,
+                .slots = e->req.slots,
+        };
+        if (c->mode != OW_MODE_OPEN) {
+                OwTestKeys keys;
+                ow_testpkt_derive_keys(&e->req.sid, c->keys.aes, c->keys.hmac, &keys);
+                memcpy(setup.test_aes_key, keys.aes, sizeof(keys.aes));
+                memcpy(setup.test_hmac_key, keys.hmac, sizeof(keys.hmac));
+                ow_wipe(&keys, sizeof(keys));
+        }
+        r = worker_setup_append(&e->out, &setup);
+        ow_wipe(&setup, sizeof(setup));
+        if (r < 0) {
+                safe_close(sv[1]);
+                return r;
+        }
+        char hex[OW_SID_HEX_SIZE];
+        WorkerSpec spec = {
+                .sid_hex = ow_sid_to_hex(&e->req.sid, hex),
+                .description = e->we_send ? "owping sender" : "owping receiver",
+                .log_max_priority = LOG_WARNING,
+        };
+        r = launcher_start(p->launcher, &spec, e->udp_fd, sv[1], on_endpoint_exit, e, &e->worker);
+        safe_close(sv[1]);
+        if (r < 0)
+                return r;
+        e->udp_fd = safe_close(e->udp_fd);
+        r = sd_event_add_io(p->event, &e->src, e->ctl_fd, EPOLLIN | EPOLLOUT, on_endpoint_io, e);
+        if (r < 0)
+                return r;
+        flush_endpoint(e);
+        return 0;
+}
+
+/* Wait (in the event loop) until every endpoint reported READY. */
+static int wait_ready(Ping *p) {
+        for (unsigned spins = 0; spins < 3000; spins++) {
+                bool all = true;
+                for (size_t i = 0; i < p->n_ep; i++) {
+                        if (p->ep[i].failed)
+                                return -EIO;
+                        if (!p->ep[i].ready)
+                                all = false;
+                }
+                if (all)
+                        return 0;
+                int r = sd_event_run(p->event, 10 * 1000);
+                if (r < 0)
+                        return r;
+        }
+        return -ETIMEDOUT;
+}
+
+/* --- The test ------------------------------------------------------------- */
+
+static void send_our_stop(Ping *p) {
+        OwStopSessions st = { .accept = OW_ACCEPT_OK };
+        OwStopSession list[2];
+        uint32_t n = 0;
+
+        for (size_t i = 0; i < p->n_ep; i++) {
+                Endpoint *e = &p->ep[i];
+                if (e->failed)
+                        st.accept = OW_ACCEPT_FAILURE;
+                if (!e->we_send)
+                        continue;
+                list[n++] = (OwStopSession) {
+                        .sid = e->req.sid,
+                        .next_seqno = e->result.next_seqno,
+                        .n_skip_ranges = e->result.n_skips,
+                        .skip_ranges = e->result.skips,
+                };
+        }
+        st.n_sessions = n;
+        st.sessions = list;
+        if (client_send_stop(&p->client, &st) < 0) {
+                fprintf(stderr, "owping: %s\n", p->client.error);
+                p->failed = true;
+        }
+        p->our_stop_sent = true;
+}
+
+static void stop_endpoints(Ping *p) {
+        if (p->stopping)
+                return;
+        p->stopping = true;
+        OwTimestamp now = client_now();
+        for (size_t i = 0; i < p->n_ep; i++) {
+                Endpoint *e = &p->ep[i];
+                if (e->done || e->ctl_fd < 0)
+                        continue;
+                WorkerStop ws = { .stop_time = p->server_stop_received ? p->server_stop_time : now };
+                for (uint32_t k = 0; p->server_stop_received && k < p->server_stop.n_sessions; k++)
+                        if (ow_sid_equal(&p->server_stop.sessions[k].sid, &e->req.sid)) {
+                                ws.has_next_seqno = true;
+                                ws.next_seqno = p->server_stop.sessions[k].next_seqno;
+                        }
+                (void) worker_stop_append(&e->out, &ws);
+                flush_endpoint(e);
+        }
+}
+
+static void ping_progress(Ping *p) {
+        bool all_done = true;
+        for (size_t i = 0; i < p->n_ep; i++)
+                if (!p->ep[i].done)
+                        all_done = false;
+        if (all_done && !p->our_stop_sent)
+                send_our_stop(p);
+        if ((p->our_stop_sent && p->server_stop_received) || p->failed)
+                (void) sd_event_exit(p->event, p->failed ? -EIO : 0);
+}
+
+static int on_control_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Ping *p = userdata;
+        (void) src;
+        (void) fd;
+        (void) revents;
+
+        int r = client_poll_stop(&p->client, &p->server_stop);
+        if (r < 0) {
+                fprintf(stderr, "owping: %s\n", p->client.error);
+                p->failed = true;
+                return sd_event_exit(p->event, -EIO);
+        }
+        if (r == 0)
+                return 0;
+        p->server_stop_received = true;
+        p->server_stop_time = client_now();
+        p->ctl_src = sd_event_source_disable_unref(p->ctl_src);
+        if (p->server_stop.accept != OW_ACCEPT_OK) {
+                fprintf(stderr, "owping: the server reports failed sessions: %s\n",
+                        ow_accept_to_string(p->server_stop.accept));
+                p->failed = true;
+        }
+        /* The server is done first: end our endpoints now (RFC 4656 3.8). */
+        stop_endpoints(p);
+        ping_progress(p);
+        return 0;
+}
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        Ping *p = userdata;
+        (void) src;
+        (void) si;
+        if (interrupted++ > 0)
+                exit(2);
+        stop_endpoints(p);
+        return 0;
+}
+
+static int on_guard(sd_event_source *src, uint64_t usec, void *userdata) {
+        Ping *p = userdata;
+        (void) src;
+        (void) usec;
+        fprintf(stderr, "owping: the test ran far past its schedule; giving up\n");
+        p->failed = true;
+        return sd_event_exit(p->event, -ETIMEDOUT);
+}
+
+/* --- Results -------------------------------------------------------------- */
+
+static void clean_from_records(Ping *p, Endpoint *e, bool *ret_invalid) {
+        uint32_t next_seqno = e->req.n_packets;
+        for (uint32_t k = 0; p->server_stop_received && k < p->server_stop.n_sessions; k++)
+                if (ow_sid_equal(&p->server_stop.sessions[k].sid, &e->req.sid)) {
+                        next_seqno = p->server_stop.sessions[k].next_seqno;
+                        free(e->result.skips);
+                        e->result.n_skips = p->server_stop.sessions[k].n_skip_ranges;
+                        e->result.skips = NULL;
+                        if (e->result.n_skips) {
+                                e->result.skips = calloc(e->result.n_skips, sizeof(OwSkipRange));
+                                if (e->result.skips)
+                                        memcpy(e->result.skips, p->server_stop.sessions[k].skip_ranges,
+                                               e->result.n_skips * sizeof(OwSkipRange));
+                                else
+                                        e->result.n_skips = 0;
+                        }
+                }
+        e->result.next_seqno = next_seqno;
+        size_t kept = 0;
+        *ret_invalid = false;
+        for (size_t i = 0; i < e->n_records; i++) {
+                OwCleanVerdict v = ow_record_clean_verdict(&e->records[i], next_seqno, p->server_stop_time,
+                                                           e->req.timeout);
+                if (v == OW_CLEAN_INVALID)
+                        *ret_invalid = true;
+                if (v == OW_CLEAN_KEEP)
+                        e->records[kept++] = e->records[i];
+        }
+        e->n_records = kept;
+}
+
+static int write_file(const char *path, const uint8_t *hdr, size_t hdr_len, const OwSkipRange *skips,
+                      uint32_t n_skips, const OwRecord *recs, uint32_t n_recs, bool skips_first) {
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return -errno;
+        uint8_t b[OW_RECORD_SIZE];
+        fwrite(hdr, 1, hdr_len, f);
+        for (int pass = 0; pass < 2; pass++) {
+                if ((pass == 0) == skips_first)
+                        for (uint32_t i = 0; i < n_skips; i++) {
+                                ow_skip_range_encode(&skips[i], b);
+                                fwrite(b, 1, OW_SKIP_RANGE_SIZE, f);
+                        }
+                else
+                        for (uint32_t i = 0; i < n_recs; i++) {
+                                ow_record_encode(&recs[i], b);
+                                fwrite(b, 1, OW_RECORD_SIZE, f);
+                        }
+        }
+        if (ferror(f) | (fclose(f) != 0))
+                return -EIO;
+        return 0;
+}
+
+/* -F: what a receiver writes, octet for octet (PROTOCOL.md 11). */
+static int save_received(const char *path, const Endpoint *e) {
+        size_t size = ow_owp_header_size(e->req.n_slots);
+        _cleanup_free_ uint8_t *hdr = malloc(size);
+        OwOwpHeader h;
+        OwOwpPatch p1, p2[2], p3;
+        if (!hdr)
+                return -ENOMEM;
+        ow_owp_header_init_receiver(e->req.n_slots, &h);
+        int r = ow_owp_header_encode(&h, &e->req, hdr, size);
+        if (r >= 0)
+                r = ow_owp_header_set_n_records(&h, (uint32_t) e->n_records, &p1);
+        if (r >= 0)
+                r = ow_owp_header_set_n_skips(&h, e->result.n_skips, p2);
+        if (r >= 0)
+                r = ow_owp_header_set_finished(&h, OW_OWP_FINISHED_NORMAL, e->result.next_seqno, &p3);
+        if (r >= 0)
+                r = ow_owp_patch_apply(&p1, hdr, size);
+        if (r >= 0)
+                r = ow_owp_patch_apply(&p2[0], hdr, size);
+        if (r >= 0)
+                r = ow_owp_patch_apply(&p2[1], hdr, size);
+        if (r >= 0)
+                r = ow_owp_patch_apply(&p3, hdr, size);
+        if (r < 0)
+                return r;
+        return write_file(path, hdr, size, e->result.skips, e->result.n_skips, e->records, (uint32_t) e->n_records,
+                          false);
+}
+
+/* -T: what a fetch client writes (skip ranges first). */
+static int save_fetched(const char *path, const ClientFetch *f) {
+        size_t size = ow_owp_header_size(f->req.n_slots);
+        _cleanup_free_ uint8_t *hdr = malloc(size);
+        OwOwpHeader h;
+        if (!hdr)
+                return -ENOMEM;
+        ow_owp_header_init_fetched(f->req.n_slots, f->ack.finished, f->ack.next_seqno, f->ack.n_skip_ranges,
+                                   f->ack.n_records, &h);
+        int r = ow_owp_header_encode(&h, &f->req, hdr, size);
+        if (r < 0)
+                return r;
+        return write_file(path, hdr, size, f->skips, f->ack.n_skip_ranges, f->records, f->ack.n_records, true);
+}
+
+typedef struct ArraySource {
+        const OwRecord *records;
+} ArraySource;
+
+static int array_get(void *userdata, uint32_t i, OwRecord *ret) {
+        *ret = ((ArraySource *) userdata)->records[i];
+        return 0;
+}
+
+static int stdout_write(void *userdata, const char *data, size_t len) {
+        (void) userdata;
+        return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
+}
+
+typedef struct FileHooks {
+        char tmp[4096];
+        FILE *f;
+        const char *dir;
+} FileHooks;
+
+static int file_sink_write(void *userdata, const char *data, size_t len) {
+        return fwrite(data, 1, len, ((FileHooks *) userdata)->f) == len ? 0 : -EIO;
+}
+
+static int files_open(void *userdata, OwSink *ret) {
+        FileHooks *h = userdata;
+        snprintf(h->tmp, sizeof(h->tmp), "%s%sowping.XXXXXX", h->dir ? h->dir : "", h->dir ? "/" : "");
+        int fd = mkostemp(h->tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        h->f = fdopen(fd, "w");
+        if (!h->f) {
+                close(fd);
+                return -errno;
+        }
+        *ret = (OwSink) { .write = file_sink_write, .userdata = h };
+        return 0;
+}
+
+static int files_close(void *userdata, const char *name) {
+        FileHooks *h = userdata;
+        int r = fclose(h->f) == 0 ? 0 : -errno;
+        h->f = NULL;
+        if (!name || r < 0) {
+                unlink(h->tmp);
+                return r;
+        }
+        if (rename(h->tmp, name) < 0) {
+                r = -errno;
+                unlink(h->tmp);
+                return r;
+        }
+        printf("%s\n", name);
+        return 0;
+}
+
+static int report(const PingOptions *o, const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips,
+                  const OwRecord *records, uint32_t n_records, const char *from, const char *to) {
+        ArraySource src = { .records = records };
+        int r;
+        OwReportSession s = {
+                .request = req,
+                .skips = skips,
+                .n_skips = n_skips,
+                .finished = true,
+                .from_host = from,
+                .to_host = to,
+                .records = { .n_records = n_records, .get = array_get, .userdata = &src },
+        };
+        OwSink out = { .write = stdout_write };
+        FileHooks hooks = { .dir = o->report.save_dir };
+        OwReportFiles files = { .open = files_open, .close = files_close, .userdata = &hooks };
+        r = ow_report_session(&s, &o->report, &out, &files);
+        fflush(stdout);
+        return r;
+}
+
+/* The name the reference prints for our end: the reverse lookup of the
+ * control connection's local address. */
+static void local_name(const SockAddr *a, char *buf, size_t size) {
+        if (getnameinfo(&a->sa, sockaddr_len(a), buf, (socklen_t) size, NULL, 0, 0) != 0)
+                sockaddr_addr_str(a, buf, size);
+}
+
+/* --- main ------------------------------------------------------------------ */
+
+static int bind_test_socket(const SockAddr *local, uint16_t low, uint16_t high, const char *interface,
+                            SockAddr *ret) {
+        SockAddr a = *local;
+        uint16_t port;
+        sockaddr_set_port(&a, 0);
+        int fd = udp_bind_in_range(&a, low, high, &port);
+        if (fd < 0)
+                return fd;
+        if (interface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, interface, (socklen_t) strlen(interface)) < 0) {
+                int r = -errno;
+                safe_close(fd);
+                return r;
+        }
+        sockaddr_set_port(&a, port);
+        *ret = a;
+        return fd;
+}
+
+static double packet_rate(const OwSessionRequest *req) {
+        double sum = 0;
+        for (uint32_t i = 0; i < req->n_slots; i++)
+                sum += (double) req->slots[i].param / 4294967296.0;
+        return sum > 0 ? req->n_slots / sum : 0;
+}
+
+static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
+        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::Uhft:T:";
+        int c;
+        bool have_modes = false;
+        uint8_t dscp;
+
+        ow_report_options_init(&o->report);
+        o->count = 100;
+        o->port_low = DEFAULT_PORT_LOW;
+        o->port_high = DEFAULT_PORT_HIGH;
+        o->control_dscp = -1;
+        o->conn.family = AF_UNSPEC;
+        o->conn.modes = OW_MODE_OPEN;
+
+        while ((c = getopt(argc, argv, optstring)) != -1) {
+                switch (c) {
+                case '4':
+                        o->conn.family = o->conn.family == AF_INET6 ? -1 : AF_INET;
+                        break;
+                case '6':
+                        o->conn.family = o->conn.family == AF_INET ? -1 : AF_INET6;
+                        break;
+                case 'A':
+                        if (ow_modes_from_string(optarg, &o->conn.modes) < 0)
+                                return fail("Invalid -A authmode '%s': use letters from AEO", optarg);
+                        have_modes = true;
+                        break;
+                case 'k':
+                        o->keyfile = optarg;
+                        break;
+                case 'S':
+                        o->conn.source = optarg;
+                        break;
+                case 'B':
+                        if (o->conn.interface)
+                                return fail("-B can only be used once");
+                        if (strlen(optarg) >= IFNAMSIZ)
+                                return fail("Invalid interface name '%s'", optarg);
+                        o->conn.interface = optarg;
+                        break;
+                case 'u':
+                        o->conn.keyid = optarg;
+                        break;
+                case 'X':
+                case 'Y':
+                case 'y':
+                        fprintf(stderr, "owping: -%c (NAT traversal) is not supported; ignoring it\n", c);
+                        break;
+                case 'm':
+                        if (parse_dscp(optarg, &dscp) < 0)
+                                return fail("Invalid DSCP value (-m): \"%s\"", optarg);
+                        o->control_dscp = dscp;
+                        break;
+                case 'c':
+                        if (parse_u32(optarg, &o->count) < 0 || o->count == 0)
+                                return fail("Invalid -c value '%s': positive integer expected", optarg);
+                        break;
+                case 'D':
+                        if (parse_dscp(optarg, &dscp) < 0)
+                                return fail("Invalid DSCP value (-D): \"%s\"", optarg);
+                        o->type_p = ow_typep_from_dscp(dscp);
+                        break;
+                case 'E':
+                        if (parse_double(optarg, 0, 86400, &o->enddelay) < 0)
+                                return fail("Invalid '-E' value '%s': positive float expected", optarg);
+                        o->have_enddelay = true;
+                        break;
+                case 'F':
+                        o->save_from = optarg;
+                        _fallthrough_;
+                case 'f':
+                        o->from = true;
+                        break;
+                case 'T':
+                        o->save_to = optarg;
+                        _fallthrough_;
+                case 't':
+                        o->to = true;
+                        break;
+                case 'i':
+                        free(o->slots);
+                        o->slots = NULL;
+                        if (parse_slots(optarg, &o->slots, &o->n_slots) < 0)
+                                return fail("Invalid schedule (-i) '%s'", optarg);
+                        break;
+                case 'L':
+                        if (parse_double(optarg, 0, 86400, &o->loss_timeout) < 0)
+                                return fail("Invalid '-L' value '%s': positive float expected", optarg);
+                        break;
+                case 'P':
+                        if (net_parse_port_range(optarg, &o->port_low, &o->port_high) < 0)
+                                return fail("Invalid test port range (-P) '%s'", optarg);
+                        break;
+                case 's':
+                        if (parse_u32(optarg, &o->padding) < 0)
+                                return fail("Invalid -s value '%s': positive integer expected", optarg);
+                        if (o->padding > MAX_PADDING)
+                                o->padding = MAX_PADDING;
+                        break;
+                case 'z':
+                        if (parse_double(optarg, 0, 86400 * 365, &o->delay_start) < 0)
+                                return fail("Invalid '-z' value '%s': positive float expected", optarg);
+                        break;
+                case 'a':
+                        free(o->percentiles);
+                        o->percentiles = NULL;
+                        if (ow_report_parse_percentiles(optarg, &o->percentiles, &o->report.n_percentiles) < 0)
+                                return fail("Invalid '-a' alpha list '%s'", optarg);
+                        o->report.percentiles = o->percentiles;
+                        break;
+                case 'b':
+                        if (parse_double(optarg, 1e-12, 1e6, &o->report.bucket_width) < 0)
+                                return fail("Invalid '-b' value '%s': positive float expected", optarg);
+                        break;
+                case 'd':
+                        o->report.save_dir = optarg;
+                        break;
+                case 'M':
+                        o->report.machine = true;
+                        break;
+                case 'n':
+                        if (ow_report_units(optarg[0], NULL, NULL) < 0 || optarg[1])
+                                return fail("Invalid '-n' value '%s': use n, u, m or s", optarg);
+                        o->report.units = optarg[0];
+                        break;
+                case 'N':
+                        if (parse_u32(optarg, &o->report.sub_packets) < 0)
+                                return fail("Invalid \"-N\" value '%s': positive integer expected", optarg);
+                        break;
+                case 'p':
+                        o->report.print_files = true;
+                        break;
+                case 'Q':
+                        o->report.quiet = true;
+                        break;
+                case 'R':
+                        o->report.raw = true;
+                        break;
+                case 'v':
+                        o->report.records = true;
+                        if (optarg && parse_u32(optarg, &o->report.records_limit) < 0)
+                                return fail("Invalid \"-v\" value '%s': positive integer expected", optarg);
+                        break;
+                case 'U':
+                        o->report.unix_time = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(EXIT_SUCCESS);
+                default:
+                        usage(stderr);
+                        return EXIT_FAILURE;
+                }
+        }
+        if (o->conn.family < 0)
+                return fail("-4 and -6 flags cannot be set together");
+        if (!have_modes && o->conn.keyid)
+                o->conn.modes = OW_MODES_ALL;
+        if (!o->to && !o->from)
+                o->to = o->from = true;
+        if (!o->slots) {
+                o->slots = calloc(1, sizeof(OwSlot));
+                if (!o->slots)
+                        return fail("Out of memory");
+                o->slots[0] = (OwSlot) { .type = OW_SLOT_EXPONENTIAL, .param = ow_duration_from_nsec(100000000) };
+                o->n_slots = 1;
+        }
+        *ret_optind = optind;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        PingOptions o = {};
+        Ping ping = { .o = &o }, *p = &ping;
+        _cleanup_free_ uint8_t *secret = NULL;
+        size_t secret_len = 0;
+        const char *warnings[3];
+        int first = 0, r;
+
+        r = parse_args(argc, argv, &o, &first);
+        if (r != 0)
+                return r;
+        if (argc - first < 1 || argc - first > 2) {
+                usage(stderr);
+                return EXIT_FAILURE;
+        }
+        o.conn.server = argc - first == 2 ? argv[first + 1] : argv[first];
+        /* Reports name the server end as typed, without the port. */
+        _cleanup_free_ char *test_node = NULL;
+        uint16_t test_port;
+        if (net_split_node(argv[first], OWAMP_CONTROL_PORT, &test_node, &test_port) < 0 || !test_node)
+                return fail("Invalid address '%s'", argv[first]);
+        p->testaddr = test_node;
+
+        size_t nw = ow_report_options_reconcile(&o.report, warnings);
+        for (size_t i = 0; i < nw; i++)
+                fprintf(stderr, "owping: %s\n", warnings[i]);
+
+        log_setup("owping", LOG_TARGET_NONE, LOG_USER, true, LOG_WARNING);
+
+        if (o.conn.keyid) {
+                r = owping_load_secret(o.keyfile, o.conn.keyid, &secret, &secret_len);
+                if (r < 0)
+                        return fail("Unable to find pass-phrase for id=\"%s\"%s%s%s: %s", o.conn.keyid,
+                                    o.keyfile ? " from pffile=\"" : "", o.keyfile ? o.keyfile : "",
+                                    o.keyfile ? "\"" : "", ow_strerror(r));
+                o.conn.secret = secret;
+                o.conn.secret_len = secret_len;
+        }
+
+        client_init(&p->client);
+        r = client_connect(&p->client, &o.conn);
+        if (secret)
+                ow_wipe(secret, secret_len);
+        if (r < 0)
+                return fail("Unable to open control connection to %s: %s", o.conn.server, p->client.error);
+        if (o.control_dscp >= 0) {
+                int tos = o.control_dscp << 2;
+                (void) setsockopt(p->client.fd, p->client.local.sa.sa_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                                  p->client.local.sa.sa_family == AF_INET6 ? IPV6_TCLASS : IP_TOS, &tos, sizeof(tos));
+        }
+
+        /* The test peer: the server itself, unless testaddr names another host. */
+        p->test_peer = p->client.peer;
+        if (argc - first == 2) {
+                _cleanup_free_ char *node = NULL;
+                _cleanup_free_ SockAddr *addrs = NULL;
+                size_t n;
+                uint16_t port;
+                if (net_split_node(argv[first], 0, &node, &port) < 0 || !node ||
+                    net_resolve(node, 0, p->client.peer.sa.sa_family, false, &addrs, &n) < 0)
+                        return fail("Unable to resolve test address %s", p->testaddr);
+                p->test_peer = addrs[0];
+        }
+
+        double rtt = (double) p->client.rtt_usec / 1e6;
+        double timeout = o.loss_timeout > 0 ? o.loss_timeout : rtt + 2.0;
+        if (timeout < o.report.bucket_width)
+                return fail("Invalid test specification: LossThreshold(%f) '-L' < BucketWidth (%f) '-b'", timeout,
+                            o.report.bucket_width);
+        unsigned n_rtt = 1 + (o.to ? 1 : 0) + (o.from ? 1 : 0);
+        double delay = n_rtt * rtt + 1.0;
+        if (o.delay_start > delay)
+                delay = o.delay_start;
+        OwTimestamp start = client_now() + ow_duration_from_nsec((uint64_t) (delay * 1e9));
+
+        r = sd_event_new(&p->event);
+        if (r < 0)
+                return fail("Cannot create the event loop: %s", strerror(-r));
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        (void) sd_event_add_signal(p->event, NULL, SIGINT, on_signal, p);
+        (void) sd_event_add_signal(p->event, NULL, SIGTERM, on_signal, p);
+        (void) sd_event_add_signal(p->event, NULL, SIGHUP, on_signal, p);
+        r = launcher_fork_new(p->event, launcher_default_worker_path(), &p->launcher);
+        if (r < 0)
+                return fail("Cannot set up test endpoints: %s", strerror(-r));
+        setenv("OWAMP_LOG_STDERR", "1", 1);
+
+        /* Requests: "to" first, then "from", as the reference does. */
+        for (int dir = 0; dir < 2; dir++) {
+                bool send = dir == 0;
+                if ((send && !o.to) || (!send && !o.from))
+                        continue;
+                Endpoint *e = &p->ep[p->n_ep];
+                *e = (Endpoint) { .ping = p, .we_send = send, .udp_fd = -1, .ctl_fd = -1 };
+                p->n_ep++;
+                SockAddr local = p->client.local;
+                r = bind_test_socket(&local, o.port_low, o.port_high, o.conn.interface, &e->local);
+                if (r < 0)
+                        return fail("Unable to bind a test socket in ports %u-%u: %s", o.port_low, o.port_high,
+                                    strerror(-r));
+                e->udp_fd = r;
+
+                OwSessionRequest *req = &e->req;
+                req->conf_sender = !send;
+                req->conf_receiver = send;
+                req->n_packets = o.count;
+                req->padding_length = o.padding;
+                req->start_time = start;
+                req->timeout = ow_duration_from_nsec((uint64_t) (timeout * 1e9));
+                req->type_p = o.type_p;
+                req->n_slots = o.n_slots;
+                req->slots = calloc(o.n_slots, sizeof(OwSlot));
+                if (!req->slots)
+                        return fail("Out of memory");
+                memcpy(req->slots, o.slots, o.n_slots * sizeof(OwSlot));
+                uint8_t ipvn, our[16], their[16];
+                sockaddr_to_owamp(&e->local, &ipvn, our);
+                sockaddr_to_owamp(&p->test_peer, &ipvn, their);
+                req->ipvn = ipvn;
+                if (send) {
+                        memcpy(req->sender_addr, our, 16);
+                        req->sender_port = sockaddr_port(&e->local);
+                        memcpy(req->receiver_addr, their, 16);
+                } else {
+                        memcpy(req->sender_addr, their, 16);
+                        memcpy(req->receiver_addr, our, 16);
+                        req->receiver_port = sockaddr_port(&e->local);
+                        uint8_t rnd[OW_SID_RANDOM_SIZE];
+                        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd) ||
+                            ow_sid_make_from_sockaddr(&e->local.sa, sockaddr_len(&e->local), client_now(), rnd,
+                                                      &req->sid) < 0)
+                                return fail("Cannot make a SID");
+                }
+
+                OwAccept accept;
+                r = client_request_session(&p->client, req, &accept);
+                if (r < 0)
+                        return fail("%s", p->client.error);
+                if (accept != OW_ACCEPT_OK)
+                        return fail("Session %s %s refused by the server: %s", send ? "to" : "from", o.conn.server,
+                                    ow_accept_to_string(accept));
+                e->peer = p->test_peer;
+                sockaddr_set_port(&e->peer, send ? req->receiver_port : req->sender_port);
+
+                /* Receivers listen before Start-Sessions; senders wait for
+                 * START after a positive Start-Ack. */
+                r = endpoint_launch(p, e);
+                if (r < 0)
+                        return fail("Cannot start the test endpoint: %s", strerror(-r));
+        }
+        r = wait_ready(p);
+        if (r < 0)
+                return fail("Test endpoints failed to start: %s", strerror(-r));
+
+        OwAccept accept;
+        r = client_start_sessions(&p->client, &accept);
+        if (r < 0)
+                return fail("%s", p->client.error);
+        if (accept != OW_ACCEPT_OK)
+                return fail("Start-Sessions refused by the server: %s", ow_accept_to_string(accept));
+        for (size_t i = 0; i < p->n_ep; i++)
+                if (p->ep[i].we_send) {
+                        (void) worker_msg_append(&p->ep[i].out, WORKER_MSG_START, NULL, 0);
+                        flush_endpoint(&p->ep[i]);
+                }
+
+        if (!o.report.quiet) {
+                double duration = 0, rate = packet_rate(&p->ep[0].req);
+                if (rate > 0)
+                        duration = o.count / rate;
+                duration += timeout + rtt;
+                double end = (double) ow_duration_to_nsec(start - MIN(start, client_now())) / 1e9 + duration;
+                printf("Approximately %.1f seconds until results available\n", end);
+                fflush(stdout);
+        }
+
+        r = sd_event_add_io(p->event, &p->ctl_src, p->client.fd, EPOLLIN, on_control_io, p);
+        if (r < 0)
+                return fail("Cannot watch the control connection: %s", strerror(-r));
+        double est = (double) ow_duration_to_nsec(start - MIN(start, client_now())) / 1e9;
+        double rate = packet_rate(&p->ep[0].req);
+        est += (rate > 0 ? o.count / rate * 1.5 : 0) + timeout + 120;
+        uint64_t now_usec;
+        sd_event_now(p->event, CLOCK_MONOTONIC, &now_usec);
+        (void) sd_event_add_time(p->event, NULL, CLOCK_MONOTONIC, now_usec + (uint64_t) (est * 1e6), 0, on_guard,
+                                 p);
+
+        r = sd_event_loop(p->event);
+        if (r < 0 || p->failed) {
+                if (o.save_from)
+                        (void) unlink(o.save_from);
+                return fail("Test session(s) Failed...");
+        }
+
+        char local[NI_MAXHOST];
+        local_name(&p->client.local, local, sizeof(local));
+        int status = EXIT_SUCCESS;
+        bool want_output = !o.report.quiet || o.report.raw;
+
+        for (size_t i = 0; i < p->n_ep; i++) {
+                Endpoint *e = &p->ep[i];
+                if (!e->we_send)
+                        continue;
+                char hex[OW_SID_HEX_SIZE];
+                ow_sid_to_hex(&e->req.sid, hex);
+                if (!o.save_to && !want_output)
+                        continue;
+                ClientFetch f;
+                r = client_fetch(&p->client, 0, UINT32_MAX, &e->req.sid, &f);
+                if (r < 0 || f.ack.accept != OW_ACCEPT_OK || f.ack.n_records == 0) {
+                        if (r < 0)
+                                fprintf(stderr, "owping: %s\n", p->client.error);
+                        else
+                                fprintf(stderr, "owping: Server denied request for to session data - is your clock "
+                                                "synchronized via NTP properly?\n");
+                        fprintf(stderr, "owping: Unable to fetch data for sid(%s)\n", hex);
+                        client_fetch_done(&f);
+                        status = EXIT_FAILURE;
+                        continue;
+                }
+                if (o.save_to && (r = save_fetched(o.save_to, &f)) < 0) {
+                        fprintf(stderr, "owping: cannot write %s: %s\n", o.save_to, ow_strerror(r));
+                        status = EXIT_FAILURE;
+                }
+                if (want_output &&
+                    report(&o, &f.req, f.skips, f.ack.n_skip_ranges, f.records, f.ack.n_records, local, p->testaddr) < 0) {
+                        fprintf(stderr, "owping: do_stats(\"to\" session)\n");
+                        status = EXIT_FAILURE;
+                }
+                client_fetch_done(&f);
+        }
+        for (size_t i = 0; i < p->n_ep; i++) {
+                Endpoint *e = &p->ep[i];
+                if (e->we_send)
+                        continue;
+                bool invalid;
+                clean_from_records(p, e, &invalid);
+                if (invalid) {
+                        fprintf(stderr, "owping: the \"from\" session is invalid (packets past the server's Next Seqno) - "
+                                        "is your clock synchronized via NTP properly?\n");
+                        status = EXIT_FAILURE;
+                        continue;
+                }
+                if (o.save_from && (r = save_received(o.save_from, e)) < 0) {
+                        fprintf(stderr, "owping: cannot write %s: %s\n", o.save_from, ow_strerror(r));
+                        status = EXIT_FAILURE;
+                }
+                if (want_output && report(&o, &e->req, e->result.skips, e->result.n_skips, e->records,
+                                          (uint32_t) e->n_records, p->testaddr, local) < 0) {
+                        fprintf(stderr, "owping: do_stats(\"from\" session)\n");
+                        status = EXIT_FAILURE;
+                }
+        }
+
+        for (size_t i = 0; i < p->n_ep; i++)
+                endpoint_done(p, &p->ep[i]);
+        ow_stop_sessions_done(&p->server_stop);
+        sd_event_source_disable_unref(p->ctl_src);
+        launcher_free(p->launcher);
+        sd_event_unref(p->event);
+        client_done(&p->client);
+        free(o.slots);
+        free(o.percentiles);
+        return interrupted ? 2 : status;
+}

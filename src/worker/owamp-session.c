@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * owamp-session: one endpoint (sender or receiver) of one OWAMP-Test
+ * session (RFC 4656 4).
+ *
+ * It is started by owampd or owping with exactly these file descriptors:
+ *   0  the UDP test socket, already bound to the session's address and port
+ *   1  a stream socket to its controller (src/shared/worker-ipc.h)
+ *   2  where its log lines go
+ * and nothing else: no configuration, no files, no privileges. Under
+ * systemd it runs as a transient DynamicUser service.
+ *
+ * Timing is what this program is for:
+ *  - senders pace packets on absolute time: clock_nanosleep(TIMER_ABSTIME)
+ *    to just before the due time, then a short spin, then the timestamp and
+ *    immediately sendto(); everything else (encryption in mode A, padding)
+ *    is prepared before the wait;
+ *  - receivers take the kernel's receive timestamp (SO_TIMESTAMPNS) and the
+ *    TTL/hop limit from the control messages of recvmmsg().
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "net.h"
+#include "ow-error.h"
+#include "ow-receiver.h"
+#include "ow-schedule.h"
+#include "ow-sid.h"
+#include "ow-testpkt.h"
+#include "ow-time.h"
+#include "worker-ipc.h"
+
+#define UDP_FD 0
+#define CTL_FD 1
+
+/* How long before a packet's due time the sender stops sleeping and spins.
+ * Covers the wake-up latency of clock_nanosleep with 1 ns timer slack. */
+#define SPIN_NSEC INT64_C(60000)
+/* Sleeps longer than this are cut into pieces so a STOP is noticed. */
+#define MAX_SLEEP_NSEC INT64_C(50000000)
+#define RECV_BATCH 64
+#define RECORD_BATCH 256
+#define ERREST_REFRESH_NSEC INT64_C(1000000000)
+#define SETUP_TIMEOUT_MSEC 30000
+
+typedef struct Session {
+        WorkerSetup setup;
+        char sid_hex[OW_SID_HEX_SIZE];
+        LogFields log;
+        OwTestPktCodec *codec;
+        WorkerBuf in, out;
+        WorkerCounters counters;
+        bool stop_requested;
+        WorkerStop stop;
+
+        OwErrEst errest;
+        int64_t errest_at; /* monotonic ns of the last refresh */
+
+        /* sender */
+        OwSkipRange *skips;
+        uint32_t n_skips, cap_skips;
+        uint64_t prng[2];
+
+        /* receiver */
+        OwRecord pending[RECORD_BATCH];
+        size_t n_pending;
+} Session;
+
+static int64_t mono_nsec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
+        struct timespec t = *ts;
+        int64_t off = s->setup.clock_offset_nsec;
+        int64_t ns = (int64_t) t.tv_nsec + off % 1000000000;
+        t.tv_sec += off / 1000000000 + ns / 1000000000;
+        ns %= 1000000000;
+        if (ns < 0) {
+                ns += 1000000000;
+                t.tv_sec--;
+        }
+        t.tv_nsec = ns;
+        return ow_timestamp_from_timespec(&t);
+}
+
+static OwTimestamp now_owts(const Session *s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return timespec_to_owts(s, &ts);
+}
+
+/* CLOCK_REALTIME value at which our (offset) clock reads t. */
+static void owts_to_realtime(const Session *s, OwTimestamp t, struct timespec *ret) {
+        struct timespec ts;
+        ow_timestamp_to_timespec(t, &ts);
+        int64_t off = s->setup.clock_offset_nsec;
+        int64_t ns = (int64_t) ts.tv_nsec - off % 1000000000;
+        ts.tv_sec -= off / 1000000000;
+        ts.tv_sec += ns / 1000000000;
+        ns %= 1000000000;
+        if (ns < 0) {
+                ns += 1000000000;
+                ts.tv_sec--;
+        }
+        ts.tv_nsec = ns;
+        *ret = ts;
+}
+
+static OwErrEst current_errest(Session *s) {
+        int64_t m = mono_nsec();
+        if (s->errest == 0 || m - s->errest_at > ERREST_REFRESH_NSEC) {
+                struct timex tx = {};
+                int rc = adjtimex(&tx);
+                s->errest = ow_errest_from_timex(rc, &tx);
+                s->errest_at = m;
+        }
+        return s->errest;
+}
+
+static int send_out(Session *s) {
+        int r = worker_write_all(CTL_FD, &s->out);
+        if (r < 0)
+                return log_full(LOG_ERR, r, &s->log, "Writing to the controller failed: %m");
+        return 0;
+}
+
+static int fail(Session *s, int error, const char *what) {
+        log_full(LOG_ERR, error, &s->log, "%s: %s", what, ow_strerror(error));
+        s->out.len = 0;
+        (void) worker_error_append(&s->out, error, what);
+        (void) worker_write_all(CTL_FD, &s->out);
+        return error;
+}
+
+/* Process whatever the controller sent. Returns 0, or -EPIPE on EOF. */
+static int handle_control(Session *s, bool block) {
+        for (;;) {
+                uint32_t type;
+                const uint8_t *p;
+                size_t len;
+                int r = worker_msg_peek(&s->in, &type, &p, &len);
+                if (r < 0)
+                        return fail(s, r, "Bad message from controller");
+                if (r > 0) {
+                        if (type == WORKER_MSG_STOP) {
+                                r = worker_stop_parse(p, len, &s->stop);
+                                if (r < 0)
+                                        return fail(s, r, "Bad STOP message");
+                                s->stop_requested = true;
+                        } else if (type != WORKER_MSG_START)
+                                return fail(s, -EBADMSG, "Unexpected message from controller");
+                        worker_buf_consume(&s->in, 4 + 4 + len);
+                        block = false;
+                        continue;
+                }
+                struct pollfd pfd = { .fd = CTL_FD, .events = POLLIN };
+                r = poll(&pfd, 1, block ? SETUP_TIMEOUT_MSEC : 0);
+                if (r < 0)
+                        return errno == EINTR ? 0 : -errno;
+                if (r == 0) {
+                        if (block)
+                                return fail(s, -ETIMEDOUT, "Controller silent");
+                        return 0;
+                }
+                r = worker_read_some(CTL_FD, &s->in);
+                if (r < 0)
+                        return fail(s, r, "Reading from controller failed");
+                if (r == 0)
+                        return -EPIPE;
+        }
+}
+
+/* xoroshiro128+: fast pseudo-random padding (RFC 4656 4.1.2 asks only for
+ * pseudo-random octets), seeded once from getrandom(). */
+static uint64_t prng_next(uint64_t s[2]) {
+        uint64_t s0 = s[0], s1 = s[1], r = s0 + s1;
+        s1 ^= s0;
+        s[0] = ((s0 << 55) | (s0 >> 9)) ^ s1 ^ (s1 << 14);
+        s[1] = (s1 << 36) | (s1 >> 28);
+        return r;
+}
+
+static void fill_padding(Session *s, uint8_t *p, size_t n) {
+        if (s->setup.flags & WORKER_FLAG_ZERO_PADDING) {
+                memset(p, 0, n);
+                return;
+        }
+        while (n >= 8) {
+                uint64_t v = prng_next(s->prng);
+                memcpy(p, &v, 8);
+                p += 8;
+                n -= 8;
+        }
+        if (n) {
+                uint64_t v = prng_next(s->prng);
+                memcpy(p, &v, n);
+        }
+}
+
+static int add_skip(Session *s, uint32_t seq) {
+        if (s->n_skips > 0 && s->skips[s->n_skips - 1].last + 1 == seq) {
+                s->skips[s->n_skips - 1].last = seq;
+                return 0;
+        }
+        if (s->n_skips >= OW_MAX_SKIP_RANGES)
+                return -ENOBUFS;
+        if (s->n_skips == s->cap_skips) {
+                uint32_t n = s->cap_skips ? s->cap_skips * 2 : 16;
+                OwSkipRange *k = realloc(s->skips, n * sizeof(*k));
+                if (!k)
+                        return -ENOMEM;
+                s->skips = k;
+                s->cap_skips = n;
+        }
+        s->skips[s->n_skips++] = (OwSkipRange) { .first = seq, .last = seq };
+        return 0;
+}
+
+/* Sleep until our clock reads `due`, watching the controller during long
+ * waits; returns early (1) if a STOP arrived. The last SPIN_NSEC are spun so
+ * the wake-up latency of the kernel timer does not delay the packet. */
+static int wait_until(Session *s, OwTimestamp due) {
+        struct timespec deadline;
+        owts_to_realtime(s, due, &deadline);
+        int64_t due_ns = (int64_t) deadline.tv_sec * 1000000000 + deadline.tv_nsec;
+
+        for (;;) {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                int64_t now_ns = (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+                int64_t left = due_ns - now_ns;
+                if (left <= SPIN_NSEC)
+                        break;
+                if (left > MAX_SLEEP_NSEC + SPIN_NSEC) {
+                        /* Long wait: sleep on the control socket. */
+                        int64_t chunk = left - SPIN_NSEC;
+                        if (chunk > MAX_SLEEP_NSEC)
+                                chunk = MAX_SLEEP_NSEC;
+                        struct pollfd pfd = { .fd = CTL_FD, .events = POLLIN };
+                        struct timespec to = { .tv_sec = chunk / 1000000000, .tv_nsec = chunk % 1000000000 };
+                        int r = ppoll(&pfd, 1, &to, NULL);
+                        if (r > 0) {
+                                r = handle_control(s, false);
+                                if (r < 0)
+                                        return r;
+                                if (s->stop_requested)
+                                        return 1;
+                        }
+                        continue;
+                }
+                int64_t wake = due_ns - SPIN_NSEC;
+                struct timespec w = { .tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000 };
+                (void) clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &w, NULL);
+        }
+
+        /* Spin the last stretch. */
+        for (;;) {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                if ((int64_t) now.tv_sec * 1000000000 + now.tv_nsec >= due_ns)
+                        return 0;
+                __builtin_ia32_pause();
+        }
+}
+
+static int configure_sender_socket(Session *s) {
+        int ttl = 255;
+        int tos = ow_typep_dscp(s->setup.type_p) << 2;
+        int family = s->setup.peer.sa.sa_family;
+
+        if (family == AF_INET) {
+                if (setsockopt(UDP_FD, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)) < 0)
+                        return -errno;
+                if (tos && setsockopt(UDP_FD, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) < 0)
+                        return -errno;
+        } else {
+                if (setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) < 0)
+                        return -errno;
+                if (tos && setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos)) < 0)
+                        return -errno;
+        }
+        /* connect(): the route is looked up once, not per packet, and the
+         * kernel keeps ICMP errors from other hosts away from us. */
+        if (connect(UDP_FD, &s->setup.peer.sa, sockaddr_len(&s->setup.peer)) < 0)
+                return -errno;
+        return 0;
+}
+
+static int run_sender(Session *s) {
+        _cleanup_(ow_schedule_freep) OwSchedule *sched = NULL;
+        _cleanup_free_ uint8_t *pkt = NULL;
+        size_t hdr = ow_testpkt_header_size(s->setup.mode);
+        size_t size = hdr + s->setup.padding_length;
+        uint32_t seq = 0;
+        OwTimestamp due = s->setup.start_time;
+        int r;
+
+        r = configure_sender_socket(s);
+        if (r < 0)
+                return fail(s, r, "Cannot configure the test socket");
+        r = ow_schedule_new(&s->setup.sid, s->setup.slots, s->setup.n_slots, s->setup.start_time, &sched);
+        if (r < 0)
+                return fail(s, r, "Bad schedule");
+        pkt = malloc(size);
+        if (!pkt)
+                return fail(s, -ENOMEM, "Out of memory");
+        if (getrandom(s->prng, sizeof(s->prng), 0) != sizeof(s->prng))
+                s->prng[0] = (uint64_t) mono_nsec(), s->prng[1] = (uint64_t) getpid() | 1;
+
+        log_full(LOG_DEBUG, 0, &s->log, "Sender: %u packets, %zu octets each", s->setup.n_packets, size);
+
+        for (seq = 0; seq < s->setup.n_packets; seq++) {
+                due = ow_schedule_next(sched, NULL);
+
+                r = handle_control(s, false);
+                if (r < 0)
+                        return r;
+                if (s->stop_requested)
+                        break;
+
+                /* More than Timeout behind schedule: skip it (RFC 4656 3.8). */
+                if (now_owts(s) > due + s->setup.timeout) {
+                        s->counters.late_skipped++;
+                        r = add_skip(s, seq);
+                        if (r < 0)
+                                return fail(s, r, "Too many skip ranges");
+                        continue;
+                }
+
+                fill_padding(s, pkt + hdr, s->setup.padding_length);
+                r = ow_testpkt_prepare(s->codec, seq, pkt + hdr, s->setup.padding_length, pkt, size);
+                if (r < 0)
+                        return fail(s, r, "Cannot build test packet");
+                OwErrEst err = current_errest(s);
+
+                r = wait_until(s, due);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+
+                /* Nothing but the timestamp and the send from here on. */
+                (void) ow_testpkt_finish(s->codec, pkt, seq, now_owts(s), err);
+                if (send(UDP_FD, pkt, size, 0) < 0) {
+                        /* ICMP errors (ECONNREFUSED) and full buffers do not
+                         * end a session: the packet is simply lost. */
+                        if (errno != ECONNREFUSED && errno != ENOBUFS && errno != EAGAIN &&
+                            errno != EHOSTUNREACH && errno != ENETUNREACH && errno != EINTR)
+                                return fail(s, -errno, "send() failed");
+                        continue;
+                }
+                s->counters.sent++;
+        }
+
+        /* Wait Timeout + enddelay after the last scheduled packet, so the
+         * receiver has decided on every packet before Stop-Sessions. */
+        if (!s->stop_requested) {
+                OwTimestamp end = due + s->setup.timeout + ow_duration_from_nsec(s->setup.enddelay_nsec);
+                r = wait_until(s, end);
+                if (r < 0)
+                        return r;
+        }
+
+        WorkerDone d = {
+                .next_seqno = seq,
+                .n_skips = s->n_skips,
+                .skips = s->skips,
+                .counters = s->counters,
+        };
+        r = worker_done_append(&s->out, &d);
+        if (r < 0)
+                return fail(s, r, "Cannot encode DONE");
+        log_full(LOG_DEBUG, 0, &s->log, "Sender done: %" PRIu64 " sent, next seqno %u, %u skip ranges",
+                 s->counters.sent, seq, s->n_skips);
+        return send_out(s);
+}
+
+static int configure_receiver_socket(Session *s) {
+        int on = 1;
+        int family = s->setup.peer.sa.sa_family;
+        int rcvbuf = 4 << 20;
+
+        if (setsockopt(UDP_FD, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+                return -errno;
+        if (family == AF_INET) {
+                if (setsockopt(UDP_FD, IPPROTO_IP, IP_RECVTTL, &on, sizeof(on)) < 0)
+                        return -errno;
+        } else if (setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof(on)) < 0)
+                return -errno;
+        /* Best effort: a larger buffer rides out bursts at high rates. */
+        (void) setsockopt(UDP_FD, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        return 0;
+}
+
+static int flush_records(Session *s) {
+        if (s->n_pending == 0)
+                return 0;
+        int r = worker_records_append(&s->out, s->pending, s->n_pending);
+        if (r < 0)
+                return fail(s, r, "Cannot encode records");
+        s->n_pending = 0;
+        return send_out(s);
+}
+
+static int push_record(Session *s, const OwRecord *rec) {
+        s->pending[s->n_pending++] = *rec;
+        if (s->n_pending == RECORD_BATCH)
+                return flush_records(s);
+        return 0;
+}
+
+static int expire(Session *s, OwReceiver *rx, OwTimestamp now) {
+        OwRecord lost[RECORD_BATCH];
+        size_t n;
+        do {
+                n = ow_receiver_expire(rx, now, current_errest(s), lost, ELEMENTSOF(lost));
+                for (size_t i = 0; i < n; i++) {
+                        s->counters.lost++;
+                        int r = push_record(s, &lost[i]);
+                        if (r < 0)
+                                return r;
+                }
+        } while (n == ELEMENTSOF(lost));
+        return 0;
+}
+
+typedef struct RecvSlot {
+        uint8_t data[65536];
+        SockAddr from;
+        union {
+                struct cmsghdr align;
+                uint8_t buf[CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(int)) * 2];
+        } control;
+} RecvSlot;
+
+static int receive_batch(Session *s, OwReceiver *rx, RecvSlot *slots, struct mmsghdr *msgs,
+                         struct iovec *iov) {
+        for (;;) {
+                for (unsigned i = 0; i < RECV_BATCH; i++) {
+                        iov[i] = (struct iovec) { .iov_base = slots[i].data, .iov_len = sizeof(slots[i].data) };
+                        msgs[i].msg_hdr = (struct msghdr) {
+                                .msg_name = &slots[i].from,
+                                .msg_namelen = sizeof(slots[i].from),
+                                .msg_iov = &iov[i],
+                                .msg_iovlen = 1,
+                                .msg_control = slots[i].control.buf,
+                                .msg_controllen = sizeof(slots[i].control.buf),
+                        };
+                }
+                int n = recvmmsg(UDP_FD, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        if (errno == ECONNREFUSED)
+                                continue;
+                        return fail(s, -errno, "recvmmsg() failed");
+                }
+                for (int i = 0; i < n; i++) {
+                        struct msghdr *mh = &msgs[i].msg_hdr;
+                        RecvSlot *slot = &slots[i];
+                        struct timespec kts = {};
+                        bool have_ts = false;
+                        uint8_t ttl = OW_TTL_UNKNOWN;
+
+                        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS &&
+                                    c->cmsg_len >= CMSG_LEN(sizeof(kts))) {
+                                        memcpy(&kts, CMSG_DATA(c), sizeof(kts));
+                                        have_ts = true;
+                                } else if (((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                                            (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) &&
+                                           c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                                        int v;
+                                        memcpy(&v, CMSG_DATA(c), sizeof(v));
+                                        if (v >= 0 && v <= 255)
+                                                ttl = (uint8_t) v;
+                                }
+                        }
+                        OwTimestamp recv_time = have_ts ? timespec_to_owts(s, &kts) : now_owts(s);
+
+                        sockaddr_unmap_v4(&slot->from);
+                        if (!sockaddr_equal(&slot->from, &s->setup.peer)) {
+                                s->counters.dropped_source++;
+                                continue;
+                        }
+
+                        int r = expire(s, rx, recv_time);
+                        if (r < 0)
+                                return r;
+
+                        OwTestPacket p;
+                        r = ow_testpkt_decode(s->codec, slot->data, msgs[i].msg_len, s->setup.n_packets, &p);
+                        if (r < 0) {
+                                if (r == -OW_ERR_HMAC)
+                                        s->counters.dropped_auth++;
+                                else if (r == -OW_ERR_PACKET_SIZE)
+                                        s->counters.dropped_short++;
+                                else
+                                        s->counters.dropped_seq++;
+                                continue;
+                        }
+
+                        OwRecord rec;
+                        r = ow_receiver_packet(rx, p.seq, p.timestamp, p.errest, recv_time, current_errest(s),
+                                               ttl, &rec);
+                        switch (r) {
+                        case OW_RECV_DUPLICATE:
+                                s->counters.duplicates++;
+                                _fallthrough_;
+                        case OW_RECV_ACCEPTED:
+                                s->counters.received++;
+                                r = push_record(s, &rec);
+                                if (r < 0)
+                                        return r;
+                                break;
+                        case OW_RECV_DROP_SEQ:
+                                s->counters.dropped_seq++;
+                                break;
+                        default:
+                                s->counters.dropped_time++;
+                                break;
+                        }
+                }
+                if (n < RECV_BATCH)
+                        return 0;
+        }
+}
+
+static int run_receiver(Session *s) {
+        _cleanup_(ow_receiver_freep) OwReceiver *rx = NULL;
+        _cleanup_free_ RecvSlot *slots = NULL;
+        struct mmsghdr msgs[RECV_BATCH];
+        struct iovec iov[RECV_BATCH];
+        OwSessionRequest req = {
+                .sid = s->setup.sid,
+                .n_slots = s->setup.n_slots,
+                .slots = s->setup.slots,
+                .n_packets = s->setup.n_packets,
+                .start_time = s->setup.start_time,
+                .timeout = s->setup.timeout,
+        };
+        int r;
+
+        r = configure_receiver_socket(s);
+        if (r < 0)
+                return fail(s, r, "Cannot configure the test socket");
+        r = ow_receiver_new(&req, &rx);
+        if (r < 0)
+                return fail(s, r, "Bad schedule");
+        slots = calloc(RECV_BATCH, sizeof(*slots));
+        if (!slots)
+                return fail(s, -ENOMEM, "Out of memory");
+
+        while (!ow_receiver_done(rx) && !s->stop_requested) {
+                OwTimestamp deadline = ow_receiver_next_deadline(rx);
+                OwTimestamp now = now_owts(s);
+                struct timespec to = { .tv_sec = 1 };
+                if (deadline > now) {
+                        uint64_t ns = ow_duration_to_nsec(deadline - now);
+                        if (ns < 1000000000)
+                                to = (struct timespec) { .tv_sec = 0, .tv_nsec = (long) ns };
+                } else
+                        to = (struct timespec) {};
+
+                struct pollfd pfd[2] = {
+                        { .fd = UDP_FD, .events = POLLIN },
+                        { .fd = CTL_FD, .events = POLLIN },
+                };
+                r = ppoll(pfd, 2, &to, NULL);
+                if (r < 0 && errno != EINTR)
+                        return fail(s, -errno, "ppoll() failed");
+                if (r > 0 && (pfd[0].revents & POLLIN)) {
+                        r = receive_batch(s, rx, slots, msgs, iov);
+                        if (r < 0)
+                                return r;
+                }
+                if (r > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+                        r = handle_control(s, false);
+                        if (r < 0)
+                                return r;
+                }
+                r = expire(s, rx, now_owts(s));
+                if (r < 0)
+                        return r;
+                r = flush_records(s);
+                if (r < 0)
+                        return r;
+        }
+
+        if (s->stop_requested) {
+                /* Settle what the stop time allows; the controller cleans
+                 * the rest with the sender's Next Seqno (RFC 4656 3.8). */
+                r = expire(s, rx, s->stop.stop_time ? s->stop.stop_time : now_owts(s));
+                if (r < 0)
+                        return r;
+        }
+        r = flush_records(s);
+        if (r < 0)
+                return r;
+
+        WorkerDone d = { .counters = s->counters };
+        r = worker_done_append(&s->out, &d);
+        if (r < 0)
+                return fail(s, r, "Cannot encode DONE");
+        log_full(LOG_DEBUG, 0, &s->log,
+                 "Receiver done: %" PRIu64 " received, %" PRIu64 " lost, %" PRIu64 " duplicates",
+                 s->counters.received, s->counters.lost, s->counters.duplicates);
+        return send_out(s);
+}
+
+static int check_fds(void) {
+        int type = 0;
+        socklen_t l = sizeof(type);
+
+        if (getsockopt(UDP_FD, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_DGRAM)
+                return -ENOTSOCK;
+        l = sizeof(type);
+        if (getsockopt(CTL_FD, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+                return -ENOTSOCK;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        Session s = {};
+        int r;
+
+        (void) argv;
+        const char *prio = getenv("OWAMP_LOG_PRIORITY");
+        const char *sid = getenv("OWAMP_SID");
+        log_setup("owamp-session", getenv("OWAMP_LOG_STDERR") ? LOG_TARGET_NONE : LOG_TARGET_AUTO, LOG_DAEMON,
+                  getenv("OWAMP_LOG_STDERR") != NULL, prio ? atoi(prio) : LOG_INFO);
+        if (sid && strlen(sid) == 32)
+                s.log.sid = sid;
+
+        if (argc > 1) {
+                log_error("This program is started by owampd and owping, not by hand.");
+                return EXIT_FAILURE;
+        }
+
+        /* Precise sleeps: no timer slack. A SIGPIPE must not kill us before
+         * we can report a lost controller. */
+        (void) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+        (void) prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0, 0, 0);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = check_fds();
+        if (r < 0) {
+                log_full(LOG_ERR, r, &s.log, "fd 0 must be a UDP socket and fd 1 a stream socket");
+                return EXIT_FAILURE;
+        }
+
+        /* SETUP */
+        for (;;) {
+                uint32_t type;
+                const uint8_t *p;
+                size_t len;
+                r = worker_msg_peek(&s.in, &type, &p, &len);
+                if (r < 0)
+                        return fail(&s, r, "Bad message from controller"), EXIT_FAILURE;
+                if (r > 0) {
+                        if (type != WORKER_MSG_SETUP)
+                                return fail(&s, -EBADMSG, "Expected SETUP"), EXIT_FAILURE;
+                        r = worker_setup_parse(p, len, &s.setup);
+                        if (r < 0)
+                                return fail(&s, r, "Bad SETUP message"), EXIT_FAILURE;
+                        worker_buf_consume(&s.in, 8 + len);
+                        break;
+                }
+                struct pollfd pfd = { .fd = CTL_FD, .events = POLLIN };
+                r = poll(&pfd, 1, SETUP_TIMEOUT_MSEC);
+                if (r <= 0)
+                        return fail(&s, r < 0 ? -errno : -ETIMEDOUT, "No SETUP from controller"), EXIT_FAILURE;
+                r = worker_read_some(CTL_FD, &s.in);
+                if (r <= 0)
+                        return EXIT_FAILURE;
+        }
+        ow_sid_to_hex(&s.setup.sid, s.sid_hex);
+        s.log.sid = s.sid_hex;
+
+        OwTestKeys keys;
+        memcpy(keys.aes, s.setup.test_aes_key, sizeof(keys.aes));
+        memcpy(keys.hmac, s.setup.test_hmac_key, sizeof(keys.hmac));
+        r = ow_testpkt_codec_new_from_keys(s.setup.mode, &keys, &s.codec);
+        explicit_bzero(&keys, sizeof(keys));
+        explicit_bzero(s.setup.test_aes_key, sizeof(s.setup.test_aes_key));
+        explicit_bzero(s.setup.test_hmac_key, sizeof(s.setup.test_hmac_key));
+        if (r < 0)
+                return fail(&s, r, "Bad test keys"), EXIT_FAILURE;
+
+        r = worker_msg_append(&s.out, WORKER_MSG_READY, NULL, 0);
+        if (r >= 0)
+                r = send_out(&s);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        if (s.setup.role == WORKER_ROLE_SENDER) {
+                /* A sender waits for START (or STOP) before anything else. */
+                for (;;) {
+                        uint32_t type;
+                        const uint8_t *p;
+                        size_t len;
+                        r = worker_msg_peek(&s.in, &type, &p, &len);
+                        if (r < 0)
+                                return fail(&s, r, "Bad message from controller"), EXIT_FAILURE;
+                        if (r > 0) {
+                                if (type == WORKER_MSG_START) {
+                                        worker_buf_consume(&s.in, 8 + len);
+                                        break;
+                                }
+                                if (type == WORKER_MSG_STOP)
+                                        return EXIT_SUCCESS;
+                                return fail(&s, -EBADMSG, "Expected START"), EXIT_FAILURE;
+                        }
+                        struct pollfd pfd = { .fd = CTL_FD, .events = POLLIN };
+                        r = poll(&pfd, 1, -1);
+                        if (r < 0 && errno != EINTR)
+                                return EXIT_FAILURE;
+                        r = worker_read_some(CTL_FD, &s.in);
+                        if (r <= 0)
+                                return EXIT_FAILURE;
+                }
+                r = run_sender(&s);
+        } else
+                r = run_receiver(&s);
+
+        ow_testpkt_codec_free(s.codec);
+        free(s.setup.slots);
+        free(s.skips);
+        worker_buf_done(&s.in);
+        worker_buf_done(&s.out);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
