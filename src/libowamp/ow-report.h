@@ -10,6 +10,21 @@
  * Pure: output goes to a caller-provided sink, host names arrive already
  * resolved, local time comes from a caller-provided converter, and -p files
  * are opened and named by the caller through hooks.
+ *
+ * owstats, in outline:
+ *
+ *     OwReportOptions o;
+ *     ow_report_options_init(&o);          then fill it from getopt
+ *     o.localtime = localtime_r;
+ *     n = ow_report_options_reconcile(&o, w);   print "owstats: %s\n" each
+ *     for each file:
+ *             mmap it; ow_report_file_init(&rf, data, size);
+ *             rf.session.from_host/to_host = getnameinfo() of the addresses
+ *             ow_report_session(&rf.session, &o, &stdout_sink, &p_hooks);
+ *             ow_report_file_done(&rf);
+ *
+ * Leave LC_NUMERIC at "C" (no setlocale()): the formats use "%f"/"%g" and
+ * the reference prints a '.'.
  */
 
 #include <stdbool.h>
