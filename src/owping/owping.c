@@ -810,7 +810,6 @@ static int files_close(void *userdata, const char *name) {
                 unlink(h->tmp);
                 return r;
         }
-        printf("%s\n", name);
         return 0;
 }
 
