@@ -6,8 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <systemd/sd-journal.h>
-
+#include "journal-send.h"
 #include "log.h"
 #include "ow-error.h"
 
@@ -125,7 +124,7 @@ int log_fullv(int priority, int errno_value, const LogFields *f, const char *fmt
                         for (const char *const *e = f->extra; e && *e; e++)
                                 add_field(iov, &n, bufs, "%s", *e);
                 }
-                (void) sd_journal_sendv(iov, (int) n);
+                (void) journal_sendv(iov, n);
                 for (size_t i = 0; i < n; i++)
                         free(bufs[i]);
         } else if (log_state.target == LOG_TARGET_SYSLOG) {
