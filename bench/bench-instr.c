@@ -247,6 +247,14 @@ static int64_t run_once(WorkerRole role, OwMode mode, uint32_t n, const char *ou
                 return -1;
         }
         uint64_t total = callgrind_total(out);
+        /* $BENCH_INSTR_KEEP: keep the profile, for callgrind_annotate. */
+        const char *keep = getenv("BENCH_INSTR_KEEP");
+        if (keep) {
+                char kept[4096];
+                snprintf(kept, sizeof(kept), "%s/callgrind.%s.%s.%u", keep,
+                         role == WORKER_ROLE_SENDER ? "send" : "receive", ow_mode_to_string(mode), n);
+                (void) rename(out, kept);
+        }
         unlink(out);
         return total > 0 ? (int64_t) total : -1;
 fail:
