@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,6 +234,21 @@ static int take_listeners(Server *s, bool *ret_activated) {
         return 0;
 }
 
+/* Every control connection holds a socket and every session two or three
+ * more (its worker's channel, the data file, the test socket until the
+ * worker takes it): a thousand sessions need a few thousand descriptors,
+ * more than the usual soft limit of 1024. Take what the hard limit allows
+ * (524288 under systemd). The workers inherit it, which is harmless: they
+ * have three descriptors and use poll(), never select(). */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(errno, "Cannot raise the file descriptor limit: %m");
+}
+
 static int drop_privileges(uid_t uid, gid_t gid, bool have_user, bool have_group) {
         if (!have_user && !have_group)
                 return 0;
@@ -401,6 +417,8 @@ int main(int argc, char **argv) {
                 log_error("Data directory %s does not exist or is not a directory", s->datadir);
                 return EXIT_FAILURE;
         }
+
+        raise_nofile_limit();
 
         r = sd_event_default(&event);
         if (r < 0)
