@@ -730,8 +730,10 @@ static int run_receiver(Session *s) {
                         wait = 0;
                 else if (deadline - now < OW_TIMESTAMP_FROM_SEC(1))
                         wait = (int64_t) ow_duration_to_nsec(deadline - now);
-                if (s->n_pending > 0)
-                        wait = MIN(wait, MAX(s->flush_at - mono_nsec(), INT64_C(0)));
+                if (s->n_pending > 0) {
+                        int64_t until_flush = s->flush_at - mono_nsec();
+                        wait = MIN(wait, MAX(until_flush, INT64_C(0)));
+                }
                 struct timespec to = { .tv_sec = wait / NSEC_PER_SEC, .tv_nsec = wait % NSEC_PER_SEC };
 
                 struct pollfd pfd[2] = {
