@@ -149,6 +149,8 @@ static int analyse(const char *path, double out[_FIGURE_MAX]) {
                 }
                 if (ow_record_lost(&rec)) {
                         n_lost++;
+                        if (dump)
+                                fprintf(dump, "# %s: lost seq %u of %u\n", path, rec.seq, n_packets);
                         continue;
                 }
                 if (seen[rec.seq / 8] & (1u << (rec.seq % 8))) {
