@@ -57,15 +57,12 @@ def main():
     check(len(from_packets) == 10, 'capture should have 10 "from" packets')
     ref_to_sid = acc_to[4:20]
 
-    try:
-        to_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        to_sock.bind(('127.0.0.1', SRV_TO_PORT))
-        from_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        from_sock.bind(('127.0.0.1', SRV_FROM_PORT))
-        from_sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
-    except OSError as e:
-        print('SKIP: the server\'s test ports are busy: %s' % e)
+    socks = ref.bind_udp_ports(SRV_TO_PORT, SRV_FROM_PORT)
+    if not socks:
+        print('SKIP: the server\'s test ports %d and %d stayed busy' % (SRV_TO_PORT, SRV_FROM_PORT))
         return SKIP
+    to_sock, from_sock = socks
+    from_sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
     lsock = socket.socket()
     lsock.bind(('127.0.0.1', 0))
     lsock.listen(1)

@@ -88,6 +88,26 @@ def recv_exact(sock, n, what):
     return buf
 
 
+def bind_udp_ports(*ports, wait=60):
+    """UDP sockets bound to 127.0.0.1 on these fixed ports (the capture's),
+    waiting up to `wait` seconds for another test run to free them."""
+    end = time.time() + wait
+    while True:
+        socks = []
+        try:
+            for port in ports:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(('127.0.0.1', port))
+            return socks
+        except OSError:
+            for s in socks:
+                s.close()
+            if time.time() > end:
+                return None
+            time.sleep(0.5)
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
@@ -110,16 +130,13 @@ def main():
     stop_at = min(t for seq, (t, p) in streams[True].items() if p[:1] == b'\x03') - t0
 
     # The client's test ports must be free: they are in the requests.
-    try:
-        usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        usock.bind(('127.0.0.1', TO_SRC))
-        # The reference sender's TTL (PROTOCOL.md 7.4); the server records it.
-        usock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
-        rsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rsock.bind(('127.0.0.1', FROM_DST))
-    except OSError as e:
-        print('SKIP: client test ports busy: %s' % e)
+    socks = bind_udp_ports(TO_SRC, FROM_DST)
+    if not socks:
+        print('SKIP: client test ports %d and %d stayed busy' % (TO_SRC, FROM_DST))
         return SKIP
+    usock, rsock = socks
+    # The reference sender's TTL (PROTOCOL.md 7.4); the server records it.
+    usock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
 
     tmp = tempfile.TemporaryDirectory()
     data = os.path.join(tmp.name, 'data')
