@@ -81,6 +81,7 @@ struct TestSession {
         WorkerBuf in, out;
         bool got_done;
         bool failed;
+        bool ran;             /* its worker got as far as READY */
         WorkerDone done;
 
         /* Receiving: the data file. */
@@ -186,6 +187,7 @@ int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid);
 int datastore_mark_incomplete(TestSession *t);
+int datastore_delete(TestSession *t); /* a session that never ran */
 char *datastore_path(const Server *s, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
  * output (Fetch-Ack and, when accepted, the three parts). */
