@@ -104,6 +104,17 @@ done
 assert_ne "" "$(fetched_sid "${sids[@]}")" "owping fetched the session owampd received in mode A"
 uids=$(journal_field _UID _SYSTEMD_UNIT="owamp-session-${sids[0]}.service" | sort -u)
 it_log "dynamic UIDs: $uids"
+# The wrong pass-phrase: refused, at notice, with the reason and the key id.
+printf 'demo\t%s\n' "$(printf wrong | od -An -tx1 | tr -d ' \n')" >/root/wrong.pfs
+assert_failure owping -L 0.5 -A A -u demo -k /root/wrong.pfs -c 20 -i 0.01 127.0.0.1
+wait_for 5 journal_has 1 _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONNECTION_REFUSED"
+refused=$(journal_msgids _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONNECTION_REFUSED")
+assert_eq "owampd.service $MSGID_CONNECTION_REFUSED 5" "$refused" "a refused connection, at notice"
+assert_match "authentication failed for key id 'demo' \(wrong passphrase\)" \
+        "$(journal_messages _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONNECTION_REFUSED")" "the reason"
+assert_eq "demo 127.0.0.1" \
+        "$(journal_field OWAMP_KEYID MESSAGE_ID="$MSGID_CONNECTION_REFUSED") $(journal_field OWAMP_PEER MESSAGE_ID="$MSGID_CONNECTION_REFUSED")" \
+        "OWAMP_KEYID and OWAMP_PEER of the refusal"
 
 it_step "IPv6"
 if ip -6 addr show dev lo | grep -q 'inet6 ::1/'; then
@@ -124,10 +135,29 @@ assert_eq "0 control connections, 0 sessions running" "$(unit_prop owampd.servic
 # owampd holds its listener, the launcher connection, the journal; no test sockets.
 assert_eq "" "$(ss -Hunp | grep '"owampd"' || true)" "UDP sockets of owampd"
 
-it_step "reload"
+it_step "reload a policy for IPv4 loopback only: v4-mapped peers match it as IPv4"
+cat >/etc/owamp/owampd.limits <<'EOF2'
+limit root with allow_open_mode=off
+limit loopback4 with parent=root, allow_open_mode=on
+assign default root
+assign net 127.0.0.1/32 loopback4
+EOF2
 systemctl reload owampd.service
 wait_for 5 journal_has 1 _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONFIG_RELOADED"
 assert_unit_state owampd.service active
+run_owping owping-policy -A O -c 20 -i 0.01 127.0.0.1
+assert_match 'mode open, class loopback4' \
+        "$(journal_messages _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONNECTION_ACCEPTED" | tail -n1)" \
+        "class of 127.0.0.1 arriving as ::ffff:127.0.0.1"
+if ip -6 addr show dev lo | grep -q 'inet6 ::1/'; then
+        # ::1 is not in 127.0.0.1/32: open mode is not offered to it.
+        before=$(journal_count _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONNECTION_ACCEPTED" OWAMP_PEER=::1)
+        assert_failure owping -L 0.5 -A O -c 20 -i 0.01 ::1
+        assert_eq "$before" "$(journal_count _SYSTEMD_UNIT=owampd.service MESSAGE_ID="$MSGID_CONNECTION_ACCEPTED" OWAMP_PEER=::1)" \
+                "connections accepted from ::1 in open mode"
+fi
+rm /etc/owamp/owampd.limits
+systemctl reload owampd.service
 
 it_step "exposure of owampd.service"
 systemd-analyze security --no-pager owampd.service >"$OWAMP_IT_OUT/security-owampd.service.txt" 2>&1 || true
