@@ -17,7 +17,8 @@ static OwConf *parse_ok(const char *text) {
         OwDiag d;
         ck_assert_int_eq(ow_conf_new(&c), 0);
         int r = ow_conf_parse(c, text, strlen(text), "t.conf", &d);
-        ck_assert_msg(r == 0, "parsing \"%s\" failed: %s (line %u: %s)", text, ow_strerror(r), d.line, d.message);
+        ck_assert_msg(r == 0, "parsing \"%s\" failed: %s (line %u: %s)", text, ow_strerror(r), d.line,
+                      d.message);
         return c;
 }
 
@@ -123,7 +124,7 @@ START_TEST(test_good_values) {
         static const struct {
                 const char *name;
                 int value;
-        } fac[] = { { "daemon", LOG_DAEMON }, { "LOCAL0", LOG_LOCAL0 },   { "local7", LOG_LOCAL7 },
+        } fac[] = { { "daemon", LOG_DAEMON }, { "LOCAL0", LOG_LOCAL0 },     { "local7", LOG_LOCAL7 },
                     { "auth", LOG_AUTH },     { "authpriv", LOG_AUTHPRIV }, { "user", LOG_USER },
                     { "Syslog", LOG_SYSLOG }, { "security", LOG_AUTH } };
         for (size_t i = 0; i < sizeof(fac) / sizeof(fac[0]); i++) {
@@ -162,8 +163,10 @@ START_TEST(test_good_values2) {
         static const struct {
                 const char *v;
                 uint32_t m;
-        } am[] = { { "O", OW_MODE_OPEN }, { "ae", OW_MODE_AUTHENTICATED | OW_MODE_ENCRYPTED },
-                   { "EAO", OW_MODES_ALL }, { "OOO", OW_MODE_OPEN } };
+        } am[] = { { "O", OW_MODE_OPEN },
+                   { "ae", OW_MODE_AUTHENTICATED | OW_MODE_ENCRYPTED },
+                   { "EAO", OW_MODES_ALL },
+                   { "OOO", OW_MODE_OPEN } };
         for (size_t i = 0; i < sizeof(am) / sizeof(am[0]); i++) {
                 char t[64];
                 snprintf(t, sizeof(t), "authmode %s\n", am[i].v);
@@ -201,8 +204,8 @@ START_TEST(test_good_values2) {
         static const struct {
                 const char *v;
                 uint16_t lo, hi;
-        } ports[] = { { "0", 0, 0 },          { "0-0", 0, 0 },          { "8760-9960", 8760, 9960 },
-                      { "861", 861, 861 },    { "1-65535", 1, 65535 }, { "5000-5000", 5000, 5000 } };
+        } ports[] = { { "0", 0, 0 },       { "0-0", 0, 0 },         { "8760-9960", 8760, 9960 },
+                      { "861", 861, 861 }, { "1-65535", 1, 65535 }, { "5000-5000", 5000, 5000 } };
         for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
                 char t[64];
                 snprintf(t, sizeof(t), "testports %s\n", ports[i].v);
@@ -321,6 +324,13 @@ static const BadCase bad[] = {
         { "srcnode host:\n", 0, -OW_ERR_PORT, 1, "port" },
         { "srcnode [::1]:http\n", 0, -OW_ERR_PORT, 1, "port" },
         { "srcnode ho$t\n", 0, -OW_ERR_ADDRESS, 1, "not an address or host name" },
+        { "srcnode "
+          "a123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456"
+          "789"
+          "a123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456"
+          "789"
+          "a12345678901234567890123456789012345678901234567890123456\n",
+          0, -OW_ERR_ADDRESS, 1, "host name too long" },
         /* testports */
         { "testports 9960-8760\n", 0, -OW_ERR_PORT, 1, "'testports' must be 0 or LOW-HIGH" },
         { "testports 0-100\n", 0, -OW_ERR_PORT, 1, "'0-100'" },
@@ -372,9 +382,10 @@ START_TEST(test_bad) {
         ck_assert_int_eq(ow_conf_new(&c), 0);
         ck_assert_int_eq(ow_conf_set(c, OW_CONF_USER, "before", NULL), 0);
         int r = ow_conf_parse(c, b->text, len, "t.conf", &d);
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r, ow_strerror(r),
-                      b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line, d.message);
+        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
+                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
+        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
+                      d.message);
         ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
                       b->msg);
         ck_assert_str_eq(d.file, "t.conf");
@@ -489,8 +500,9 @@ START_TEST(test_layers) {
         ck_assert_int_eq(ow_conf_set(c, OW_CONF_TESTPORTS, "9100-9000", &d), -OW_ERR_PORT);
         ck_assert_uint_eq(d.line, 0);
         ck_assert_ptr_null(d.file);
-        ck_assert_str_eq(ow_diag_format(&d, msg, sizeof(msg)),
-                         "'testports' must be 0 or LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got '9100-9000'");
+        ck_assert_str_eq(
+                ow_diag_format(&d, msg, sizeof(msg)),
+                "'testports' must be 0 or LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got '9100-9000'");
         ck_assert_uint_eq(c->testports.low, 9000); /* unchanged */
         ck_assert_int_eq(ow_conf_set(c, OW_CONF_DATADIR, NULL, &d), -OW_ERR_VALUE);
         ck_assert_int_eq(ow_conf_set(c, OW_CONF_VERBOSE, "x", &d), -OW_ERR_VALUE);

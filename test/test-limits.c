@@ -15,7 +15,8 @@ static OwLimits *parse_ok(const char *text) {
         OwLimits *l = NULL;
         OwDiag d;
         int r = ow_limits_parse(text, strlen(text), "t.limits", &l, &d);
-        ck_assert_msg(r == 0, "parsing \"%s\" failed: %s (line %u: %s)", text, ow_strerror(r), d.line, d.message);
+        ck_assert_msg(r == 0, "parsing \"%s\" failed: %s (line %u: %s)", text, ow_strerror(r), d.line,
+                      d.message);
         ck_assert_ptr_nonnull(l);
         return l;
 }
@@ -88,8 +89,9 @@ END_TEST
 
 START_TEST(test_perfsonar_limits) {
         /* The limits the reference outputs were produced with. */
-        OwLimits *l = parse_ok("limit root with disk=0, bandwidth=0, delete_on_fetch=on, allow_open_mode=on\n"
-                               "assign default root\n");
+        OwLimits *l =
+                parse_ok("limit root with disk=0, bandwidth=0, delete_on_fetch=on, allow_open_mode=on\n"
+                         "assign default root\n");
         ck_assert_uint_eq(ow_limits_n_classes(l), 1);
         ck_assert_uint_eq(ow_limits_get(l, 0, OW_LIMIT_DISK), 0);
         ck_assert_uint_eq(ow_limits_get(l, 0, OW_LIMIT_BANDWIDTH), 0);
@@ -120,24 +122,23 @@ START_TEST(test_no_limits) {
 }
 END_TEST
 
-static const char policy[] =
-        "limit root with bandwidth=1G, disk=0, allow_open_mode=off\n"
-        "limit open with parent=root, allow_open_mode=on, test_sessions=10\n"
-        "limit lab with parent=open, disk=5G\n"
-        "limit host with parent=lab, bandwidth=1m\n"
-        "limit v6 with parent=open\n"
-        "limit trusted with parent=root, delete_on_fetch=off\n"
-        "limit testuser with parent=root, test_sessions=1\n"
-        "limit jail with parent=root, bandwidth=1k, disk=1, test_sessions=1\n"
-        "assign net 10.0.0.0/8 open\n"
-        "assign net 10.1.0.0/16 lab\n"
-        "assign net 10.1.2.3 host\n"
-        "assign net 10.1.2.3/32 host   # the same again: harmless\n"
-        "assign net 2001:db8::/32 v6\n"
-        "assign net 2001:db8:1::/48 lab\n"
-        "assign net 0.0.0.0/1 jail\n"
-        "assign user test trusted\n"
-        "assign default open\n";
+static const char policy[] = "limit root with bandwidth=1G, disk=0, allow_open_mode=off\n"
+                             "limit open with parent=root, allow_open_mode=on, test_sessions=10\n"
+                             "limit lab with parent=open, disk=5G\n"
+                             "limit host with parent=lab, bandwidth=1m\n"
+                             "limit v6 with parent=open\n"
+                             "limit trusted with parent=root, delete_on_fetch=off\n"
+                             "limit testuser with parent=root, test_sessions=1\n"
+                             "limit jail with parent=root, bandwidth=1k, disk=1, test_sessions=1\n"
+                             "assign net 10.0.0.0/8 open\n"
+                             "assign net 10.1.0.0/16 lab\n"
+                             "assign net 10.1.2.3 host\n"
+                             "assign net 10.1.2.3/32 host   # the same again: harmless\n"
+                             "assign net 2001:db8::/32 v6\n"
+                             "assign net 2001:db8:1::/48 lab\n"
+                             "assign net 0.0.0.0/1 jail\n"
+                             "assign user test trusted\n"
+                             "assign default open\n";
 
 START_TEST(test_resolve) {
         OwLimits *l = parse_ok(policy);
@@ -147,7 +148,7 @@ START_TEST(test_resolve) {
         ck_assert_str_eq(resolve(l, "10.1.9.9", NULL), "lab");
         ck_assert_str_eq(resolve(l, "10.1.2.3", NULL), "host");
         ck_assert_str_eq(resolve(l, "10.1.2.4", NULL), "lab");
-        ck_assert_str_eq(resolve(l, "11.0.0.1", NULL), "jail"); /* 0.0.0.0/1 */
+        ck_assert_str_eq(resolve(l, "11.0.0.1", NULL), "jail");  /* 0.0.0.0/1 */
         ck_assert_str_eq(resolve(l, "192.0.2.1", NULL), "open"); /* default */
         /* IPv6. */
         ck_assert_str_eq(resolve(l, "2001:db8::1", NULL), "v6");
@@ -213,8 +214,8 @@ START_TEST(test_values) {
         };
         for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
                 char t[128];
-                snprintf(t, sizeof(t), "limit r with disk=%s,bandwidth = %s ,\\\n test_sessions=%s", nums[i].v,
-                         nums[i].v, nums[i].v);
+                snprintf(t, sizeof(t), "limit r with disk=%s,bandwidth = %s ,\\\n test_sessions=%s",
+                         nums[i].v, nums[i].v, nums[i].v);
                 OwLimits *l = parse_ok(t);
                 ck_assert_uint_eq(ow_limits_get(l, 0, OW_LIMIT_DISK), nums[i].n);
                 ck_assert_uint_eq(ow_limits_get(l, 0, OW_LIMIT_BANDWIDTH), nums[i].n);
@@ -277,7 +278,8 @@ static const BadCase bad[] = {
         { "limit root with =5\n", 0, -OW_ERR_KEYWORD, 1, "unknown limit ''" },
         { "limit root with disks=5\n", 0, -OW_ERR_KEYWORD, 1, "unknown limit 'disks'" },
         { "limit root with priority=5\n", 0, -OW_ERR_KEYWORD, 1, "'priority'" },
-        { "limit root with disk=10G foo\n", 0, -OW_ERR_SYNTAX, 1, "unexpected 'foo' after the value of 'disk'" },
+        { "limit root with disk=10G foo\n", 0, -OW_ERR_SYNTAX, 1,
+          "unexpected 'foo' after the value of 'disk'" },
         { "limit root with disk==10G\n", 0, -OW_ERR_VALUE, 1, "got '=10G'" },
         { "limit root with disk=10GB\n", 0, -OW_ERR_VALUE, 1, "'disk' must be a whole number" },
         { "limit root with disk=10X\n", 0, -OW_ERR_VALUE, 1, "got '10X'" },
@@ -289,18 +291,21 @@ static const BadCase bad[] = {
         { "limit root with disk=18446744073709551616\n", 0, -OW_ERR_VALUE, 1, "" },
         { "limit root with bandwidth=0x10\n", 0, -OW_ERR_VALUE, 1, "'bandwidth'" },
         { "limit root with test_sessions=many\n", 0, -OW_ERR_VALUE, 1, "'test_sessions'" },
-        { "limit root with delete_on_fetch=yes\n", 0, -OW_ERR_VALUE, 1, "'delete_on_fetch' must be 'on' or 'off'" },
+        { "limit root with delete_on_fetch=yes\n", 0, -OW_ERR_VALUE, 1,
+          "'delete_on_fetch' must be 'on' or 'off'" },
         { "limit root with allow_open_mode=1\n", 0, -OW_ERR_VALUE, 1, "'allow_open_mode'" },
         { "limit root with disk=1,disk=2\n", 0, -OW_ERR_DUPLICATE, 1, "'disk' given twice" },
         { "limit root with \\\n disk=1,\\\n DISK=2\n", 0, -OW_ERR_DUPLICATE, 3, "'disk' given twice" },
         /* The hierarchy. */
         { "limit root with parent=root\n", 0, -OW_ERR_PARENT, 1, "cannot have a parent" },
         { "limit root with parent=other\n", 0, -OW_ERR_PARENT, 1, "the root" },
-        { "limit root with\nlimit child with disk=1\n", 0, -OW_ERR_PARENT, 2, "class 'child' needs a parent" },
+        { "limit root with\nlimit child with disk=1\n", 0, -OW_ERR_PARENT, 2,
+          "class 'child' needs a parent" },
         { "limit root with\nlimit child with parent=nobody\n", 0, -OW_ERR_UNKNOWN, 2,
           "parent class 'nobody' is not defined" },
         { "limit root with\nlimit child with parent=child\n", 0, -OW_ERR_UNKNOWN, 2, "'child'" },
-        { "limit root with\nlimit a with parent=root,parent=root\n", 0, -OW_ERR_DUPLICATE, 2, "'parent' given twice" },
+        { "limit root with\nlimit a with parent=root,parent=root\n", 0, -OW_ERR_DUPLICATE, 2,
+          "'parent' given twice" },
         { "limit root with\nlimit a with parent=root\nlimit a with parent=root\n", 0, -OW_ERR_DUPLICATE, 3,
           "class 'a' is already defined on line 2" },
         { "limit root with\nlimit root with parent=root\n", 0, -OW_ERR_DUPLICATE, 2, "already defined" },
@@ -313,10 +318,12 @@ static const BadCase bad[] = {
         { "limit root with parent=\n", 0, -OW_ERR_VALUE, 1, "'parent' needs a value" },
         /* assign lines. */
         { "limit root with\nassign\n", 0, -OW_ERR_SYNTAX, 2, "'assign' needs a type" },
-        { "limit root with\nassign everyone root\n", 0, -OW_ERR_KEYWORD, 2, "unknown assign type 'everyone'" },
+        { "limit root with\nassign everyone root\n", 0, -OW_ERR_KEYWORD, 2,
+          "unknown assign type 'everyone'" },
         { "limit root with\nassign default\n", 0, -OW_ERR_SYNTAX, 2, "'assign default' needs a class name" },
         { "limit root with\nassign default root extra\n", 0, -OW_ERR_SYNTAX, 2, "unexpected 'extra'" },
-        { "limit root with\nassign default nobody\n", 0, -OW_ERR_UNKNOWN, 2, "class 'nobody' is not defined" },
+        { "limit root with\nassign default nobody\n", 0, -OW_ERR_UNKNOWN, 2,
+          "class 'nobody' is not defined" },
         { "assign default root\nlimit root with\n", 0, -OW_ERR_UNKNOWN, 1, "class 'root'" },
         { "limit root with\nassign default root\n\nassign default root\n", 0, -OW_ERR_DUPLICATE, 4,
           "'assign default' already given on line 2" },
@@ -327,19 +334,24 @@ static const BadCase bad[] = {
         { "limit root with\nassign net 10.0.0.0/ root\n", 0, -OW_ERR_NETMASK, 2, "" },
         { "limit root with\nassign net 10.0.0.0/8x root\n", 0, -OW_ERR_NETMASK, 2, "" },
         { "limit root with\nassign net 10.0.0.0/-8 root\n", 0, -OW_ERR_NETMASK, 2, "" },
-        { "limit root with\nassign net 10.1.0.0/8 root\n", 0, -OW_ERR_NETMASK, 2, "no address bit may be set" },
+        { "limit root with\nassign net 10.1.0.0/8 root\n", 0, -OW_ERR_NETMASK, 2,
+          "no address bit may be set" },
         { "limit root with\nassign net 192.168.1.1/24 root\n", 0, -OW_ERR_NETMASK, 2, "" },
         { "limit root with\nassign net 10.0.0.1/31 root\n", 0, -OW_ERR_NETMASK, 2, "" },
         { "limit root with\nassign net 2001:db8::1/64 root\n", 0, -OW_ERR_NETMASK, 2, "" },
         { "limit root with\nassign net 2001:db8::/129 root\n", 0, -OW_ERR_NETMASK, 2, "" },
-        { "limit root with\nassign net 10.0.0 root\n", 0, -OW_ERR_ADDRESS, 2, "'10.0.0' is not an IPv4 or IPv6" },
+        { "limit root with\nassign net 10.0.0 root\n", 0, -OW_ERR_ADDRESS, 2,
+          "'10.0.0' is not an IPv4 or IPv6" },
         { "limit root with\nassign net example.com root\n", 0, -OW_ERR_ADDRESS, 2, "" },
         { "limit root with\nassign net fe80::1%eth0 root\n", 0, -OW_ERR_ADDRESS, 2, "" },
+        { "limit root with\nassign net 1111:2222:3333:4444:5555:6666:777.888.999.000/8 root\n", 0,
+          -OW_ERR_ADDRESS, 2, "is not an IPv4 or IPv6" },
+        { "limit root with # c \\\n\n\n# x\0\n", 29, -OW_ERR_SYNTAX, 4, "NUL" },
         { "limit root with\nlimit b with parent=root\nassign net 10.0.0.0/8 root\nassign net 10.0.0.0/8 b\n",
           0, -OW_ERR_DUPLICATE, 4, "already assigned to class 'root' on line 3" },
         { "limit root with\nassign user root\n", 0, -OW_ERR_SYNTAX, 2, "'assign user' needs an identity" },
-        { "limit root with\nlimit b with parent=root\nassign user joe root\nassign user joe b\n",
-          0, -OW_ERR_DUPLICATE, 4, "identity 'joe' is already assigned to class 'root' on line 3" },
+        { "limit root with\nlimit b with parent=root\nassign user joe root\nassign user joe b\n", 0,
+          -OW_ERR_DUPLICATE, 4, "identity 'joe' is already assigned to class 'root' on line 3" },
         { "limit root with\nassign user "
           "123456789012345678901234567890123456789012345678901234567890123456789012345678901 root\n",
           0, -OW_ERR_KEYID, 2, "longer than 80" },
@@ -352,9 +364,10 @@ START_TEST(test_bad) {
         size_t len = b->len ? b->len : strlen(b->text);
 
         int r = ow_limits_parse(b->text, len, "t.limits", &l, &d);
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r, ow_strerror(r),
-                      b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line, d.message);
+        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
+                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
+        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
+                      d.message);
         ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
                       b->msg);
         ck_assert_str_eq(d.file, "t.limits");
@@ -371,7 +384,8 @@ START_TEST(test_users) {
                                "# comment\n"
                                "assign user joe a\n"
                                "assign user test a\n"
-                               "assign user testuser a\n");
+                               "assign user testuser a\n"
+                               "assign user joe a # again, same class: harmless\n");
         ck_assert_int_eq(ow_pfs_parse(pfs_text, strlen(pfs_text), "t.pfs", &pfs, &d), 0);
         /* "testuser" is not in the file; "test" being there does not count. */
         ck_assert_int_eq(ow_limits_check_users(l, pfs, "t.limits", &d), -OW_ERR_UNKNOWN);
@@ -409,6 +423,24 @@ START_TEST(test_bounds) {
         o += (size_t) snprintf(t + o, cap - o, "limit extra with parent=c0\n");
         ck_assert_int_eq(ow_limits_parse(t, o, "t", &l, &d), -OW_ERR_COUNT);
         ck_assert_uint_eq(d.line, OW_LIMITS_MAX_CLASSES + 1);
+        free(t);
+
+        /* OW_LIMITS_MAX_ASSIGNS assignments, then one too many. */
+        cap = 64 + (size_t) (OW_LIMITS_MAX_ASSIGNS + 1) * 40;
+        t = malloc(cap);
+        ck_assert_ptr_nonnull(t);
+        o = (size_t) snprintf(t, cap, "limit c with\n");
+        for (unsigned i = 0; i < OW_LIMITS_MAX_ASSIGNS; i++)
+                if (i % 2)
+                        o += (size_t) snprintf(t + o, cap - o, "assign user u%u c\n", i);
+                else
+                        o += (size_t) snprintf(t + o, cap - o, "assign net 10.%u.%u.0/24 c\n",
+                                               (i >> 8) & 0xff, i & 0xff);
+        ck_assert_int_eq(ow_limits_parse(t, o, "t", &l, &d), 0);
+        ow_limits_free(l);
+        o += (size_t) snprintf(t + o, cap - o, "assign user one-too-many c\n");
+        ck_assert_int_eq(ow_limits_parse(t, o, "t", &l, &d), -OW_ERR_COUNT);
+        ck_assert_uint_eq(d.line, OW_LIMITS_MAX_ASSIGNS + 2);
         free(t);
 
         ck_assert_int_eq(ow_limits_parse("x", 1, "t", NULL, &d), -EINVAL);

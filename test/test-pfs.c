@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,8 +45,7 @@ START_TEST(test_parse_lookup) {
         ck_assert_str_eq(ow_pfs_id(p, 2), "caf\xc3\xa9");
         ck_assert_ptr_null(ow_pfs_id(p, 3));
         check_secret(p, "testuser", "testsecret", 10);
-        check_secret(p, "test",
-                     "\x54\xb0\xc5\x8c\x7c\xe9\xf2\xa8\xb5\x51\x35\x11\x02\xee\x09\x38", 16);
+        check_secret(p, "test", "\x54\xb0\xc5\x8c\x7c\xe9\xf2\xa8\xb5\x51\x35\x11\x02\xee\x09\x38", 16);
         check_secret(p, "caf\xc3\xa9", "\x00\xff", 2);
 
         /* Exact match only: no prefixes either way, case matters. */
@@ -202,9 +202,10 @@ START_TEST(test_bad) {
         OwDiag d;
         int r = ow_pfs_parse(b->text, b->len ? b->len : strlen(b->text), "t.pfs", &p, &d);
 
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r, ow_strerror(r),
-                      b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line, d.message);
+        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
+                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
+        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
+                      d.message);
         ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
                       b->msg);
         ck_assert_str_eq(d.file, "t.pfs");
@@ -235,6 +236,22 @@ START_TEST(test_limits) {
         ow_pfs_free(p);
         free(t);
         ck_assert_int_eq(ow_pfs_parse("x", 1, "t", NULL, &d), -EINVAL);
+
+        /* OW_PFS_MAX_ENTRIES identities, then one too many, in a file or by editing. */
+        size_t cap = (size_t) (OW_PFS_MAX_ENTRIES + 1) * 12, o = 0;
+        t = malloc(cap);
+        ck_assert_ptr_nonnull(t);
+        for (unsigned i = 0; i < OW_PFS_MAX_ENTRIES; i++)
+                o += (size_t) snprintf(t + o, cap - o, "%x 00\n", i);
+        p = parse_ok(t, o);
+        ck_assert_uint_eq(ow_pfs_count(p), OW_PFS_MAX_ENTRIES);
+        ck_assert_int_eq(ow_pfs_set(p, "more", (const uint8_t *) "x", 1), -OW_ERR_COUNT);
+        ck_assert_int_eq(ow_pfs_set(p, "0", (const uint8_t *) "x", 1), 0); /* replacing is fine */
+        ow_pfs_free(p);
+        o += (size_t) snprintf(t + o, cap - o, "more 00\n");
+        ck_assert_int_eq(ow_pfs_parse(t, o, "t", &p, &d), -OW_ERR_COUNT);
+        ck_assert_uint_eq(d.line, OW_PFS_MAX_ENTRIES + 1);
+        free(t);
 }
 END_TEST
 

@@ -21,13 +21,14 @@ bool ow_cfg_word_eq(const char *s, size_t n, const char *word) {
         size_t i;
 
         for (i = 0; i < n; i++)
-                if (word[i] == '\0' || ow_cfg_tolower((unsigned char) s[i]) != ow_cfg_tolower((unsigned char) word[i]))
+                if (word[i] == '\0' ||
+                    ow_cfg_tolower((unsigned char) s[i]) != ow_cfg_tolower((unsigned char) word[i]))
                         return false;
         return word[i] == '\0';
 }
 
 void ow_cfg_reader_init(OwCfgReader *r, const void *buf, size_t len, const char *file) {
-        *r = (OwCfgReader) {
+        *r = (OwCfgReader){
                 .buf = buf,
                 .len = len,
                 .file = file,
@@ -65,7 +66,7 @@ static int reader_break(OwCfgReader *r) {
                 r->brk = b;
                 r->brk_cap = cap;
         }
-        r->brk[r->n_brk++] = (OwCfgBreak) { .off = r->text_len, .line = r->line };
+        r->brk[r->n_brk++] = (OwCfgBreak){ .off = r->text_len, .line = r->line };
         return 0;
 }
 
@@ -184,6 +185,16 @@ int ow_cfg_grow(void **p, size_t *cap, size_t need, size_t elem) {
         *p = q;
         *cap = n;
         return 0;
+}
+
+char *ow_cfg_strdup_n(const char *s, size_t n) {
+        char *c = malloc(n + 1);
+
+        if (!c)
+                return NULL;
+        memcpy(c, s, n);
+        c[n] = '\0';
+        return c;
 }
 
 int ow_cfg_check_size(size_t len, const char *file, OwDiag *diag) {

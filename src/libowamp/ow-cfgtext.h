@@ -83,6 +83,10 @@ bool ow_cfg_next_token(const char *text, size_t len, size_t *pos, size_t *start,
  * growing geometrically. 0 or -ENOMEM (then *p is unchanged). */
 int ow_cfg_grow(void **p, size_t *cap, size_t need, size_t elem);
 
+/* NUL-terminated copy of n bytes that need not be NUL-terminated
+ * themselves (unlike strndup(), which may look further). NULL on ENOMEM. */
+char *ow_cfg_strdup_n(const char *s, size_t n);
+
 /* Checks the size bound of a whole input file. */
 int ow_cfg_check_size(size_t len, const char *file, OwDiag *diag);
 

@@ -107,7 +107,7 @@ const char *ow_session_launcher_to_string(OwSessionLauncher l) {
 }
 
 static void conf_defaults(OwConf *c) {
-        *c = (OwConf) {
+        *c = (OwConf){
                 .facility = LOG_DAEMON,
                 .loglevel = OW_LOG_INFO,
                 .authmode = OW_MODES_ALL,
@@ -253,12 +253,12 @@ static int parse_ports(const char *v, OwPortRange *ret) {
                         return -OW_ERR_PORT;
         }
         if (lo == 0 && hi == 0) {
-                *ret = (OwPortRange) { 0, 0 };
+                *ret = (OwPortRange){ 0, 0 };
                 return 0;
         }
         if (lo == 0 || hi < lo)
                 return -OW_ERR_PORT;
-        *ret = (OwPortRange) { (uint16_t) lo, (uint16_t) hi };
+        *ret = (OwPortRange){ (uint16_t) lo, (uint16_t) hi };
         return 0;
 }
 
@@ -286,9 +286,8 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                 /* The reference ignores anything after a flag keyword, so
                  * "verbose off" turned verbose *on*; refuse rather than guess. */
                 if (!isempty(value))
-                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
-                                           "'%s' takes no value (got '%s')", name,
-                                           ow_cfg_quote(value, strlen(value), q));
+                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE, "'%s' takes no value (got '%s')",
+                                           name, ow_cfg_quote(value, strlen(value), q));
                 if (key == OW_CONF_VERBOSE)
                         c->verbose = true;
                 else if (key == OW_CONF_LOGLOCATION)
@@ -301,8 +300,8 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
         if (isempty(value))
                 return ow_diag_set(diag, file, line, -OW_ERR_VALUE, "'%s' needs a value", name);
         if (strlen(value) > OW_CONF_MAX_VALUE)
-                return ow_diag_set(diag, file, line, -OW_ERR_TOO_LONG, "value of '%s' is longer than %u bytes",
-                                   name, OW_CONF_MAX_VALUE);
+                return ow_diag_set(diag, file, line, -OW_ERR_TOO_LONG,
+                                   "value of '%s' is longer than %u bytes", name, OW_CONF_MAX_VALUE);
         (void) ow_cfg_quote(value, strlen(value), q);
 
         switch (key) {
@@ -320,7 +319,8 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                 break;
         case OW_CONF_FACILITY:
                 if (ow_conf_facility_from_string(value, &c->facility) < 0)
-                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE, "unknown syslog facility '%s'", q);
+                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE, "unknown syslog facility '%s'",
+                                           q);
                 break;
         case OW_CONF_LOGLEVEL:
                 for (size_t i = 0; i < ELEMENTSOF(log_levels); i++)
@@ -329,7 +329,8 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                                 goto done;
                         }
                 return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
-                                   "'loglevel' must be one of NONE, FATAL, WARN, INFO, DEBUG, ALL, got '%s'", q);
+                                   "'loglevel' must be one of NONE, FATAL, WARN, INFO, DEBUG, ALL, got '%s'",
+                                   q);
         case OW_CONF_AUTHMODE: {
                 uint32_t m;
                 if (ow_modes_from_string(value, &m) < 0)
@@ -345,16 +346,18 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                 break;
         case OW_CONF_TESTPORTS:
                 if (parse_ports(value, &c->testports) < 0)
-                        return ow_diag_set(diag, file, line, -OW_ERR_PORT,
-                                           "'testports' must be 0 or LOW-HIGH with 1 <= LOW <= HIGH <= 65535, "
-                                           "got '%s'",
-                                           q);
+                        return ow_diag_set(
+                                diag, file, line, -OW_ERR_PORT,
+                                "'testports' must be 0 or LOW-HIGH with 1 <= LOW <= HIGH <= 65535, "
+                                "got '%s'",
+                                q);
                 break;
         case OW_CONF_DISKFUDGE:
                 r = ow_cfg_parse_decimal(value, 10, &u, &ns);
                 if (r < 0 || u < 1 || (u == 10 && ns > 0))
                         return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
-                                           "'diskfudge' must be a decimal number from 1.0 to 10.0, got '%s'", q);
+                                           "'diskfudge' must be a decimal number from 1.0 to 10.0, got '%s'",
+                                           q);
                 c->diskfudge = (double) u + (double) ns / 1e9;
                 r = 0;
                 break;
@@ -392,10 +395,11 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                 break;
         case OW_CONF_MAXCONTROLSESSIONS:
                 if (parse_seconds(value, OW_CONF_MAXCONTROLSESSIONS_MAX, &c->maxcontrolsessions) < 0)
-                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
-                                           "'maxcontrolsessions' must be a count from 0 (unlimited) to %u, got "
-                                           "'%s'",
-                                           OW_CONF_MAXCONTROLSESSIONS_MAX, q);
+                        return ow_diag_set(
+                                diag, file, line, -OW_ERR_VALUE,
+                                "'maxcontrolsessions' must be a count from 0 (unlimited) to %u, got "
+                                "'%s'",
+                                OW_CONF_MAXCONTROLSESSIONS_MAX, q);
                 break;
         case OW_CONF_SESSIONLAUNCHER:
                 for (size_t i = 0; i < ELEMENTSOF(session_launchers); i++)
@@ -532,7 +536,7 @@ static int conf_parse_into(OwConf *c, OwCfgReader *rd, OwDiag *diag) {
                         return ow_diag_set(diag, rd->file, kline, -OW_ERR_KEYWORD, "unknown keyword '%s'",
                                            ow_cfg_quote(rd->text + ks, kn, q));
                 if (vn > 0) {
-                        value = strndup(rd->text + vs, vn);
+                        value = ow_cfg_strdup_n(rd->text + vs, vn);
                         if (!value)
                                 return -ENOMEM;
                 }

@@ -103,20 +103,20 @@ typedef struct OwConf {
         char *user;  /* name or "-uid"; NULL: not set */
         char *group; /* name or "-gid"; NULL: not set */
         bool verbose;
-        int facility; /* syslog LOG_* facility; LOG_DAEMON */
+        int facility;        /* syslog LOG_* facility; LOG_DAEMON */
         OwLogLevel loglevel; /* OW_LOG_INFO */
         bool loglocation;
         bool rootfolly;
-        char *datadir; /* NULL: not set */
-        char *vardir;  /* NULL: not set */
-        uint32_t authmode; /* OW_MODE_* mask; all three */
-        OwConfNode srcnode; /* wildcard, default port */
-        OwPortRange testports; /* 0-0: ephemeral */
-        double diskfudge; /* 1.0 .. 10.0; 1.0 */
-        uint32_t dieby_sec; /* 5 */
+        char *datadir;               /* NULL: not set */
+        char *vardir;                /* NULL: not set */
+        uint32_t authmode;           /* OW_MODE_* mask; all three */
+        OwConfNode srcnode;          /* wildcard, default port */
+        OwPortRange testports;       /* 0-0: ephemeral */
+        double diskfudge;            /* 1.0 .. 10.0; 1.0 */
+        uint32_t dieby_sec;          /* 5 */
         uint32_t controltimeout_sec; /* 1800; 0 = no timeout */
-        uint32_t pbkdf2_count; /* 2048 */
-        OwTimestamp enddelay; /* 1.0 s */
+        uint32_t pbkdf2_count;       /* 2048 */
+        OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
         OwSessionLauncher sessionlauncher; /* auto */
 } OwConf;

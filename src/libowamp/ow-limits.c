@@ -215,7 +215,8 @@ typedef struct Parser {
         OwDiag *diag;
 } Parser;
 
-#define P_FAIL(p, off, r, ...) ow_diag_set((p)->diag, (p)->rd.file, ow_cfg_reader_line_at(&(p)->rd, (off)), (r), __VA_ARGS__)
+#define P_FAIL(p, off, r, ...) \
+        ow_diag_set((p)->diag, (p)->rd.file, ow_cfg_reader_line_at(&(p)->rd, (off)), (r), __VA_ARGS__)
 
 static void trim(const char *t, size_t *s, size_t *e) {
         while (*s < *e && ow_cfg_isspace((unsigned char) t[*s]))
@@ -238,9 +239,10 @@ static int parse_limit(Parser *p, size_t pos) {
                 return P_FAIL(p, ns, -OW_ERR_TOO_LONG, "class name '%s' is longer than %u bytes",
                               ow_cfg_quote(t + ns, nn, q), OW_LIMITS_MAX_CLASS_NAME);
         if (!class_name_valid(t + ns, nn))
-                return P_FAIL(p, ns, -OW_ERR_VALUE,
-                              "class name '%s' cannot be a directory name ('/', '.', '..' or control characters)",
-                              ow_cfg_quote(t + ns, nn, q));
+                return P_FAIL(
+                        p, ns, -OW_ERR_VALUE,
+                        "class name '%s' cannot be a directory name ('/', '.', '..' or control characters)",
+                        ow_cfg_quote(t + ns, nn, q));
         r = class_find_n(p->l, t + ns, nn);
         if (r >= 0)
                 return P_FAIL(p, ns, -OW_ERR_DUPLICATE, "class '%s' is already defined on line %u",
@@ -282,16 +284,18 @@ static int parse_limit(Parser *p, size_t pos) {
                         if (ow_cfg_word_eq(t + ks, ke - ks, limit_desc[i].name))
                                 k = i;
                 if (k < 0)
-                        return P_FAIL(p, ks, -OW_ERR_KEYWORD,
-                                      "unknown limit '%s' (expected parent, bandwidth, disk, delete_on_fetch, "
-                                      "allow_open_mode or test_sessions)",
-                                      ow_cfg_quote(t + ks, ke - ks, q));
+                        return P_FAIL(
+                                p, ks, -OW_ERR_KEYWORD,
+                                "unknown limit '%s' (expected parent, bandwidth, disk, delete_on_fetch, "
+                                "allow_open_mode or test_sessions)",
+                                ow_cfg_quote(t + ks, ke - ks, q));
                 if (vs == ve)
                         return P_FAIL(p, eq, -OW_ERR_VALUE, "'%s' needs a value",
                                       k == _OW_LIMIT_KEY_MAX ? "parent" : limit_desc[k].name);
                 for (size_t i = vs; i < ve; i++)
                         if (ow_cfg_isspace((unsigned char) t[i]))
-                                return P_FAIL(p, i, -OW_ERR_SYNTAX, "unexpected '%s' after the value of '%s'",
+                                return P_FAIL(p, i, -OW_ERR_SYNTAX,
+                                              "unexpected '%s' after the value of '%s'",
                                               ow_cfg_quote(t + i + 1, ve - i - 1, q),
                                               k == _OW_LIMIT_KEY_MAX ? "parent" : limit_desc[k].name);
 
@@ -337,7 +341,8 @@ static int parse_limit(Parser *p, size_t pos) {
                 c.root = true;
         else if (!has_parent)
                 return P_FAIL(p, ns, -OW_ERR_PARENT,
-                              "class '%s' needs a parent: only the first limit line defines the root", c.name);
+                              "class '%s' needs a parent: only the first limit line defines the root",
+                              c.name);
 
         if (ow_cfg_grow((void **) &p->l->classes, &p->l->cap_classes, p->l->n_classes + 1, sizeof(c)) < 0)
                 return -ENOMEM;
@@ -401,7 +406,8 @@ static int parse_assign(Parser *p, size_t pos) {
         else if (ow_cfg_word_eq(t + tok[0][0], tok[0][1], "user"))
                 type = 2;
         else
-                return P_FAIL(p, tok[0][0], -OW_ERR_KEYWORD, "unknown assign type '%s' (expected default, net or user)",
+                return P_FAIL(p, tok[0][0], -OW_ERR_KEYWORD,
+                              "unknown assign type '%s' (expected default, net or user)",
                               ow_cfg_quote(t + tok[0][0], tok[0][1], q));
 
         size_t want = type == 0 ? 2 : 3;
@@ -412,7 +418,8 @@ static int parse_assign(Parser *p, size_t pos) {
                                           : "'assign user' needs an identity and a class name");
         if (n > want || ow_cfg_next_token(t, p->len, &pos, &xs, &xn)) {
                 size_t o = n > want ? tok[want][0] : xs, on = n > want ? tok[want][1] : xn;
-                return P_FAIL(p, o, -OW_ERR_SYNTAX, "unexpected '%s' after the class name", ow_cfg_quote(t + o, on, q));
+                return P_FAIL(p, o, -OW_ERR_SYNTAX, "unexpected '%s' after the class name",
+                              ow_cfg_quote(t + o, on, q));
         }
 
         size_t cs = tok[want - 1][0], cn = tok[want - 1][1];
@@ -423,12 +430,13 @@ static int parse_assign(Parser *p, size_t pos) {
         unsigned line = ow_cfg_reader_line_at(&p->rd, tok[0][0]);
 
         if (p->l->n_nets + p->l->n_users >= OW_LIMITS_MAX_ASSIGNS)
-                return P_FAIL(p, tok[0][0], -OW_ERR_COUNT, "more than %u assign lines", OW_LIMITS_MAX_ASSIGNS);
+                return P_FAIL(p, tok[0][0], -OW_ERR_COUNT, "more than %u assign lines",
+                              OW_LIMITS_MAX_ASSIGNS);
 
         if (type == 0) {
                 if (p->l->has_default)
-                        return P_FAIL(p, tok[0][0], -OW_ERR_DUPLICATE, "'assign default' already given on line %u",
-                                      p->l->default_line);
+                        return P_FAIL(p, tok[0][0], -OW_ERR_DUPLICATE,
+                                      "'assign default' already given on line %u", p->l->default_line);
                 p->l->has_default = true;
                 p->l->default_class = (size_t) cls;
                 p->l->default_line = line;
@@ -443,10 +451,11 @@ static int parse_assign(Parser *p, size_t pos) {
                         return P_FAIL(p, tok[1][0], r, "'%s' is not an IPv4 or IPv6 address",
                                       ow_cfg_quote(t + tok[1][0], tok[1][1], q));
                 if (r < 0)
-                        return P_FAIL(p, tok[1][0] + bad, r,
-                                      "invalid network '%s': the prefix length must be 1..32 (IPv4) or 1..128 "
-                                      "(IPv6) and no address bit may be set beyond it",
-                                      ow_cfg_quote(t + tok[1][0], tok[1][1], q));
+                        return P_FAIL(
+                                p, tok[1][0] + bad, r,
+                                "invalid network '%s': the prefix length must be 1..32 (IPv4) or 1..128 "
+                                "(IPv6) and no address bit may be set beyond it",
+                                ow_cfg_quote(t + tok[1][0], tok[1][1], q));
                 for (size_t i = 0; i < p->l->n_nets; i++) {
                         LimitNet *o = &p->l->nets[i];
                         if (o->family != net.family || o->prefixlen != net.prefixlen ||
@@ -456,8 +465,8 @@ static int parse_assign(Parser *p, size_t pos) {
                                 return 0; /* repeated verbatim: harmless */
                         return P_FAIL(p, tok[1][0], -OW_ERR_DUPLICATE,
                                       "network '%s' is already assigned to class '%s' on line %u",
-                                      ow_cfg_quote(t + tok[1][0], tok[1][1], q), p->l->classes[o->class].name,
-                                      o->line);
+                                      ow_cfg_quote(t + tok[1][0], tok[1][1], q),
+                                      p->l->classes[o->class].name, o->line);
                 }
                 if (ow_cfg_grow((void **) &p->l->nets, &p->l->cap_nets, p->l->n_nets + 1, sizeof(net)) < 0)
                         return -ENOMEM;
@@ -476,7 +485,8 @@ static int parse_assign(Parser *p, size_t pos) {
                         continue;
                 if (o->class == u.class)
                         return 0;
-                return P_FAIL(p, tok[1][0], -OW_ERR_DUPLICATE, "identity '%s' is already assigned to class '%s' on line %u",
+                return P_FAIL(p, tok[1][0], -OW_ERR_DUPLICATE,
+                              "identity '%s' is already assigned to class '%s' on line %u",
                               ow_cfg_quote(u.id, strlen(u.id), q), p->l->classes[o->class].name, o->line);
         }
         if (ow_cfg_grow((void **) &p->l->users, &p->l->cap_users, p->l->n_users + 1, sizeof(u)) < 0)
@@ -534,7 +544,7 @@ int ow_limits_parse(const void *buf, size_t len, const char *file, OwLimits **re
                 /* What the reference installs when no class is defined. */
                 if (ow_cfg_grow((void **) &l->classes, &l->cap_classes, 1, sizeof(LimitClass)) < 0)
                         return -ENOMEM;
-                l->classes[0] = (LimitClass) {};
+                l->classes[0] = (LimitClass){};
                 strcpy(l->classes[0].name, "default");
                 l->classes[0].root = true;
                 l->n_classes = 1;

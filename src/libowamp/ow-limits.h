@@ -40,7 +40,7 @@ typedef enum OwLimitKey {
 
 #define OW_LIMITS_MAX_CLASS_NAME 80 /* the reference's OWPDMAXCLASSLEN */
 #define OW_LIMITS_MAX_CLASSES 4096
-#define OW_LIMITS_MAX_ASSIGNS 65536
+#define OW_LIMITS_MAX_ASSIGNS 16384
 
 typedef struct OwLimits OwLimits;
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "ow-crypto.h"
 #include "ow-cfgtext.h"
 #include "ow-error.h"
 #include "ow-pfs.h"
@@ -21,12 +22,17 @@ struct OwPfs {
         PfsItem *items;
         size_t n_items, cap_items;
         size_t n_entries;
+        /* Open-addressing index of the entries by identity: item index + 1,
+         * 0 for a free slot; n_slots is a power of two, at most half full.
+         * Keeps a file of OW_PFS_MAX_ENTRIES identities linear to load. */
+        size_t *slots;
+        size_t n_slots;
 };
 
 static void secret_free(uint8_t *s, size_t len) {
         if (!s)
                 return;
-        explicit_bzero(s, len);
+        ow_wipe(s, len);
         free(s);
 }
 
@@ -34,7 +40,7 @@ static void item_done(PfsItem *it) {
         free(it->text);
         free(it->id);
         secret_free(it->secret, it->len);
-        *it = (PfsItem) {};
+        *it = (PfsItem){};
 }
 
 OwPfs *ow_pfs_free(OwPfs *p) {
@@ -43,6 +49,7 @@ OwPfs *ow_pfs_free(OwPfs *p) {
         for (size_t i = 0; i < p->n_items; i++)
                 item_done(&p->items[i]);
         free(p->items);
+        free(p->slots);
         free(p);
         return NULL;
 }
@@ -73,10 +80,51 @@ bool ow_pfs_id_valid(const char *id) {
         return id && id_valid_n(id, strlen(id));
 }
 
+static size_t id_hash(const char *id, size_t n) {
+        /* FNV-1a; identities come from the administrator's own file. */
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) id[i];
+                h *= UINT64_C(1099511628211);
+        }
+        return (size_t) h;
+}
+
+static void index_put(OwPfs *p, size_t item) {
+        const char *id = p->items[item].id;
+        size_t mask = p->n_slots - 1, i = id_hash(id, strlen(id)) & mask;
+
+        while (p->slots[i] != 0)
+                i = (i + 1) & mask;
+        p->slots[i] = item + 1;
+}
+
+/* Rebuild the index with room for at least need entries. */
+static int index_rebuild(OwPfs *p, size_t need) {
+        size_t n = 16;
+
+        while (n < 2 * need)
+                n *= 2;
+        size_t *s = calloc(n, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        free(p->slots);
+        p->slots = s;
+        p->n_slots = n;
+        for (size_t i = 0; i < p->n_items; i++)
+                if (p->items[i].id)
+                        index_put(p, i);
+        return 0;
+}
+
 static PfsItem *find(const OwPfs *p, const char *id, size_t n) {
-        for (size_t i = 0; i < p->n_items; i++) {
-                PfsItem *it = &p->items[i];
-                if (it->id && strlen(it->id) == n && memcmp(it->id, id, n) == 0)
+        if (p->n_slots == 0)
+                return NULL;
+        size_t mask = p->n_slots - 1;
+        for (size_t i = id_hash(id, n) & mask; p->slots[i] != 0; i = (i + 1) & mask) {
+                PfsItem *it = &p->items[p->slots[i] - 1];
+                if (strlen(it->id) == n && memcmp(it->id, id, n) == 0)
                         return it;
         }
         return NULL;
@@ -113,10 +161,14 @@ int ow_pfs_lookup(const OwPfs *p, const char *id, const uint8_t **ret_secret, si
 static int append(OwPfs *p, PfsItem *it) {
         if (ow_cfg_grow((void **) &p->items, &p->cap_items, p->n_items + 1, sizeof(*it)) < 0)
                 return -ENOMEM;
+        if (it->id && 2 * (p->n_entries + 1) > p->n_slots && index_rebuild(p, p->n_entries + 1) < 0)
+                return -ENOMEM;
         p->items[p->n_items++] = *it;
-        if (it->id)
+        if (it->id) {
                 p->n_entries++;
-        *it = (PfsItem) {};
+                index_put(p, p->n_items - 1);
+        }
+        *it = (PfsItem){};
         return 0;
 }
 
@@ -170,6 +222,12 @@ int ow_pfs_remove(OwPfs *p, const char *id) {
         memmove(it, it + 1, (size_t) (p->items + p->n_items - (it + 1)) * sizeof(*it));
         p->n_items--;
         p->n_entries--;
+        /* Items after it moved: index them again (at the same size, so
+         * this cannot need more memory than the index already has). */
+        memset(p->slots, 0, p->n_slots * sizeof(*p->slots));
+        for (size_t i = 0; i < p->n_items; i++)
+                if (p->items[i].id)
+                        index_put(p, i);
         return 0;
 }
 
@@ -184,7 +242,7 @@ static bool line_is_verbatim(const char *s, size_t n) {
 static int append_text(OwPfs *p, const char *s, size_t n) {
         PfsItem it = {};
 
-        it.text = strndup(s, n);
+        it.text = ow_cfg_strdup_n(s, n);
         if (!it.text)
                 return -ENOMEM;
         int r = append(p, &it);
@@ -213,11 +271,13 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
                                    ow_cfg_quote(s, id_n, q), OW_KEYID_SIZE);
         if (find(p, s, id_n)) {
                 const PfsItem *o = find(p, s, id_n);
-                return ow_diag_set(diag, file, line, -OW_ERR_DUPLICATE, "identity '%s' is already defined on line %u",
-                                   ow_cfg_quote(s, id_n, q), o->line);
+                return ow_diag_set(diag, file, line, -OW_ERR_DUPLICATE,
+                                   "identity '%s' is already defined on line %u", ow_cfg_quote(s, id_n, q),
+                                   o->line);
         }
         if (p->n_entries >= OW_PFS_MAX_ENTRIES)
-                return ow_diag_set(diag, file, line, -OW_ERR_COUNT, "more than %u identities", OW_PFS_MAX_ENTRIES);
+                return ow_diag_set(diag, file, line, -OW_ERR_COUNT, "more than %u identities",
+                                   OW_PFS_MAX_ENTRIES);
 
         while (i < n && ow_cfg_isspace((unsigned char) s[i]))
                 i++;
@@ -228,9 +288,10 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
         while (i < n && ow_cfg_isspace((unsigned char) s[i]))
                 i++;
         if (i < n)
-                return ow_diag_set(diag, file, line, -OW_ERR_SYNTAX,
-                                   "unexpected '%s' after the pass-phrase (comments must be on their own line)",
-                                   ow_cfg_quote(s + i, n - i, q));
+                return ow_diag_set(
+                        diag, file, line, -OW_ERR_SYNTAX,
+                        "unexpected '%s' after the pass-phrase (comments must be on their own line)",
+                        ow_cfg_quote(s + i, n - i, q));
         if (hn == 0)
                 return ow_diag_set(diag, file, line, -OW_ERR_HEX, "identity '%s' has no pass-phrase",
                                    ow_cfg_quote(s, id_n, q));
@@ -238,11 +299,12 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
                 return ow_diag_set(diag, file, line, -OW_ERR_TOO_LONG, "pass-phrase longer than %u octets",
                                    OW_PFS_MAX_SECRET);
         if (hn % 2 != 0)
-                return ow_diag_set(diag, file, line, -OW_ERR_HEX, "pass-phrase has an odd number of hex digits");
+                return ow_diag_set(diag, file, line, -OW_ERR_HEX,
+                                   "pass-phrase has an odd number of hex digits");
 
         it.len = hn / 2;
         it.secret = malloc(it.len);
-        it.id = strndup(s, id_n);
+        it.id = ow_cfg_strdup_n(s, id_n);
         if (!it.secret || !it.id) {
                 item_done(&it);
                 return -ENOMEM;
@@ -358,6 +420,6 @@ int ow_pfs_encode(const OwPfs *p, char **ret, size_t *ret_len) {
 void ow_pfs_encoded_free(char *buf, size_t len) {
         if (!buf)
                 return;
-        explicit_bzero(buf, len);
+        ow_wipe(buf, len);
         free(buf);
 }

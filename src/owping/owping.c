@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <math.h>
 #include <netdb.h>
 #include <signal.h>
@@ -809,7 +810,6 @@ static int files_close(void *userdata, const char *name) {
                 unlink(h->tmp);
                 return r;
         }
-        printf("%s\n", name);
         return 0;
 }
 
@@ -843,13 +843,19 @@ static void local_name(const SockAddr *a, char *buf, size_t size) {
 
 /* --- main ------------------------------------------------------------------ */
 
-static int bind_test_socket(const SockAddr *local, uint16_t low, uint16_t high, SockAddr *ret) {
+static int bind_test_socket(const SockAddr *local, uint16_t low, uint16_t high, const char *interface,
+                            SockAddr *ret) {
         SockAddr a = *local;
         uint16_t port;
         sockaddr_set_port(&a, 0);
         int fd = udp_bind_in_range(&a, low, high, &port);
         if (fd < 0)
                 return fd;
+        if (interface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, interface, (socklen_t) strlen(interface)) < 0) {
+                int r = -errno;
+                safe_close(fd);
+                return r;
+        }
         sockaddr_set_port(&a, port);
         *ret = a;
         return fd;
@@ -863,7 +869,7 @@ static double packet_rate(const OwSessionRequest *req) {
 }
 
 static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
-        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::Uhft:T:";
+        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::UhftT:";
         int c;
         bool have_modes = false;
         uint8_t dscp;
@@ -896,7 +902,12 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
                         o->conn.source = optarg;
                         break;
                 case 'B':
-                        return fail("-B (bind to an interface) is not supported; use -S with the interface's address");
+                        if (o->conn.interface)
+                                return fail("-B can only be used once");
+                        if (strlen(optarg) >= IFNAMSIZ)
+                                return fail("Invalid interface name '%s'", optarg);
+                        o->conn.interface = optarg;
+                        break;
                 case 'u':
                         o->conn.keyid = optarg;
                         break;
@@ -1130,7 +1141,7 @@ int main(int argc, char **argv) {
                 *e = (Endpoint) { .ping = p, .we_send = send, .udp_fd = -1, .ctl_fd = -1 };
                 p->n_ep++;
                 SockAddr local = p->client.local;
-                r = bind_test_socket(&local, o.port_low, o.port_high, &e->local);
+                r = bind_test_socket(&local, o.port_low, o.port_high, o.conn.interface, &e->local);
                 if (r < 0)
                         return fail("Unable to bind a test socket in ports %u-%u: %s", o.port_low, o.port_high,
                                     strerror(-r));

@@ -134,6 +134,12 @@ int client_connect(Client *c, const ClientOptions *o) {
                         r = -errno;
                         continue;
                 }
+                if (o->interface &&
+                    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface, (socklen_t) strlen(o->interface)) < 0) {
+                        r = -errno;
+                        safe_close(fd);
+                        return client_err(c, r, "cannot use interface %s: %s", o->interface, strerror(-r));
+                }
                 if (src) {
                         bool bound = false;
                         for (size_t k = 0; k < n_src && !bound; k++)

@@ -21,6 +21,7 @@
 typedef struct ClientOptions {
         const char *server;     /* "host[:port]" */
         const char *source;     /* -S: local address for control and tests, or NULL */
+        const char *interface;  /* -B: network interface for control and tests, or NULL */
         int family;             /* AF_UNSPEC, AF_INET (-4) or AF_INET6 (-6) */
         uint32_t modes;         /* acceptable modes (-A) */
         const char *keyid;      /* -u, or NULL */
