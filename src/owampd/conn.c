@@ -306,7 +306,8 @@ static int send_server_start(Conn *c, OwAccept accept) {
         uint8_t buf[OW_SERVER_START_SIZE];
         int r;
 
-        if (accept == OW_ACCEPT_OK) {
+        /* Open mode has no IV; the reference sends zeros there [CAP]. */
+        if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
                 r = server_random(ss.server_iv, sizeof(ss.server_iv));
                 if (r < 0)
                         return r;
