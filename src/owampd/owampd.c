@@ -257,9 +257,11 @@ static int setup_launcher(Server *s, OwSessionLauncher mode) {
                 if (mode == OW_SESSION_LAUNCHER_SYSTEMD)
                         return log_error_errno(r, "sessionlauncher systemd: cannot use owampd-launcher at %s: %m",
                                                socket_path);
-                log_warning_errno(r, "owampd-launcher at %s is not available (%m); running sessions as child "
-                                  "processes",
-                                  socket_path);
+                /* Not there at all is normal for owampd run by hand; there
+                 * but refusing or broken is worth a warning. */
+                log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, r, NULL,
+                         "owampd-launcher at %s is not available (%m); running sessions as child processes",
+                         socket_path);
         } else if (why)
                 log_debug("Running sessions as child processes: %s", why);
         return launcher_fork_new(s->event, launcher_default_worker_path(), &s->launcher);
