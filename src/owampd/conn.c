@@ -163,10 +163,15 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 if (r == -ECONNABORTED)
                         return 0; /* c is gone */
                 if (c->io.eof && c->state != CONN_CLOSING) {
-                        if (ctrl_io_pending(&c->io) > 0 || c->state != CONN_IDLE)
+                        /* rlen, not ctrl_io_pending(): a message whose first
+                         * block was already taken is still unfinished. */
+                        const char *when = c->io.rlen > 0          ? "in the middle of a message"
+                                           : c->state == CONN_SETUP ? "without answering the greeting"
+                                           : c->state != CONN_IDLE  ? "in the middle of a test"
+                                                                    : NULL;
+                        if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
-                                         "Peer %s closed the connection in the middle of %s", c->peer_str,
-                                         c->state == CONN_IDLE ? "a message" : "a test");
+                                         "Peer %s closed the connection %s", c->peer_str, when);
                         conn_close(c);
                         return 0;
                 }
