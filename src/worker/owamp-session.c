@@ -572,9 +572,22 @@ static int run_receiver(Session *s) {
         if (!slots)
                 return fail(s, -ENOMEM, "Out of memory");
 
-        while (!ow_receiver_done(rx) && !s->stop_requested) {
-                OwTimestamp deadline = ow_receiver_next_deadline(rx);
+        /* The session is over Timeout + enddelay after its last scheduled
+         * packet, as a sender's is (PROTOCOL.md 5.4), not as soon as every
+         * packet is decided: copies may still come, and ending early makes
+         * the controller send Stop-Sessions early, so the peer's answer
+         * carries a stop time that cleans away its last packets (sent later
+         * than stop - Timeout, RFC 4656 3.8). */
+        OwTimestamp end = ow_receiver_last_scheduled(rx);
+        OwTimestamp linger = s->setup.timeout + ow_duration_from_nsec(s->setup.enddelay_nsec);
+        end = end > UINT64_MAX - linger ? UINT64_MAX : end + linger;
+
+        while (!s->stop_requested) {
                 OwTimestamp now = now_owts(s);
+                bool decided = ow_receiver_done(rx);
+                if (decided && now >= end)
+                        break;
+                OwTimestamp deadline = decided ? end : ow_receiver_next_deadline(rx);
                 struct timespec to = { .tv_sec = 1 };
                 if (deadline > now) {
                         uint64_t ns = ow_duration_to_nsec(deadline - now);
