@@ -600,15 +600,15 @@ static int run_receiver(Session *s) {
                         { .fd = UDP_FD, .events = POLLIN },
                         { .fd = CTL_FD, .events = POLLIN },
                 };
-                r = ppoll(pfd, 2, &to, NULL);
-                if (r < 0 && errno != EINTR)
+                int n = ppoll(pfd, 2, &to, NULL);
+                if (n < 0 && errno != EINTR)
                         return fail(s, -errno, "ppoll() failed");
-                if (r > 0 && (pfd[0].revents & POLLIN)) {
+                if (n > 0 && (pfd[0].revents & POLLIN)) {
                         r = receive_batch(s, rx, slots, msgs, iov);
                         if (r < 0)
                                 return r;
                 }
-                if (r > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+                if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
                         r = handle_control(s, false);
                         if (r < 0)
                                 return r;
