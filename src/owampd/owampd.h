@@ -99,6 +99,7 @@ struct Conn {
         CtrlIO io;
         sd_event_source *io_source;
         sd_event_source *timer_source;
+        sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
         ConnState state;
 
         SockAddr peer, local;
@@ -168,7 +169,7 @@ int server_bind_listener(Server *s, const char *node);
 /* conn.c */
 int conn_new(Server *s, int fd, const SockAddr *peer);
 Conn *conn_free(Conn *c);
-void conn_session_event(Conn *c); /* a session's state changed */
+void conn_session_event(Conn *c); /* a session's state changed; acted on from the event loop */
 void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ...) _printf_(4, 5);
 
 /* session.c */
