@@ -509,6 +509,15 @@ static int receive_batch(Session *s, OwReceiver *rx, RecvSlot *slots, struct mms
                         if (r < 0)
                                 return r;
 
+                        /* The session's packets carry its padding: a shorter
+                         * datagram is not one of them (the reference aborts
+                         * the session on it, PROTOCOL.md 7.5; we count it). */
+                        size_t expected = ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length;
+                        if (msgs[i].msg_len < expected) {
+                                s->counters.dropped_short++;
+                                continue;
+                        }
+
                         OwTestPacket p;
                         r = ow_testpkt_decode(s->codec, slot->data, msgs[i].msg_len, s->setup.n_packets, &p);
                         if (r < 0) {
