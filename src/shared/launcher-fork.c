@@ -154,11 +154,12 @@ static void fork_release(Worker *w) {
         w->released = true;
         LIST_PREPEND(released, w->launcher->released, w);
         w->kill_at_usec = now_usec() + RELEASE_GRACE_USEC;
-        sd_event *e = w->launcher->base.event;
-        if (sd_event_add_time(e, &w->grace, CLOCK_MONOTONIC, w->kill_at_usec, 0, on_grace, w) < 0)
-                (void) kill(w->pid, SIGKILL);
-        else
+        int r = sd_event_add_time(w->launcher->base.event, &w->grace, CLOCK_MONOTONIC, w->kill_at_usec, 0,
+                                  on_grace, w);
+        if (r >= 0)
                 (void) sd_event_source_set_description(w->grace, "session-worker-grace");
+        else if (r != -ESTALE) /* -ESTALE: the loop has ended; launcher_free() gives it the grace */
+                (void) kill(w->pid, SIGKILL);
 }
 
 static unsigned fork_count(Launcher *l) {
