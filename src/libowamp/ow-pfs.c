@@ -181,10 +181,23 @@ static bool line_is_verbatim(const char *s, size_t n) {
         return i == n || s[i] == '#';
 }
 
+/* A NUL-terminated copy of s[0..n). The input buffer need not be
+ * NUL-terminated, so not strndup(): it stops at n as specified, but ASan
+ * with strict_string_checks (as tools/run-tests runs it) checks its source
+ * up to the NUL and reports a read past the buffer. */
+static char *copy_n(const char *s, size_t n) {
+        char *c = malloc(n + 1);
+        if (c) {
+                memcpy(c, s, n);
+                c[n] = 0;
+        }
+        return c;
+}
+
 static int append_text(OwPfs *p, const char *s, size_t n) {
         PfsItem it = {};
 
-        it.text = strndup(s, n);
+        it.text = copy_n(s, n);
         if (!it.text)
                 return -ENOMEM;
         int r = append(p, &it);
@@ -242,7 +255,7 @@ static int parse_entry(OwPfs *p, const char *s, size_t n, const char *file, unsi
 
         it.len = hn / 2;
         it.secret = malloc(it.len);
-        it.id = strndup(s, id_n);
+        it.id = copy_n(s, id_n);
         if (!it.secret || !it.id) {
                 item_done(&it);
                 return -ENOMEM;
