@@ -330,10 +330,6 @@ int owping_load_secret(const char *keyfile, const char *keyid, uint8_t **ret, si
         close(fd);
         if (n < 0)
                 return -errno;
-        /* The parser takes a length, but copies the identity with strndup(),
-         * which may look for a NUL past it (ASan's strict_string_checks
-         * does): terminate, as the extra octet was allocated for. */
-        buf[n] = 0;
         OwPfs *pfs = NULL;
         OwDiag diag = {};
         int r = ow_pfs_parse(buf, (size_t) n, keyfile, &pfs, &diag);
