@@ -368,10 +368,10 @@ static int handle_setup_response(Conn *c) {
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                          "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
                          ow_mode_to_char(sr.mode), c->modes_offered);
-                r = send_server_start(c, OW_ACCEPT_FAILURE);
+                (void) send_server_start(c, OW_ACCEPT_FAILURE);
                 ow_wipe(&sr, sizeof(sr));
-                conn_finish(c);
-                return r < 0 ? r : -ECONNABORTED;
+                conn_finish(c); /* frees c at once if nothing could be queued */
+                return -ECONNABORTED;
         }
 
         if (sr.mode != OW_MODE_OPEN) {
@@ -396,9 +396,9 @@ static int handle_setup_response(Conn *c) {
                                  "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
                                  sr.keyid, known ? "wrong passphrase" : "unknown key id");
                         ow_wipe(&sr, sizeof(sr));
-                        r = send_server_start(c, OW_ACCEPT_FAILURE);
-                        conn_finish(c);
-                        return r < 0 ? r : -ECONNABORTED;
+                        (void) send_server_start(c, OW_ACCEPT_FAILURE);
+                        conn_finish(c); /* frees c at once if nothing could be queued */
+                        return -ECONNABORTED;
                 }
                 memcpy(c->client_iv, sr.client_iv, sizeof(c->client_iv));
         }
@@ -444,7 +444,7 @@ static int handle_request_session(Conn *c) {
         if (c->io.msg_len < OW_REQUEST_SESSION_PREAMBLE_SIZE) {
                 r = ctrl_io_need(&c->io, OW_REQUEST_SESSION_PREAMBLE_SIZE - c->io.msg_len, true, true);
                 if (r <= 0)
-                        return r == -OW_ERR_HMAC ? conn_fail(c, r, "Request-Session") : r;
+                        return r < 0 ? conn_fail(c, r, "Request-Session") : 0;
         }
         m = ctrl_io_msg(&c->io);
         r = ow_command_size(m, c->io.msg_len, &total);
