@@ -25,7 +25,7 @@
 typedef struct ForkLauncher {
         Launcher base;
         unsigned n_alive;
-        LIST_HEAD(Worker, released); /* forgotten by their owners, killed, not reaped yet */
+        LIST_HEAD(Worker, released); /* forgotten by their owners, not reaped yet */
 } ForkLauncher;
 
 struct Worker {
