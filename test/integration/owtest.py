@@ -77,7 +77,8 @@ def log(msg, *args):
 
 
 def wait_for(pred, timeout, what, interval=0.02):
-    """Poll pred() until it returns a true value, at most timeout seconds."""
+    """Poll pred() until it returns a true value, at most timeout seconds.
+    what: for the failure message; a callable is asked then."""
     deadline = time.monotonic() + timeout
     n = 0
     while True:
@@ -86,7 +87,7 @@ def wait_for(pred, timeout, what, interval=0.02):
             return v
         n += 1
         if time.monotonic() >= deadline or n > timeout / interval + 100:
-            raise Failure("timed out after %.1f s waiting for %s" % (timeout, what))
+            raise Failure("timed out after %.1f s waiting for %s" % (timeout, what() if callable(what) else what))
         time.sleep(interval)
 
 
@@ -204,12 +205,9 @@ class Test:
     def __init__(self, name):
         self.name = name
         self.tmp = tempfile.mkdtemp(prefix="owamp-it-%s." % name)
-        # Root in CI: the daemons' workers may drop nothing, but make the
-        # directory reachable anyway.
-        os.chmod(self.tmp, 0o755)
         self.daemons = []
         self.popens = []
-        self.keep = False
+        self.keep = os.environ.get("OWAMP_IT_KEEP") == "1"  # keep the files of passing cases too
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
@@ -347,6 +345,7 @@ class Daemon:
         self.port = None
         self.baseline_fds = None
         self.stopped = False
+        self.n_pfs = 0
 
     @property
     def host(self):
@@ -367,7 +366,8 @@ class Daemon:
 
     def client_pfs(self, keys=None):
         """A pass-phrase file for owping -k."""
-        path = os.path.join(self.dir, "client-%d.pfs" % len(os.listdir(self.dir)))
+        self.n_pfs += 1
+        path = os.path.join(self.dir, "client-%d.pfs" % self.n_pfs)
         self.write_pfs(path, self.keys if keys is None else keys)
         return path
 
@@ -430,8 +430,8 @@ class Daemon:
     def wait_log(self, pattern, timeout=10, count=1):
         """Wait until pattern (a regex) matches count times in the log."""
         rx = re.compile(pattern, re.M)
-        return wait_for(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()),
-                        timeout, "owampd log line /%s/ x%d; log:\n%s" % (pattern, count, self.log()[-3000:]))
+        return wait_for(lambda: len(rx.findall(self.log())) >= count, timeout,
+                        lambda: "owampd log line /%s/ x%d; log:\n%s" % (pattern, count, self.log()[-3000:]))
 
     def mark(self):
         """Where the log ends now, for wait_new()."""
@@ -447,9 +447,9 @@ class Daemon:
     def wait_new(self, mark, pattern, timeout=10):
         """Wait until pattern matches in what was logged after mark."""
         rx = re.compile(pattern, re.M)
-        return wait_for(lambda: rx.search(self.log_bytes()[mark:].decode("utf-8", "replace")), timeout,
-                        "owampd log line /%s/; new lines:\n%s" % (
-                            pattern, self.log_bytes()[mark:].decode("utf-8", "replace")[-3000:]))
+        new = lambda: self.log_bytes()[mark:].decode("utf-8", "replace")  # noqa: E731
+        return wait_for(lambda: rx.search(new()), timeout,
+                        lambda: "owampd log line /%s/; new lines:\n%s" % (pattern, new()[-3000:]))
 
     def children(self):
         return proc_children(self.proc.pid)

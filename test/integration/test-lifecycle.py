@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from owtest import (Failure, RawClient, check, check_eq, log, main, parse_owp, parse_summaries,  # noqa: E402
-                    proc_cmdline, read_owp, wait_for)
+                    proc_children, proc_cmdline, read_owp, wait_for)
 
 LOSS_TIMEOUT = 1.0
 LONG = ["-c", "2000", "-i", "0.01", "-L", str(LOSS_TIMEOUT)]  # about 20 s of packets
@@ -55,6 +55,8 @@ def case_client_killed(t):
     d = t.daemon()
     p, sid = start_long_session(t, d)
     check_eq(len(d.children()), 2, "owampd's workers during the test")
+    owping_workers = proc_children(p.pid)
+    check_eq(len(owping_workers), 2, "owping's workers during the test")
 
     p.send_signal(signal.SIGKILL)
     p.wait(5)
@@ -66,10 +68,12 @@ def case_client_killed(t):
     d.wait_log(r"Session %s abandoned; \d+ records kept as incomplete" % sid)
     d.wait_log(r"Session [0-9a-f]{32} abandoned$")
     # owping's workers noticed their controller is gone (they are ours now,
-    # as the test is a subreaper).
+    # as the test is a subreaper, and reaped here).
     left = t.reap_orphans(LOSS_TIMEOUT + 1)
     check_eq(left, [], "owping's workers still running after its death (%s)" % [
         proc_cmdline(pid) for pid in left])
+    check_eq([pid for pid in owping_workers if os.path.exists("/proc/%d" % pid)], [],
+             "owping's workers still there")
     d.quiesce()  # fds back to the baseline
 
     f = check_incomplete(d, sid)
