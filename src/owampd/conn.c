@@ -33,6 +33,7 @@
 
 static int conn_process(Conn *c);
 static void conn_close(Conn *c);
+static int on_session_event(sd_event_source *src, void *userdata);
 
 void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ...) {
         const char *mode = c->mode ? ow_mode_to_string(c->mode) : NULL;
@@ -118,6 +119,7 @@ Conn *conn_free(Conn *c) {
         }
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
+        sd_event_source_disable_unref(c->session_source);
         ctrl_io_done(&c->io);
         safe_close(c->fd);
         ow_wipe(&c->keys, sizeof(c->keys));
@@ -163,10 +165,15 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 if (r == -ECONNABORTED)
                         return 0; /* c is gone */
                 if (c->io.eof && c->state != CONN_CLOSING) {
-                        if (ctrl_io_pending(&c->io) > 0 || c->state != CONN_IDLE)
+                        /* rlen, not ctrl_io_pending(): a message whose first
+                         * block was already taken is still unfinished. */
+                        const char *when = c->io.rlen > 0          ? "in the middle of a message"
+                                           : c->state == CONN_SETUP ? "without answering the greeting"
+                                           : c->state != CONN_IDLE  ? "in the middle of a test"
+                                                                    : NULL;
+                        if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
-                                         "Peer %s closed the connection in the middle of %s", c->peer_str,
-                                         c->state == CONN_IDLE ? "a message" : "a test");
+                                         "Peer %s closed the connection %s", c->peer_str, when);
                         conn_close(c);
                         return 0;
                 }
@@ -252,6 +259,11 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 goto fail;
         (void) sd_event_source_set_description(c->timer_source, "control-timeout");
         (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+        r = sd_event_add_defer(s->event, &c->session_source, on_session_event, c);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(c->session_source, "control-session-event");
+        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_OFF);
 
         if (s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions) {
                 /* The reference closes without a greeting here. */
@@ -306,7 +318,8 @@ static int send_server_start(Conn *c, OwAccept accept) {
         uint8_t buf[OW_SERVER_START_SIZE];
         int r;
 
-        if (accept == OW_ACCEPT_OK) {
+        /* Open mode has no IV; the reference sends zeros there [CAP]. */
+        if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
                 r = server_random(ss.server_iv, sizeof(ss.server_iv));
                 if (r < 0)
                         return r;
@@ -356,10 +369,10 @@ static int handle_setup_response(Conn *c) {
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                          "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
                          ow_mode_to_char(sr.mode), c->modes_offered);
-                r = send_server_start(c, OW_ACCEPT_FAILURE);
+                (void) send_server_start(c, OW_ACCEPT_FAILURE);
                 ow_wipe(&sr, sizeof(sr));
-                conn_finish(c);
-                return r < 0 ? r : -ECONNABORTED;
+                conn_finish(c); /* frees c at once if nothing could be queued */
+                return -ECONNABORTED;
         }
 
         if (sr.mode != OW_MODE_OPEN) {
@@ -384,9 +397,9 @@ static int handle_setup_response(Conn *c) {
                                  "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
                                  sr.keyid, known ? "wrong passphrase" : "unknown key id");
                         ow_wipe(&sr, sizeof(sr));
-                        r = send_server_start(c, OW_ACCEPT_FAILURE);
-                        conn_finish(c);
-                        return r < 0 ? r : -ECONNABORTED;
+                        (void) send_server_start(c, OW_ACCEPT_FAILURE);
+                        conn_finish(c); /* frees c at once if nothing could be queued */
+                        return -ECONNABORTED;
                 }
                 memcpy(c->client_iv, sr.client_iv, sizeof(c->client_iv));
         }
@@ -623,7 +636,7 @@ static void finish_batch(Conn *c) {
         server_update_status(c->server);
 }
 
-void conn_session_event(Conn *c) {
+static void conn_sessions_changed(Conn *c) {
         int r;
 
         if (c->state == CONN_STARTING) {
@@ -672,6 +685,20 @@ void conn_session_event(Conn *c) {
                 (void) ctrl_io_flush(&c->io);
                 conn_update_events(c);
         }
+}
+
+static int on_session_event(sd_event_source *src, void *userdata) {
+        (void) src;
+        conn_sessions_changed(userdata);
+        return 0;
+}
+
+/* Sessions report changes from their workers' callbacks, which must not see
+ * their session, or the whole connection, freed under them (finishing a
+ * batch frees every session; a protocol error frees the connection): act
+ * on the change from an event of our own. */
+void conn_session_event(Conn *c) {
+        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
 }
 
 static int handle_stop_sessions(Conn *c) {
@@ -753,7 +780,7 @@ static int handle_stop_sessions(Conn *c) {
                                 info = &st.sessions[i];
                 (void) session_stop(t, c->peer_stop_time, info != NULL, info ? info->next_seqno : 0);
         }
-        conn_session_event(c);
+        conn_sessions_changed(c);
         return 1;
 }
 

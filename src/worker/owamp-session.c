@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "macro.h"
 #include "net.h"
@@ -118,40 +119,16 @@ static int64_t mono_nsec(void) {
 }
 
 static OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
-        struct timespec t = *ts;
-        int64_t off = s->setup.clock_offset_nsec;
-        int64_t ns = (int64_t) t.tv_nsec + off % 1000000000;
-        t.tv_sec += off / 1000000000 + ns / 1000000000;
-        ns %= 1000000000;
-        if (ns < 0) {
-                ns += 1000000000;
-                t.tv_sec--;
-        }
-        t.tv_nsec = ns;
-        return ow_timestamp_from_timespec(&t);
+        return ow_timestamp_from_timespec_shifted(ts, s->setup.clock_offset_nsec);
 }
 
 static OwTimestamp now_owts(const Session *s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return timespec_to_owts(s, &ts);
+        return clock_now(s->setup.clock_offset_nsec);
 }
 
 /* CLOCK_REALTIME value at which our (offset) clock reads t. */
 static void owts_to_realtime(const Session *s, OwTimestamp t, struct timespec *ret) {
-        struct timespec ts;
-        ow_timestamp_to_timespec(t, &ts);
-        int64_t off = s->setup.clock_offset_nsec;
-        int64_t ns = (int64_t) ts.tv_nsec - off % 1000000000;
-        ts.tv_sec -= off / 1000000000;
-        ts.tv_sec += ns / 1000000000;
-        ns %= 1000000000;
-        if (ns < 0) {
-                ns += 1000000000;
-                ts.tv_sec--;
-        }
-        ts.tv_nsec = ns;
-        *ret = ts;
+        ow_timestamp_to_timespec_shifted(t, s->setup.clock_offset_nsec, ret);
 }
 
 static OwErrEst current_errest(Session *s) {
@@ -384,6 +361,28 @@ static int configure_sender_socket(Session *s) {
         return 0;
 }
 
+/* One line per endpoint at start, with the addresses: under systemd it is
+ * the first line of the session's own unit in `journalctl OWAMP_SID=`. */
+static void log_endpoint_ready(Session *s, size_t packet_size) {
+        SockAddr local = {};
+        socklen_t len = sizeof(local);
+        char l[SOCKADDR_STR_MAX] = "?", p[SOCKADDR_STR_MAX];
+        bool sender = s->setup.role == WORKER_ROLE_SENDER;
+
+        if (getsockname(UDP_FD, &local.sa, &len) >= 0) {
+                sockaddr_unmap_v4(&local);
+                sockaddr_str(&local, l, sizeof(l));
+        }
+        sockaddr_str(&s->setup.peer, p, sizeof(p));
+        if (sender)
+                log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_READY, .sid = s->log.sid },
+                         "Sender ready: %u packets of %zu octets, %s -> %s", s->setup.n_packets, packet_size, l,
+                         p);
+        else
+                log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_READY, .sid = s->log.sid },
+                         "Receiver ready: %u packets, %s -> %s", s->setup.n_packets, p, l);
+}
+
 static int run_sender(Session *s) {
         _cleanup_(ow_schedule_freep) OwSchedule *sched = NULL;
         _cleanup_free_ uint8_t *pkt = NULL;
@@ -408,7 +407,7 @@ static int run_sender(Session *s) {
         if (getrandom(s->prng, sizeof(s->prng), 0) != sizeof(s->prng))
                 s->prng[0] = (uint64_t) mono_nsec(), s->prng[1] = (uint64_t) getpid() | 1;
 
-        log_full(LOG_DEBUG, 0, &s->log, "Sender: %u packets, %zu octets each", s->setup.n_packets, size);
+        log_endpoint_ready(s, size);
 
         for (seq = 0; seq < s->setup.n_packets; seq++) {
                 due = ow_schedule_next(sched, NULL);
@@ -479,8 +478,9 @@ static int run_sender(Session *s) {
         r = worker_done_append(&s->out, &d);
         if (r < 0)
                 return fail(s, r, "Cannot encode DONE");
-        log_full(LOG_DEBUG, 0, &s->log, "Sender done: %" PRIu64 " sent, next seqno %u, %u skip ranges",
-                 s->counters.sent, seq, s->n_skips);
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_DONE, .sid = s->log.sid },
+                 "Sender done: %" PRIu64 " sent, %" PRIu64 " skipped as late, next seqno %u, %u skip ranges",
+                 s->counters.sent, s->counters.late_skipped, seq, s->n_skips);
         return send_out(s);
 }
 
@@ -619,6 +619,15 @@ static int handle_packet(Session *s, OwReceiver *rx, struct msghdr *mh, const ui
         if (r < 0)
                 return r;
 
+        /* The session's packets carry its padding: a shorter datagram is
+         * not one of them (the reference aborts the session on it,
+         * PROTOCOL.md 7.5; we count it). A longer one is cut to the slot,
+         * which still holds all of a session packet. */
+        if (len < ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length) {
+                s->counters.dropped_short++;
+                return 0;
+        }
+
         OwTestPacket p;
         r = ow_testpkt_decode(s->codec, data, len, s->setup.n_packets, &p);
         if (r < 0) {
@@ -721,10 +730,24 @@ static int run_receiver(Session *s) {
         r = recv_ring_new(ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length, &ring);
         if (r < 0)
                 return fail(s, r, "Out of memory");
+        log_endpoint_ready(s, 0);
 
-        while (!ow_receiver_done(rx) && !s->stop_requested) {
-                OwTimestamp deadline = ow_receiver_next_deadline(rx);
+        /* The session is over Timeout + enddelay after its last scheduled
+         * packet, as a sender's is (PROTOCOL.md 5.4), not as soon as every
+         * packet is decided: copies may still come, and ending early makes
+         * the controller send Stop-Sessions early, so the peer's answer
+         * carries a stop time that cleans away its last packets (sent later
+         * than stop - Timeout, RFC 4656 3.8). */
+        OwTimestamp end = ow_receiver_last_scheduled(rx);
+        OwTimestamp linger = s->setup.timeout + ow_duration_from_nsec(s->setup.enddelay_nsec);
+        end = end > UINT64_MAX - linger ? UINT64_MAX : end + linger;
+
+        while (!s->stop_requested) {
                 OwTimestamp now = now_owts(s);
+                bool decided = ow_receiver_done(rx);
+                if (decided && now >= end)
+                        break;
+                OwTimestamp deadline = decided ? end : ow_receiver_next_deadline(rx);
                 int64_t wait = NSEC_PER_SEC;
                 if (deadline <= now)
                         wait = 0;
@@ -740,10 +763,10 @@ static int run_receiver(Session *s) {
                         { .fd = UDP_FD, .events = POLLIN },
                         { .fd = CTL_FD, .events = POLLIN },
                 };
-                r = ppoll(pfd, 2, &to, NULL);
-                if (r < 0 && errno != EINTR)
+                int n = ppoll(pfd, 2, &to, NULL);
+                if (n < 0 && errno != EINTR)
                         return fail(s, -errno, "ppoll() failed");
-                if (r > 0 && (pfd[0].revents & POLLIN)) {
+                if (n > 0 && (pfd[0].revents & POLLIN)) {
                         r = receive_batch(s, rx, ring);
                         if (r < 0)
                                 return r;
@@ -752,7 +775,7 @@ static int run_receiver(Session *s) {
                                 (void) clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
                         }
                 }
-                if (pfd[1].revents & (POLLIN | POLLHUP)) {
+                if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
                         r = handle_control(s, false);
                         if (r < 0)
                                 return r;
@@ -782,7 +805,7 @@ static int run_receiver(Session *s) {
         r = worker_done_append(&s->out, &d);
         if (r < 0)
                 return fail(s, r, "Cannot encode DONE");
-        log_full(LOG_DEBUG, 0, &s->log,
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_DONE, .sid = s->log.sid },
                  "Receiver done: %" PRIu64 " received, %" PRIu64 " lost, %" PRIu64 " duplicates",
                  s->counters.received, s->counters.lost, s->counters.duplicates);
         return send_out(s);
