@@ -82,6 +82,7 @@ static pid_t spawn(int udp_fd, int ctl_fd, const char *out) {
                 if (dup2(udp_fd, 0) < 0 || dup2(ctl_fd, 1) < 0)
                         _exit(127);
                 setenv("OWAMP_LOG_STDERR", "1", 1);
+                setenv("OWAMP_LOG_PRIORITY", "4", 1); /* warnings and worse */
                 execlp("valgrind", "valgrind", "-q", "--tool=callgrind", arg, worker_path, (char *) NULL);
                 _exit(127);
         }
