@@ -247,16 +247,18 @@ static int64_t realtime_nsec(void) {
         return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
-/* Learn from one wake-up that came `late` ns after it was asked for: an
- * asymmetric moving average that jumps an eighth of the way towards a
- * later wake-up and decays by 1/128 on an earlier one settles near the
- * 98th percentile of the wake-up latency. */
+/* Learn from one wake-up that came `late` ns after it was asked for. A
+ * quantile tracker with multiplicative steps: up 6 % when the wake-up was
+ * later than the estimate, down 0.19 % when earlier, which balances where
+ * 3 % of wake-ups are later, i.e. at the 97th percentile. Steps bounded by
+ * the estimate itself keep a rare wake-up that is milliseconds late (which
+ * no spin should try to cover) from dragging it up. */
 static void spin_learn(Session *s, int64_t late) {
         int64_t e = s->wake_late_nsec;
         if (late > e)
-                e += (late - e) / 8;
+                e += e * 97 / 1600 + 1;
         else
-                e -= e / 128;
+                e -= e * 3 / 1600;
         s->wake_late_nsec = e;
         s->spin_nsec = MIN(MAX(e + SPIN_MARGIN_NSEC, SPIN_MIN_NSEC), SPIN_MAX_NSEC);
 }
