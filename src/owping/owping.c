@@ -43,8 +43,8 @@
 #include "ow-sid.h"
 #include "ow-stats.h"
 #include "ow-testpkt.h"
+#include "passphrase.h"
 #include "worker-ipc.h"
-#include "owping.h"
 
 #define DEFAULT_PORT_LOW 8760
 #define DEFAULT_PORT_HIGH 9960
@@ -258,101 +258,6 @@ static int parse_u32(const char *s, uint32_t *ret) {
                 return -EINVAL;
         *ret = (uint32_t) v;
         return 0;
-}
-
-/* Read a pass-phrase from the terminal without echo, as the reference's
- * prompt does. */
-static int read_passphrase(const char *keyid, uint8_t **ret, size_t *ret_len) {
-        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        bool tty = fd >= 0;
-        if (!tty)
-                fd = STDIN_FILENO;
-        struct termios old, noecho;
-        bool restore = tty && tcgetattr(fd, &old) == 0;
-        if (tty) {
-                dprintf(fd, "Enter passphrase for identity '%s': ", keyid);
-                if (restore) {
-                        noecho = old;
-                        noecho.c_lflag &= ~(tcflag_t) ECHO;
-                        (void) tcsetattr(fd, TCSAFLUSH, &noecho);
-                }
-        }
-        uint8_t *buf = malloc(OW_PFS_MAX_SECRET + 1);
-        size_t len = 0;
-        int r = 0;
-        if (!buf)
-                r = -ENOMEM;
-        while (r == 0 && len <= OW_PFS_MAX_SECRET) {
-                char ch;
-                ssize_t n = read(fd, &ch, 1);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0 || ch == '\n' || ch == '\r')
-                        break;
-                buf[len++] = (uint8_t) ch;
-        }
-        if (restore) {
-                (void) tcsetattr(fd, TCSAFLUSH, &old);
-                dprintf(fd, "\n");
-        }
-        if (tty)
-                close(fd);
-        if (r == 0 && (len == 0 || len > OW_PFS_MAX_SECRET))
-                r = -EINVAL;
-        if (r < 0) {
-                if (buf)
-                        ow_wipe(buf, OW_PFS_MAX_SECRET + 1);
-                free(buf);
-                return r;
-        }
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
-int owping_load_secret(const char *keyfile, const char *keyid, uint8_t **ret, size_t *ret_len) {
-        if (!keyfile)
-                return read_passphrase(keyid, ret, ret_len);
-
-        int fd = open(keyfile, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_size > (16 << 20)) {
-                close(fd);
-                return -EFBIG;
-        }
-        _cleanup_free_ char *buf = malloc((size_t) st.st_size + 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        ssize_t n = read(fd, buf, (size_t) st.st_size);
-        close(fd);
-        if (n < 0)
-                return -errno;
-        OwPfs *pfs = NULL;
-        OwDiag diag = {};
-        int r = ow_pfs_parse(buf, (size_t) n, keyfile, &pfs, &diag);
-        ow_wipe(buf, (size_t) n);
-        if (r < 0) {
-                char m[512];
-                fprintf(stderr, "owping: %s\n", ow_diag_format(&diag, m, sizeof(m)));
-                return r;
-        }
-        const uint8_t *secret;
-        size_t len;
-        r = ow_pfs_lookup(pfs, keyid, &secret, &len);
-        if (r >= 0) {
-                *ret = malloc(len ? len : 1);
-                if (*ret) {
-                        memcpy(*ret, secret, len);
-                        *ret_len = len;
-                } else
-                        r = -ENOMEM;
-        }
-        ow_pfs_free(pfs);
-        return r;
 }
 
 /* --- Endpoints ------------------------------------------------------------ */
@@ -1044,7 +949,7 @@ int main(int argc, char **argv) {
         Ping ping = { .o = &o }, *p = &ping;
         _cleanup_free_ uint8_t *secret = NULL;
         size_t secret_len = 0;
-        const char *warnings[3];
+        const char *warnings[OW_REPORT_MAX_WARNINGS];
         int first = 0, r;
 
         r = parse_args(argc, argv, &o, &first);
@@ -1069,7 +974,7 @@ int main(int argc, char **argv) {
         log_setup("owping", LOG_TARGET_NONE, LOG_USER, true, LOG_WARNING);
 
         if (o.conn.keyid) {
-                r = owping_load_secret(o.keyfile, o.conn.keyid, &secret, &secret_len);
+                r = passphrase_load("owping", o.keyfile, o.conn.keyid, &secret, &secret_len);
                 if (r < 0)
                         return fail("Unable to find pass-phrase for id=\"%s\"%s%s%s: %s", o.conn.keyid,
                                     o.keyfile ? " from pffile=\"" : "", o.keyfile ? o.keyfile : "",
