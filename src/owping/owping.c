@@ -44,6 +44,7 @@
 #include "ow-stats.h"
 #include "ow-testpkt.h"
 #include "passphrase.h"
+#include "report-io.h"
 #include "worker-ipc.h"
 
 #define DEFAULT_PORT_LOW 8760
@@ -109,7 +110,11 @@ struct Ping {
         SockAddr test_peer;
 };
 
-static void usage(FILE *f) {
+/* On stderr, as the reference: msg ("" for -h) on its own line first. */
+static void usage(const char *msg) {
+        FILE *f = stderr;
+        if (msg)
+                fprintf(f, "owping: %s\n", msg);
         fprintf(f,
                 "usage: owping [arguments] testaddr [servaddr]\n"
                 "[arguments] are as follows: \n"
@@ -146,7 +151,6 @@ static void usage(FILE *f) {
                 "   -M             print machine (perl) readable summary\n"
                 "   -n units       'n','u','m', or 's'\n"
                 "   -N count       number of test packets (to summarize per sub-session)\n"
-                "\n"
                 "   -Q             run the test and exit without reporting statistics\n"
                 "   -R             print RAW data: \"SEQNO STIME SS SERR RTIME RS RERR TTL\\n\"\n"
                 "   -v[N]          print out individual delays. You can supply an optional N here to limit the print to the first N packets\n"
@@ -672,54 +676,8 @@ static int array_get(void *userdata, uint32_t i, OwRecord *ret) {
         return 0;
 }
 
-static int stdout_write(void *userdata, const char *data, size_t len) {
-        (void) userdata;
-        return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
-}
-
-typedef struct FileHooks {
-        char tmp[4096];
-        FILE *f;
-        const char *dir;
-} FileHooks;
-
-static int file_sink_write(void *userdata, const char *data, size_t len) {
-        return fwrite(data, 1, len, ((FileHooks *) userdata)->f) == len ? 0 : -EIO;
-}
-
-static int files_open(void *userdata, OwSink *ret) {
-        FileHooks *h = userdata;
-        snprintf(h->tmp, sizeof(h->tmp), "%s%sowping.XXXXXX", h->dir ? h->dir : "", h->dir ? "/" : "");
-        int fd = mkostemp(h->tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        h->f = fdopen(fd, "w");
-        if (!h->f) {
-                close(fd);
-                return -errno;
-        }
-        *ret = (OwSink) { .write = file_sink_write, .userdata = h };
-        return 0;
-}
-
-static int files_close(void *userdata, const char *name) {
-        FileHooks *h = userdata;
-        int r = fclose(h->f) == 0 ? 0 : -errno;
-        h->f = NULL;
-        if (!name || r < 0) {
-                unlink(h->tmp);
-                return r;
-        }
-        if (rename(h->tmp, name) < 0) {
-                r = -errno;
-                unlink(h->tmp);
-                return r;
-        }
-        return 0;
-}
-
 static int report(const PingOptions *o, const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips,
-                  const OwRecord *records, uint32_t n_records, const char *from, const char *to) {
+                  const OwRecord *records, uint32_t n_records, const char *from, const char *to, OwMode mode) {
         ArraySource src = { .records = records };
         int r;
         OwReportSession s = {
@@ -729,11 +687,12 @@ static int report(const PingOptions *o, const OwSessionRequest *req, const OwSki
                 .finished = true,
                 .from_host = from,
                 .to_host = to,
+                .mode = ow_mode_to_string(mode),
                 .records = { .n_records = n_records, .get = array_get, .userdata = &src },
         };
-        OwSink out = { .write = stdout_write };
-        FileHooks hooks = { .dir = o->report.save_dir };
-        OwReportFiles files = { .open = files_open, .close = files_close, .userdata = &hooks };
+        OwSink out = report_stdout_sink();
+        ReportFiles hooks = { .prog = "owping", .dir = o->report.save_dir };
+        OwReportFiles files = report_files_hooks(&hooks);
         r = ow_report_session(&s, &o->report, &out, &files);
         fflush(stdout);
         return r;
@@ -774,8 +733,36 @@ static double packet_rate(const OwSessionRequest *req) {
 }
 
 static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
-        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::UhftT:";
-        int c;
+        /* No '+': options may follow the addresses, as GNU getopt lets them
+         * with the reference. */
+        static const char optstring[] = "64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:" REPORT_SHORT_OPTIONS "hftT:";
+        static const struct option longopts[] = {
+                { "ipv4", no_argument, NULL, '4' },
+                { "ipv6", no_argument, NULL, '6' },
+                { "auth-mode", required_argument, NULL, 'A' },
+                { "pass-phrase-file", required_argument, NULL, 'k' },
+                { "source", required_argument, NULL, 'S' },
+                { "user", required_argument, NULL, 'u' },
+                { "interface", required_argument, NULL, 'B' },
+                { "control-dscp", required_argument, NULL, 'm' },
+                { "count", required_argument, NULL, 'c' },
+                { "dscp", required_argument, NULL, 'D' },
+                { "end-delay", required_argument, NULL, 'E' },
+                { "save-from", required_argument, NULL, 'F' },
+                { "from", no_argument, NULL, 'f' },
+                { "interval", required_argument, NULL, 'i' },
+                { "loss-timeout", required_argument, NULL, 'L' },
+                { "port-range", required_argument, NULL, 'P' },
+                { "padding", required_argument, NULL, 's' },
+                { "delay-start", required_argument, NULL, 'z' },
+                { "save-to", required_argument, NULL, 'T' },
+                { "to", no_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                REPORT_LONG_OPTIONS,
+                {},
+        };
+        const char *msg = NULL;
+        int c, r;
         bool have_modes = false;
         uint8_t dscp;
 
@@ -787,7 +774,15 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         o->conn.family = AF_UNSPEC;
         o->conn.modes = OW_MODE_OPEN;
 
-        while ((c = getopt(argc, argv, optstring)) != -1) {
+        while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+                /* The output options, shared with owstats and owfetch. */
+                r = report_args_parse(&o->report, &o->percentiles, c, optarg, &msg);
+                if (r < 0) {
+                        usage(msg);
+                        return EXIT_FAILURE;
+                }
+                if (r > 0)
+                        continue;
                 switch (c) {
                 case '4':
                         o->conn.family = o->conn.family == AF_INET6 ? -1 : AF_INET;
@@ -876,55 +871,9 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
                         if (parse_double(optarg, 0, 86400 * 365, &o->delay_start) < 0)
                                 return fail("Invalid '-z' value '%s': positive float expected", optarg);
                         break;
-                case 'a':
-                        free(o->percentiles);
-                        o->percentiles = NULL;
-                        if (ow_report_parse_percentiles(optarg, &o->percentiles, &o->report.n_percentiles) < 0)
-                                return fail("Invalid '-a' alpha list '%s'", optarg);
-                        o->report.percentiles = o->percentiles;
-                        break;
-                case 'b':
-                        if (parse_double(optarg, 1e-12, 1e6, &o->report.bucket_width) < 0)
-                                return fail("Invalid '-b' value '%s': positive float expected", optarg);
-                        break;
-                case 'd':
-                        o->report.save_dir = optarg;
-                        break;
-                case 'M':
-                        o->report.machine = true;
-                        break;
-                case 'n':
-                        if (ow_report_units(optarg[0], NULL, NULL) < 0 || optarg[1])
-                                return fail("Invalid '-n' value '%s': use n, u, m or s", optarg);
-                        o->report.units = optarg[0];
-                        break;
-                case 'N':
-                        if (parse_u32(optarg, &o->report.sub_packets) < 0)
-                                return fail("Invalid \"-N\" value '%s': positive integer expected", optarg);
-                        break;
-                case 'p':
-                        o->report.print_files = true;
-                        break;
-                case 'Q':
-                        o->report.quiet = true;
-                        break;
-                case 'R':
-                        o->report.raw = true;
-                        break;
-                case 'v':
-                        o->report.records = true;
-                        if (optarg && parse_u32(optarg, &o->report.records_limit) < 0)
-                                return fail("Invalid \"-v\" value '%s': positive integer expected", optarg);
-                        break;
-                case 'U':
-                        o->report.unix_time = true;
-                        break;
-                case 'h':
-                        usage(stdout);
+                default: /* -h, or an option getopt did not know: the reference exits 0 */
+                        usage("");
                         exit(EXIT_SUCCESS);
-                default:
-                        usage(stderr);
-                        return EXIT_FAILURE;
                 }
         }
         if (o->conn.family < 0)
@@ -956,7 +905,7 @@ int main(int argc, char **argv) {
         if (r != 0)
                 return r;
         if (argc - first < 1 || argc - first > 2) {
-                usage(stderr);
+                usage(NULL);
                 return EXIT_FAILURE;
         }
         o.conn.server = argc - first == 2 ? argv[first + 1] : argv[first];
@@ -970,6 +919,9 @@ int main(int argc, char **argv) {
         size_t nw = ow_report_options_reconcile(&o.report, warnings);
         for (size_t i = 0; i < nw; i++)
                 fprintf(stderr, "owping: %s\n", warnings[i]);
+        /* first:/last: in local time, as the reference prints them. */
+        tzset();
+        o.report.localtime = localtime_r;
 
         log_setup("owping", LOG_TARGET_NONE, LOG_USER, true, LOG_WARNING);
 
@@ -1122,8 +1074,10 @@ int main(int argc, char **argv) {
                         duration = o.count / rate;
                 duration += timeout + rtt;
                 double end = (double) ow_duration_to_nsec(start - MIN(start, client_now())) / 1e9 + duration;
-                printf("Approximately %.1f seconds until results available\n", end);
-                fflush(stdout);
+                /* --json keeps stdout for the documents. */
+                FILE *f = o.report.json ? stderr : stdout;
+                fprintf(f, "Approximately %.1f seconds until results available\n", end);
+                fflush(f);
         }
 
         r = sd_event_add_io(p->event, &p->ctl_src, p->client.fd, EPOLLIN, on_control_io, p);
@@ -1175,7 +1129,8 @@ int main(int argc, char **argv) {
                         status = EXIT_FAILURE;
                 }
                 if (want_output &&
-                    report(&o, &f.req, f.skips, f.ack.n_skip_ranges, f.records, f.ack.n_records, local, p->testaddr) < 0) {
+                    report(&o, &f.req, f.skips, f.ack.n_skip_ranges, f.records, f.ack.n_records, local, p->testaddr,
+                           p->client.mode) < 0) {
                         fprintf(stderr, "owping: do_stats(\"to\" session)\n");
                         status = EXIT_FAILURE;
                 }
@@ -1198,7 +1153,7 @@ int main(int argc, char **argv) {
                         status = EXIT_FAILURE;
                 }
                 if (want_output && report(&o, &e->req, e->result.skips, e->result.n_skips, e->records,
-                                          (uint32_t) e->n_records, p->testaddr, local) < 0) {
+                                          (uint32_t) e->n_records, p->testaddr, local, p->client.mode) < 0) {
                         fprintf(stderr, "owping: do_stats(\"from\" session)\n");
                         status = EXIT_FAILURE;
                 }

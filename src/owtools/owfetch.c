@@ -177,7 +177,8 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        _cleanup_(report_args_done) ReportArgs args;
+        OwReportOptions report;
+        _cleanup_free_ float *percentiles = NULL;
         _cleanup_(tools_conn_done) ToolsConn conn;
         const char *warnings[OW_REPORT_MAX_WARNINGS];
         const char *msg = NULL;
@@ -185,10 +186,10 @@ int main(int argc, char **argv) {
         Client client;
         int c, r;
 
-        report_args_init(&args);
+        ow_report_options_init(&report);
         tools_conn_init(&conn);
         while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-                r = report_args_parse(&args, c, optarg, &msg);
+                r = report_args_parse(&report, &percentiles, c, optarg, &msg);
                 if (r < 0) {
                         usage(msg);
                         return EXIT_FAILURE;
@@ -211,7 +212,7 @@ int main(int argc, char **argv) {
                 }
         }
 
-        size_t n = ow_report_options_reconcile(&args.report, warnings);
+        size_t n = ow_report_options_reconcile(&report, warnings);
         for (size_t i = 0; i < n; i++)
                 fprintf(stderr, "%s: %s\n", prog, warnings[i]);
 
@@ -238,14 +239,14 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
 
         tzset();
-        args.report.localtime = localtime_r;
+        report.localtime = localtime_r;
         for (int i = 1; i + 1 < argc; i += 2) {
                 const char *sid = argv[i], *path = argv[i + 1];
 
                 if (!fetch_one(&client, sid, path))
                         fprintf(stderr, "%s: Unable to fetch sid(%s)\n", prog, sid);
-                else if (!args.report.quiet || args.report.raw)
-                        (void) report_owp_print(prog, path, path, &args.report);
+                else if (!report.quiet || report.raw)
+                        (void) report_owp_print(prog, path, path, &report);
                 if (interrupted) {
                         client_done(&client);
                         return 2;

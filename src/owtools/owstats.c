@@ -39,14 +39,15 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        _cleanup_(report_args_done) ReportArgs args;
+        OwReportOptions report;
+        _cleanup_free_ float *percentiles = NULL;
         const char *warnings[OW_REPORT_MAX_WARNINGS];
         const char *msg = NULL;
         int c, r;
 
-        report_args_init(&args);
+        ow_report_options_init(&report);
         while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-                r = report_args_parse(&args, c, optarg, &msg);
+                r = report_args_parse(&report, &percentiles, c, optarg, &msg);
                 if (r < 0) {
                         usage(msg);
                         return EXIT_FAILURE;
@@ -64,15 +65,15 @@ int main(int argc, char **argv) {
                 }
         }
 
-        size_t n = ow_report_options_reconcile(&args.report, warnings);
+        size_t n = ow_report_options_reconcile(&report, warnings);
         for (size_t i = 0; i < n; i++)
                 fprintf(stderr, "%s: %s\n", prog, warnings[i]);
 
         tzset();
-        args.report.localtime = localtime_r;
+        report.localtime = localtime_r;
 
         for (int i = optind; i < argc; i++) {
-                r = report_owp_print(prog, argv[i], argv[optind], &args.report);
+                r = report_owp_print(prog, argv[i], argv[optind], &report);
                 if (r < 0)
                         return EXIT_FAILURE;
         }

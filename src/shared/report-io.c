@@ -17,18 +17,6 @@
  * room for the temporary name's suffix (the reference's own bound). */
 #define REPORT_FILE_NAME_MAX (2 * 20 + 1 + 4 + 2)
 
-void report_args_init(ReportArgs *a) {
-        *a = (ReportArgs){};
-        ow_report_options_init(&a->report);
-}
-
-void report_args_done(ReportArgs *a) {
-        free(a->percentiles);
-        a->percentiles = NULL;
-        a->report.percentiles = NULL;
-        a->report.n_percentiles = 0;
-}
-
 /* The reference reads counts with strtoul() and accepts whatever it makes
  * of the text as long as nothing follows the number (so "" is 0 and "-1"
  * wraps), then keeps 32 bits. */
@@ -41,8 +29,7 @@ static bool parse_count(const char *arg, uint32_t *ret) {
         return true;
 }
 
-int report_args_parse(ReportArgs *a, int c, const char *arg, const char **ret_msg) {
-        OwReportOptions *o = &a->report;
+int report_args_parse(OwReportOptions *o, float **percentiles, int c, const char *arg, const char **ret_msg) {
         char *end;
 
         switch (c) {
@@ -53,8 +40,8 @@ int report_args_parse(ReportArgs *a, int c, const char *arg, const char **ret_ms
                         *ret_msg = "Invalid '-a' alpha list .";
                         return -EINVAL;
                 }
-                free(a->percentiles);
-                a->percentiles = p;
+                free(*percentiles);
+                *percentiles = p;
                 o->percentiles = p;
                 o->n_percentiles = n;
                 return 1;

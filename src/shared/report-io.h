@@ -36,22 +36,14 @@ enum {
         { "unix-time", no_argument, NULL, 'U' },                          \
         { "json", no_argument, NULL, REPORT_ARG_JSON }
 
-/* What the output options collect. */
-typedef struct ReportArgs {
-        OwReportOptions report;
-        float *percentiles; /* owned; report.percentiles points here */
-} ReportArgs;
-
-void report_args_init(ReportArgs *a);
-void report_args_done(ReportArgs *a);
-
 /*
- * Take one option from getopt. Returns 1 if it was an output option and
- * valid, 0 if it is not an output option, or -EINVAL with *ret_msg set to
- * the reference's message for a bad value (the caller prints it with the
- * usage text and exits 1).
+ * Take one output option from getopt into o; -a's list is allocated into
+ * *percentiles (o->percentiles points there; the caller frees it). Returns
+ * 1 if it was an output option and valid, 0 if it is not an output option,
+ * or -EINVAL with *ret_msg set to the reference's message for a bad value
+ * (which the caller prints with its usage text, exiting 1).
  */
-int report_args_parse(ReportArgs *a, int c, const char *arg, const char **ret_msg);
+int report_args_parse(OwReportOptions *o, float **percentiles, int c, const char *arg, const char **ret_msg);
 
 /* The reference's "[Output Args]" usage block. */
 void report_usage_output_args(FILE *f);
