@@ -153,7 +153,7 @@ def manifest_owstats_rows():
 
 NTP_UNIX = 2208988800
 UNSYNC = 0x0001          # S=0, scale 0, multiplier 1: what the fixtures carry
-SYNC_1US = 0x8000 | (20 << 8) | 0x11  # S=1, 17 * 2^(20-32) s ~ 4 us
+SYNC_4MS = 0x8000 | (20 << 8) | 0x11  # S=1, 17 * 2^(20-32) s, about 4.15 ms
 
 
 def ntp(unix_seconds):
