@@ -367,6 +367,22 @@ static int on_worker_io(sd_event_source *src, int fd, uint32_t revents, void *us
                 }
                 if (r == 0)
                         break;
+                if (type == WORKER_MSG_DONE) {
+                        /* DONE may end the batch, and finish_batch() frees
+                         * t: take the message out of the buffer first and
+                         * touch nothing afterwards. An EOF behind it comes
+                         * back as another event. */
+                        _cleanup_free_ uint8_t *copy = malloc(len ? len : 1);
+                        if (!copy) {
+                                t->failed = true;
+                                kill_worker(t);
+                                return 0;
+                        }
+                        memcpy(copy, p, len);
+                        worker_buf_consume(&t->in, 8 + len);
+                        handle_worker_message(t, type, copy, len);
+                        return 0;
+                }
                 handle_worker_message(t, type, p, len);
                 worker_buf_consume(&t->in, 8 + len);
                 if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
