@@ -147,7 +147,10 @@ static int files_open(void *userdata, OwSink *ret) {
         fd = mkostemp(rf->tmp, O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
-                fprintf(stderr, "%s: fopen(%s): %s\n", rf->prog, rf->tmp, strerror(-r));
+                fprintf(stderr, "%s: OWStatsParse: fopen(%s): %s\n", rf->prog, rf->tmp, strerror(-r));
+                free(rf->tmp);
+                rf->tmp = NULL;
+                rf->reported = true;
                 return r;
         }
         /* The permissions fopen() would have given it. */
@@ -175,6 +178,7 @@ static int files_close(void *userdata, const char *name) {
         if (name && r == 0 && link(rf->tmp, name) != 0) {
                 r = -errno;
                 fprintf(stderr, "%s: OWStatsParse: link(%s,%s): %s\n", rf->prog, rf->tmp, name, strerror(-r));
+                rf->reported = true;
         }
         (void) unlink(rf->tmp);
         free(rf->tmp);
@@ -314,7 +318,7 @@ int report_owp_print(const char *prog, const char *path, const char *fopen_name,
                 if (r == -OW_ERR_VERSION)
                         fprintf(stderr, "%s: %s: statistics need a file of version 2 or later, this is version %u\n",
                                 prog, path, owp.rf.file.version);
-                else if (r != -EEXIST)
+                else if (!files.reported)
                         fprintf(stderr, "%s: %s: %s\n", prog, path, ow_strerror(r));
                 fprintf(stderr, "%s: %s\n", prog, r == -OW_ERR_VERSION ? "OWPStatsCreate: failed" : "OWPStatsParse: failed");
                 fprintf(stderr, "%s: do_stats() failed.\n", prog);

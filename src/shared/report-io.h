@@ -65,6 +65,7 @@ typedef struct ReportFiles {
         const char *dir;
         FILE *f;
         char *tmp;
+        bool reported; /* a failure was explained on stderr */
 } ReportFiles;
 
 OwReportFiles report_files_hooks(ReportFiles *rf);

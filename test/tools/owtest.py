@@ -60,22 +60,24 @@ class Checker:
         self.failures = []
         self.checks = 0
 
+    def fail(self, what):
+        self.failures.append(what)
+        print(f"FAIL: {what}\n", flush=True)
+
     def check(self, cond, what):
         self.checks += 1
         if not cond:
-            self.failures.append(what)
+            self.fail(what)
         return cond
 
     def eq(self, got, want, what):
         self.checks += 1
         if got != want:
-            self.failures.append(f"{what}:\n{first_difference(got, want)}")
+            self.fail(f"{what}:\n{first_difference(got, want)}")
             return False
         return True
 
     def done(self):
-        for f in self.failures:
-            print(f"FAIL: {f}\n")
         print(f"{self.name}: {self.checks} checks, {len(self.failures)} failed")
         sys.exit(1 if self.failures else 0)
 
@@ -281,5 +283,10 @@ class Owampd:
         self.proc = None
 
     def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is not None:
+            with open(self.log) as f:
+                log = f.read()
+            print(f"owampd died early (status {self.proc.returncode}); its log ({len(log)} octets):")
+            print(log[-5000:], flush=True)
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
