@@ -155,6 +155,17 @@ int ow_command_size(const uint8_t *buf, size_t len, size_t *ret_size);
  * ow_session_request_done()); encode reads m->n_slots entries of m->slots.
  */
 int ow_request_session_size(uint32_t n_slots, size_t *ret_size);
+
+/* The fields of the 112-octet preamble (command, MBZ and HMAC zero on put,
+ * ignored on get) and of one schedule slot, with no validation at all: the
+ * building blocks of the codec below and of the copy a .owp file keeps,
+ * which the reference reads leniently (ow-owp.c). get() copies 4 address
+ * octets for IPVN 4 (the rest zero) and 16 otherwise; ret->slots is NULL. */
+void ow_request_preamble_put(const OwSessionRequest *m, uint8_t out[static OW_REQUEST_SESSION_PREAMBLE_SIZE]);
+void ow_request_preamble_get(const uint8_t in[static OW_REQUEST_SESSION_PREAMBLE_SIZE], OwSessionRequest *ret);
+void ow_slot_put(const OwSlot *s, uint8_t out[static OW_SLOT_SIZE]);
+void ow_slot_get(const uint8_t in[static OW_SLOT_SIZE], OwSlot *ret);
+
 int ow_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t size);
 int ow_request_session_decode(const uint8_t *buf, size_t len, OwSessionRequest *ret);
 void ow_session_request_done(OwSessionRequest *r);

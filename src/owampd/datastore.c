@@ -78,6 +78,15 @@ int datastore_create(TestSession *t) {
         return 0;
 }
 
+int datastore_delete(TestSession *t) {
+        t->data_fd = safe_close(t->data_fd);
+        if (!t->data_path)
+                return 0;
+        if (unlink(t->data_path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
 int datastore_append(TestSession *t, const uint8_t *records, size_t n) {
         if (t->data_fd < 0)
                 return -EBADF;

@@ -81,6 +81,7 @@ struct TestSession {
         WorkerBuf in, out;
         bool got_done;
         bool failed;
+        bool ran;             /* its worker got as far as READY */
         WorkerDone done;
 
         /* Receiving: the data file. */
@@ -99,6 +100,7 @@ struct Conn {
         CtrlIO io;
         sd_event_source *io_source;
         sd_event_source *timer_source;
+        sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
         ConnState state;
 
         SockAddr peer, local;
@@ -168,7 +170,7 @@ int server_bind_listener(Server *s, const char *node);
 /* conn.c */
 int conn_new(Server *s, int fd, const SockAddr *peer);
 Conn *conn_free(Conn *c);
-void conn_session_event(Conn *c); /* a session's state changed */
+void conn_session_event(Conn *c); /* a session's state changed; acted on from the event loop */
 void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ...) _printf_(4, 5);
 
 /* session.c */
@@ -186,6 +188,7 @@ int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid);
 int datastore_mark_incomplete(TestSession *t);
+int datastore_delete(TestSession *t); /* a session that never ran */
 char *datastore_path(const Server *s, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
  * output (Fetch-Ack and, when accepted, the three parts). */

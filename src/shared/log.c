@@ -92,7 +92,7 @@ int log_fullv(int priority, int errno_value, const LogFields *f, const char *fmt
 
         if (log_state.to_stderr) {
                 if (f && f->sid)
-                        fprintf(stderr, "%s: [%.8s] %s\n", log_state.ident, f->sid, msg);
+                        fprintf(stderr, "%s: [%s] %s\n", log_state.ident, f->sid, msg);
                 else
                         fprintf(stderr, "%s: %s\n", log_state.ident, msg);
         }
