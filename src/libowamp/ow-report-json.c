@@ -35,7 +35,8 @@ _printf_(2, 3) static void jfmt(Json *j, const char *fmt, ...) {
         n = vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
         /* Only numbers and fixed words go through here. */
-        j->r = n < 0 || (size_t) n >= sizeof(buf) ? -EINVAL : j->sink->write(j->sink->userdata, buf, (size_t) n);
+        j->r = n < 0 || (size_t) n >= sizeof(buf) ? -EINVAL
+                                                  : j->sink->write(j->sink->userdata, buf, (size_t) n);
 }
 
 static void jstr(Json *j, const char *s) {
@@ -82,7 +83,8 @@ static size_t utf8_sequence(const unsigned char *s) {
                 cp = (cp << 6) | (s[i] & 0x3f);
         }
         /* Overlong forms, surrogates and values past U+10FFFF. */
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
                 return 0;
         return n;
 }
@@ -305,8 +307,8 @@ int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwRepor
         jtime(&j, r->start_time);
         jraw(&j, ",\"end_time\":");
         jtime(&j, r->end_time);
-        jfmt(&j, ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"duplicates\":%" PRIu32 ",\"loss_percent\":", r->sent,
-             r->lost, r->dups);
+        jfmt(&j, ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"duplicates\":%" PRIu32 ",\"loss_percent\":",
+             r->sent, r->lost, r->dups);
         jdouble(&j, r->sent > 0 ? 100.0 * r->lost / r->sent : 0.0);
         jraw(&j, ",\"sync\":");
         jbool(&j, r->sync);
@@ -341,8 +343,8 @@ int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwRepor
         jdouble(&j, r->bucket_width);
         jraw(&j, ",\"buckets\":[");
         for (size_t i = 0; i < r->n_buckets; i++)
-                jfmt(&j, "%s{\"index\":%" PRId32 ",\"count\":%" PRIu32 "}", i ? "," : "", r->buckets[i].index,
-                     r->buckets[i].count);
+                jfmt(&j, "%s{\"index\":%" PRId32 ",\"count\":%" PRIu32 "}", i ? "," : "",
+                     r->buckets[i].index, r->buckets[i].count);
         jraw(&j, "]}");
 
         int min_ttl = -1, max_ttl = -1;

@@ -32,7 +32,8 @@
 #define OW_REPORT_JSON_VERSION 1
 
 /* The percentiles a summary lists when -a gives none. */
-#define OW_REPORT_JSON_DEFAULT_PERCENTILES { 25.0f, 50.0f, 75.0f, 90.0f, 95.0f, 99.0f }
+#define OW_REPORT_JSON_DEFAULT_PERCENTILES \
+        { 25.0f, 50.0f, 75.0f, 90.0f, 95.0f, 99.0f }
 
 int ow_report_json_begin(const OwSink *out, const OwReportSession *s);
 int ow_report_json_block_begin(const OwSink *out, bool first_block, bool records);

@@ -116,6 +116,10 @@ static int save_fetched(int fd, const ClientFetch *f) {
         return r;
 }
 
+/* The reference's words for a refused fetch. */
+static const char denied[] =
+        "Server denied request for to session data - is your clock synchronized via NTP properly?";
+
 /* One [SID savefile] pair; true if the file was saved. */
 static bool fetch_one(Client *c, const char *sid_text, const char *path) {
         ClientFetch f = {};
@@ -141,10 +145,7 @@ static bool fetch_one(Client *c, const char *sid_text, const char *path) {
         if (f.ack.accept != OW_ACCEPT_OK || f.ack.n_records == 0) {
                 /* The reference takes a session without records for a
                  * refusal too. */
-                fprintf(stderr,
-                        "%s: owp_fetch_sid:Server denied request for to session data - is your clock synchronized "
-                        "via NTP properly?\n",
-                        prog);
+                fprintf(stderr, "%s: owp_fetch_sid:%s\n", prog, denied);
                 goto fail;
         }
         r = save_fetched(fd, &f);
@@ -169,8 +170,7 @@ fail:
 }
 
 int main(int argc, char **argv) {
-        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS REPORT_SHORT_OPTIONS "h"
-                                                                                      "ftT:";
+        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS REPORT_SHORT_OPTIONS "hftT:";
         static const struct option longopts[] = {
                 TOOLS_CONN_LONG_OPTIONS,
                 REPORT_LONG_OPTIONS,

@@ -32,8 +32,7 @@ static void usage(const char *msg) {
 int main(int argc, char **argv) {
         /* The reference's getopt string for owstats also holds owping's
          * -f, -t and -T file, which do nothing here. */
-        static const char optstring[] = REPORT_SHORT_OPTIONS "h"
-                                        "ftT:";
+        static const char optstring[] = REPORT_SHORT_OPTIONS "hftT:";
         static const struct option longopts[] = {
                 REPORT_LONG_OPTIONS,
                 { "help", no_argument, NULL, 'h' },

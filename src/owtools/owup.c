@@ -28,8 +28,7 @@ static void usage(const char *msg) {
 }
 
 int main(int argc, char **argv) {
-        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS "h"
-                                                                 "ftT:";
+        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS "hftT:";
         static const struct option longopts[] = {
                 TOOLS_CONN_LONG_OPTIONS,
                 { "help", no_argument, NULL, 'h' },

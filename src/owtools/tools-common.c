@@ -140,11 +140,12 @@ int tools_conn_setup(ToolsConn *c, const char *prog, bool *ret_usage) {
                         /* The reference goes on without the identity, in
                          * whatever modes that leaves. */
                         if (c->keyfile)
-                                fprintf(stderr, "%s: Unable to find pass-phrase for id=\"%s\" from pffile=\"%s\"\n",
+                                fprintf(stderr,
+                                        "%s: Unable to find pass-phrase for id=\"%s\" from pffile=\"%s\"\n",
                                         prog, c->client.keyid, c->keyfile);
                         else
-                                fprintf(stderr, "%s: Unable to read the pass-phrase for id=\"%s\": %s\n", prog,
-                                        c->client.keyid, ow_strerror(r));
+                                fprintf(stderr, "%s: Unable to read the pass-phrase for id=\"%s\": %s\n",
+                                        prog, c->client.keyid, ow_strerror(r));
                         c->client.keyid = NULL;
                 } else {
                         c->client.secret = c->secret;
@@ -184,8 +185,8 @@ int tools_connect(ToolsConn *c, const char *prog, const char *server, Client *cl
         if (c->control_dscp >= 0) {
                 int tos = c->control_dscp << 2;
                 bool v6 = client->local.sa.sa_family == AF_INET6;
-                (void) setsockopt(client->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, &tos,
-                                  sizeof(tos));
+                (void) setsockopt(client->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS,
+                                  &tos, sizeof(tos));
         }
         return 0;
 }

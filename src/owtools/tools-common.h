@@ -16,15 +16,17 @@
 /* The reference's connection options, plus owping's -B and -m. */
 #define TOOLS_CONN_SHORT_OPTIONS "64A:k:S:u:B:m:"
 
-#define TOOLS_CONN_LONG_OPTIONS                                     \
-        { "ipv4", no_argument, NULL, '4' },                         \
-        { "ipv6", no_argument, NULL, '6' },                         \
-        { "auth-mode", required_argument, NULL, 'A' },              \
-        { "pass-phrase-file", required_argument, NULL, 'k' },       \
-        { "source", required_argument, NULL, 'S' },                 \
-        { "user", required_argument, NULL, 'u' },                   \
-        { "interface", required_argument, NULL, 'B' },              \
+/* clang-format off */
+#define TOOLS_CONN_LONG_OPTIONS                                         \
+        { "ipv4", no_argument, NULL, '4' },                             \
+        { "ipv6", no_argument, NULL, '6' },                             \
+        { "auth-mode", required_argument, NULL, 'A' },                  \
+        { "pass-phrase-file", required_argument, NULL, 'k' },           \
+        { "source", required_argument, NULL, 'S' },                     \
+        { "user", required_argument, NULL, 'u' },                       \
+        { "interface", required_argument, NULL, 'B' },                  \
         { "control-dscp", required_argument, NULL, 'm' }
+/* clang-format on */
 
 typedef struct ToolsConn {
         ClientOptions client;

@@ -64,7 +64,8 @@ static int read_passphrase(const char *keyid, uint8_t **ret, size_t *ret_len) {
         return 0;
 }
 
-int passphrase_load(const char *prog, const char *keyfile, const char *keyid, uint8_t **ret, size_t *ret_len) {
+int passphrase_load(const char *prog, const char *keyfile, const char *keyid, uint8_t **ret,
+                    size_t *ret_len) {
         if (!keyfile)
                 return read_passphrase(keyid, ret, ret_len);
 

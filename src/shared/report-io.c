@@ -29,7 +29,8 @@ static bool parse_count(const char *arg, uint32_t *ret) {
         return true;
 }
 
-int report_args_parse(OwReportOptions *o, float **percentiles, int c, const char *arg, const char **ret_msg) {
+int report_args_parse(OwReportOptions *o, float **percentiles, int c, const char *arg,
+                      const char **ret_msg) {
         char *end;
 
         switch (c) {
@@ -116,7 +117,8 @@ void report_usage_output_args(FILE *f) {
               "   -N count       number of test packets (to summarize per sub-session)\n"
               "   -Q             run the test and exit without reporting statistics\n"
               "   -R             print RAW data: \"SEQNO STIME SS SERR RTIME RS RERR TTL\\n\"\n"
-              "   -v[N]          print out individual delays. You can supply an optional N here to limit the "
+              "   -v[N]          print out individual delays. You can supply an optional N here to limit "
+              "the "
               "print to the first N packets\n"
               "   -U             Adds UNIX timestamps when printing individual delays\n",
               f);
@@ -177,7 +179,8 @@ static int files_close(void *userdata, const char *name) {
         rf->f = NULL;
         if (name && r == 0 && link(rf->tmp, name) != 0) {
                 r = -errno;
-                fprintf(stderr, "%s: OWStatsParse: link(%s,%s): %s\n", rf->prog, rf->tmp, name, strerror(-r));
+                fprintf(stderr, "%s: OWStatsParse: link(%s,%s): %s\n", rf->prog, rf->tmp, name,
+                        strerror(-r));
                 rf->reported = true;
         }
         (void) unlink(rf->tmp);
@@ -204,8 +207,8 @@ static const char *resolve(uint8_t ipvn, const uint8_t addr[OW_ADDR_SIZE], char 
         return buf;
 }
 
-void report_resolve_names(const OwSessionRequest *req, char *from, char *to, size_t size, const char **ret_from,
-                          const char **ret_to) {
+void report_resolve_names(const OwSessionRequest *req, char *from, char *to, size_t size,
+                          const char **ret_from, const char **ret_to) {
         *ret_from = resolve(req->ipvn, req->sender_addr, from, size);
         *ret_to = resolve(req->ipvn, req->receiver_addr, to, size);
 }
@@ -316,11 +319,13 @@ int report_owp_print(const char *prog, const char *path, const char *fopen_name,
         fflush(stdout);
         if (r < 0) {
                 if (r == -OW_ERR_VERSION)
-                        fprintf(stderr, "%s: %s: statistics need a file of version 2 or later, this is version %u\n",
+                        fprintf(stderr,
+                                "%s: %s: statistics need a file of version 2 or later, this is version %u\n",
                                 prog, path, owp.rf.file.version);
                 else if (!files.reported)
                         fprintf(stderr, "%s: %s: %s\n", prog, path, ow_strerror(r));
-                fprintf(stderr, "%s: %s\n", prog, r == -OW_ERR_VERSION ? "OWPStatsCreate: failed" : "OWPStatsParse: failed");
+                fprintf(stderr, "%s: %s\n", prog,
+                        r == -OW_ERR_VERSION ? "OWPStatsCreate: failed" : "OWPStatsParse: failed");
                 fprintf(stderr, "%s: do_stats() failed.\n", prog);
         }
         return r;

@@ -22,19 +22,21 @@ enum {
 };
 
 /* Long names of the output options, for getopt_long() tables. */
-#define REPORT_LONG_OPTIONS                                                \
-        { "percentiles", required_argument, NULL, 'a' },                  \
-        { "bucket-width", required_argument, NULL, 'b' },                 \
-        { "directory", required_argument, NULL, 'd' },                    \
-        { "machine", no_argument, NULL, 'M' },                            \
-        { "units", required_argument, NULL, 'n' },                        \
-        { "sub-session", required_argument, NULL, 'N' },                  \
-        { "print-files", no_argument, NULL, 'p' },                        \
-        { "quiet", no_argument, NULL, 'Q' },                              \
-        { "raw", no_argument, NULL, 'R' },                                \
-        { "verbose", optional_argument, NULL, 'v' },                      \
-        { "unix-time", no_argument, NULL, 'U' },                          \
+/* clang-format off */
+#define REPORT_LONG_OPTIONS                                             \
+        { "percentiles", required_argument, NULL, 'a' },                \
+        { "bucket-width", required_argument, NULL, 'b' },               \
+        { "directory", required_argument, NULL, 'd' },                  \
+        { "machine", no_argument, NULL, 'M' },                          \
+        { "units", required_argument, NULL, 'n' },                      \
+        { "sub-session", required_argument, NULL, 'N' },                \
+        { "print-files", no_argument, NULL, 'p' },                      \
+        { "quiet", no_argument, NULL, 'Q' },                            \
+        { "raw", no_argument, NULL, 'R' },                              \
+        { "verbose", optional_argument, NULL, 'v' },                    \
+        { "unix-time", no_argument, NULL, 'U' },                        \
         { "json", no_argument, NULL, REPORT_ARG_JSON }
+/* clang-format on */
 
 /*
  * Take one output option from getopt into o; -a's list is allocated into
@@ -73,8 +75,8 @@ OwReportFiles report_files_hooks(ReportFiles *rf);
 /* The endpoints' names as the reference's owstats shows them: getnameinfo()
  * with flags 0 (a name when the resolver has one, else the numeric
  * address). NULL when the address does not convert. */
-void report_resolve_names(const OwSessionRequest *req, char *from, char *to, size_t size, const char **ret_from,
-                          const char **ret_to);
+void report_resolve_names(const OwSessionRequest *req, char *from, char *to, size_t size,
+                          const char **ret_from, const char **ret_to);
 
 /* An .owp file mapped (or read, when it cannot be mapped) into memory, and
  * parsed in place. */
