@@ -250,6 +250,12 @@ class Owampd:
         with open(os.path.join(conf, "owampd.limits"), "w") as f:
             f.write("limit root with disk=0, bandwidth=0, delete_on_fetch=off, allow_open_mode=on\n"
                     "assign default root\n")
+        # The fixtures' identity: testuser, pass-phrase "testsecret".
+        self.pfs = os.path.join(self.tmp, "client.pfs")
+        for path in (os.path.join(conf, "owampd.pfs"), self.pfs):
+            with open(path, "w") as f:
+                f.write("testuser\t" + b"testsecret".hex() + "\n")
+            os.chmod(path, 0o644 if path == self.pfs else 0o600)
         args = ["-Z", "-c", conf, "-d", data, "-R", self.tmp]
         if os.geteuid() == 0:
             # owampd leaves root once its port is bound.

@@ -222,6 +222,34 @@ try:
         c.eq(rc, 1, "owfetch to nothing: exit 1")
         c.check(err.endswith(f"owfetch: Unable to open control connection to {dead}.\n".encode()), f"{err!r}")
 
+        # --- Modes A and E ---------------------------------------------------------------
+        auth = ["-u", "testuser", "-k", d.pfs]
+        for mode in "AE":
+            rc, out, err = run("owping", ["-A", mode] + auth + ["-c", "20", "-i", "0.02", addr])
+            c.eq(rc, 0, f"owping -A {mode}: exit status ({err!r})")
+            c.eq(skeleton(out), skeleton(fixture(f"owping-{mode}.txt")), f"owping -A {mode}: structure")
+            rc, out, err = run("owping", ["-A", mode] + auth + ["-c", "20", "-i", "0.02", "-M", addr])
+            c.eq(skeleton(out), skeleton(fixture(f"owping-{mode}-M.txt")), f"owping -A {mode} -M: structure")
+            rc, out, err = run("owfetch", ["-A", mode] + auth + ["-M", addr, sid, fetched])
+            c.eq((rc, err), (0, b""), f"owfetch -A {mode}: exit status and stderr")
+            c.eq(out, owstats(["-M"], f_to), f"owfetch -A {mode}: the session")
+            rc, out, err = run("owup", ["-A", mode] + auth + [addr])
+            c.check(rc == 0 and err.startswith(b"Server Up Since: "), f"owup -A {mode}: {err!r}")
+        # A wrong pass-phrase: the server refuses; owfetch cannot connect.
+        bad_pfs = os.path.join(tmp, "bad.pfs")
+        with open(bad_pfs, "w") as f:
+            f.write("testuser\t" + b"wrong".hex() + "\n")
+        rc, out, err = run("owfetch", ["-A", "A", "-u", "testuser", "-k", bad_pfs, addr, sid, other])
+        c.check(rc == 1 and err.endswith(f"owfetch: Unable to open control connection to {addr}.\n".encode()),
+                f"owfetch with a wrong pass-phrase: {err!r}")
+        # An identity the file does not hold: dropped, as the reference, and
+        # then open mode is what is left.
+        rc, out, err = run("owfetch", ["-u", "nobody-here", "-k", d.pfs, "-M", addr, sid, fetched])
+        c.eq(rc, 0, "owfetch -u unknown: goes on without the identity")
+        c.check(err.startswith(f'owfetch: Unable to find pass-phrase for id="nobody-here" from pffile="{d.pfs}"\n'.encode()),
+                f"owfetch -u unknown: says so: {err!r}")
+        c.eq(out, owstats(["-M"], f_to), "owfetch -u unknown: fetched in open mode")
+
         # --- owup ---------------------------------------------------------------------
         rc, out, err = run("owup", [addr])
         c.eq((rc, out), (0, b""), "owup: exit 0, nothing on stdout")
