@@ -44,7 +44,7 @@ def skeleton(text):
     """The structure of a report: numbers, SIDs and host names masked."""
     if isinstance(text, bytes):
         text = text.decode()
-    text = re.sub(r"^owping: NTP: .*\n", "", text, flags=re.M)  # the reference's clock warnings
+    text = re.sub(r"^\w+: NTP: .*\n", "", text, flags=re.M)  # the reference's clock warnings
     text = re.sub(r"\b[0-9a-f]{32}\b", "<SID>", text)
     text = re.sub(r"\[[^\]]*\]", "[<HOST>]", text)
     text = re.sub(r"^((?:FROM|TO)_(?:HOST|ADDR))\t.*$", r"\1\t<HOST>", text, flags=re.M)
@@ -188,6 +188,8 @@ try:
                 c.eq(f1.read(), f2.read(), f"{what}: the file is owping -T's, octet for octet")
             c.eq(out, owstats(fmt_args, fetched), f"{what}: prints owstats' report of it")
 
+        rc, out, err = run("owfetch", [addr, sid, fetched])
+        c.eq(skeleton(out), skeleton(fixture("keep30-to.owfetch.txt")), "owfetch: structure of keep30-to.owfetch.txt")
         rc, out, err = run("owfetch", ["-Q", addr, sid, fetched])
         c.eq((rc, out, err), (0, b"", b""), "owfetch -Q: saves quietly")
         c.check(os.path.exists(fetched), "owfetch -Q: the file is there")
