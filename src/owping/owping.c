@@ -29,6 +29,7 @@
 #include <systemd/sd-event.h>
 
 #include "client.h"
+#include "clock.h"
 #include "config.h"
 #include "launcher.h"
 #include "log.h"
@@ -267,8 +268,13 @@ static int parse_u32(const char *s, uint32_t *ret) {
 /* --- Endpoints ------------------------------------------------------------ */
 
 static void endpoint_done(Ping *p, Endpoint *e) {
-        if (e->worker)
+        if (e->worker) {
+                /* One that reported DONE is on its way out; any other
+                 * (we are giving up) must not be waited for. */
+                if (!e->done)
+                        p->launcher->ops->kill(e->worker);
                 p->launcher->ops->release(e->worker);
+        }
         sd_event_source_disable_unref(e->src);
         safe_close(e->ctl_fd);
         safe_close(e->udp_fd);
@@ -893,9 +899,24 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         return 0;
 }
 
+/* Everything main() may have set up, on every way out of it, so that
+ * LeakSanitizer sees a refused or failed run end as cleanly as a good one. */
+static void ping_done(Ping *p) {
+        for (size_t i = 0; i < p->n_ep; i++)
+                endpoint_done(p, &p->ep[i]);
+        ow_stop_sessions_done(&p->server_stop);
+        sd_event_source_disable_unref(p->ctl_src);
+        launcher_free(p->launcher);
+        sd_event_unref(p->event);
+        client_done(&p->client);
+        free(p->o->slots);
+        free(p->o->percentiles);
+}
+
 int main(int argc, char **argv) {
         PingOptions o = {};
-        Ping ping = { .o = &o }, *p = &ping;
+        _cleanup_(ping_done) Ping ping = { .o = &o, .client = { .fd = -1, .io = { .fd = -1 } } };
+        Ping *p = &ping;
         _cleanup_free_ uint8_t *secret = NULL;
         size_t secret_len = 0;
         const char *warnings[OW_REPORT_MAX_WARNINGS];
@@ -924,6 +945,9 @@ int main(int argc, char **argv) {
         o.report.localtime = localtime_r;
 
         log_setup("owping", LOG_TARGET_NONE, LOG_USER, true, LOG_WARNING);
+        int64_t offset;
+        if (clock_offset_from_env(&offset) < 0)
+                return fail("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
 
         if (o.conn.keyid) {
                 r = passphrase_load("owping", o.keyfile, o.conn.keyid, &secret, &secret_len);
@@ -1159,14 +1183,5 @@ int main(int argc, char **argv) {
                 }
         }
 
-        for (size_t i = 0; i < p->n_ep; i++)
-                endpoint_done(p, &p->ep[i]);
-        ow_stop_sessions_done(&p->server_stop);
-        sd_event_source_disable_unref(p->ctl_src);
-        launcher_free(p->launcher);
-        sd_event_unref(p->event);
-        client_done(&p->client);
-        free(o.slots);
-        free(o.percentiles);
         return interrupted ? 2 : status;
 }
