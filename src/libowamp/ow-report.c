@@ -640,8 +640,12 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                         if (n_sub == 0)
                                 first = 0;
                         r = report_block(st, s, o, out, first, last, &index, i == 0);
-                        if (r < 0)
+                        if (r < 0) {
+                                /* End the broken line, so that a reader
+                                 * of JSON lines loses this one only. */
+                                (void) out->write(out->userdata, "\n", 1);
                                 return r;
+                        }
                 }
                 return ow_report_json_end(out);
         }

@@ -166,7 +166,8 @@ typedef struct OwReportFiles {
  * the whole session / each -N sub-session the optional -v lines and the
  * summary (-M or default), into out, or with -p into files and their names
  * into out. With --json, one JSON document (one line) for the session
- * instead, holding every sub-session; -p does not apply to it. Options must be reconciled already. Failures: those of
+ * instead, holding every sub-session; -p does not apply to it. A session
+ * that fails half-way leaves an incomplete document, its line ended. Options must be reconciled already. Failures: those of
  * ow_stats_new(), ow_stats_begin() and ow_stats_add() (after the output
  * produced so far, as the reference), of the record source and of the
  * sink; -EINVAL for bad options (-p without files, an unknown unit);

@@ -228,6 +228,8 @@ try:
         c.eq(rc, 1, f"late {args}: exit 1")
         c.check(err.endswith(b"owstats: do_stats() failed.\n"), f"late {args}: {err!r}")
     c.eq(owstats(["-R"], path)[0], 0, "late -R: exit 0")
+    rc, out, err = owstats(["--json"], path)
+    c.check(out.endswith(b"\n") and out.count(b"\n") == 1, "late --json: the broken document's line is ended")
 
     # Sequence numbers past the packet count are ignored.
     s = Session("extra", n_packets=20, gaps=[0.01],
