@@ -41,7 +41,11 @@ def skeleton(text):
     text = re.sub(r"\b[0-9a-f]{32}\b", "<SID>", text)
     text = re.sub(r"\[[^\]]*\]", "[<HOST>]", text)
     text = re.sub(r"^((?:FROM|TO)_(?:HOST|ADDR))\t.*$", r"\1\t<HOST>", text, flags=re.M)
-    text = re.sub(r"-?\d+(\.\d+)?(e[-+]\d+)?", "<N>", text)
+    text = re.sub(r"-?\d+(\.\d+)?(e[-+]\d+)?|\bnan\b", "<N>", text)
+    # Loopback under load may reorder a packet: which reordering lines
+    # a run has is not structure.
+    text = re.sub(r"^(<N>-reordering = <N>%\n)*(no <N>-reordering|no reordering|<N>-reordering not handled)$",
+                  "<REORDERING>", text, flags=re.M)
     # How many histogram buckets or reordering lines a run has varies.
     lines = text.split("\n")
     return "\n".join(l for i, l in enumerate(lines) if i == 0 or l != lines[i - 1] or l == "")
