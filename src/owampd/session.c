@@ -18,10 +18,12 @@
 #include "owampd.h"
 #include "ow-error.h"
 
-static void session_log(TestSession *t, int priority, const char *message_id, const char *fmt, ...)
-        _printf_(4, 5);
+static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
+                                 const char *fmt, ...) _printf_(6, 7);
+#define session_log(t, ...) session_log_internal(__FILE__, __LINE__, (t), __VA_ARGS__)
 
-static void session_log(TestSession *t, int priority, const char *message_id, const char *fmt, ...) {
+static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
+                                 const char *fmt, ...) {
         Conn *c = t->conn;
         char extra_role[32];
         const char *extra[] = { extra_role, NULL };
@@ -36,7 +38,7 @@ static void session_log(TestSession *t, int priority, const char *message_id, co
         };
         va_list ap;
         va_start(ap, fmt);
-        log_fullv(priority, 0, &f, fmt, ap);
+        log_internalv(file, line, priority, 0, &f, fmt, ap);
         va_end(ap);
 }
 
@@ -126,11 +128,10 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         }
 
         t->last_scheduled = req->start_time + schedule_estimate(req);
-        *ret_accept = policy_admit_session(s, c, t, addr, sizeof(addr));
-        if (*ret_accept != OW_ACCEPT_OK) {
-                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->peer_str, addr);
-                goto refuse_nopolicy;
-        }
+        /* Logs its own refusals, naming the class and the limit. */
+        *ret_accept = policy_admit_session(s, c, t);
+        if (*ret_accept != OW_ACCEPT_OK)
+                goto refuse;
 
         uint16_t port;
         r = udp_bind_in_range(&t->local, s->port_low, s->port_high, &port);
@@ -187,6 +188,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
 
         LIST_APPEND(by_conn, c->sessions, t);
         c->n_sessions++;
+        c->n_accepted++;
         LIST_PREPEND(all, s->all_sessions, t);
         t->state = SESSION_REQUESTED;
         session_log(t, LOG_INFO, MSGID_SESSION_ACCEPTED,
@@ -198,8 +200,6 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         return 0;
 
 refuse:
-        policy_release_session(s, t);
-refuse_nopolicy:
         t->conn = NULL;
         session_free(t);
         return -EPERM;
@@ -213,8 +213,9 @@ TestSession *session_free(TestSession *t) {
                 LIST_REMOVE(by_conn, t->conn->sessions, t);
                 t->conn->n_sessions--;
                 LIST_REMOVE(all, s->all_sessions, t);
-                policy_release_session(s, t);
         }
+        datastore_settle(t);
+        policy_release_session(s, t);
         if (t->worker) {
                 s->launcher->ops->release(t->worker);
                 t->worker = NULL;
@@ -456,6 +457,7 @@ int session_start(TestSession *t) {
                 return r;
         (void) sd_event_source_set_description(t->ctl_source, "session-worker-channel");
         t->state = SESSION_STARTING;
+        t->started = true;
         flush_worker(t);
         return 0;
 }
@@ -510,7 +512,9 @@ void session_abandon(TestSession *t) {
         if (t->worker)
                 t->server->launcher->ops->kill(t->worker);
         if (t->state != SESSION_FINISHED) {
-                if (!t->we_send && t->data_fd >= 0) {
+                if (!t->started)
+                        ; /* nothing ran; datastore_settle() drops its file */
+                else if (!t->we_send && t->data_fd >= 0) {
                         (void) datastore_mark_incomplete(t);
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED,
                                     "Session %s abandoned; %u records kept as incomplete", t->sid_hex,
