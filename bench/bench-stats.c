@@ -212,15 +212,14 @@ int main(void) {
         double t_sub = run(&s, &o, &null_sink, "-N 10000");
 
         fputs(summary.data, stdout);
-        printf("records %u (%zu octets of .owp records)\n", im.n_records, (size_t) im.n_records * OW_RECORD_SIZE);
+        printf("records %u (%zu octets of .owp records)\n", im.n_records,
+               (size_t) im.n_records * OW_RECORD_SIZE);
         printf("owstats_1M_records_seconds %.3f s\n", t_default);
         printf("owstats_1M_records_machine_seconds %.3f s\n", t_machine);
         printf("owstats_1M_records_v_seconds %.3f s (%zu octets of -v output)\n", t_records, discarded);
         printf("owstats_1M_records_N10000_seconds %.3f s\n", t_sub);
-        printf("peak_rss_kib %ld (record image alone: %ld; statistics added: %ld)\n",
-               peak_rss_kib(),
-               rss_image,
-               rss_stats - rss_image);
+        printf("peak_rss_kib %ld (record image alone: %ld; statistics added: %ld)\n", peak_rss_kib(),
+               rss_image, rss_stats - rss_image);
 
         ow_buf_done(&summary);
         free(im.data);

@@ -147,7 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (ow_server_greeting_decode(data, size, &m) < 0)
                         break;
                 m.modes &= OW_MODES_ALL; /* unknown bits are decoded, never sent */
-                ROUND_TRIP(OwServerGreeting, ow_server_greeting_encode, ow_server_greeting_decode, nothing, &m);
+                ROUND_TRIP(OwServerGreeting, ow_server_greeting_encode, ow_server_greeting_decode, nothing,
+                           &m);
                 break;
         }
         case PICK_SETUP_RESPONSE: {

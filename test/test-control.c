@@ -593,9 +593,15 @@ static OwSkipRange ranges_c[] = { { 5, 5 }, { 10, 20 }, { 21, 4000000000u } }; /
 
 static OwStopSessions stop_sample(OwStopSession sessions[4]) {
         sessions[0] = (OwStopSession) { .sid = sid_of(1), .next_seqno = 10 };
-        sessions[1] = (OwStopSession) { .sid = sid_of(2), .next_seqno = 4, .n_skip_ranges = 1, .skip_ranges = ranges_a };
-        sessions[2] = (OwStopSession) { .sid = sid_of(3), .next_seqno = 100, .n_skip_ranges = 2, .skip_ranges = ranges_b };
-        sessions[3] = (OwStopSession) { .sid = sid_of(4), .next_seqno = UINT32_MAX, .n_skip_ranges = 3, .skip_ranges = ranges_c };
+        sessions[1] = (OwStopSession) {
+                .sid = sid_of(2), .next_seqno = 4, .n_skip_ranges = 1, .skip_ranges = ranges_a
+        };
+        sessions[2] = (OwStopSession) {
+                .sid = sid_of(3), .next_seqno = 100, .n_skip_ranges = 2, .skip_ranges = ranges_b
+        };
+        sessions[3] = (OwStopSession) {
+                .sid = sid_of(4), .next_seqno = UINT32_MAX, .n_skip_ranges = 3, .skip_ranges = ranges_c
+        };
         return (OwStopSessions) { .accept = OW_ACCEPT_FAILURE, .n_sessions = 4, .sessions = sessions };
 }
 
@@ -805,7 +811,9 @@ START_TEST(test_stop_many_sessions) {
 
         ck_assert_ptr_nonnull(ss);
         for (uint32_t i = 0; i < OW_MAX_STOP_SESSIONS; i++)
-                ss[i] = (OwStopSession) { .sid = sid_of((uint8_t) i), .next_seqno = i, .n_skip_ranges = 1, .skip_ranges = &one };
+                ss[i] = (OwStopSession) {
+                        .sid = sid_of((uint8_t) i), .next_seqno = i, .n_skip_ranges = 1, .skip_ranges = &one
+                };
         ck_assert_int_eq(ow_stop_sessions_size(&m, &n), 0);
         ck_assert_uint_eq(n, 32 + (size_t) OW_MAX_STOP_SESSIONS * 32);
         buf = malloc(n);

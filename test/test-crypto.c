@@ -281,7 +281,8 @@ END_TEST
  * per direction and HMACs over the plaintext since the previous HMAC. */
 START_TEST(test_channel_accumulation) {
         OwControlKeys keys;
-        uint8_t challenge[OW_CHALLENGE_SIZE], dk[OW_DK_SIZE], civ[OW_IV_SIZE] = { 1 }, siv[OW_IV_SIZE] = { 2 };
+        uint8_t challenge[OW_CHALLENGE_SIZE], dk[OW_DK_SIZE];
+        uint8_t civ[OW_IV_SIZE] = { 1 }, siv[OW_IV_SIZE] = { 2 };
         OwChannel server;
         /* Server-Start block (no HMAC), Accept-Session (32 + HMAC), Start-Ack
          * (16 + HMAC): the first HMAC must cover 16 + 32 octets. */
@@ -329,8 +330,10 @@ START_TEST(test_hmac_vector) {
 
         synthetic_keys(&keys, challenge, dk);
         test_unhex("281fc9a23939a4f730fbf9f8541361a8", want, sizeof(want));
-        ck_assert_int_eq(ow_channel_init(&client, OW_MODE_AUTHENTICATED, OW_CONTROL_CLIENT, &keys, civ, siv), 0);
-        ck_assert_int_eq(ow_channel_init(&server, OW_MODE_AUTHENTICATED, OW_CONTROL_SERVER, &keys, civ, siv), 0);
+        ck_assert_int_eq(ow_channel_init(&client, OW_MODE_AUTHENTICATED, OW_CONTROL_CLIENT, &keys, civ, siv),
+                         0);
+        ck_assert_int_eq(ow_channel_init(&server, OW_MODE_AUTHENTICATED, OW_CONTROL_SERVER, &keys, civ, siv),
+                         0);
         ck_assert_int_eq(ow_channel_seal(&client, wire, sizeof(wire), true), 0);
         ck_assert_int_eq(ow_channel_open(&server, wire, sizeof(wire), true), 0);
         ck_assert_bytes_eq(wire + 16, want, sizeof(want));

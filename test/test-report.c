@@ -17,7 +17,7 @@
  */
 #define START (UINT64_C(3973000000) << 32) /* 2025-11-24T19:06:40 UTC */
 #define GAP (UINT64_C(1) << 25)
-#define D(ms) ((((uint64_t) ((ms) * 4294967.296)) >> 11) << 11)
+#define D(ms) ((((uint64_t) (4294967.296 * (ms))) >> 11) << 11)
 
 static OwSlot slot = { .type = OW_SLOT_FIXED, .param = GAP };
 
@@ -41,7 +41,7 @@ static OwSessionRequest make_request(uint32_t n_packets) {
 
 static OwRecord rx(uint32_t seq, uint64_t delay) {
         OwTimestamp t = START + ((uint64_t) seq + 1) * GAP;
-        return (OwRecord) {
+        return (OwRecord){
                 .seq = seq,
                 .send_err = OW_ERREST_UNSYNC,
                 .recv_err = OW_ERREST_UNSYNC,
@@ -82,8 +82,8 @@ static const OwRecord *sample_records(void) {
 
 static OwReportSession sample_session(OwSessionRequest *req, Array *a) {
         *req = make_request(4);
-        *a = (Array) { .recs = sample_records(), .n = 4 };
-        return (OwReportSession) {
+        *a = (Array){ .recs = sample_records(), .n = 4 };
+        return (OwReportSession){
                 .request = req,
                 .finished = true,
                 .from_host = "sender.example",
@@ -99,7 +99,7 @@ static char *report(const OwReportSession *s, const OwReportOptions *o) {
         return b.data ? b.data : strdup("");
 }
 
-#define SAMPLE_HEADER                                                                    \
+#define SAMPLE_HEADER                                                                     \
         "\n--- owping statistics from [sender.example]:8760 to [198.51.100.7]:9000 ---\n" \
         "SID:\t00112233445566778899aabbccddeeff\n"
 
@@ -114,17 +114,15 @@ START_TEST(test_summary) {
          * the delays of 2 of the 3 arrivals; P95 needs 3.8 of 4 with one
          * packet lost: "nan", and so the jitter. */
         _cleanup_free_ char *out = report(&s, &o);
-        ck_assert_str_eq(out,
-                         SAMPLE_HEADER
-                         "first:\t2025-11-24T19:06:40.008\n"
-                         "last:\t2025-11-24T19:06:40.031\n"
-                         "4 sent, 1 lost (25.000%), 0 duplicates\n"
-                         "one-way delay min/median/max = 0.15/0.3/0.35 ms, (unsync)\n"
-                         "one-way jitter = nan ms (P95-P50)\n"
-                         "hops = 0 (consistently)\n"
-                         "1-reordering = 33.333333%\n"
-                         "no 2-reordering\n"
-                         "\n");
+        ck_assert_str_eq(out, SAMPLE_HEADER "first:\t2025-11-24T19:06:40.008\n"
+                                            "last:\t2025-11-24T19:06:40.031\n"
+                                            "4 sent, 1 lost (25.000%), 0 duplicates\n"
+                                            "one-way delay min/median/max = 0.15/0.3/0.35 ms, (unsync)\n"
+                                            "one-way jitter = nan ms (P95-P50)\n"
+                                            "hops = 0 (consistently)\n"
+                                            "1-reordering = 33.333333%\n"
+                                            "no 2-reordering\n"
+                                            "\n");
 }
 END_TEST
 
@@ -143,13 +141,12 @@ START_TEST(test_summary_units_and_percentiles) {
         _cleanup_free_ char *sec = report(&s, &o);
         ck_assert_ptr_nonnull(strstr(sec, "min/median/max = 0.00015/0.0003/0.00035 , (unsync)\n"));
         ck_assert_ptr_nonnull(strstr(sec, "one-way jitter = nan  (P95-P50)\n"));
-        ck_assert_ptr_nonnull(strstr(sec,
-                                     "Percentiles:\n"
-                                     "\t25.0: 0.0002 \n"
-                                     "\t50.0: 0.0003 \n"
-                                     "\t75.0: 0.0004 \n"
-                                     "\t99.9: nan \n"
-                                     "hops"));
+        ck_assert_ptr_nonnull(strstr(sec, "Percentiles:\n"
+                                          "\t25.0: 0.0002 \n"
+                                          "\t50.0: 0.0003 \n"
+                                          "\t75.0: 0.0004 \n"
+                                          "\t99.9: nan \n"
+                                          "hops"));
 
         /* Nanoseconds print with %.3g too: exponents appear. */
         o.units = 'N';
@@ -174,48 +171,47 @@ START_TEST(test_machine) {
         o.unix_time = true;
 
         _cleanup_free_ char *out = report(&s, &o);
-        ck_assert_str_eq(out,
-                         "SUMMARY\t3.00\n"
-                         "SID\t00112233445566778899aabbccddeeff\n"
-                         "FROM_HOST\tsender.example\n"
-                         "FROM_ADDR\t192.0.2.1\n"
-                         "FROM_PORT\t8760\n"
-                         "TO_HOST\t198.51.100.7\n"
-                         "TO_ADDR\t198.51.100.7\n"
-                         "TO_PORT\t9000\n"
-                         "START_TIME\t17063905067041554432\n"
-                         "END_TIME\t17063905067142217728\n"
-                         "UNIX_START_TIME\t1764011200.007812\n"
-                         "UNIX_END_TIME\t1764011200.031250\n"
-                         "DSCP\t0x00\n"
-                         "LOSS_TIMEOUT\t8589934592\n"
-                         "PACKET_PADDING\t0\n"
-                         "SESSION_PACKET_COUNT\t4\n"
-                         "SAMPLE_PACKET_COUNT\t4\n"
-                         "BUCKET_WIDTH\t0.0001\n"
-                         "SESSION_FINISHED\t1\n"
-                         "SENT\t4\n"
-                         "SYNC\t0\n"
-                         "MAXERR\t4.65661e-10\n"
-                         "DUPS\t0\n"
-                         "LOST\t1\n"
-                         "MIN\t0.000149727\n"
-                         "MEDIAN\t0.0003\n"
-                         "MAX\t0.000349998\n"
-                         "<BUCKETS>\n"
-                         "\t2\t1\n"
-                         "\t3\t1\n"
-                         "\t4\t1\n"
-                         "</BUCKETS>\n"
-                         "MINTTL\t255\n"
-                         "MAXTTL\t255\n"
-                         "<TTLBUCKETS>\n"
-                         "\t255\t3\n"
-                         "</TTLBUCKETS>\n"
-                         "\n"
-                         "<NREORDERING>\n"
-                         "\t1\t1\n"
-                         "</NREORDERING>\n");
+        ck_assert_str_eq(out, "SUMMARY\t3.00\n"
+                              "SID\t00112233445566778899aabbccddeeff\n"
+                              "FROM_HOST\tsender.example\n"
+                              "FROM_ADDR\t192.0.2.1\n"
+                              "FROM_PORT\t8760\n"
+                              "TO_HOST\t198.51.100.7\n"
+                              "TO_ADDR\t198.51.100.7\n"
+                              "TO_PORT\t9000\n"
+                              "START_TIME\t17063905067041554432\n"
+                              "END_TIME\t17063905067142217728\n"
+                              "UNIX_START_TIME\t1764011200.007812\n"
+                              "UNIX_END_TIME\t1764011200.031250\n"
+                              "DSCP\t0x00\n"
+                              "LOSS_TIMEOUT\t8589934592\n"
+                              "PACKET_PADDING\t0\n"
+                              "SESSION_PACKET_COUNT\t4\n"
+                              "SAMPLE_PACKET_COUNT\t4\n"
+                              "BUCKET_WIDTH\t0.0001\n"
+                              "SESSION_FINISHED\t1\n"
+                              "SENT\t4\n"
+                              "SYNC\t0\n"
+                              "MAXERR\t4.65661e-10\n"
+                              "DUPS\t0\n"
+                              "LOST\t1\n"
+                              "MIN\t0.000149727\n"
+                              "MEDIAN\t0.0003\n"
+                              "MAX\t0.000349998\n"
+                              "<BUCKETS>\n"
+                              "\t2\t1\n"
+                              "\t3\t1\n"
+                              "\t4\t1\n"
+                              "</BUCKETS>\n"
+                              "MINTTL\t255\n"
+                              "MAXTTL\t255\n"
+                              "<TTLBUCKETS>\n"
+                              "\t255\t3\n"
+                              "</TTLBUCKETS>\n"
+                              "\n"
+                              "<NREORDERING>\n"
+                              "\t1\t1\n"
+                              "</NREORDERING>\n");
 }
 END_TEST
 
@@ -248,7 +244,8 @@ START_TEST(test_all_lost) {
         ck_assert_ptr_null(strstr(m, "MEDIAN"));
         ck_assert_ptr_null(strstr(m, "<BUCKETS>"));
         ck_assert_ptr_nonnull(strstr(m, "SESSION_FINISHED\t0\n"));
-        ck_assert_ptr_nonnull(strstr(m, "LOST\t2\nMINTTL\t255\nMAXTTL\t0\n\n<NREORDERING>\n\t1\t0\n</NREORDERING>\n"));
+        ck_assert_ptr_nonnull(
+                strstr(m, "LOST\t2\nMINTTL\t255\nMAXTTL\t0\n\n<NREORDERING>\n\t1\t0\n</NREORDERING>\n"));
 
         /* An empty session: synchronised by default, err 0. */
         a.n = 0;
@@ -275,7 +272,8 @@ START_TEST(test_ttl_lines) {
         ck_assert_ptr_nonnull(strstr(out, "hops takes 2 values; min hops = 3, max hops = 5\n"));
         o.machine = true;
         _cleanup_free_ char *m = report(&s, &o);
-        ck_assert_ptr_nonnull(strstr(m, "MINTTL\t250\nMAXTTL\t252\n<TTLBUCKETS>\n\t250\t2\n\t252\t1\n</TTLBUCKETS>\n"));
+        ck_assert_ptr_nonnull(
+                strstr(m, "MINTTL\t250\nMAXTTL\t252\n<TTLBUCKETS>\n\t250\t2\n\t252\t1\n</TTLBUCKETS>\n"));
 }
 END_TEST
 
@@ -289,7 +287,8 @@ START_TEST(test_first_last_rounding) {
         OwReportOptions o;
         ow_report_options_init(&o);
         _cleanup_free_ char *out = report(&s, &o);
-        ck_assert_ptr_nonnull(strstr(out, "first:\t2025-11-24T19:06:40.1000\nlast:\t2025-11-24T19:06:40.1000\n"));
+        ck_assert_ptr_nonnull(
+                strstr(out, "first:\t2025-11-24T19:06:40.1000\nlast:\t2025-11-24T19:06:40.1000\n"));
 }
 END_TEST
 
@@ -304,13 +303,11 @@ START_TEST(test_records) {
         /* -v: the header, the records in file order, then the summary
          * (which repeats the header). */
         _cleanup_free_ char *out = report(&s, &o);
-        ck_assert_ptr_eq(strstr(out,
-                                SAMPLE_HEADER
-                                "seq_no=0          delay=0.15 ms\t(unsync)\n"
-                                "seq_no=2          delay=0.25 ms\t(unsync)\n"
-                                "seq_no=1          delay=0.35 ms\t(unsync)\n"
-                                "seq_no=3          *LOST*\n" SAMPLE_HEADER "first:"),
-                          out);
+        ck_assert_ptr_eq(strstr(out, SAMPLE_HEADER "seq_no=0          delay=0.15 ms\t(unsync)\n"
+                                                   "seq_no=2          delay=0.25 ms\t(unsync)\n"
+                                                   "seq_no=1          delay=0.35 ms\t(unsync)\n"
+                                                   "seq_no=3          *LOST*\n" SAMPLE_HEADER "first:"),
+                         out);
 
         /* Synchronised records: err= after the delay; with -U the unix
          * times and %e. */
@@ -331,9 +328,8 @@ START_TEST(test_records) {
 
         o.unix_time = true;
         ck_assert_int_eq(ow_report_record(&sink, &o, &r, &info), 0);
-        ck_assert_str_eq(b.data,
-                         "seq_no=7 delay=2.500000e-01 ms (sync, err=0.0305 ms) "
-                         "sent=1764011200.062500 recv=1764011200.062750\n");
+        ck_assert_str_eq(b.data, "seq_no=7 delay=2.500000e-01 ms (sync, err=0.0305 ms) "
+                                 "sent=1764011200.062500 recv=1764011200.062750\n");
         ow_buf_done(&b);
 
         /* Skipped and out-of-range records print nothing. */
@@ -364,7 +360,8 @@ START_TEST(test_raw) {
         OwBuf b = {};
         OwSink sink = ow_buf_sink(&b);
         ck_assert_int_eq(ow_report_raw_record(&sink, &r), 0);
-        ck_assert_str_eq(b.data, "5 17063905067209326592 1 1.52588e-05 17063905067209326593 0 2.32831e-10 61\n");
+        ck_assert_str_eq(b.data,
+                         "5 17063905067209326592 1 1.52588e-05 17063905067209326593 0 2.32831e-10 61\n");
         ow_buf_done(&b);
 }
 END_TEST
@@ -395,25 +392,24 @@ START_TEST(test_sub_sessions_and_limit) {
         o.records = true;
         o.records_limit = 2;
         _cleanup_free_ char *v = report(&s, &o);
-        ck_assert_str_eq(v,
-                         SAMPLE_HEADER
-                         "seq_no=0          delay=0.15 ms\t(unsync)\n" SAMPLE_HEADER
-                         "first:\t2025-11-24T19:06:40.008\n"
-                         "last:\t2025-11-24T19:06:40.016\n"
-                         "1 sent, 0 lost (0.000%), 0 duplicates\n"
-                         "one-way delay min/median/max = 0.15/0.2/0.15 ms, (unsync)\n"
-                         "one-way jitter = 0 ms (P95-P50)\n"
-                         "hops = 0 (consistently)\n"
-                         "no reordering\n"
-                         "\n" SAMPLE_HEADER "seq_no=2          delay=0.25 ms\t(unsync)\n" SAMPLE_HEADER
-                         "first:\t2025-11-24T19:06:40.023\n"
-                         "last:\t2025-11-24T19:06:40.031\n"
-                         "1 sent, 0 lost (0.000%), 0 duplicates\n"
-                         "one-way delay min/median/max = 0.25/0.3/0.25 ms, (unsync)\n"
-                         "one-way jitter = 0 ms (P95-P50)\n"
-                         "hops = 0 (consistently)\n"
-                         "no reordering\n"
-                         "\n");
+        ck_assert_str_eq(v, SAMPLE_HEADER "seq_no=0          delay=0.15 ms\t(unsync)\n" SAMPLE_HEADER
+                                          "first:\t2025-11-24T19:06:40.008\n"
+                                          "last:\t2025-11-24T19:06:40.016\n"
+                                          "1 sent, 0 lost (0.000%), 0 duplicates\n"
+                                          "one-way delay min/median/max = 0.15/0.2/0.15 ms, (unsync)\n"
+                                          "one-way jitter = 0 ms (P95-P50)\n"
+                                          "hops = 0 (consistently)\n"
+                                          "no reordering\n"
+                                          "\n" SAMPLE_HEADER
+                                          "seq_no=2          delay=0.25 ms\t(unsync)\n" SAMPLE_HEADER
+                                          "first:\t2025-11-24T19:06:40.023\n"
+                                          "last:\t2025-11-24T19:06:40.031\n"
+                                          "1 sent, 0 lost (0.000%), 0 duplicates\n"
+                                          "one-way delay min/median/max = 0.25/0.3/0.25 ms, (unsync)\n"
+                                          "one-way jitter = 0 ms (P95-P50)\n"
+                                          "hops = 0 (consistently)\n"
+                                          "no reordering\n"
+                                          "\n");
 }
 END_TEST
 
@@ -456,9 +452,8 @@ START_TEST(test_print_files) {
         ck_assert_uint_eq(f.n_closed, 2);
         ck_assert_str_eq(f.names[0], "./17063905067041554432_17063905067075108864.sum");
         ck_assert_str_eq(f.names[1], "./17063905067108663296_17063905067142217728.sum");
-        ck_assert_str_eq(b.data,
-                         "./17063905067041554432_17063905067075108864.sum\n"
-                         "./17063905067108663296_17063905067142217728.sum\n");
+        ck_assert_str_eq(b.data, "./17063905067041554432_17063905067075108864.sum\n"
+                                 "./17063905067108663296_17063905067142217728.sum\n");
         ck_assert(strncmp(f.blocks[0].data, "SUMMARY\t3.00\n", 13) == 0);
         ck_assert_ptr_nonnull(strstr(f.blocks[1].data, "SAMPLE_PACKET_COUNT\t2\n"));
         for (size_t i = 0; i < 2; i++) {
@@ -513,6 +508,40 @@ START_TEST(test_failure) {
         ck_assert_ptr_nonnull(strstr(b.data, "first:"));
         ck_assert_ptr_null(strstr(strstr(b.data, "first:") + 1, "first:"));
         ow_buf_done(&b);
+}
+END_TEST
+
+START_TEST(test_version0_file) {
+        /* Version 0 files carry no request: -R prints them (TTL 255), the
+         * statistics refuse them, as the reference's. */
+        uint8_t file[16 + 24];
+        memset(file, 0, sizeof(file));
+        memcpy(file, "OwA\0", 4);
+        file[15] = 16; /* header length, 64-bit big-endian */
+        uint8_t *rec = file + 16;
+        rec[3] = 9;                                              /* seq 9 */
+        memcpy(rec + 4, "\xec\xcf\x11\x00\x00\x00\x00\x00", 8);  /* send time */
+        rec[13] = 0x01;                                          /* send error 0x0001 */
+        memcpy(rec + 14, "\xec\xcf\x11\x00\x00\x01\x00\x00", 8); /* receive time */
+        rec[23] = 0x01;
+
+        OwReportFile rf;
+        ck_assert_int_eq(ow_report_file_init(&rf, file, sizeof(file)), 0);
+        ck_assert_ptr_null(rf.session.request);
+        ck_assert_uint_eq(rf.session.records.n_records, 1);
+
+        OwReportOptions o;
+        ow_report_options_init(&o);
+        OwBuf b = {};
+        OwSink sink = ow_buf_sink(&b);
+        ck_assert_int_eq(ow_report_session(&rf.session, &o, &sink, NULL), -OW_ERR_VERSION);
+        ck_assert_ptr_null(b.data);
+        o.raw = true;
+        ck_assert_int_eq(ow_report_session(&rf.session, &o, &sink, NULL), 0);
+        ck_assert_str_eq(b.data,
+                         "9 17063876204827770880 0 2.32831e-10 17063876204827836416 0 2.32831e-10 255\n");
+        ow_buf_done(&b);
+        ow_report_file_done(&rf);
 }
 END_TEST
 
@@ -595,45 +624,27 @@ END_TEST
 typedef struct Fixture {
         uint8_t *data;
         size_t size;
-        OwOwpFile file;
-        OwSlot *slots;
-        OwSkipRange *skips;
-        OwReportSession session;
+        OwReportFile rf;
 } Fixture;
-
-static int fixture_get(void *userdata, uint32_t i, OwRecord *ret) {
-        return ow_owp_get_record(userdata, i, ret);
-}
 
 static void fixture_load(Fixture *fx, const char *name) {
         char path[512];
         snprintf(path, sizeof(path), "reference-outputs/%s", name);
         test_read_file(test_data_path(path), &fx->data, &fx->size);
-        ck_assert_int_eq(ow_owp_parse(fx->data, fx->size, &fx->file), 0);
-        ck_assert_int_ge(ow_owp_get_slots_alloc(&fx->file, &fx->slots), 1);
-        fx->file.request.slots = fx->slots;
-        uint32_t n_skips = fx->file.header.n_skips;
-        fx->skips = calloc(n_skips + 1, sizeof(OwSkipRange));
-        for (uint32_t i = 0; i < n_skips; i++)
-                ck_assert_int_eq(ow_owp_get_skip_range(&fx->file, i, &fx->skips[i]), 0);
+        ck_assert_int_eq(ow_report_file_init(&fx->rf, fx->data, fx->size), 0);
 
-        const OwSessionRequest *req = &fx->file.request;
+        const OwSessionRequest *req = fx->rf.session.request;
         static const uint8_t loopback[4] = { 127, 0, 0, 1 };
-        fx->session = (OwReportSession) {
-                .request = req,
-                .skips = fx->skips,
-                .n_skips = n_skips,
-                .finished = fx->file.header.finished == OW_OWP_FINISHED_NORMAL,
-                .from_host = req->ipvn == 4 && memcmp(req->sender_addr, loopback, 4) == 0 ? "localhost" : NULL,
-                .to_host = req->ipvn == 4 && memcmp(req->receiver_addr, loopback, 4) == 0 ? "localhost" : NULL,
-                .records = { .n_records = fx->file.n_records, .get = fixture_get, .userdata = &fx->file },
-        };
+        ck_assert_ptr_nonnull(req);
+        if (req->ipvn == 4 && memcmp(req->sender_addr, loopback, 4) == 0)
+                fx->rf.session.from_host = "localhost";
+        if (req->ipvn == 4 && memcmp(req->receiver_addr, loopback, 4) == 0)
+                fx->rf.session.to_host = "localhost";
 }
 
 static void fixture_done(Fixture *fx) {
+        ow_report_file_done(&fx->rf);
         free(fx->data);
-        free(fx->slots);
-        free(fx->skips);
 }
 
 /* Options by the <format> part of "<source>.<format>.txt" (MANIFEST.md 5). */
@@ -723,7 +734,8 @@ static void assert_same_text(const char *name, const char *got, const char *want
                 }
                 i++;
         }
-        ck_abort_msg("%s differs at line %zu:\n got: %.100s\nwant: %.100s", name, line, got + bol, want + bol);
+        ck_abort_msg("%s differs at line %zu:\n got: %.100s\nwant: %.100s", name, line, got + bol,
+                     want + bol);
 }
 
 static char *read_text(const char *name) {
@@ -749,7 +761,8 @@ static bool file_exists(const char *name) {
 
 /* Run owstats' work for one fixture: sources[] with the format's options;
  * stdout into out, warnings (stderr) into err. */
-static void run_owstats(const char *const *sources, size_t n_sources, const char *args, OwBuf *out, OwBuf *err) {
+static void run_owstats(const char *const *sources, size_t n_sources, const char *args, OwBuf *out,
+                        OwBuf *err) {
         _cleanup_free_ float *pct = NULL;
         OwReportOptions o;
         const char *w[3];
@@ -764,7 +777,7 @@ static void run_owstats(const char *const *sources, size_t n_sources, const char
         for (size_t i = 0; i < n_sources; i++) {
                 Fixture fx = {};
                 fixture_load(&fx, sources[i]);
-                ck_assert_int_eq(ow_report_session(&fx.session, &o, &sink, NULL), 0);
+                ck_assert_int_eq(ow_report_session(&fx.rf.session, &o, &sink, NULL), 0);
                 fixture_done(&fx);
         }
 }
@@ -792,7 +805,8 @@ START_TEST(test_fixtures) {
                         int base = (int) (plus - name);
                         snprintf(source[0], sizeof(source[0]), "%.*s-from.owp", base, name);
                         snprintf(source[1], sizeof(source[1]), "%.*s-to.owp", base, name);
-                        snprintf(format, sizeof(format), "%.*s", (int) (len - 4 - (size_t) (plus - name) - 9), plus + 9);
+                        snprintf(format, sizeof(format), "%.*s",
+                                 (int) (len - 4 - (size_t) (plus - name) - 9), plus + 9);
                         n_sources = 2;
                 } else {
                         /* "<source>.<format>.txt", the source being the longest
@@ -803,7 +817,8 @@ START_TEST(test_fixtures) {
                                         continue;
                                 snprintf(source[0], sizeof(source[0]), "%.*s.owp", (int) i, name);
                                 if (file_exists(source[0])) {
-                                        snprintf(format, sizeof(format), "%.*s", (int) (len - 4 - i - 1), name + i + 1);
+                                        snprintf(format, sizeof(format), "%.*s", (int) (len - 4 - i - 1),
+                                                 name + i + 1);
                                         n_sources = 1;
                                         break;
                                 }
@@ -870,7 +885,7 @@ START_TEST(test_fixtures_print_files) {
                 OwBuf out = {};
                 OwSink sink = ow_buf_sink(&out);
                 fixture_load(&fx, "exp100-from.owp");
-                ck_assert_int_eq(ow_report_session(&fx.session, &o, &sink, &hooks), 0);
+                ck_assert_int_eq(ow_report_session(&fx.rf.session, &o, &sink, &hooks), 0);
                 fixture_done(&fx);
 
                 _cleanup_free_ char *want = read_text(cases[c].listing);
@@ -903,6 +918,7 @@ static Suite *report_suite(void) {
         tcase_add_test(tc, test_sub_sessions_and_limit);
         tcase_add_test(tc, test_print_files);
         tcase_add_test(tc, test_failure);
+        tcase_add_test(tc, test_version0_file);
         tcase_add_test(tc, test_options);
         suite_add_tcase(s, tc);
         TCase *fx = tcase_create("fixtures");

@@ -15,12 +15,12 @@
 #define START (UINT64_C(3973000000) << 32)
 #define GAP (UINT64_C(1) << 25)
 #define TIMEOUT (UINT64_C(2) << 32)
-#define MS(x) ((uint64_t) ((x) * 4294967.296)) /* milliseconds -> 32.32, approximately */
+#define MS(x) ((uint64_t) (4294967.296 * (x))) /* milliseconds -> 32.32, approximately */
 
 static OwSlot fixed_slot = { .type = OW_SLOT_FIXED, .param = GAP };
 
 static OwSessionRequest make_request(uint32_t n_packets) {
-        return (OwSessionRequest) {
+        return (OwSessionRequest){
                 .ipvn = 4,
                 .conf_receiver = true,
                 .n_slots = 1,
@@ -37,7 +37,7 @@ static OwTimestamp sched(uint32_t k) {
 
 /* A received packet, delay in 32.32 units, sent at its scheduled time. */
 static OwRecord rx(uint32_t seq, uint64_t delay) {
-        return (OwRecord) {
+        return (OwRecord){
                 .seq = seq,
                 .send_err = OW_ERREST_UNSYNC,
                 .recv_err = OW_ERREST_UNSYNC,
@@ -48,7 +48,7 @@ static OwRecord rx(uint32_t seq, uint64_t delay) {
 }
 
 static OwRecord lost(uint32_t seq) {
-        return (OwRecord) {
+        return (OwRecord){
                 .seq = seq,
                 .send_err = OW_ERREST_UNSYNC,
                 .recv_err = OW_ERREST_UNSYNC,
@@ -155,11 +155,8 @@ START_TEST(test_duplicates) {
          * histogram or the TTLs. */
         OwSessionRequest req = make_request(3);
         OwRecord recs[] = {
-                rx(0, MS(0.95)),
-                rx(1, MS(0.95)),
-                rx(1, MS(0.02)), /* the copy took a faster path */
-                rx(1, MS(0.95)),
-                rx(2, MS(0.95)),
+                rx(0, MS(0.95)), rx(1, MS(0.95)), rx(1, MS(0.02)), /* the copy took a faster path */
+                rx(1, MS(0.95)), rx(2, MS(0.95)),
         };
         recs[2].ttl = 60;
 
@@ -238,6 +235,114 @@ START_TEST(test_reordering_limit) {
 }
 END_TEST
 
+/* The reference's walk, literally: a ring of the last `limit` arrivals,
+ * walked back while seq is below them. */
+static uint64_t naive_reordering(const uint32_t *seqs, size_t n, uint64_t limit, uint32_t *rn) {
+        uint32_t *ring = calloc(limit, sizeof(uint32_t));
+        uint64_t count = 0, depth = 0;
+        ck_assert_ptr_nonnull(ring);
+        memset(rn, 0, limit * sizeof(uint32_t));
+        for (size_t k = 0; k < n; k++) {
+                for (uint64_t i = 0; i < MIN(count, limit) && seqs[k] < ring[(count - 1 - i) % limit]; i++)
+                        rn[i]++;
+                ring[count % limit] = seqs[k];
+                count++;
+        }
+        while (depth < limit && rn[depth] > 0)
+                depth++;
+        free(ring);
+        return depth;
+}
+
+START_TEST(test_reordering_matches_walk) {
+        /* Random arrival orders (local shuffles, duplicates, occasional
+         * long delays) give the same counts as the reference's walk, for a
+         * window of 10 (1 s gaps) and of 896 (2^-7 s gaps). */
+        static OwSlot slots[] = {
+                { .type = OW_SLOT_FIXED, .param = UINT64_C(1) << 32 },
+                { .type = OW_SLOT_FIXED, .param = GAP },
+        };
+        const size_t n = 5000;
+        uint32_t *seqs = calloc(n, sizeof(uint32_t));
+        uint32_t *rn = calloc(1000, sizeof(uint32_t));
+        uint32_t state = 1;
+        ck_assert_ptr_nonnull(seqs);
+        ck_assert_ptr_nonnull(rn);
+
+        for (size_t v = 0; v < 2; v++)
+                for (unsigned round = 0; round < 20; round++) {
+                        for (size_t k = 0; k < n; k++)
+                                seqs[k] = (uint32_t) k;
+                        for (size_t k = 0; k < n; k++) {
+                                state = state * 1103515245u + 12345u;
+                                uint32_t x = state >> 16;
+                                size_t span = round < 10 ? 4 : round < 15 ? 40 : 2000;
+                                size_t j = k + x % span;
+                                if (j < n && x % 7 < (round % 7)) {
+                                        uint32_t t = seqs[k];
+                                        seqs[k] = seqs[j];
+                                        seqs[j] = t;
+                                }
+                                if (k > 0 && x % 50 == 0)
+                                        seqs[k] = seqs[k - 1]; /* a duplicate */
+                        }
+
+                        OwSessionRequest req = make_request((uint32_t) n);
+                        req.slots = &slots[v];
+                        OwStats *s;
+                        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0001, &s), 0);
+                        ck_assert_int_eq(ow_stats_begin(s, 0, UINT32_MAX), 0);
+                        for (size_t k = 0; k < n; k++) {
+                                OwRecord rec = {
+                                        .seq = seqs[k],
+                                        .send_err = 1,
+                                        .recv_err = 1,
+                                        .send_time = START,
+                                        .recv_time = START + 1, /* nothing settles early */
+                                        .ttl = 255,
+                                };
+                                ck_assert_int_eq(ow_stats_add(s, &rec, NULL), 0);
+                        }
+                        ck_assert_int_eq(ow_stats_end(s), 0);
+                        const OwStatsResult *r = ow_stats_result(s);
+
+                        uint64_t depth = naive_reordering(seqs, n, r->reorder_limit, rn);
+                        ck_assert_uint_eq(r->reorder_limit, v == 0 ? 10 : 896);
+                        ck_assert_uint_eq(r->n_reorder, depth);
+                        for (uint64_t j = 0; j < depth; j++)
+                                ck_assert_uint_eq(r->reorder[j], rn[j]);
+                        ow_stats_free(s);
+                }
+        free(seqs);
+        free(rn);
+}
+END_TEST
+
+START_TEST(test_reordering_reversed_fast) {
+        /* 100000 arrivals in reverse: the reference's walk would take
+         * 100000 x 896 steps; the counts are n - 1 - j for every j below the
+         * window, which is full ("897-reordering not handled"). */
+        const uint32_t n = 100000;
+        OwSessionRequest req = make_request(n);
+        OwStats *s;
+        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0001, &s), 0);
+        ck_assert_int_eq(ow_stats_begin(s, 0, UINT32_MAX), 0);
+        for (uint32_t k = 0; k < n; k++) {
+                OwRecord rec = rx(n - 1 - k, 0);
+                rec.send_time = START;
+                rec.recv_time = START + 1;
+                ck_assert_int_eq(ow_stats_add(s, &rec, NULL), 0);
+        }
+        ck_assert_int_eq(ow_stats_end(s), 0);
+        const OwStatsResult *r = ow_stats_result(s);
+        ck_assert_uint_eq(r->n_reorder, 896);
+        ck_assert_uint_eq(r->reorder_limit, 896);
+        for (uint32_t j = 0; j < 896; j++)
+                ck_assert_uint_eq(r->reorder[j], n - 1 - j);
+        ow_stats_free(s);
+}
+END_TEST
+
 START_TEST(test_bucket_edges) {
         /* Width 2^-10 s and delays that are exact multiples of it: k widths
          * is bucket k (upper edge inclusive), a hair more is bucket k + 1,
@@ -246,11 +351,8 @@ START_TEST(test_bucket_edges) {
         const uint64_t unit = UINT64_C(1) << 22; /* 2^-10 s */
         OwSessionRequest req = make_request(5);
         OwRecord recs[] = {
-                rx(0, 3 * unit),
-                rx(1, 3 * unit + 4096), /* just above 3 widths */
-                rx(2, 0),
-                rx(3, 3 * unit),
-                rx(4, 2 * unit),
+                rx(0, 3 * unit), rx(1, 3 * unit + 4096), /* just above 3 widths */
+                rx(2, 0),        rx(3, 3 * unit),        rx(4, 2 * unit),
         };
         /* Packet 2 arrived "before" it left: a clock offset. */
         recs[2].recv_time = recs[2].send_time - unit / 2;
@@ -324,7 +426,7 @@ START_TEST(test_skip_ranges) {
         OwSkipRange skips[] = { { 2, 4 } };
         OwRecord recs[] = {
                 rx(0, MS(0.5)), rx(1, MS(0.5)), rx(5, MS(0.5)), rx(6, MS(0.5)),
-                lost(2), lost(3), lost(4), lost(7),
+                lost(2),        lost(3),        lost(4),        lost(7),
         };
         OwStats *s;
         ck_assert_int_eq(ow_stats_new(&req, skips, 1, 0.0001, &s), 0);
@@ -333,9 +435,9 @@ START_TEST(test_skip_ranges) {
                 OwStatsRecordInfo info;
                 ck_assert_int_eq(ow_stats_add(s, &recs[i], &info), 0);
                 bool skipped = recs[i].seq >= 2 && recs[i].seq <= 4;
-                ck_assert_int_eq(info.kind, skipped ? OW_STATS_RECORD_SKIPPED :
-                                                ow_record_lost(&recs[i]) ? OW_STATS_RECORD_LOST :
-                                                                           OW_STATS_RECORD_RECEIVED);
+                ck_assert_int_eq(info.kind, skipped                    ? OW_STATS_RECORD_SKIPPED
+                                            : ow_record_lost(&recs[i]) ? OW_STATS_RECORD_LOST
+                                                                       : OW_STATS_RECORD_RECEIVED);
         }
         ck_assert_int_eq(ow_stats_end(s), 0);
         const OwStatsResult *r = ow_stats_result(s);
@@ -390,6 +492,7 @@ START_TEST(test_errors) {
 
         ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0, &s), -EINVAL);
         ck_assert_int_eq(ow_stats_new(&req, NULL, 0, NAN, &s), -EINVAL);
+        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, -0.0001, &s), -EINVAL);
         OwSlot bad = { .type = 7, .param = GAP };
         OwSessionRequest req_bad = req;
         req_bad.slots = &bad;
@@ -569,6 +672,8 @@ static Suite *stats_suite(void) {
         tcase_add_test(tc, test_duplicates);
         tcase_add_test(tc, test_reordering_rfc4737);
         tcase_add_test(tc, test_reordering_limit);
+        tcase_add_test(tc, test_reordering_matches_walk);
+        tcase_add_test(tc, test_reordering_reversed_fast);
         tcase_add_test(tc, test_bucket_edges);
         tcase_add_test(tc, test_bucket_print_order);
         tcase_add_test(tc, test_bucket_overflow);

@@ -396,6 +396,56 @@ static const RequestRule request_rules[] = {
         { request_slots_ok, OW_ERR_SLOT_TYPE },
 };
 
+void ow_request_preamble_put(const OwSessionRequest *m, uint8_t out[static OW_REQUEST_SESSION_PREAMBLE_SIZE]) {
+        memset(out, 0, OW_REQUEST_SESSION_PREAMBLE_SIZE);
+        out[0] = OW_CMD_REQUEST_SESSION;
+        out[1] = m->ipvn & 0x0f;
+        out[2] = m->conf_sender;
+        out[3] = m->conf_receiver;
+        ow_put_be32(out + 4, m->n_slots);
+        ow_put_be32(out + 8, m->n_packets);
+        ow_put_be16(out + 12, m->sender_port);
+        ow_put_be16(out + 14, m->receiver_port);
+        memcpy(out + 16, m->sender_addr, address_size(m->ipvn));
+        memcpy(out + 32, m->receiver_addr, address_size(m->ipvn));
+        memcpy(out + 48, m->sid.bytes, OW_SID_SIZE);
+        ow_put_be32(out + 64, m->padding_length);
+        ow_timestamp_put(out + 68, m->start_time);
+        ow_timestamp_put(out + 76, m->timeout);
+        ow_put_be32(out + 84, m->type_p);
+        /* 88..95 MBZ, 96..111 HMAC */
+}
+
+void ow_request_preamble_get(const uint8_t in[static OW_REQUEST_SESSION_PREAMBLE_SIZE], OwSessionRequest *ret) {
+        OwSessionRequest m = {
+                .ipvn = in[1] & 0x0f, /* the high nibble is MBZ */
+                .conf_sender = in[2] != 0,
+                .conf_receiver = in[3] != 0,
+                .n_slots = ow_get_be32(in + 4),
+                .n_packets = ow_get_be32(in + 8),
+                .sender_port = ow_get_be16(in + 12),
+                .receiver_port = ow_get_be16(in + 14),
+                .padding_length = ow_get_be32(in + 64),
+                .start_time = ow_timestamp_get(in + 68),
+                .timeout = ow_timestamp_get(in + 76),
+                .type_p = ow_get_be32(in + 84),
+        };
+        memcpy(m.sender_addr, in + 16, address_size(m.ipvn));
+        memcpy(m.receiver_addr, in + 32, address_size(m.ipvn));
+        memcpy(m.sid.bytes, in + 48, OW_SID_SIZE);
+        *ret = m;
+}
+
+void ow_slot_put(const OwSlot *s, uint8_t out[static OW_SLOT_SIZE]) {
+        memset(out, 0, OW_SLOT_SIZE);
+        out[0] = (uint8_t) s->type;
+        ow_timestamp_put(out + 8, s->param);
+}
+
+void ow_slot_get(const uint8_t in[static OW_SLOT_SIZE], OwSlot *ret) {
+        *ret = (OwSlot) { .type = in[0], .param = ow_timestamp_get(in + 8) };
+}
+
 int ow_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t size) {
         size_t need;
         uint8_t *p;
@@ -415,28 +465,10 @@ int ow_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t si
                 return -ENOBUFS;
 
         memset(buf, 0, need);
-        buf[0] = OW_CMD_REQUEST_SESSION;
-        buf[1] = m->ipvn;
-        buf[2] = m->conf_sender;
-        buf[3] = m->conf_receiver;
-        ow_put_be32(buf + 4, m->n_slots);
-        ow_put_be32(buf + 8, m->n_packets);
-        ow_put_be16(buf + 12, m->sender_port);
-        ow_put_be16(buf + 14, m->receiver_port);
-        memcpy(buf + 16, m->sender_addr, address_size(m->ipvn));
-        memcpy(buf + 32, m->receiver_addr, address_size(m->ipvn));
-        memcpy(buf + 48, m->sid.bytes, OW_SID_SIZE);
-        ow_put_be32(buf + 64, m->padding_length);
-        ow_timestamp_put(buf + 68, m->start_time);
-        ow_timestamp_put(buf + 76, m->timeout);
-        ow_put_be32(buf + 84, m->type_p);
-        /* 88..95 MBZ, 96..111 HMAC */
-
+        ow_request_preamble_put(m, buf);
         p = buf + OW_REQUEST_SESSION_PREAMBLE_SIZE;
-        for (uint32_t i = 0; i < m->n_slots; i++, p += OW_SLOT_SIZE) {
-                p[0] = (uint8_t) m->slots[i].type;
-                ow_timestamp_put(p + 8, m->slots[i].param);
-        }
+        for (uint32_t i = 0; i < m->n_slots; i++, p += OW_SLOT_SIZE)
+                ow_slot_put(&m->slots[i], p);
         /* final HMAC block left zero */
         return (int) need;
 }
@@ -462,28 +494,14 @@ int ow_request_session_decode(const uint8_t *buf, size_t len, OwSessionRequest *
         if (r < 0)
                 return r;
 
-        m.ipvn = buf[1] & 0x0f; /* the high nibble is MBZ */
-        m.conf_sender = buf[2] != 0;
-        m.conf_receiver = buf[3] != 0;
-        m.n_packets = ow_get_be32(buf + 8);
-        m.sender_port = ow_get_be16(buf + 12);
-        m.receiver_port = ow_get_be16(buf + 14);
-        memcpy(m.sender_addr, buf + 16, address_size(m.ipvn));
-        memcpy(m.receiver_addr, buf + 32, address_size(m.ipvn));
-        memcpy(m.sid.bytes, buf + 48, OW_SID_SIZE);
-        m.padding_length = ow_get_be32(buf + 64);
-        m.start_time = ow_timestamp_get(buf + 68);
-        m.timeout = ow_timestamp_get(buf + 76);
-        m.type_p = ow_get_be32(buf + 84);
+        ow_request_preamble_get(buf, &m);
 
         slots = calloc(m.n_slots, sizeof(OwSlot));
         if (!slots)
                 return -ENOMEM;
         p = buf + OW_REQUEST_SESSION_PREAMBLE_SIZE;
-        for (uint32_t i = 0; i < m.n_slots; i++, p += OW_SLOT_SIZE) {
-                slots[i].type = p[0];
-                slots[i].param = ow_timestamp_get(p + 8);
-        }
+        for (uint32_t i = 0; i < m.n_slots; i++, p += OW_SLOT_SIZE)
+                ow_slot_get(p, &slots[i]);
         m.slots = slots;
 
         r = CHECK_RULES(request_rules, &m);

@@ -122,12 +122,18 @@ int ow_command_type(const uint8_t *buf, size_t len);
 
 /*
  * How long the command starting at buf is, from the octets received so far
- * (at least its first block, decrypted). Returns 0 and the total size in
- * *ret_size once it is known, or 1 and the number of octets to have before
- * asking again (Stop-Sessions is walked session by session). Errors: those
- * of ow_command_type(), and -OW_ERR_COUNT for a count beyond its bound
- * (slots, Stop-Sessions sessions and skip ranges). Works for the fetched
- * copy of a Request-Session and for the server's Stop-Sessions too.
+ * (decrypted). Returns 0 and the total size in *ret_size once it is known,
+ * or 1 and the number of octets to have before asking again: 16 while the
+ * first block is incomplete, then, for Stop-Sessions only, up to the next
+ * session record header (the walk restarts from buf each time, O(sessions)
+ * per call). Errors: those of ow_command_type(), and -OW_ERR_COUNT for a
+ * count beyond its bound (slots, Stop-Sessions sessions, skip ranges and
+ * their sum), before anything is sized from it. Works for the fetched copy
+ * of a Request-Session and for the server's Stop-Sessions too.
+ *
+ * The octets it asks for never include the final HMAC block, so a reader
+ * can ow_channel_open() every piece without an HMAC and then the last 16
+ * octets with one; a Request-Session also has an HMAC block at 96..111.
  */
 int ow_command_size(const uint8_t *buf, size_t len, size_t *ret_size);
 
@@ -149,6 +155,17 @@ int ow_command_size(const uint8_t *buf, size_t len, size_t *ret_size);
  * ow_session_request_done()); encode reads m->n_slots entries of m->slots.
  */
 int ow_request_session_size(uint32_t n_slots, size_t *ret_size);
+
+/* The fields of the 112-octet preamble (command, MBZ and HMAC zero on put,
+ * ignored on get) and of one schedule slot, with no validation at all: the
+ * building blocks of the codec below and of the copy a .owp file keeps,
+ * which the reference reads leniently (ow-owp.c). get() copies 4 address
+ * octets for IPVN 4 (the rest zero) and 16 otherwise; ret->slots is NULL. */
+void ow_request_preamble_put(const OwSessionRequest *m, uint8_t out[static OW_REQUEST_SESSION_PREAMBLE_SIZE]);
+void ow_request_preamble_get(const uint8_t in[static OW_REQUEST_SESSION_PREAMBLE_SIZE], OwSessionRequest *ret);
+void ow_slot_put(const OwSlot *s, uint8_t out[static OW_SLOT_SIZE]);
+void ow_slot_get(const uint8_t in[static OW_SLOT_SIZE], OwSlot *ret);
+
 int ow_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t size);
 int ow_request_session_decode(const uint8_t *buf, size_t len, OwSessionRequest *ret);
 void ow_session_request_done(OwSessionRequest *r);

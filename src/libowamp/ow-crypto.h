@@ -79,8 +79,9 @@ int ow_pbkdf2(const void *secret, size_t secret_len, const uint8_t salt[static O
  * Token = AES-128-CBC(key dk, IV 0) of Challenge | AES key | HMAC key
  * (RFC 4656 3.1). Clients encrypt; servers decrypt and check that the first
  * block equals the Challenge they sent (constant-time), returning
- * -OW_ERR_TOKEN otherwise. *ret_keys is written only on success. All
- * intermediate plaintext is wiped.
+ * -OW_ERR_TOKEN otherwise (wrong pass phrase, or a replayed Token).
+ * *ret_keys is written only on success. Intermediate plaintext and key
+ * schedules are wiped; dk and the keys are the caller's to ow_wipe().
  */
 int ow_token_encrypt(const uint8_t dk[static OW_DK_SIZE], const uint8_t challenge[static OW_CHALLENGE_SIZE],
                      const OwControlKeys *keys, uint8_t token[static OW_TOKEN_SIZE]);

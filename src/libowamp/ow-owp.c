@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ow-control.h"
 #include "ow-error.h"
 #include "ow-owp.h"
 #include "ow-wire.h"
@@ -30,33 +31,11 @@
 
 /* ------------------------------------------------------------------------
  * The embedded Request-Session copy (PROTOCOL.md 5.1), up to and including
- * its HMAC field, and its schedule slots.
- *
- * The control codec (ow-control.c) handles the same layout on the wire;
- * these are kept separate and self-contained so the two can later share one
- * implementation. In a file the HMAC field is zero and the reader ignores
- * the command octet and the MBZ fields, as the reference's does.
+ * its HMAC field, and its schedule slots: the same layout as on the wire,
+ * so the field codec is ow-control's. In a file the HMAC field is zero and
+ * the reader ignores the command octet and the MBZ fields, as the
+ * reference's does, and validates only what it needs to use the file.
  * ------------------------------------------------------------------------ */
-
-#define REQ_OFF_COMMAND 0
-#define REQ_OFF_IPVN 1
-#define REQ_OFF_CONF_SENDER 2
-#define REQ_OFF_CONF_RECEIVER 3
-#define REQ_OFF_N_SLOTS 4
-#define REQ_OFF_N_PACKETS 8
-#define REQ_OFF_SENDER_PORT 12
-#define REQ_OFF_RECEIVER_PORT 14
-#define REQ_OFF_SENDER_ADDR 16
-#define REQ_OFF_RECEIVER_ADDR 32
-#define REQ_OFF_SID 48
-#define REQ_OFF_PADDING 64
-#define REQ_OFF_START_TIME 68
-#define REQ_OFF_TIMEOUT 76
-#define REQ_OFF_TYPE_P 84
-/* 88..95 MBZ, 96..111 HMAC: zero in files */
-
-#define SLOT_OFF_TYPE 0
-#define SLOT_OFF_PARAM 8
 
 static int owp_request_check(const OwSessionRequest *req) {
         if (req->ipvn != 4 && req->ipvn != 6)
@@ -68,46 +47,12 @@ static int owp_request_check(const OwSessionRequest *req) {
         return 0;
 }
 
-static void owp_request_encode(const OwSessionRequest *req, uint8_t out[OW_OWP_REQUEST_SIZE]) {
-        memset(out, 0, OW_OWP_REQUEST_SIZE);
-        out[REQ_OFF_COMMAND] = OW_CMD_REQUEST_SESSION;
-        out[REQ_OFF_IPVN] = req->ipvn & 0x0f;
-        out[REQ_OFF_CONF_SENDER] = req->conf_sender;
-        out[REQ_OFF_CONF_RECEIVER] = req->conf_receiver;
-        ow_put_be32(out + REQ_OFF_N_SLOTS, req->n_slots);
-        ow_put_be32(out + REQ_OFF_N_PACKETS, req->n_packets);
-        ow_put_be16(out + REQ_OFF_SENDER_PORT, req->sender_port);
-        ow_put_be16(out + REQ_OFF_RECEIVER_PORT, req->receiver_port);
-        memcpy(out + REQ_OFF_SENDER_ADDR, req->sender_addr, OW_ADDR_SIZE);
-        memcpy(out + REQ_OFF_RECEIVER_ADDR, req->receiver_addr, OW_ADDR_SIZE);
-        memcpy(out + REQ_OFF_SID, req->sid.bytes, OW_SID_SIZE);
-        ow_put_be32(out + REQ_OFF_PADDING, req->padding_length);
-        ow_timestamp_put(out + REQ_OFF_START_TIME, req->start_time);
-        ow_timestamp_put(out + REQ_OFF_TIMEOUT, req->timeout);
-        ow_put_be32(out + REQ_OFF_TYPE_P, req->type_p);
-}
-
 /* Decodes everything but the slots; ret->slots is set to NULL. */
 static int owp_request_decode(const uint8_t in[OW_OWP_REQUEST_SIZE], OwSessionRequest *ret) {
-        OwSessionRequest req = {
-                .ipvn = in[REQ_OFF_IPVN] & 0x0f,
-                .conf_sender = in[REQ_OFF_CONF_SENDER] != 0,
-                .conf_receiver = in[REQ_OFF_CONF_RECEIVER] != 0,
-                .n_slots = ow_get_be32(in + REQ_OFF_N_SLOTS),
-                .n_packets = ow_get_be32(in + REQ_OFF_N_PACKETS),
-                .sender_port = ow_get_be16(in + REQ_OFF_SENDER_PORT),
-                .receiver_port = ow_get_be16(in + REQ_OFF_RECEIVER_PORT),
-                .padding_length = ow_get_be32(in + REQ_OFF_PADDING),
-                .start_time = ow_timestamp_get(in + REQ_OFF_START_TIME),
-                .timeout = ow_timestamp_get(in + REQ_OFF_TIMEOUT),
-                .type_p = ow_get_be32(in + REQ_OFF_TYPE_P),
-        };
+        OwSessionRequest req;
         int r;
 
-        memcpy(req.sender_addr, in + REQ_OFF_SENDER_ADDR, OW_ADDR_SIZE);
-        memcpy(req.receiver_addr, in + REQ_OFF_RECEIVER_ADDR, OW_ADDR_SIZE);
-        memcpy(req.sid.bytes, in + REQ_OFF_SID, OW_SID_SIZE);
-
+        ow_request_preamble_get(in, &req);
         r = owp_request_check(&req);
         if (r < 0)
                 return r;
@@ -118,28 +63,18 @@ static int owp_request_decode(const uint8_t in[OW_OWP_REQUEST_SIZE], OwSessionRe
 static int owp_slot_encode(const OwSlot *s, uint8_t out[OW_OWP_SLOT_SIZE]) {
         if (s->type != OW_SLOT_EXPONENTIAL && s->type != OW_SLOT_FIXED)
                 return -OW_ERR_SLOT_TYPE;
-        memset(out, 0, OW_OWP_SLOT_SIZE);
-        out[SLOT_OFF_TYPE] = (uint8_t) s->type;
-        ow_timestamp_put(out + SLOT_OFF_PARAM, s->param);
+        ow_slot_put(s, out);
         return 0;
 }
 
 static int owp_slot_decode(const uint8_t in[OW_OWP_SLOT_SIZE], OwSlot *ret) {
-        switch (in[SLOT_OFF_TYPE]) {
-        case OW_SLOT_EXPONENTIAL:
-        case OW_SLOT_FIXED:
-                *ret = (OwSlot){
-                        .type = in[SLOT_OFF_TYPE],
-                        .param = ow_timestamp_get(in + SLOT_OFF_PARAM),
-                };
-                return 0;
-        }
-        return -OW_ERR_SLOT_TYPE;
+        OwSlot s;
+        ow_slot_get(in, &s);
+        if (s.type != OW_SLOT_EXPONENTIAL && s.type != OW_SLOT_FIXED)
+                return -OW_ERR_SLOT_TYPE;
+        *ret = s;
+        return 0;
 }
-
-/* ------------------------------------------------------------------------
- * Parsing
- * ------------------------------------------------------------------------ */
 
 static uint64_t owp_slots_offset(uint32_t version) {
         return version == OW_OWP_VERSION ? OW_OWP_OFF_SLOTS : OWP_V2_OFF_SLOTS;
@@ -497,7 +432,7 @@ int ow_owp_header_encode(const OwOwpHeader *h, const OwSessionRequest *req, uint
         ow_put_be32(out + OW_OWP_OFF_N_RECORDS, h->n_records);
         ow_put_be64(out + OW_OWP_OFF_SKIPS, h->skips_offset);
         ow_put_be64(out + OW_OWP_OFF_RECORDS, h->records_offset);
-        owp_request_encode(req, out + OW_OWP_OFF_REQUEST);
+        ow_request_preamble_put(req, out + OW_OWP_OFF_REQUEST);
 
         p = out + OW_OWP_OFF_SLOTS;
         for (uint32_t i = 0; i < req->n_slots; i++, p += OW_OWP_SLOT_SIZE) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "ow-crypto.h"
 #include "ow-cfgtext.h"
 #include "ow-error.h"
 #include "ow-pfs.h"
@@ -31,7 +32,7 @@ struct OwPfs {
 static void secret_free(uint8_t *s, size_t len) {
         if (!s)
                 return;
-        explicit_bzero(s, len);
+        ow_wipe(s, len);
         free(s);
 }
 
@@ -419,6 +420,6 @@ int ow_pfs_encode(const OwPfs *p, char **ret, size_t *ret_len) {
 void ow_pfs_encoded_free(char *buf, size_t len) {
         if (!buf)
                 return;
-        explicit_bzero(buf, len);
+        ow_wipe(buf, len);
         free(buf);
 }

@@ -38,10 +38,10 @@ int ow_buf_write(void *userdata, const char *data, size_t len) {
 
 void ow_buf_done(OwBuf *b) {
         free(b->data);
-        *b = (OwBuf) {};
+        *b = (OwBuf){};
 }
 
-static int sink_vprintf(const OwSink *sink, const char *fmt, va_list ap) {
+_printf_(2, 0) static int sink_vprintf(const OwSink *sink, const char *fmt, va_list ap) {
         char stack[512];
         va_list aq;
         int n, r;
@@ -91,7 +91,7 @@ _printf_(2, 3) static void pr(Printer *p, const char *fmt, ...) {
 }
 
 void ow_report_options_init(OwReportOptions *o) {
-        *o = (OwReportOptions) {
+        *o = (OwReportOptions){
                 .units = 'm',
                 .bucket_width = 0.0001,
         };
@@ -192,7 +192,8 @@ int ow_report_parse_percentiles(const char *s, float **ret, size_t *ret_n) {
         return 0;
 }
 
-static const char *address_string(const OwSessionRequest *req, const uint8_t addr[OW_ADDR_SIZE], char *buf, size_t size) {
+static const char *address_string(const OwSessionRequest *req, const uint8_t addr[OW_ADDR_SIZE], char *buf,
+                                  size_t size) {
         int af = req->ipvn == 6 ? AF_INET6 : req->ipvn == 4 ? AF_INET : AF_UNSPEC;
 
         if (af == AF_UNSPEC || !inet_ntop(af, addr, buf, (socklen_t) size))
@@ -207,8 +208,10 @@ typedef struct Names {
 } Names;
 
 static void names_get(const OwReportSession *s, Names *n) {
-        n->from_numeric = address_string(s->request, s->request->sender_addr, n->from_addr, sizeof(n->from_addr));
-        n->to_numeric = address_string(s->request, s->request->receiver_addr, n->to_addr, sizeof(n->to_addr));
+        n->from_numeric =
+                address_string(s->request, s->request->sender_addr, n->from_addr, sizeof(n->from_addr));
+        n->to_numeric =
+                address_string(s->request, s->request->receiver_addr, n->to_addr, sizeof(n->to_addr));
         n->from_host = s->from_host ? s->from_host : n->from_numeric;
         n->to_host = s->to_host ? s->to_host : n->to_numeric;
 }
@@ -223,17 +226,11 @@ static void sid_hex(const OwSid *sid, char out[OW_SID_SIZE * 2 + 1]) {
 }
 
 int ow_report_raw_record(const OwSink *out, const OwRecord *r) {
-        return ow_sink_printf(
-                        out,
-                        "%lu %020" PRIu64 " %u %g %020" PRIu64 " %u %g %u\n",
-                        (unsigned long) r->seq,
-                        r->send_time,
-                        ow_errest_sync(r->send_err) ? 1u : 0u,
-                        ow_stats_errest_seconds(r->send_err),
-                        r->recv_time,
-                        ow_errest_sync(r->recv_err) ? 1u : 0u,
-                        ow_stats_errest_seconds(r->recv_err),
-                        (unsigned) r->ttl);
+        return ow_sink_printf(out, "%lu %020" PRIu64 " %u %g %020" PRIu64 " %u %g %u\n",
+                              (unsigned long) r->seq, r->send_time, ow_errest_sync(r->send_err) ? 1u : 0u,
+                              ow_stats_errest_seconds(r->send_err), r->recv_time,
+                              ow_errest_sync(r->recv_err) ? 1u : 0u, ow_stats_errest_seconds(r->recv_err),
+                              (unsigned) r->ttl);
 }
 
 int ow_report_raw(const OwSink *out, const OwRecordSource *records) {
@@ -256,17 +253,14 @@ int ow_report_header(const OwSink *out, const OwReportSession *s) {
 
         names_get(s, &n);
         sid_hex(&s->request->sid, sid);
-        pr(&p,
-           "\n--- owping statistics from [%s]:%u to [%s]:%u ---\n",
-           n.from_host,
-           (unsigned) s->request->sender_port,
-           n.to_host,
-           (unsigned) s->request->receiver_port);
+        pr(&p, "\n--- owping statistics from [%s]:%u to [%s]:%u ---\n", n.from_host,
+           (unsigned) s->request->sender_port, n.to_host, (unsigned) s->request->receiver_port);
         pr(&p, "SID:\t%s\n", sid);
         return p.r;
 }
 
-int ow_report_record(const OwSink *out, const OwReportOptions *o, const OwRecord *r, const OwStatsRecordInfo *info) {
+int ow_report_record(const OwSink *out, const OwReportOptions *o, const OwRecord *r,
+                     const OwStatsRecordInfo *info) {
         double f;
         const char *u;
 
@@ -278,26 +272,16 @@ int ow_report_record(const OwSink *out, const OwReportOptions *o, const OwRecord
                 return ow_sink_printf(out, "seq_no=%-10u *LOST*\n", r->seq);
         case OW_STATS_RECORD_RECEIVED:
                 if (!info->sync)
-                        return ow_sink_printf(out, "seq_no=%-10u delay=%.3g %s\t(unsync)\n", r->seq, info->delay * f, u);
+                        return ow_sink_printf(out, "seq_no=%-10u delay=%.3g %s\t(unsync)\n", r->seq,
+                                              info->delay * f, u);
                 if (o->unix_time)
-                        return ow_sink_printf(
-                                        out,
-                                        "seq_no=%d delay=%e %s (sync, err=%.3g %s) sent=%f recv=%f\n",
-                                        (int) r->seq,
-                                        info->delay * f,
-                                        u,
-                                        info->error * f,
-                                        u,
-                                        ow_stats_num64_to_double(r->send_time) - UNIX_EPOCH_DIFF,
-                                        ow_stats_num64_to_double(r->recv_time) - UNIX_EPOCH_DIFF);
-                return ow_sink_printf(
-                                out,
-                                "seq_no=%-10u delay=%.3g %s\t(sync, err=%.3g %s)\n",
-                                r->seq,
-                                info->delay * f,
-                                u,
-                                info->error * f,
-                                u);
+                        return ow_sink_printf(out,
+                                              "seq_no=%d delay=%e %s (sync, err=%.3g %s) sent=%f recv=%f\n",
+                                              (int) r->seq, info->delay * f, u, info->error * f, u,
+                                              ow_stats_num64_to_double(r->send_time) - UNIX_EPOCH_DIFF,
+                                              ow_stats_num64_to_double(r->recv_time) - UNIX_EPOCH_DIFF);
+                return ow_sink_printf(out, "seq_no=%-10u delay=%.3g %s\t(sync, err=%.3g %s)\n", r->seq,
+                                      info->delay * f, u, info->error * f, u);
         default:
                 return 0;
         }
@@ -347,7 +331,8 @@ static uint8_t ttl_stats(const OwStatsResult *r, uint8_t *ret_min, uint8_t *ret_
         return n;
 }
 
-int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st, const OwReportOptions *o) {
+int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o) {
         const OwStatsResult *r = ow_stats_result(st);
         Printer p = { .sink = out };
         char first[64], last[64], minv[80], medv[80], maxv[80], jitv[80];
@@ -398,16 +383,13 @@ int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats
         else if (n_ttl == 1)
                 pr(&p, "%shops = %d (consistently)\n", "", 255 - min_ttl);
         else
-                pr(&p,
-                   "%shops takes %d values; min hops = %d, max hops = %d\n",
-                   "",
-                   n_ttl,
-                   255 - max_ttl,
+                pr(&p, "%shops takes %d values; min hops = %d, max hops = %d\n", "", n_ttl, 255 - max_ttl,
                    255 - min_ttl);
 
         uint64_t i;
         for (i = 0; i < r->n_reorder; i++)
-                pr(&p, "%" PRIu64 "-reordering = %f%%\n", i + 1, 100.0 * r->reorder[i] / (double) r->reorder_total);
+                pr(&p, "%" PRIu64 "-reordering = %f%%\n", i + 1,
+                   100.0 * r->reorder[i] / (double) r->reorder_total);
         if (i == 0)
                 pr(&p, "no reordering\n");
         else if (i < r->reorder_limit)
@@ -419,7 +401,8 @@ int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats
         return p.r;
 }
 
-int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st, const OwReportOptions *o) {
+int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o) {
         const OwStatsResult *r = ow_stats_result(st);
         const OwSessionRequest *req = s->request;
         Printer p = { .sink = out };
@@ -471,7 +454,8 @@ int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats
         if (r->sent > r->lost) {
                 pr(&p, "<BUCKETS>\n");
                 for (size_t i = 0; i < r->n_buckets; i++)
-                        pr(&p, "\t%d\t%u\n", r->buckets_print_order[i].index, r->buckets_print_order[i].count);
+                        pr(&p, "\t%d\t%u\n", r->buckets_print_order[i].index,
+                           r->buckets_print_order[i].count);
                 pr(&p, "</BUCKETS>\n");
         }
 
@@ -502,13 +486,8 @@ int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats
 int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, bool machine, char **ret) {
         char *name;
 
-        if (asprintf(&name,
-                     "%s%s%020" PRIu64 "_%020" PRIu64 "%s",
-                     dir ? dir : "",
-                     dir ? "/" : "",
-                     start,
-                     end,
-                     machine ? ".sum" : ".txt") < 0)
+        if (asprintf(&name, "%s%s%020" PRIu64 "_%020" PRIu64 "%s", dir ? dir : "", dir ? "/" : "", start,
+                     end, machine ? ".sum" : ".txt") < 0)
                 return -ENOMEM;
         *ret = name;
         return 0;
@@ -518,14 +497,8 @@ int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, boo
  * records looked at start at *index (the first record seen by the previous
  * sub-session with a sequence number at or above its end), at most
  * records_limit of them; *index is updated for the next one. */
-static int report_block(
-                OwStats *st,
-                const OwReportSession *s,
-                const OwReportOptions *o,
-                const OwSink *out,
-                uint32_t first,
-                uint32_t last,
-                uint32_t *index) {
+static int report_block(OwStats *st, const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
+                        uint32_t first, uint32_t last, uint32_t *index) {
         uint32_t begin = *index, n, next = 0;
         bool next_found = false;
         int r;
@@ -577,15 +550,9 @@ static int report_block(
         return o->machine ? ow_report_machine(out, s, st, o) : ow_report_summary(out, s, st, o);
 }
 
-static int report_block_to_file(
-                OwStats *st,
-                const OwReportSession *s,
-                const OwReportOptions *o,
-                const OwSink *out,
-                const OwReportFiles *files,
-                uint32_t first,
-                uint32_t last,
-                uint32_t *index) {
+static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwReportOptions *o,
+                                const OwSink *out, const OwReportFiles *files, uint32_t first, uint32_t last,
+                                uint32_t *index) {
         _cleanup_free_ char *name = NULL;
         OwSink file;
         int r;
@@ -611,15 +578,18 @@ static int report_block_to_file(
         return ow_sink_printf(out, "%s\n", name);
 }
 
-int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out, const OwReportFiles *files) {
+int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
+                      const OwReportFiles *files) {
         _cleanup_(ow_stats_freep) OwStats *st = NULL;
         uint32_t n_packets, n_sub, index = 0;
         int r;
 
-        if (!s || !s->request || !o || !out || !s->records.get)
+        if (!s || !o || !out || !s->records.get)
                 return -EINVAL;
         if (o->raw)
                 return ow_report_raw(out, &s->records);
+        if (!s->request)
+                return -OW_ERR_VERSION; /* the reference: "owp files must be version 2 or greater" */
         if (o->print_files && (!files || !files->open || !files->close))
                 return -EINVAL;
         if (ow_report_units(o->units, NULL, NULL) < 0)
@@ -657,4 +627,62 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                         return r;
         }
         return 0;
+}
+
+static int owp_get(void *userdata, uint32_t i, OwRecord *ret) {
+        return ow_owp_get_record(userdata, i, ret);
+}
+
+int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
+        int r;
+
+        if (!rf)
+                return -EINVAL;
+        *rf = (OwReportFile){};
+
+        r = ow_owp_parse(data, size, &rf->file);
+        if (r < 0)
+                return r;
+
+        if (rf->file.has_request) {
+                r = ow_owp_get_slots_alloc(&rf->file, &rf->slots);
+                if (r < 0)
+                        goto fail;
+                rf->file.request.slots = rf->slots;
+        }
+
+        uint32_t n_skips = rf->file.header.n_skips;
+        if (n_skips > 0) {
+                rf->skips = calloc(n_skips, sizeof(OwSkipRange));
+                if (!rf->skips) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (uint32_t i = 0; i < n_skips; i++) {
+                        r = ow_owp_get_skip_range(&rf->file, i, &rf->skips[i]);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+
+        rf->session = (OwReportSession){
+                .request = rf->file.has_request ? &rf->file.request : NULL,
+                .skips = rf->skips,
+                .n_skips = n_skips,
+                .finished = rf->file.header.finished == OW_OWP_FINISHED_NORMAL,
+                .records = { .n_records = rf->file.n_records, .get = owp_get, .userdata = &rf->file },
+        };
+        return 0;
+
+fail:
+        ow_report_file_done(rf);
+        return r;
+}
+
+void ow_report_file_done(OwReportFile *rf) {
+        if (!rf)
+                return;
+        free(rf->slots);
+        free(rf->skips);
+        *rf = (OwReportFile){};
 }

@@ -10,6 +10,21 @@
  * Pure: output goes to a caller-provided sink, host names arrive already
  * resolved, local time comes from a caller-provided converter, and -p files
  * are opened and named by the caller through hooks.
+ *
+ * owstats, in outline:
+ *
+ *     OwReportOptions o;
+ *     ow_report_options_init(&o);          then fill it from getopt
+ *     o.localtime = localtime_r;
+ *     n = ow_report_options_reconcile(&o, w);   print "owstats: %s\n" each
+ *     for each file:
+ *             mmap it; ow_report_file_init(&rf, data, size);
+ *             rf.session.from_host/to_host = getnameinfo() of the addresses
+ *             ow_report_session(&rf.session, &o, &stdout_sink, &p_hooks);
+ *             ow_report_file_done(&rf);
+ *
+ * Leave LC_NUMERIC at "C" (no setlocale()): the formats use "%f"/"%g" and
+ * the reference prints a '.'.
  */
 
 #include <stdbool.h>
@@ -18,6 +33,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "ow-owp.h"
 #include "ow-stats.h"
 #include "ow-types.h"
 
@@ -37,24 +53,24 @@ typedef struct OwBuf {
 int ow_buf_write(void *userdata, const char *data, size_t len);
 void ow_buf_done(OwBuf *b);
 static inline OwSink ow_buf_sink(OwBuf *b) {
-        return (OwSink) { .write = ow_buf_write, .userdata = b };
+        return (OwSink){ .write = ow_buf_write, .userdata = b };
 }
 
 int ow_sink_printf(const OwSink *sink, const char *fmt, ...) _printf_(2, 3);
 
 /* The command-line output options of owstats (and of owping/owfetch). */
 typedef struct OwReportOptions {
-        bool machine;           /* -M */
-        bool raw;               /* -R */
-        bool quiet;             /* -Q */
-        bool records;           /* -v */
-        uint32_t records_limit; /* -vN: records read per (sub-)session, 0 = all */
-        bool unix_time;         /* -U */
-        bool print_files;       /* -p: each summary into a file (OwReportFiles) */
-        const char *save_dir;   /* -d: directory of the -p files, NULL = "" */
-        char units;             /* -n: 'n', 'u', 'm' or 's' (either case) */
-        double bucket_width;    /* -b, seconds, > 0 */
-        uint32_t sub_packets;   /* -N, 0 = the whole session */
+        bool machine;             /* -M */
+        bool raw;                 /* -R */
+        bool quiet;               /* -Q */
+        bool records;             /* -v */
+        uint32_t records_limit;   /* -vN: records read per (sub-)session, 0 = all */
+        bool unix_time;           /* -U */
+        bool print_files;         /* -p: each summary into a file (OwReportFiles) */
+        const char *save_dir;     /* -d: directory of the -p files, NULL = "" */
+        char units;               /* -n: 'n', 'u', 'm' or 's' (either case) */
+        double bucket_width;      /* -b, seconds, > 0 */
+        uint32_t sub_packets;     /* -N, 0 = the whole session */
         const float *percentiles; /* -a, each 0..100 */
         size_t n_percentiles;
 
@@ -104,6 +120,28 @@ typedef struct OwReportSession {
         OwRecordSource records;
 } OwReportSession;
 
+/*
+ * An .owp file ready for ow_report_session(): parsed in place (data must
+ * outlive it), slots and skip ranges decoded, records served from the
+ * buffer. session points into the struct itself, so do not copy or move it
+ * once initialised. Host names are left NULL (numeric) for the caller to
+ * fill in from its resolver.
+ *
+ * Failures: those of ow_owp_parse(), ow_owp_get_slots_alloc() and
+ * ow_owp_get_skip_range(), -ENOMEM. A version 0 file (no request) is
+ * accepted, with session.request NULL: only -R can report it, as with the
+ * reference.
+ */
+typedef struct OwReportFile {
+        OwOwpFile file;
+        OwSlot *slots;
+        OwSkipRange *skips;
+        OwReportSession session;
+} OwReportFile;
+
+int ow_report_file_init(OwReportFile *rf, const void *data, size_t size);
+void ow_report_file_done(OwReportFile *rf);
+
 /* -p: where each summary block goes. open() gives the sink for the next
  * block (typically a temporary file); close() gets the block's final name
  * (ow_report_file_name()), or NULL when the block failed and should be
@@ -121,13 +159,11 @@ typedef struct OwReportFiles {
  * into out. Options must be reconciled already. Failures: those of
  * ow_stats_new(), ow_stats_begin() and ow_stats_add() (after the output
  * produced so far, as the reference), of the record source and of the
- * sink; -EINVAL for bad options (-p without files, an unknown unit).
+ * sink; -EINVAL for bad options (-p without files, an unknown unit);
+ * -OW_ERR_VERSION for statistics on a file without a request (version 0).
  */
-int ow_report_session(
-                const OwReportSession *s,
-                const OwReportOptions *o,
-                const OwSink *out,
-                const OwReportFiles *files);
+int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
+                      const OwReportFiles *files);
 
 /* The building blocks of ow_report_session(). */
 
@@ -140,16 +176,15 @@ int ow_report_header(const OwSink *out, const OwReportSession *s);
 
 /* -v: the line for one record, as classified by ow_stats_add(); nothing
  * for records outside the range or skipped. */
-int ow_report_record(
-                const OwSink *out,
-                const OwReportOptions *o,
-                const OwRecord *r,
-                const OwStatsRecordInfo *info);
+int ow_report_record(const OwSink *out, const OwReportOptions *o, const OwRecord *r,
+                     const OwStatsRecordInfo *info);
 
 /* The default summary block and the -M block of a (sub-)session that
  * ow_stats_end() completed. */
-int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st, const OwReportOptions *o);
-int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st, const OwReportOptions *o);
+int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o);
+int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o);
 
 /* -p name: "<dir>/<START>_<END>.txt" (".sum" for -M), START/END as 20-digit
  * NTP timestamps; no directory part when dir is NULL. */

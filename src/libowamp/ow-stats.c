@@ -107,7 +107,7 @@ static int map_get(Map *m, uint32_t key, MapSlot **ret) {
         size_t i = map_hash(m, key);
         while (m->slots[i].used)
                 i = (i + 1) & m->mask;
-        m->slots[i] = (MapSlot) { .key = key, .used = 1 };
+        m->slots[i] = (MapSlot){ .key = key, .used = 1 };
         m->n++;
         *ret = &m->slots[i];
         return 0;
@@ -127,9 +127,14 @@ static void map_delete(Map *m, MapSlot *s) {
                 m->slots[i] = m->slots[j];
                 i = j;
         }
-        m->slots[i] = (MapSlot) {};
+        m->slots[i] = (MapSlot){};
         m->n--;
 }
+
+typedef struct ReorderEntry {
+        uint64_t index; /* arrival number in the (sub-)session */
+        uint32_t seq;
+} ReorderEntry;
 
 /* Histogram bucket. Its position in OwStats.buckets is the order of first
  * samples in this (sub-)session, which fixes the reference's printing
@@ -156,8 +161,8 @@ struct OwStats {
         OwSchedule *schedule;
         OwTimestamp *fixed_prefix;
         uint32_t n_slots;
-        int64_t sched_k;      /* index of the last gap taken, -1 for none */
-        OwTimestamp sched_t;  /* start + gaps 0..sched_k */
+        int64_t sched_k;     /* index of the last gap taken, -1 for none */
+        OwTimestamp sched_t; /* start + gaps 0..sched_k */
 
         /* The open packets: sequence numbers pbegin .. (unbounded), of which
          * only those seen or declared lost have an entry (val = copies seen,
@@ -176,13 +181,21 @@ struct OwStats {
         OwStatsBucket *sorted, *print_order;
         size_t sorted_allocated;
 
-        /* Reordering window: the last min(count, limit) sequence numbers, a
-         * ring once it holds `limit` of them. */
+        /* Reordering. The reference walks back over the last `limit`
+         * arrivals for as long as the new sequence number is below them,
+         * counting one j-reordering for each step j; that costs the walk's
+         * length per arrival. The length (the arrival's "depth") is found
+         * here in amortised O(1): a stack holds the arrivals not yet
+         * shadowed by a later, smaller one, so after popping those above the
+         * new one its top is the nearest earlier arrival not above it.
+         * Entries older than the window drop off the bottom. Arrivals are
+         * then counted per depth, and rn[j] = arrivals deeper than j. */
         uint64_t reorder_limit;
-        uint32_t *ring;
-        uint64_t ring_allocated;
-        uint64_t ring_count; /* entries added in this (sub-)session */
-        uint64_t ring_pos;   /* ring_count mod reorder_limit */
+        ReorderEntry *stack; /* ring buffer, capacity a power of two */
+        uint64_t stack_allocated, stack_bottom, stack_n;
+        uint64_t arrivals; /* in this (sub-)session */
+        uint32_t *depths;  /* depths[d]: arrivals of depth d, 1 <= d <= max_depth */
+        uint64_t depths_allocated, max_depth;
         uint32_t *rn;
         uint64_t rn_allocated;
         uint64_t reorder_total;
@@ -222,7 +235,7 @@ static int32_t bucket_index(double d, double width) {
 
         if (!(q > -2147483649.0 && q < 2147483648.0))
                 return INT32_MIN; /* out of range, or NaN */
-        int64_t t = (int64_t) q; /* truncation toward zero, in range */
+        int64_t t = (int64_t) q;  /* truncation toward zero, in range */
         if (q < 0) {
                 if ((double) t > q)
                         t--;
@@ -238,7 +251,9 @@ static size_t reference_btable_size(OwTimestamp timeout, double width) {
          * divided by the width in seconds (a unit slip that makes it almost
          * always 2048), bounded to [10, 2048], then picks the largest prime
          * of its list not above that. */
-        static const unsigned primes[] = { 31, 67, 127, 251, 509, 1021, 2053, 4093, 8191, 16381, 32771, 65521 };
+        static const unsigned primes[] = {
+                31, 67, 127, 251, 509, 1021, 2053, 4093, 8191, 16381, 32771, 65521
+        };
         double d = (double) timeout / width;
         long hint;
         size_t i;
@@ -279,24 +294,21 @@ OwStats *ow_stats_free(OwStats *s) {
         free(s->buckets);
         free(s->sorted);
         free(s->print_order);
-        free(s->ring);
+        free(s->stack);
+        free(s->depths);
         free(s->rn);
         free(s);
         return NULL;
 }
 
-int ow_stats_new(
-                const OwSessionRequest *req,
-                const OwSkipRange *skips,
-                size_t n_skips,
-                double bucket_width,
-                OwStats **ret) {
+int ow_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips, double bucket_width,
+                 OwStats **ret) {
         _cleanup_(ow_stats_freep) OwStats *s = NULL;
         int r;
 
         if (!req || !ret || (n_skips > 0 && !skips))
                 return -EINVAL;
-        if (!(bucket_width > 0.0) || bucket_width > 1e300)
+        if (!(bucket_width > 0.0)) /* NaN too; +inf is accepted, as by the reference */
                 return -EINVAL;
         if (req->n_slots == 0 || !req->slots)
                 return -EINVAL;
@@ -398,7 +410,7 @@ int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last) {
                 return -OW_ERR_RANGE;
 
         OwStatsResult *r = &s->result;
-        *r = (OwStatsResult) {
+        *r = (OwStatsResult){
                 .first = first,
                 .last = last,
                 .sync = true,
@@ -417,10 +429,12 @@ int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last) {
         map_clear(&s->bucket_map);
         s->n_buckets = 0;
 
-        s->ring_count = 0;
-        s->ring_pos = 0;
-        if (s->rn_allocated > 0)
-                memset(s->rn, 0, s->rn_allocated * sizeof(uint32_t));
+        s->arrivals = 0;
+        s->stack_n = 0;
+        s->stack_bottom = 0;
+        s->max_depth = 0;
+        if (s->depths_allocated > 0)
+                memset(s->depths, 0, s->depths_allocated * sizeof(uint32_t));
 
         /* The reference starts min at +inf_delay and max at -inf_delay, with
          * inf_delay = timeout + 2^-32 s (so min stays "nan" when every
@@ -489,44 +503,64 @@ static int flush_one(OwStats *s) {
         return 1;
 }
 
-static int reorder_add(OwStats *s, uint32_t seq) {
-        uint64_t limit = s->reorder_limit;
-        uint64_t depth = MIN(s->ring_count, limit);
-        uint64_t i;
+static ReorderEntry *stack_at(const OwStats *s, uint64_t i) {
+        return &s->stack[(s->stack_bottom + i) & (s->stack_allocated - 1)];
+}
 
-        /* j-reordering (RFC 4737 6.2, as the reference counts it): for each
-         * j, count arrivals whose sequence number is below each of the j
-         * arrivals just before them. */
-        for (i = 0; i < depth; i++) {
-                uint64_t back = i + 1;
-                uint64_t pos = s->ring_pos >= back ? s->ring_pos - back : s->ring_pos + limit - back;
-                if (!(seq < s->ring[pos]))
-                        break;
-                if (i >= s->rn_allocated) {
-                        uint64_t n = MAX(s->rn_allocated * 2, (uint64_t) 16);
-                        n = MIN(n, limit);
-                        uint32_t *p = reallocarray(s->rn, n, sizeof(uint32_t));
-                        if (!p)
-                                return -ENOMEM;
-                        memset(p + s->rn_allocated, 0, (n - s->rn_allocated) * sizeof(uint32_t));
-                        s->rn = p;
-                        s->rn_allocated = n;
-                }
-                s->rn[i]++;
-        }
-
-        if (s->ring_pos >= s->ring_allocated) {
-                uint64_t n = MAX(s->ring_allocated * 2, (uint64_t) 64);
-                n = MIN(n, limit);
-                uint32_t *p = reallocarray(s->ring, n, sizeof(uint32_t));
+static int stack_push(OwStats *s, uint64_t index, uint32_t seq) {
+        if (s->stack_n == s->stack_allocated) {
+                uint64_t n = MAX(s->stack_allocated * 2, (uint64_t) 64);
+                ReorderEntry *p = calloc(n, sizeof(ReorderEntry));
                 if (!p)
                         return -ENOMEM;
-                s->ring = p;
-                s->ring_allocated = n;
+                for (uint64_t i = 0; i < s->stack_n; i++)
+                        p[i] = *stack_at(s, i);
+                free(s->stack);
+                s->stack = p;
+                s->stack_allocated = n;
+                s->stack_bottom = 0;
         }
-        s->ring[s->ring_pos] = seq;
-        s->ring_pos = s->ring_pos + 1 == limit ? 0 : s->ring_pos + 1;
-        s->ring_count++;
+        *stack_at(s, s->stack_n) = (ReorderEntry){ .index = index, .seq = seq };
+        s->stack_n++;
+        return 0;
+}
+
+static int reorder_add(OwStats *s, uint32_t seq) {
+        uint64_t limit = s->reorder_limit;
+        uint64_t i = s->arrivals;
+        uint64_t depth;
+
+        /* Only the last `limit` arrivals count (indices i - limit .. i - 1). */
+        while (s->stack_n > 0 && i > limit && s->stack[s->stack_bottom].index < i - limit) {
+                s->stack_bottom = (s->stack_bottom + 1) & (s->stack_allocated - 1);
+                s->stack_n--;
+        }
+        /* Arrivals above seq are passed by the walk, and shadowed for every
+         * later arrival by seq itself. */
+        while (s->stack_n > 0 && stack_at(s, s->stack_n - 1)->seq > seq)
+                s->stack_n--;
+        depth = s->stack_n > 0 ? i - stack_at(s, s->stack_n - 1)->index - 1 : i;
+        depth = MIN(depth, limit);
+
+        if (depth > 0) {
+                if (depth >= s->depths_allocated) {
+                        uint64_t n = MAX(s->depths_allocated * 2, (uint64_t) 16);
+                        n = MAX(n, depth + 1);
+                        uint32_t *p = reallocarray(s->depths, n, sizeof(uint32_t));
+                        if (!p)
+                                return -ENOMEM;
+                        memset(p + s->depths_allocated, 0, (n - s->depths_allocated) * sizeof(uint32_t));
+                        s->depths = p;
+                        s->depths_allocated = n;
+                }
+                s->depths[depth]++;
+                s->max_depth = MAX(s->max_depth, depth);
+        }
+
+        int r = stack_push(s, i, seq);
+        if (r < 0)
+                return r;
+        s->arrivals++;
         s->reorder_total++;
         return 0;
 }
@@ -552,7 +586,7 @@ static int bucket_add(OwStats *s, double d) {
                 }
                 slot->flag = 1;
                 slot->val = (uint32_t) s->n_buckets;
-                s->buckets[s->n_buckets] = (Bucket) { .index = b };
+                s->buckets[s->n_buckets] = (Bucket){ .index = b };
                 s->n_buckets++;
         }
         s->buckets[slot->val].count++;
@@ -568,7 +602,7 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
                 return -EINVAL;
         if (!info)
                 info = &dummy;
-        *info = (OwStatsRecordInfo) { .kind = OW_STATS_RECORD_OUTSIDE };
+        *info = (OwStatsRecordInfo){ .kind = OW_STATS_RECORD_OUTSIDE };
 
         OwStatsResult *res = &s->result;
         if (rec->seq < res->first || rec->seq >= res->last)
@@ -637,7 +671,7 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         double derr = ow_stats_errest_seconds(rec->send_err) + ow_stats_errest_seconds(rec->recv_err);
         res->max_err = MAX(res->max_err, derr);
 
-        *info = (OwStatsRecordInfo) {
+        *info = (OwStatsRecordInfo){
                 .kind = OW_STATS_RECORD_RECEIVED,
                 .sync = sync,
                 .delay = d,
@@ -726,7 +760,7 @@ int ow_stats_end(OwStats *s) {
         for (size_t i = 0; i < s->n_buckets; i++) {
                 OwStatsBucket b = { .index = s->buckets[i].index, .count = s->buckets[i].count };
                 s->sorted[i] = b;
-                keys[i] = (PrintKey) {
+                keys[i] = (PrintKey){
                         .chain = byte_sum(b.index) % (unsigned) s->btable_size,
                         .order = (uint32_t) i,
                         .b = b,
@@ -743,10 +777,20 @@ int ow_stats_end(OwStats *s) {
         r->buckets_print_order = s->print_order;
         r->n_buckets = s->n_buckets;
 
-        uint64_t n = 0;
-        while (n < s->reorder_limit && n < s->rn_allocated && s->rn[n] > 0)
-                n++;
-        r->n_reorder = n;
+        /* rn[j] = arrivals deeper than j: all non-zero up to the deepest. */
+        if (s->max_depth > s->rn_allocated) {
+                uint32_t *p = reallocarray(s->rn, s->max_depth, sizeof(uint32_t));
+                if (!p)
+                        return -ENOMEM;
+                s->rn = p;
+                s->rn_allocated = s->max_depth;
+        }
+        uint32_t sum = 0;
+        for (uint64_t d = s->max_depth; d > 0; d--) {
+                sum += s->depths[d];
+                s->rn[d - 1] = sum;
+        }
+        r->n_reorder = s->max_depth;
         r->reorder = s->rn;
         r->reorder_total = s->reorder_total;
         return 0;

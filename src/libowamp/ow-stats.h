@@ -23,8 +23,9 @@
  * Memory does not grow per record: the engine keeps the packets that can
  * still change (those scheduled less than the loss timeout before the
  * newest arrival), one counter per occupied histogram bucket, and a
- * reordering window of at most rate x timeout x 3.5 sequence numbers, the
- * bounds the reference's algorithm needs.
+ * reordering window of at most rate x timeout x 3.5 arrivals, the bounds
+ * the reference's algorithm needs. Time is O(1) amortised per record (the
+ * reference's reordering walk is not; ours gives the same counts).
  */
 
 #include <stdbool.h>
@@ -76,9 +77,10 @@ typedef struct OwStatsResult {
         /* TTL seen by the receiver, first copies only. */
         uint64_t ttl[256];
 
-        /* n-reordering: reorder[j] is the (j+1)-reordering count, for
-         * j < n_reorder; reorder[n_reorder] is 0 unless n_reorder equals
-         * reorder_limit. reorder_total is the denominator, which keeps
+        /* n-reordering: reorder[j] is the (j+1)-reordering count, non-zero
+         * for every j < n_reorder, and the (n_reorder+1)-reordering count is
+         * 0 unless n_reorder equals reorder_limit (then it is not known:
+         * "not handled"). reorder_total is the denominator, which keeps
          * counting across sub-sessions as the reference's does. */
         const uint32_t *reorder;
         uint64_t n_reorder;
@@ -104,12 +106,8 @@ typedef struct OwStatsResult {
  * without slots; ow_schedule_new()'s -OW_ERR_COUNT and -OW_ERR_SLOT_TYPE;
  * -ENOMEM.
  */
-int ow_stats_new(
-                const OwSessionRequest *req,
-                const OwSkipRange *skips,
-                size_t n_skips,
-                double bucket_width,
-                OwStats **ret);
+int ow_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips, double bucket_width,
+                 OwStats **ret);
 OwStats *ow_stats_free(OwStats *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OwStats *, ow_stats_free);
 

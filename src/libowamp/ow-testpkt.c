@@ -7,6 +7,7 @@
 #include <nettle/hmac.h>
 #include <nettle/memops.h>
 
+#include "ow-crypto.h"
 #include "ow-error.h"
 #include "ow-testpkt.h"
 #include "ow-wire.h"
@@ -67,8 +68,8 @@ void ow_testpkt_derive_keys(const OwSid *sid, const uint8_t aes_key[static OW_AE
         xor_block(x, hmac_key + BLOCK, ret->hmac);
         aes128_encrypt(&k, BLOCK, ret->hmac + BLOCK, x);
 
-        explicit_bzero(&k, sizeof(k));
-        explicit_bzero(x, sizeof(x));
+        ow_wipe(&k, sizeof(k));
+        ow_wipe(x, sizeof(x));
 }
 
 int ow_testpkt_codec_new_from_keys(OwMode mode, const OwTestKeys *keys, OwTestPktCodec **ret) {
@@ -106,14 +107,14 @@ int ow_testpkt_codec_new(OwMode mode, const OwSid *sid, const uint8_t *aes_key, 
 
         ow_testpkt_derive_keys(sid, aes_key, hmac_key, &keys);
         r = ow_testpkt_codec_new_from_keys(mode, &keys, ret);
-        explicit_bzero(&keys, sizeof(keys));
+        ow_wipe(&keys, sizeof(keys));
         return r;
 }
 
 OwTestPktCodec *ow_testpkt_codec_free(OwTestPktCodec *c) {
         if (!c)
                 return NULL;
-        explicit_bzero(c, sizeof(*c));
+        ow_wipe(c, sizeof(*c));
         free(c);
         return NULL;
 }

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "macro.h"
+#include "ow-crypto.h"
 #include "ow-time.h"
 #include "ow-types.h"
 
@@ -36,9 +37,7 @@
 #define OW_TESTPKT_AUTH_SIZE 48 /* RFC 4656 4.1.2, authenticated and encrypted layout */
 #define OW_TESTPKT_MAX_HEADER_SIZE OW_TESTPKT_AUTH_SIZE
 
-#define OW_AES_KEY_SIZE 16  /* AES-128 session key, RFC 4656 3.1 */
-#define OW_HMAC_KEY_SIZE 32 /* HMAC-SHA1 session key, RFC 4656 3.1 */
-#define OW_HMAC_SIZE 16     /* HMAC-SHA1 truncated to 128 bits, RFC 4656 3.2 */
+/* OW_AES_KEY_SIZE, OW_HMAC_KEY_SIZE and OW_HMAC_SIZE come from ow-crypto.h. */
 
 /* The fields of a test packet that carry information. */
 typedef struct OwTestPacket {

@@ -451,8 +451,10 @@ static int handle_request_session(Conn *c) {
         /* First block already in; the rest of the preamble ends with its HMAC. */
         if (c->io.msg_len < OW_REQUEST_SESSION_PREAMBLE_SIZE) {
                 r = ctrl_io_need(&c->io, OW_REQUEST_SESSION_PREAMBLE_SIZE - c->io.msg_len, true, true);
-                if (r <= 0)
-                        return r == -OW_ERR_HMAC ? conn_fail(c, r, "Request-Session") : r;
+                if (r < 0)
+                        return conn_fail(c, r, "Request-Session");
+                if (r == 0)
+                        return 0;
         }
         m = ctrl_io_msg(&c->io);
         r = ow_command_size(m, c->io.msg_len, &total);
@@ -460,8 +462,10 @@ static int handle_request_session(Conn *c) {
                 return conn_fail(c, r, "Request-Session");
         if (c->io.msg_len < total) {
                 r = ctrl_io_need(&c->io, total - c->io.msg_len, true, true);
-                if (r <= 0)
-                        return r == -OW_ERR_HMAC || r < 0 ? conn_fail(c, r, "Request-Session slots") : r;
+                if (r < 0)
+                        return conn_fail(c, r, "Request-Session slots");
+                if (r == 0)
+                        return 0;
         }
 
         OwSessionRequest req = {};

@@ -810,7 +810,6 @@ static int files_close(void *userdata, const char *name) {
                 unlink(h->tmp);
                 return r;
         }
-        printf("%s\n", name);
         return 0;
 }
 
@@ -870,7 +869,7 @@ static double packet_rate(const OwSessionRequest *req) {
 }
 
 static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
-        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::Uhft:T:";
+        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::UhftT:";
         int c;
         bool have_modes = false;
         uint8_t dscp;

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "macro.h"
 #include "net.h"
+#include "ow-crypto.h"
 #include "ow-error.h"
 #include "ow-receiver.h"
 #include "ow-schedule.h"
@@ -702,9 +703,9 @@ int main(int argc, char **argv) {
         memcpy(keys.aes, s.setup.test_aes_key, sizeof(keys.aes));
         memcpy(keys.hmac, s.setup.test_hmac_key, sizeof(keys.hmac));
         r = ow_testpkt_codec_new_from_keys(s.setup.mode, &keys, &s.codec);
-        explicit_bzero(&keys, sizeof(keys));
-        explicit_bzero(s.setup.test_aes_key, sizeof(s.setup.test_aes_key));
-        explicit_bzero(s.setup.test_hmac_key, sizeof(s.setup.test_hmac_key));
+        ow_wipe(&keys, sizeof(keys));
+        ow_wipe(s.setup.test_aes_key, sizeof(s.setup.test_aes_key));
+        ow_wipe(s.setup.test_hmac_key, sizeof(s.setup.test_hmac_key));
         if (r < 0)
                 return fail(&s, r, "Bad test keys"), EXIT_FAILURE;
 
