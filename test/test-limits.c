@@ -613,6 +613,57 @@ START_TEST(test_session_cost) {
 }
 END_TEST
 
+/* conf/owampd.limits, as installed: the defaults (one open class for
+ * everyone), and its commented example parses to what it says. */
+START_TEST(test_shipped_limits) {
+        uint8_t *buf;
+        size_t len;
+        OwLimits *l = NULL;
+        OwDiag d;
+
+        test_read_file(CONF_EXAMPLES_DIR "/owampd.limits", &buf, &len);
+        ck_assert_int_eq(ow_limits_parse(buf, len, "owampd.limits", &l, &d), 0);
+        ck_assert_uint_eq(ow_limits_n_classes(l), 1);
+        ck_assert_str_eq(ow_limits_class_name(l, 0), "default");
+        for (OwLimitKey k = 0; k < _OW_LIMIT_KEY_MAX; k++)
+                ck_assert(!ow_limits_class_sets(l, 0, k));
+        ck_assert_str_eq(resolve(l, "192.0.2.1", NULL), "default");
+        ow_limits_free(l);
+
+        /* Uncomment the "#limit" and "#assign" lines. */
+        char *text = malloc(len + 1);
+        size_t o = 0;
+        ck_assert_ptr_nonnull(text);
+        for (size_t i = 0; i < len;) {
+                size_t e = i;
+                while (e < len && buf[e] != '\n')
+                        e++;
+                size_t skip = (e - i > 7 && (memcmp(buf + i, "#limit ", 7) == 0 || memcmp(buf + i, "#assign ", 8) == 0))
+                                      ? 1
+                                      : 0;
+                memcpy(text + o, buf + i + skip, e - i - skip);
+                o += e - i - skip;
+                text[o++] = '\n';
+                i = e + 1;
+        }
+        text[o] = 0;
+        l = parse_ok(text);
+        ck_assert_uint_eq(ow_limits_n_classes(l), 4);
+        size_t regular = find(l, "regular"), closed = find(l, "closed");
+        ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_DISK), UINT64_C(10000000000));
+        ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_BANDWIDTH), UINT64_C(20000000));
+        ck_assert_uint_eq(ow_limits_get(l, closed, OW_LIMIT_ALLOW_OPEN_MODE), 0);
+        ck_assert_uint_eq(ow_limits_get(l, closed, OW_LIMIT_DELETE_ON_FETCH), 1);
+        ck_assert_str_eq(resolve(l, "192.0.2.1", NULL), "closed");
+        ck_assert_str_eq(resolve(l, "2001:db8::1", NULL), "closed");
+        ck_assert_str_eq(resolve(l, "198.51.100.1", NULL), "regular");
+        ck_assert_str_eq(resolve(l, "198.51.100.1", "measurement-host"), "trusted");
+        ow_limits_free(l);
+        free(text);
+        free(buf);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("limits");
         TCase *tc = tcase_create("core");
@@ -627,6 +678,7 @@ int main(void) {
         tcase_add_test(tc, test_class_from_path);
         tcase_add_test(tc, test_demand);
         tcase_add_test(tc, test_session_cost);
+        tcase_add_test(tc, test_shipped_limits);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }
