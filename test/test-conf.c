@@ -570,8 +570,10 @@ START_TEST(test_shipped_conf) {
         ck_assert_int_eq(ow_conf_new(&def), 0);
 
         /* "#keyword value" lines, uncommented one at a time. */
-        char *text = strndup((const char *) buf, len);
+        char *text = malloc(len + 1);
         ck_assert_ptr_nonnull(text);
+        memcpy(text, buf, len);
+        text[len] = 0;
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
                 if (line[0] != '#' || line[1] < 'a' || line[1] > 'z')
                         continue;
