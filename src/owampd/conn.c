@@ -298,7 +298,7 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         }
         if ((s->modes & OW_MODE_OPEN) && !(c->modes_offered & OW_MODE_OPEN)) {
                 const char *cls = policy_class_for(s, &c->peer, NULL);
-                conn_log(c, LOG_DEBUG, NULL, "Not offering open mode to %s: class %s has allow_open_mode off",
+                conn_log(c, LOG_INFO, NULL, "Not offering open mode to %s: class %s has allow_open_mode off",
                          c->peer_str, cls ? cls : "-");
         }
         c->state = CONN_SETUP;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -403,6 +404,11 @@ int main(int argc, char **argv) {
         r = datastore_scan(s);
         if (r < 0)
                 goto finish;
+        uint64_t stored = 0;
+        for (size_t i = 0; i < s->n_files; i++)
+                stored += s->files[i].size;
+        log_info("Data directory %s: %zu session file%s, %" PRIu64 " octets", s->datadir, s->n_files,
+                 s->n_files == 1 ? "" : "s", stored);
 
         bool activated;
         r = take_listeners(s, &activated);
