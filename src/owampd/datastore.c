@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "owampd.h"
@@ -201,6 +202,9 @@ int datastore_scan(Server *s) {
                 return r;
         }
         datastore_done(s);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->files_scanned_usec = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
         s->files = res.files;
         s->n_files = res.n;
         s->n_files_allocated = res.allocated;

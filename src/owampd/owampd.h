@@ -152,6 +152,7 @@ struct Server {
          * <datadir>/hierarchy, by SID. */
         StoredFile *files;
         size_t n_files, n_files_allocated;
+        uint64_t files_scanned_usec; /* CLOCK_MONOTONIC of the last datastore_scan() */
 
         /* Configuration: the command line's settings (re-applied over the
          * files on every reload) and the effective result. */

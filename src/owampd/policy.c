@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "owampd.h"
@@ -267,6 +268,16 @@ static void log_refusal(Conn *c, const OwLimits *l, size_t cls, OwLimitKey key, 
                  amount, extra_text ? extra_text : "");
 }
 
+/* Before a disk limit says no, the data directory is counted again; at
+ * most once a second, so refused requests cannot keep owampd scanning. */
+#define RESCAN_INTERVAL_USEC (1000 * UINT64_C(1000))
+static bool rescan_allowed(Server *s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        return now - s->files_scanned_usec >= RESCAN_INTERVAL_USEC;
+}
+
 OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
         const OwLimits *l;
         OwLimitRefusal why;
@@ -329,7 +340,7 @@ OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
                         r = ow_limits_demand(l, cls, OW_LIMIT_DISK, used, disk, 1000, &why);
                         if (r != -EDQUOT)
                                 break;
-                        if (pass > 0 || why.permanent || datastore_scan(s) < 0) {
+                        if (pass > 0 || why.permanent || !rescan_allowed(s) || datastore_scan(s) < 0) {
                                 log_refusal(c, l, cls, OW_LIMIT_DISK, &why, disk, NULL);
                                 return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
                         }
