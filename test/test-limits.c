@@ -554,7 +554,8 @@ START_TEST(test_demand) {
         /* No limit anywhere: anything goes, even the largest amount. */
         OwLimits *free_for_all = parse_ok("limit root with\nlimit x with parent=root\n");
         uint64_t u2[2] = { UINT64_MAX - 1, UINT64_MAX - 1 };
-        ck_assert_int_eq(ow_limits_demand(free_for_all, 1, OW_LIMIT_BANDWIDTH, u2, UINT64_MAX, 1000, &why), 0);
+        ck_assert_int_eq(ow_limits_demand(free_for_all, 1, OW_LIMIT_BANDWIDTH, u2, UINT64_MAX, 1000, &why),
+                         0);
         ow_limits_charge(free_for_all, 1, u2, 5);
         ck_assert_uint_eq(u2[0], UINT64_MAX); /* saturates */
         ow_limits_free(free_for_all);
@@ -591,13 +592,13 @@ START_TEST(test_session_cost) {
         OwSlot three[3] = { { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 3 },
                             { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 3 },
                             { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 3 + 1 } };
-        req = (OwSessionRequest) { .ipvn = 4, .n_slots = 3, .n_packets = 1, .slots = three };
+        req = (OwSessionRequest){ .ipvn = 4, .n_slots = 3, .n_packets = 1, .slots = three };
         ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), 3 * 42 * 8);
         three[2].param--;
         ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), 3 * 42 * 8 + 1);
         /* No gap at all: no finite rate. */
         OwSlot zero = { OW_SLOT_FIXED, 0 };
-        req = (OwSessionRequest) { .ipvn = 4, .n_slots = 1, .n_packets = 10, .slots = &zero };
+        req = (OwSessionRequest){ .ipvn = 4, .n_slots = 1, .n_packets = 10, .slots = &zero };
         ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), UINT64_MAX);
         /* Absurd padding and a tiny gap saturate instead of wrapping. */
         zero.param = 1;
@@ -605,7 +606,7 @@ START_TEST(test_session_cost) {
         ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), UINT64_MAX);
 
         /* Disk: 40 + 112 + 16 x (slots + 1), then 25 per packet. */
-        req = (OwSessionRequest) { .ipvn = 4, .n_slots = 1, .n_packets = 100, .slots = slots };
+        req = (OwSessionRequest){ .ipvn = 4, .n_slots = 1, .n_packets = 100, .slots = slots };
         ck_assert_uint_eq(ow_session_disk(&req), 40 + 112 + 32 + 100 * 25);
         req.n_slots = 2;
         req.n_packets = UINT32_MAX;
@@ -638,7 +639,8 @@ START_TEST(test_shipped_limits) {
                 size_t e = i;
                 while (e < len && buf[e] != '\n')
                         e++;
-                size_t skip = (e - i > 7 && (memcmp(buf + i, "#limit ", 7) == 0 || memcmp(buf + i, "#assign ", 8) == 0))
+                size_t skip = (e - i > 7 &&
+                               (memcmp(buf + i, "#limit ", 7) == 0 || memcmp(buf + i, "#assign ", 8) == 0))
                                       ? 1
                                       : 0;
                 memcpy(text + o, buf + i + skip, e - i - skip);

@@ -640,8 +640,8 @@ int ow_limits_class_from_path(const OwLimits *l, const char *path, size_t *ret) 
                         /* The root is class 0; every other class follows its parent. */
                         for (size_t c = found ? cur + 1 : 0; c < l->n_classes; c++) {
                                 const LimitClass *k = &l->classes[c];
-                                if ((found ? (!k->root && k->parent == cur) : k->root) && strlen(k->name) == n &&
-                                    memcmp(k->name, p, n) == 0) {
+                                if ((found ? (!k->root && k->parent == cur) : k->root) &&
+                                    strlen(k->name) == n && memcmp(k->name, p, n) == 0) {
                                         cur = c;
                                         matched = true;
                                         break;
@@ -674,8 +674,8 @@ void ow_limits_charge(const OwLimits *l, size_t class, uint64_t *used, uint64_t 
 
 int ow_limits_demand(const OwLimits *l, size_t class, OwLimitKey key, const uint64_t *used, uint64_t amount,
                      uint32_t fudge_permille, OwLimitRefusal *ret) {
-        if (!l || !used || class >= l->n_classes || key >= _OW_LIMIT_KEY_MAX || limit_desc[key].type != LIMIT_INT ||
-            fudge_permille == 0)
+        if (!l || !used || class >= l->n_classes || key >= _OW_LIMIT_KEY_MAX ||
+            limit_desc[key].type != LIMIT_INT || fudge_permille == 0)
                 return -EINVAL;
         for (;;) {
                 uint64_t limit = ow_limits_get(l, class, key);
@@ -684,7 +684,7 @@ int ow_limits_demand(const OwLimits *l, size_t class, OwLimitKey key, const uint
                         uint64_t h = hard > UINT64_MAX ? UINT64_MAX : (uint64_t) hard;
                         if (amount > h || used[class] > h - amount) {
                                 if (ret)
-                                        *ret = (OwLimitRefusal) {
+                                        *ret = (OwLimitRefusal){
                                                 .class = class,
                                                 .limit = h,
                                                 .used = used[class],
@@ -715,8 +715,9 @@ uint64_t ow_session_bandwidth(const OwSessionRequest *req, OwMode mode) {
         if (gaps == 0)
                 return UINT64_MAX;
         /* bits per packet x packets per second: n_slots x 2^32 / gaps (32.32). */
-        unsigned __int128 num = (unsigned __int128) ow_session_packet_size(req->ipvn, mode, req->padding_length) *
-                                8 * req->n_slots;
+        unsigned __int128 num =
+                (unsigned __int128) ow_session_packet_size(req->ipvn, mode, req->padding_length) * 8 *
+                req->n_slots;
         if (num > ((unsigned __int128) 1 << 95))
                 return UINT64_MAX;
         num <<= 32;

@@ -119,8 +119,8 @@ static bool str_changed(const char *a, const char *b) {
 static void warn_restart_only(const OwConf *old, const OwConf *new) {
         static const struct {
                 OwConfKey key;
-        } keys[] = { { OW_CONF_USER },    { OW_CONF_GROUP },   { OW_CONF_DATADIR },
-                     { OW_CONF_VARDIR },  { OW_CONF_SRCNODE }, { OW_CONF_ROOTFOLLY } };
+        } keys[] = { { OW_CONF_USER },   { OW_CONF_GROUP },   { OW_CONF_DATADIR },
+                     { OW_CONF_VARDIR }, { OW_CONF_SRCNODE }, { OW_CONF_ROOTFOLLY } };
 
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 bool changed;
@@ -162,7 +162,7 @@ int server_reload(Server *s) {
                 r = policy_load(s->confdir, &p, err, sizeof(err));
         if (r < 0) {
                 ow_conf_free(conf);
-                log_full(LOG_ERR, r, &(LogFields) { .message_id = MSGID_CONFIG_ERROR },
+                log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR },
                          "Reload failed: %s (keeping the previous configuration and policy)", err);
                 return r;
         }

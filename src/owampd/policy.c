@@ -150,7 +150,7 @@ void policy_install(Server *s, Policy *p, bool reload) {
                 p->generation = s->policy->generation + 1;
         policy_unref(s->policy);
         s->policy = p;
-        log_full(LOG_INFO, 0, &(LogFields) { .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
+        log_full(LOG_INFO, 0, &(LogFields){ .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
                  "%s policy: %zu key%s from %s, %zu class%s from %s", reload ? "Reloaded" : "Loaded",
                  ow_pfs_count(p->pfs), ow_pfs_count(p->pfs) == 1 ? "" : "s", p->pfs_path,
                  ow_limits_n_classes(p->limits), ow_limits_n_classes(p->limits) == 1 ? "" : "es",
@@ -220,9 +220,9 @@ static uint64_t *usage_new(Server *s, const OwLimits *l, OwLimitKey key) {
         if (key == OW_LIMIT_BANDWIDTH) {
                 TestSession *t;
                 LIST_FOREACH(all, t, s->all_sessions)
-                        if (t->class_path && t->bandwidth_bps > 0 &&
-                            ow_limits_class_from_path(l, t->class_path, &c) >= 0)
-                                ow_limits_charge(l, c, used, t->bandwidth_bps);
+                if (t->class_path && t->bandwidth_bps > 0 &&
+                    ow_limits_class_from_path(l, t->class_path, &c) >= 0)
+                        ow_limits_charge(l, c, used, t->bandwidth_bps);
         } else if (key == OW_LIMIT_DISK) {
                 for (size_t i = 0; i < s->n_files; i++)
                         if (ow_limits_class_from_path(l, s->files[i].class_path, &c) >= 0)
@@ -264,8 +264,8 @@ static void log_refusal(Conn *c, const OwLimits *l, size_t cls, OwLimitKey key, 
         log_full(LOG_NOTICE, 0, &f,
                  "Refusing session from %s (class %s): %s limit of class %s is %" PRIu64 " %s, %" PRIu64
                  " in use, %" PRIu64 " requested%s",
-                 c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit, limit_unit(key), why->used,
-                 amount, extra_text ? extra_text : "");
+                 c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit, limit_unit(key),
+                 why->used, amount, extra_text ? extra_text : "");
 }
 
 /* Before a disk limit says no, the data directory is counted again; at
@@ -354,9 +354,9 @@ OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
         t->class = cls;
         t->bandwidth_bps = bps;
         t->disk_reserved = disk;
-        log_full(LOG_DEBUG, 0, &(LogFields) { .peer = c->peer_addr_str },
-                 "Admitting session from %s in class %s: %" PRIu64 " bit/s, %" PRIu64 " octets of disk", c->peer_str,
-                 name, bps, disk);
+        log_full(LOG_DEBUG, 0, &(LogFields){ .peer = c->peer_addr_str },
+                 "Admitting session from %s in class %s: %" PRIu64 " bit/s, %" PRIu64 " octets of disk",
+                 c->peer_str, name, bps, disk);
         return OW_ACCEPT_OK;
 }
 
@@ -381,7 +381,8 @@ int policy_settle_disk(Server *s, TestSession *t, uint64_t size) {
         if (!used)
                 return 0;
         uint64_t extra = size - t->disk_reserved;
-        if (ow_limits_demand(l, t->class, OW_LIMIT_DISK, used, extra, s->diskfudge_permille, &why) != -EDQUOT)
+        if (ow_limits_demand(l, t->class, OW_LIMIT_DISK, used, extra, s->diskfudge_permille, &why) !=
+            -EDQUOT)
                 return 0;
 
         const char *name = ow_limits_class_name(l, t->class), *lname = ow_limits_class_name(l, why.class);
@@ -389,7 +390,8 @@ int policy_settle_disk(Server *s, TestSession *t, uint64_t size) {
         const char *extra_f[] = { f_class, f_limit, f_lclass, NULL };
         snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", name);
         snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", lname);
-        log_full(LOG_WARNING, 0, &(LogFields) { .message_id = MSGID_DATA_DELETED, .sid = t->sid_hex, .extra = extra_f },
+        log_full(LOG_WARNING, 0,
+                 &(LogFields){ .message_id = MSGID_DATA_DELETED, .sid = t->sid_hex, .extra = extra_f },
                  "Deleting the data of session %s (class %s): %" PRIu64 " octets, %" PRIu64
                  " more than estimated, exceed the disk hard limit of class %s (%" PRIu64
                  " octets = disk x diskfudge, %" PRIu64 " in use)",

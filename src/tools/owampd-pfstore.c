@@ -273,7 +273,8 @@ int main(int argc, char **argv) {
                 id = argv[optind];
                 if (!ow_pfs_id_valid(id)) {
                         fprintf(stderr,
-                                "%s: invalid identity '%s': 1 to %u octets, no blanks or control characters, "
+                                "%s: invalid identity '%s': 1 to %u octets, no blanks or control "
+                                "characters, "
                                 "not starting with '#'\n",
                                 prog, id, OW_KEYID_SIZE);
                         return EXIT_FAILURE;
@@ -343,7 +344,8 @@ int main(int argc, char **argv) {
                 if (r >= 0) {
                         r = ow_pfs_set(pfs, id, (const uint8_t *) pass, len);
                         if (r < 0)
-                                fprintf(stderr, "%s: cannot store the pass-phrase: %s\n", prog, ow_strerror(r));
+                                fprintf(stderr, "%s: cannot store the pass-phrase: %s\n", prog,
+                                        ow_strerror(r));
                 }
                 ow_wipe(pass, sizeof(pass));
                 if (r < 0)
