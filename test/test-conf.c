@@ -632,7 +632,8 @@ START_TEST(test_shipped_conf) {
                 ow_conf_free(c);
         }
         for (int k = 0; k < _OW_CONF_KEY_MAX; k++)
-                ck_assert_msg(seen[k], "conf/owampd.conf does not mention %s", ow_conf_key_to_string((OwConfKey) k));
+                ck_assert_msg(seen[k], "conf/owampd.conf does not mention %s",
+                              ow_conf_key_to_string((OwConfKey) k));
         free(text);
         free(buf);
         ow_conf_free(def);

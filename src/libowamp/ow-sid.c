@@ -85,7 +85,8 @@ int ow_sid_from_hex(const char *s, size_t n, OwSid *ret) {
         if (!s || !ret || n != 2 * sizeof(sid.bytes))
                 return -OW_ERR_HEX;
         for (size_t i = 0; i < sizeof(sid.bytes); i++) {
-                int hi = ow_cfg_hexval((unsigned char) s[2 * i]), lo = ow_cfg_hexval((unsigned char) s[2 * i + 1]);
+                int hi = ow_cfg_hexval((unsigned char) s[2 * i]),
+                    lo = ow_cfg_hexval((unsigned char) s[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return -OW_ERR_HEX;
                 sid.bytes[i] = (uint8_t) (hi << 4 | lo);

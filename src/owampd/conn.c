@@ -34,8 +34,8 @@
 static int conn_process(Conn *c);
 static void conn_close(Conn *c);
 
-void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id, const char *fmt,
-                       ...) {
+void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
+                       const char *fmt, ...) {
         const char *mode = c->mode ? ow_mode_to_string(c->mode) : NULL;
         LogFields f = {
                 .message_id = message_id,
@@ -208,7 +208,8 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         }
         default:
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
-                         "Control connection from %s timed out: no message for controltimeout (%" PRIu64 " s)",
+                         "Control connection from %s timed out: no message for controltimeout (%" PRIu64
+                         " s)",
                          c->peer_str, c->server->control_timeout_usec / 1000000);
                 conn_close(c);
                 break;

@@ -85,8 +85,9 @@ static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uin
         for (size_t i = 0; i < r->n; i++)
                 if (ow_sid_equal(&r->files[i].sid, sid)) {
                         char hex[OW_SID_HEX_SIZE];
-                        log_warning("Data directory: session %s is stored twice (%s and %s); using the first",
-                                    ow_sid_to_hex(sid, hex), r->files[i].class_path, class_path);
+                        log_warning(
+                                "Data directory: session %s is stored twice (%s and %s); using the first",
+                                ow_sid_to_hex(sid, hex), r->files[i].class_path, class_path);
                         return 0;
                 }
         if (r->n == r->allocated) {
@@ -100,7 +101,7 @@ static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uin
         char *p = strdup(class_path);
         if (!p)
                 return -ENOMEM;
-        r->files[r->n++] = (StoredFile) { .sid = *sid, .class_path = p, .size = size };
+        r->files[r->n++] = (StoredFile){ .sid = *sid, .class_path = p, .size = size };
         r->octets += size;
         return 0;
 }
@@ -132,7 +133,8 @@ static int scan_dir(ScanResult *res, int dfd, const char *rel, unsigned depth) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        int fd = openat(dirfd(d), de->d_name,
+                                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (fd < 0)
                                 continue;
                         r = scan_dir(res, fd, sub, depth + 1);
@@ -208,8 +210,8 @@ int datastore_scan(Server *s) {
         s->files = res.files;
         s->n_files = res.n;
         s->n_files_allocated = res.allocated;
-        log_debug("Data directory %s: %zu session file%s, %" PRIu64 " octets%s", top, res.n, res.n == 1 ? "" : "s",
-                  res.octets, res.ignored ? " (other entries ignored)" : "");
+        log_debug("Data directory %s: %zu session file%s, %" PRIu64 " octets%s", top, res.n,
+                  res.n == 1 ? "" : "s", res.octets, res.ignored ? " (other entries ignored)" : "");
         return 0;
 }
 
@@ -300,7 +302,7 @@ int datastore_create(TestSession *t) {
         }
         t->data_fd = fd;
         t->data_bytes = size;
-        s->files[s->n_files++] = (StoredFile) {
+        s->files[s->n_files++] = (StoredFile){
                 .sid = t->sid,
                 .class_path = TAKE_PTR(class_path),
                 .size = MAX(t->disk_reserved, (uint64_t) size),
@@ -321,7 +323,8 @@ void datastore_settle(TestSession *t) {
         f->writer = NULL;
         /* Never started: there is no data, only a header. */
         bool drop = !t->started;
-        uint64_t size = t->data_fd >= 0 && fstat(t->data_fd, &st) >= 0 ? (uint64_t) st.st_size : t->data_bytes;
+        uint64_t size =
+                t->data_fd >= 0 && fstat(t->data_fd, &st) >= 0 ? (uint64_t) st.st_size : t->data_bytes;
         if (!drop && policy_settle_disk(s, t, size) == -EDQUOT)
                 drop = true;
         if (drop) {
@@ -640,8 +643,9 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
                         datastore_forget(s, &f->sid);
                         LogFields ld = lf;
                         ld.message_id = MSGID_DATA_DELETED;
-                        log_full(LOG_INFO, 0, &ld, "Deleted session %s after its fetch (delete_on_fetch, class path %s)",
-                                 hex, cls ? cls : "?");
+                        log_full(LOG_INFO, 0, &ld,
+                                 "Deleted session %s after its fetch (delete_on_fetch, class path %s)", hex,
+                                 cls ? cls : "?");
                 }
         }
         return 0;

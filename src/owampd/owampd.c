@@ -123,8 +123,8 @@ static int on_dieby(sd_event_source *src, uint64_t usec, void *userdata) {
 
         if (n == 0 || usec >= s->dieby_deadline) {
                 if (n > 0)
-                        log_warning("%u session worker%s still running after dieby (%u s); exiting anyway", n,
-                                    n == 1 ? "" : "s", s->dieby_sec);
+                        log_warning("%u session worker%s still running after dieby (%u s); exiting anyway",
+                                    n, n == 1 ? "" : "s", s->dieby_sec);
                 return sd_event_exit(s->event, 0);
         }
         (void) sd_event_source_set_time(src, usec + 100 * UINT64_C(1000));
@@ -385,18 +385,17 @@ int main(int argc, char **argv) {
         }
 
         r = sd_event_default(&event);
-        if (r < 0)
-                {
-                        log_error_errno(r, "sd_event_default(): %m");
-                        goto finish;
-                }
+        if (r < 0) {
+                log_error_errno(r, "sd_event_default(): %m");
+                goto finish;
+        }
         s->event = event;
         s->uptime = server_now(s);
 
         Policy *policy = NULL;
         r = policy_load(s->confdir, &policy, msg, sizeof(msg));
         if (r < 0) {
-                log_full(LOG_ERR, r, &(LogFields) { .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
+                log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
                 goto finish;
         }
         policy_install(s, policy, false);
@@ -431,8 +430,7 @@ int main(int argc, char **argv) {
 
         if (!s->foreground) {
                 pid_t pid = fork();
-                if (pid < 0)
-                        {
+                if (pid < 0) {
                         log_error_errno(errno, "fork(): %m");
                         goto finish;
                 }
@@ -474,8 +472,7 @@ int main(int argc, char **argv) {
         (void) sd_event_set_watchdog(event, true);
 
         r = launcher_fork_new(event, launcher_default_worker_path(), &s->launcher);
-        if (r < 0)
-                {
+        if (r < 0) {
                 log_error_errno(r, "Cannot set up the session launcher: %m");
                 goto finish;
         }

@@ -201,8 +201,8 @@ int server_bind_listener(Server *s, const char *node);
 int conn_new(Server *s, int fd, const SockAddr *peer);
 Conn *conn_free(Conn *c);
 void conn_session_event(Conn *c); /* a session's state changed */
-void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id, const char *fmt,
-                       ...) _printf_(6, 7);
+void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
+                       const char *fmt, ...) _printf_(6, 7);
 #define conn_log(c, ...) conn_log_internal(__FILE__, __LINE__, (c), __VA_ARGS__)
 
 /* session.c */
@@ -215,7 +215,8 @@ void session_abandon(TestSession *t); /* connection lost: kill, keep data as inc
 TestSession *server_find_session(Server *s, const OwSid *sid);
 
 /* datastore.c */
-#define DATASTORE_HIERARCHY_DIR "hierarchy" /* <datadir>/hierarchy/<class path>/<SID>.owp, as the reference */
+#define DATASTORE_HIERARCHY_DIR \
+        "hierarchy" /* <datadir>/hierarchy/<class path>/<SID>.owp, as the reference */
 int datastore_scan(Server *s);
 StoredFile *datastore_find(Server *s, const OwSid *sid);
 void datastore_forget(Server *s, const OwSid *sid);

@@ -18,12 +18,12 @@
 #include "owampd.h"
 #include "ow-error.h"
 
-static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
-                                 const char *fmt, ...) _printf_(6, 7);
+static void session_log_internal(const char *file, int line, TestSession *t, int priority,
+                                 const char *message_id, const char *fmt, ...) _printf_(6, 7);
 #define session_log(t, ...) session_log_internal(__FILE__, __LINE__, (t), __VA_ARGS__)
 
-static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
-                                 const char *fmt, ...) {
+static void session_log_internal(const char *file, int line, TestSession *t, int priority,
+                                 const char *message_id, const char *fmt, ...) {
         Conn *c = t->conn;
         char extra_role[32];
         const char *extra[] = { extra_role, NULL };

@@ -89,8 +89,8 @@ static void add_field(struct iovec *iov, size_t *n, char **bufs, const char *fmt
         (*n)++;
 }
 
-int log_internalv(const char *file, int line, int priority, int errno_value, const LogFields *f, const char *fmt,
-                  va_list ap) {
+int log_internalv(const char *file, int line, int priority, int errno_value, const LogFields *f,
+                  const char *fmt, va_list ap) {
         int saved_errno = errno;
         int ret = errno_value < 0 ? errno_value : -errno_value;
 
@@ -160,8 +160,8 @@ out:
         return ret;
 }
 
-int log_internal(const char *file, int line, int priority, int errno_value, const LogFields *f, const char *fmt,
-                 ...) {
+int log_internal(const char *file, int line, int priority, int errno_value, const LogFields *f,
+                 const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         int r = log_internalv(file, line, priority, errno_value, f, fmt, ap);
