@@ -523,6 +523,59 @@ START_TEST(test_layers) {
 }
 END_TEST
 
+/* sessionlauncher: our keyword for how owampd runs session endpoints. */
+START_TEST(test_session_launcher) {
+        static const struct {
+                const char *text;
+                OwSessionLauncher l;
+        } good[] = { { "sessionlauncher auto\n", OW_SESSION_LAUNCHER_AUTO },
+                     { "sessionlauncher fork\n", OW_SESSION_LAUNCHER_FORK },
+                     { "SessionLauncher SYSTEMD  # as a unit\n", OW_SESSION_LAUNCHER_SYSTEMD } };
+        OwConf *c;
+        OwDiag d;
+        char msg[512];
+
+        c = parse_ok("");
+        ck_assert_int_eq(c->sessionlauncher, OW_SESSION_LAUNCHER_AUTO);
+        ck_assert(!ow_conf_is_set(c, OW_CONF_SESSIONLAUNCHER));
+        ow_conf_free(c);
+
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                c = parse_ok(good[i].text);
+                ck_assert_int_eq(c->sessionlauncher, good[i].l);
+                ck_assert(ow_conf_is_set(c, OW_CONF_SESSIONLAUNCHER));
+                ck_assert_uint_eq(c->line[OW_CONF_SESSIONLAUNCHER], 1);
+                ow_conf_free(c);
+        }
+        ck_assert_str_eq(ow_session_launcher_to_string(OW_SESSION_LAUNCHER_SYSTEMD), "systemd");
+        ck_assert_ptr_null(ow_session_launcher_to_string(_OW_SESSION_LAUNCHER_MAX));
+
+        /* Refused values leave the setting as it was, and say why. */
+        c = parse_ok("sessionlauncher fork\n");
+        static const char *const bad_values[] = { "sessionlauncher dbus\n", "sessionlauncher\n",
+                                                  "sessionlauncher fork systemd\n", "sessionlauncher 1\n" };
+        for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+                int r = ow_conf_parse(c, bad_values[i], strlen(bad_values[i]), "t.conf", &d);
+                ck_assert_msg(r < 0, "\"%s\" was accepted", bad_values[i]);
+                ck_assert_int_eq(c->sessionlauncher, OW_SESSION_LAUNCHER_FORK);
+        }
+        ck_assert_int_eq(ow_conf_parse(c, bad_values[0], strlen(bad_values[0]), "t.conf", &d), -OW_ERR_VALUE);
+        ck_assert_str_eq(ow_diag_format(&d, msg, sizeof(msg)),
+                         "t.conf:1: 'sessionlauncher' must be one of auto, fork, systemd, got 'dbus'");
+
+        /* A drop-in or the command line overrides it; merge copies it. */
+        ck_assert_int_eq(ow_conf_set(c, OW_CONF_SESSIONLAUNCHER, "systemd", &d), 0);
+        ck_assert_int_eq(c->sessionlauncher, OW_SESSION_LAUNCHER_SYSTEMD);
+        OwConf *dst = NULL;
+        ck_assert_int_eq(ow_conf_new(&dst), 0);
+        ck_assert_int_eq(ow_conf_merge(dst, c), 0);
+        ck_assert_int_eq(dst->sessionlauncher, OW_SESSION_LAUNCHER_SYSTEMD);
+        ck_assert(ow_conf_is_set(dst, OW_CONF_SESSIONLAUNCHER));
+        ow_conf_free(dst);
+        ow_conf_free(c);
+}
+END_TEST
+
 START_TEST(test_keys) {
         for (int k = 0; k < _OW_CONF_KEY_MAX; k++) {
                 const char *n = ow_conf_key_to_string((OwConfKey) k);
@@ -624,6 +677,9 @@ START_TEST(test_shipped_conf) {
                 case OW_CONF_MAXCONTROLSESSIONS:
                         ck_assert_uint_eq(c->maxcontrolsessions, def->maxcontrolsessions);
                         break;
+                case OW_CONF_SESSIONLAUNCHER:
+                        ck_assert_int_eq(c->sessionlauncher, def->sessionlauncher);
+                        break;
                 default:
                         /* user, group, datadir, vardir: no default, an
                          * example; the flags: off unless given. */
@@ -651,6 +707,7 @@ int main(void) {
         tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, test_syntax);
         tcase_add_test(tc, test_layers);
+        tcase_add_test(tc, test_session_launcher);
         tcase_add_test(tc, test_keys);
         tcase_add_test(tc, test_shipped_conf);
         suite_add_tcase(s, tc);

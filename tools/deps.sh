@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Sourced by the tools/ scripts: installs what a step needs when it is missing.
 
-deps_build="meson ninja-build gcc pkg-config nettle-dev libsystemd-dev check scdoc"
+deps_build="meson ninja-build gcc pkg-config nettle-dev libsystemd-dev check scdoc python3"
 
 deps_missing() {
         missing=""

@@ -36,6 +36,7 @@ static const KeyDesc keys[_OW_CONF_KEY_MAX] = {
         [OW_CONF_PBKDF2_COUNT] = { "pbkdf2_count", false },
         [OW_CONF_ENDDELAY] = { "enddelay", false },
         [OW_CONF_MAXCONTROLSESSIONS] = { "maxcontrolsessions", false },
+        [OW_CONF_SESSIONLAUNCHER] = { "sessionlauncher", false },
 };
 
 /* glibc's facilitynames, which the reference uses, minus the internal
@@ -56,6 +57,12 @@ static const struct {
 static const char *const log_levels[] = {
         [OW_LOG_NONE] = "NONE", [OW_LOG_FATAL] = "FATAL", [OW_LOG_WARN] = "WARN",
         [OW_LOG_INFO] = "INFO", [OW_LOG_DEBUG] = "DEBUG", [OW_LOG_ALL] = "ALL",
+};
+
+static const char *const session_launchers[] = {
+        [OW_SESSION_LAUNCHER_AUTO] = "auto",
+        [OW_SESSION_LAUNCHER_FORK] = "fork",
+        [OW_SESSION_LAUNCHER_SYSTEMD] = "systemd",
 };
 
 const char *ow_conf_key_to_string(OwConfKey key) {
@@ -93,6 +100,10 @@ const char *ow_conf_facility_to_string(int facility) {
 
 const char *ow_log_level_to_string(OwLogLevel l) {
         return (unsigned) l < ELEMENTSOF(log_levels) ? log_levels[l] : NULL;
+}
+
+const char *ow_session_launcher_to_string(OwSessionLauncher l) {
+        return (unsigned) l < ELEMENTSOF(session_launchers) ? session_launchers[l] : NULL;
 }
 
 static void conf_defaults(OwConf *c) {
@@ -390,6 +401,14 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                                 "'%s'",
                                 OW_CONF_MAXCONTROLSESSIONS_MAX, q);
                 break;
+        case OW_CONF_SESSIONLAUNCHER:
+                for (size_t i = 0; i < ELEMENTSOF(session_launchers); i++)
+                        if (ow_cfg_word_eq(value, strlen(value), session_launchers[i])) {
+                                c->sessionlauncher = (OwSessionLauncher) i;
+                                goto done;
+                        }
+                return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
+                                   "'sessionlauncher' must be one of auto, fork, systemd, got '%s'", q);
         default:
                 return -EINVAL;
         }
@@ -478,6 +497,9 @@ int ow_conf_merge(OwConf *dst, const OwConf *src) {
                         break;
                 case OW_CONF_MAXCONTROLSESSIONS:
                         dst->maxcontrolsessions = src->maxcontrolsessions;
+                        break;
+                case OW_CONF_SESSIONLAUNCHER:
+                        dst->sessionlauncher = src->sessionlauncher;
                         break;
                 case _OW_CONF_KEY_MAX:
                         break;

@@ -47,6 +47,7 @@ typedef enum OwConfKey {
         OW_CONF_PBKDF2_COUNT,
         OW_CONF_ENDDELAY,
         OW_CONF_MAXCONTROLSESSIONS,
+        OW_CONF_SESSIONLAUNCHER,
         _OW_CONF_KEY_MAX,
 } OwConfKey;
 
@@ -59,6 +60,17 @@ typedef enum OwLogLevel {
         OW_LOG_DEBUG,
         OW_LOG_ALL,
 } OwLogLevel;
+
+/* sessionlauncher: how owampd runs each test endpoint (our own keyword,
+ * not the reference's): as a transient systemd unit when systemd manages
+ * the host (auto), always as a child process (fork), or always as a unit
+ * (systemd; owampd fails to start when it cannot). */
+typedef enum OwSessionLauncher {
+        OW_SESSION_LAUNCHER_AUTO,
+        OW_SESSION_LAUNCHER_FORK,
+        OW_SESSION_LAUNCHER_SYSTEMD,
+        _OW_SESSION_LAUNCHER_MAX,
+} OwSessionLauncher;
 
 /* testports: low == high == 0 lets the kernel pick (ephemeral). */
 typedef struct OwPortRange {
@@ -106,6 +118,7 @@ typedef struct OwConf {
         uint32_t pbkdf2_count;       /* 2048 */
         OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
+        OwSessionLauncher sessionlauncher; /* auto */
 } OwConf;
 
 /* A configuration holding the reference's defaults, with nothing "set". */
@@ -139,3 +152,4 @@ int ow_conf_facility_from_string(const char *s, int *ret);
 const char *ow_conf_facility_to_string(int facility);
 
 const char *ow_log_level_to_string(OwLogLevel l);
+const char *ow_session_launcher_to_string(OwSessionLauncher l);

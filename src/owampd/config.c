@@ -119,8 +119,9 @@ static bool str_changed(const char *a, const char *b) {
 static void warn_restart_only(const OwConf *old, const OwConf *new) {
         static const struct {
                 OwConfKey key;
-        } keys[] = { { OW_CONF_USER },   { OW_CONF_GROUP },   { OW_CONF_DATADIR },
-                     { OW_CONF_VARDIR }, { OW_CONF_SRCNODE }, { OW_CONF_ROOTFOLLY } };
+        } keys[] = { { OW_CONF_USER },           { OW_CONF_GROUP },   { OW_CONF_DATADIR },
+                     { OW_CONF_VARDIR },         { OW_CONF_SRCNODE }, { OW_CONF_ROOTFOLLY },
+                     { OW_CONF_SESSIONLAUNCHER } };
 
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 bool changed;
@@ -140,6 +141,9 @@ static void warn_restart_only(const OwConf *old, const OwConf *new) {
                 case OW_CONF_SRCNODE:
                         changed = !streq(old->srcnode.host, new->srcnode.host) ||
                                   old->srcnode.port != new->srcnode.port;
+                        break;
+                case OW_CONF_SESSIONLAUNCHER:
+                        changed = old->sessionlauncher != new->sessionlauncher;
                         break;
                 default:
                         changed = old->rootfolly != new->rootfolly;
@@ -181,6 +185,7 @@ int server_reload(Server *s) {
         conf->vardir = keep->vardir ? strdup(keep->vardir) : NULL;
         conf->srcnode = keep->srcnode;
         conf->rootfolly = keep->rootfolly;
+        conf->sessionlauncher = keep->sessionlauncher;
 
         config_apply(s, conf);
         ow_conf_free(s->conf);

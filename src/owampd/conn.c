@@ -33,6 +33,7 @@
 
 static int conn_process(Conn *c);
 static void conn_close(Conn *c);
+static int on_session_event(sd_event_source *src, void *userdata);
 
 void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
                        const char *fmt, ...) {
@@ -119,6 +120,7 @@ Conn *conn_free(Conn *c) {
         }
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
+        sd_event_source_disable_unref(c->session_source);
         ctrl_io_done(&c->io);
         safe_close(c->fd);
         ow_wipe(&c->keys, sizeof(c->keys));
@@ -255,6 +257,11 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 goto fail;
         (void) sd_event_source_set_description(c->timer_source, "control-timeout");
         (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+        r = sd_event_add_defer(s->event, &c->session_source, on_session_event, c);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(c->session_source, "control-session-event");
+        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_OFF);
 
         /* maxcontrolsessions: the reference closes without a greeting; a
          * greeting with Modes 0 is the protocol's own way to say no (RFC
@@ -319,7 +326,8 @@ static int send_server_start(Conn *c, OwAccept accept) {
         uint8_t buf[OW_SERVER_START_SIZE];
         int r;
 
-        if (accept == OW_ACCEPT_OK) {
+        /* Open mode has no IV; the reference sends zeros there [CAP]. */
+        if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
                 r = server_random(ss.server_iv, sizeof(ss.server_iv));
                 if (r < 0)
                         return r;
@@ -644,7 +652,7 @@ static void finish_batch(Conn *c) {
         server_update_status(c->server);
 }
 
-void conn_session_event(Conn *c) {
+static void conn_sessions_changed(Conn *c) {
         int r;
 
         if (c->state == CONN_STARTING) {
@@ -693,6 +701,20 @@ void conn_session_event(Conn *c) {
                 (void) ctrl_io_flush(&c->io);
                 conn_update_events(c);
         }
+}
+
+static int on_session_event(sd_event_source *src, void *userdata) {
+        (void) src;
+        conn_sessions_changed(userdata);
+        return 0;
+}
+
+/* Sessions report changes from their workers' callbacks, which must not see
+ * their session, or the whole connection, freed under them (finishing a
+ * batch frees every session; a protocol error frees the connection): act
+ * on the change from an event of our own. */
+void conn_session_event(Conn *c) {
+        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
 }
 
 static int handle_stop_sessions(Conn *c) {
@@ -774,7 +796,7 @@ static int handle_stop_sessions(Conn *c) {
                                 info = &st.sessions[i];
                 (void) session_stop(t, c->peer_stop_time, info != NULL, info ? info->next_seqno : 0);
         }
-        conn_session_event(c);
+        conn_sessions_changed(c);
         return 1;
 }
 

@@ -321,8 +321,8 @@ void datastore_settle(TestSession *t) {
                 return;
         t->data_stored = false;
         f->writer = NULL;
-        /* Never started: there is no data, only a header. */
-        bool drop = !t->started;
+        /* Never ran: there is no data, only a header. */
+        bool drop = !t->ran;
         uint64_t size =
                 t->data_fd >= 0 && fstat(t->data_fd, &st) >= 0 ? (uint64_t) st.st_size : t->data_bytes;
         if (!drop && policy_settle_disk(s, t, size) == -EDQUOT)
@@ -334,6 +334,19 @@ void datastore_settle(TestSession *t) {
                 return;
         }
         f->size = size;
+}
+
+int datastore_delete(TestSession *t) {
+        t->data_fd = safe_close(t->data_fd);
+        if (t->data_stored) {
+                t->data_stored = false;
+                datastore_forget(t->server, &t->sid);
+        }
+        if (!t->data_path)
+                return 0;
+        if (unlink(t->data_path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
 }
 
 int datastore_append(TestSession *t, const uint8_t *records, size_t n) {

@@ -29,6 +29,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "launch-proto.h"
 #include "owampd.h"
 #include "ow-conf.h"
 #include "ow-error.h"
@@ -222,6 +223,47 @@ static int take_listeners(Server *s, bool *ret_activated) {
         return 0;
 }
 
+/* The session launcher (owampd(8), "SYSTEMD AND PRIVILEGES"): transient
+ * units through owampd-launcher when systemd manages the host, child
+ * processes otherwise or when asked. */
+static int setup_launcher(Server *s, OwSessionLauncher mode) {
+        const char *socket_path = getenv("OWAMP_LAUNCHER_SOCKET");
+        const char *why = NULL;
+        int r;
+
+        if (isempty(socket_path))
+                socket_path = LAUNCHER_SOCKET_PATH;
+        if (mode == OW_SESSION_LAUNCHER_AUTO) {
+                if (sd_booted() <= 0)
+                        why = "systemd does not manage this host";
+                else if (access("/run/dbus/system_bus_socket", F_OK) < 0)
+                        why = "the system bus is not reachable";
+        }
+        if (mode != OW_SESSION_LAUNCHER_FORK && !why) {
+                r = launcher_systemd_new(s->event, socket_path, 5 * UINT64_C(1000000), &s->launcher);
+                if (r >= 0)
+                        return 0;
+                if (mode == OW_SESSION_LAUNCHER_SYSTEMD)
+                        return log_error_errno(r, "sessionlauncher systemd: cannot use owampd-launcher at %s: %m",
+                                               socket_path);
+                /* Not there at all is normal for owampd run by hand; there
+                 * but refusing or broken is worth a warning. */
+                log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, r, NULL,
+                         "owampd-launcher at %s is not available (%m); running sessions as child processes",
+                         socket_path);
+        } else if (why)
+                log_debug("Running sessions as child processes: %s", why);
+        return launcher_fork_new(s->event, launcher_default_worker_path(), &s->launcher);
+}
+
+/* The first directory of $STATE_DIRECTORY (StateDirectory= in the unit). */
+static char *state_directory(void) {
+        const char *e = getenv("STATE_DIRECTORY");
+        if (isempty(e))
+                return NULL;
+        return strndup(e, strcspn(e, ":"));
+}
+
 static int drop_privileges(uid_t uid, gid_t gid, bool have_user, bool have_group) {
         if (!have_user && !have_group)
                 return 0;
@@ -341,7 +383,10 @@ int main(int argc, char **argv) {
         if (parse_timeoffset(&s->clock_offset_nsec) < 0)
                 goto finish;
 
-        s->datadir = strdup(conf->datadir ? conf->datadir : cwd);
+        /* Not a cleanup variable: the error paths jump past it. */
+        char *state_dir = state_directory();
+        s->datadir = strdup(conf->datadir ? conf->datadir : state_dir ? state_dir : cwd);
+        free(state_dir);
         s->vardir = strdup(conf->vardir ? conf->vardir : cwd);
         if (!s->datadir || !s->vardir)
                 goto finish;
@@ -414,6 +459,9 @@ int main(int argc, char **argv) {
         r = take_listeners(s, &activated);
         if (r < 0)
                 goto finish;
+        if (activated && ow_conf_is_set(conf, OW_CONF_SRCNODE))
+                log_notice("Socket-activated: ignoring srcnode/-S %s (the socket unit decides where to listen)",
+                           conf->srcnode.host[0] ? conf->srcnode.host : "(wildcard)");
         if (!activated) {
                 char node[OW_CONF_MAX_HOST + 16] = "";
                 if (ow_conf_is_set(conf, OW_CONF_SRCNODE)) {
@@ -472,7 +520,7 @@ int main(int argc, char **argv) {
         (void) sd_event_add_signal(event, NULL, SIGHUP, on_signal, s);
         (void) sd_event_set_watchdog(event, true);
 
-        r = launcher_fork_new(event, launcher_default_worker_path(), &s->launcher);
+        r = setup_launcher(s, conf->sessionlauncher);
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the session launcher: %m");
                 goto finish;

@@ -66,7 +66,6 @@ struct TestSession {
         LIST_FIELDS(TestSession, all);
 
         SessionState state;
-        bool started;         /* session_start() ran: a worker was launched */
         OwSessionRequest req; /* as accepted: real ports, SID; owns slots */
         bool we_send;         /* Conf-Sender: this server sends */
         OwSid sid;
@@ -89,6 +88,7 @@ struct TestSession {
         WorkerBuf in, out;
         bool got_done;
         bool failed;
+        bool ran;             /* its worker got as far as READY */
         WorkerDone done;
 
         /* Receiving: the data file. */
@@ -108,6 +108,7 @@ struct Conn {
         CtrlIO io;
         sd_event_source *io_source;
         sd_event_source *timer_source;
+        sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
         ConnState state;
 
         SockAddr peer, local;
@@ -200,7 +201,7 @@ int server_bind_listener(Server *s, const char *node);
 /* conn.c */
 int conn_new(Server *s, int fd, const SockAddr *peer);
 Conn *conn_free(Conn *c);
-void conn_session_event(Conn *c); /* a session's state changed */
+void conn_session_event(Conn *c); /* a session's state changed; acted on from the event loop */
 void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
                        const char *fmt, ...) _printf_(6, 7);
 #define conn_log(c, ...) conn_log_internal(__FILE__, __LINE__, (c), __VA_ARGS__)
@@ -222,13 +223,14 @@ StoredFile *datastore_find(Server *s, const OwSid *sid);
 void datastore_forget(Server *s, const OwSid *sid);
 void datastore_done(Server *s);
 /* A receive session is going away: charge its file at its real size, or
- * delete it (never started, or over the class's hard disk limit). */
+ * delete it (never ran, or over the class's hard disk limit). */
 void datastore_settle(TestSession *t);
 int datastore_create(TestSession *t);
 int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid);
 int datastore_mark_incomplete(TestSession *t);
+int datastore_delete(TestSession *t); /* a session that never ran: its file and index entry */
 char *datastore_path(const Server *s, const char *class_path, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
  * output (Fetch-Ack and, when accepted, the three parts). */

@@ -18,12 +18,12 @@
 #include "owampd.h"
 #include "ow-error.h"
 
-static void session_log_internal(const char *file, int line, TestSession *t, int priority,
-                                 const char *message_id, const char *fmt, ...) _printf_(6, 7);
+static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
+                                 const char *fmt, ...) _printf_(6, 7);
 #define session_log(t, ...) session_log_internal(__FILE__, __LINE__, (t), __VA_ARGS__)
 
-static void session_log_internal(const char *file, int line, TestSession *t, int priority,
-                                 const char *message_id, const char *fmt, ...) {
+static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
+                                 const char *fmt, ...) {
         Conn *c = t->conn;
         char extra_role[32];
         const char *extra[] = { extra_role, NULL };
@@ -93,64 +93,33 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         if (r >= 0)
                 r = sockaddr_from_owamp(req->ipvn, their_addr, their_port, &t->peer);
         if (r < 0) {
-                *ret_accept = OW_ACCEPT_UNSUPPORTED;
-                goto refuse;
-        }
-        sockaddr_addr_str(&t->local, addr, sizeof(addr));
-        sockaddr_str(&t->peer, peer, sizeof(peer));
-
-        /* The client's endpoint must be a real address and port. */
-        if (sockaddr_is_any(&t->peer) || their_port == 0) {
                 conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: no address or port for the client's endpoint (%s)",
-                         c->peer_str, peer);
+                         "Refusing session from %s: unusable addresses (IPVN %u)", c->peer_str, req->ipvn);
                 *ret_accept = OW_ACCEPT_UNSUPPORTED;
-                goto refuse;
-        }
-        /* Open mode: we only send to the host that asked (PROTOCOL.md 5.1),
-         * so an anonymous client cannot aim our packets at a third party. */
-        if (t->we_send && c->mode == OW_MODE_OPEN && !sockaddr_equal_addr(&t->peer, &c->peer)) {
-                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: open mode, and the receiver %s is not the requesting host",
-                         c->peer_str, peer);
-                *ret_accept = OW_ACCEPT_FAILURE;
                 goto refuse;
         }
         /* No "any" address for our end: OWAMP has no such convention
          * (PROTOCOL.md 5.1); use the control connection's local address. */
         if (sockaddr_is_any(&t->local)) {
                 if (t->local.sa.sa_family != c->local.sa.sa_family) {
+                        conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                                 "Refusing session from %s: no address for our endpoint in the control "
+                                 "connection's family",
+                                 c->peer_str);
                         *ret_accept = OW_ACCEPT_UNSUPPORTED;
                         goto refuse;
                 }
                 t->local = c->local;
                 sockaddr_set_port(&t->local, 0);
         }
+        sockaddr_addr_str(&t->local, addr, sizeof(addr));
+        sockaddr_str(&t->peer, peer, sizeof(peer));
 
-        t->last_scheduled = req->start_time + schedule_estimate(req);
-        /* Logs its own refusals, naming the class and the limit. */
-        *ret_accept = policy_admit_session(s, c, t);
-        if (*ret_accept != OW_ACCEPT_OK)
-                goto refuse;
-
-        uint16_t port;
-        r = udp_bind_in_range(&t->local, s->port_low, s->port_high, &port);
-        if (r < 0) {
-                char a[SOCKADDR_STR_MAX];
-                conn_log(c, LOG_WARNING, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: cannot bind a test socket on %s (ports %u-%u): %s",
-                         c->peer_str, sockaddr_addr_str(&t->local, a, sizeof(a)), s->port_low, s->port_high,
-                         strerror(-r));
-                *ret_accept = r == -EADDRINUSE ? OW_ACCEPT_TEMP_RESOURCE : OW_ACCEPT_INTERNAL;
-                goto refuse;
-        }
-        t->udp_fd = r;
-        sockaddr_set_port(&t->local, port);
-        if (t->we_send)
-                t->req.sender_port = port;
-        else
-                t->req.receiver_port = port;
-
+        /* The SID before any decision, so that every line about this session
+         * from the request on carries it (journalctl OWAMP_SID=...). The
+         * receiver makes it (RFC 4656 3.5): the client when we send, we
+         * when we receive, from our endpoint's address (IPv4 for a
+         * v4-mapped peer: c->local is unmapped). */
         if (t->we_send)
                 t->sid = req->sid;
         else {
@@ -165,9 +134,57 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 t->req.sid = t->sid;
         }
         ow_sid_to_hex(&t->sid, t->sid_hex);
+        session_log(t, LOG_INFO, MSGID_SESSION_REQUESTED,
+                    "Session %s requested by %s: %s %u packets, %s -> %s", t->sid_hex, c->peer_str,
+                    t->we_send ? "send" : "receive", req->n_packets, t->we_send ? addr : peer,
+                    t->we_send ? peer : addr);
+
+        /* The client's endpoint must be a real address and port. */
+        if (sockaddr_is_any(&t->peer) || their_port == 0) {
+                session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                            "Refusing session %s from %s: no address or port for the client's endpoint (%s)",
+                            t->sid_hex, c->peer_str, peer);
+                *ret_accept = OW_ACCEPT_UNSUPPORTED;
+                goto refuse;
+        }
+        /* Open mode: we only send to the host that asked (PROTOCOL.md 5.1),
+         * so an anonymous client cannot aim our packets at a third party. */
+        if (t->we_send && c->mode == OW_MODE_OPEN && !sockaddr_equal_addr(&t->peer, &c->peer)) {
+                session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                            "Refusing session %s from %s: open mode, and the receiver %s is not the requesting "
+                            "host",
+                            t->sid_hex, c->peer_str, peer);
+                *ret_accept = OW_ACCEPT_FAILURE;
+                goto refuse;
+        }
+
+        t->last_scheduled = req->start_time + schedule_estimate(req);
+        /* Logs its own refusals, naming the class and the limit. */
+        *ret_accept = policy_admit_session(s, c, t);
+        if (*ret_accept != OW_ACCEPT_OK)
+                goto refuse;
+
+        uint16_t port;
+        r = udp_bind_in_range(&t->local, s->port_low, s->port_high, &port);
+        if (r < 0) {
+                char a[SOCKADDR_STR_MAX];
+                session_log(t, LOG_WARNING, MSGID_SESSION_REFUSED,
+                            "Refusing session %s from %s: cannot bind a test socket on %s (ports %u-%u): %s",
+                            t->sid_hex, c->peer_str, sockaddr_addr_str(&t->local, a, sizeof(a)), s->port_low,
+                            s->port_high, strerror(-r));
+                *ret_accept = r == -EADDRINUSE ? OW_ACCEPT_TEMP_RESOURCE : OW_ACCEPT_INTERNAL;
+                goto refuse;
+        }
+        t->udp_fd = r;
+        sockaddr_set_port(&t->local, port);
+        if (t->we_send)
+                t->req.sender_port = port;
+        else
+                t->req.receiver_port = port;
+
         if (server_find_session(s, &t->sid)) {
-                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: SID %s is in use",
-                         c->peer_str, t->sid_hex);
+                session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session %s from %s: the SID is in use",
+                            t->sid_hex, c->peer_str);
                 *ret_accept = OW_ACCEPT_FAILURE;
                 goto refuse;
         }
@@ -178,9 +195,9 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         if (!t->we_send) {
                 r = datastore_create(t);
                 if (r < 0) {
-                        conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED,
-                                 "Refusing session from %s: cannot create its data file: %s", c->peer_str,
-                                 strerror(-r));
+                        session_log(t, LOG_ERR, MSGID_SESSION_REFUSED,
+                                    "Refusing session %s from %s: cannot create its data file: %s", t->sid_hex,
+                                    c->peer_str, strerror(-r));
                         *ret_accept = OW_ACCEPT_INTERNAL;
                         goto refuse;
                 }
@@ -268,6 +285,7 @@ static void handle_worker_message(TestSession *t, uint32_t type, const uint8_t *
                 if (t->state != SESSION_STARTING)
                         goto bad;
                 t->state = SESSION_RUNNING;
+                t->ran = true;
                 if (t->we_send) {
                         (void) worker_msg_append(&t->out, WORKER_MSG_START, NULL, 0);
                         flush_worker(t);
@@ -443,6 +461,7 @@ int session_start(TestSession *t) {
                 .description = desc,
                 .runtime_max_usec = lifetime,
                 .log_max_priority = log_get_max_priority(),
+                .sender = t->we_send,
         };
         r = launcher_start(s->launcher, &spec, t->udp_fd, sv[1], on_worker_exit, t, &t->worker);
         safe_close(sv[1]);
@@ -457,7 +476,6 @@ int session_start(TestSession *t) {
                 return r;
         (void) sd_event_source_set_description(t->ctl_source, "session-worker-channel");
         t->state = SESSION_STARTING;
-        t->started = true;
         flush_worker(t);
         return 0;
 }
@@ -512,9 +530,18 @@ void session_abandon(TestSession *t) {
         if (t->worker)
                 t->server->launcher->ops->kill(t->worker);
         if (t->state != SESSION_FINISHED) {
-                if (!t->started)
-                        ; /* nothing ran; datastore_settle() drops its file */
-                else if (!t->we_send && t->data_fd >= 0) {
+                if (!t->we_send && t->data_fd >= 0 && !t->ran) {
+                        /* It never ran: its file holds a header and nothing
+                         * anyone could fetch. */
+                        int r = datastore_delete(t);
+                        if (r < 0)
+                                session_log(t, LOG_ERR, MSGID_DATA_DELETED, "Cannot remove the data file of session %s: %s",
+                                            t->sid_hex, strerror(-r));
+                        else
+                                session_log(t, LOG_INFO, MSGID_DATA_DELETED,
+                                            "Session %s abandoned before it ran; its data file is removed",
+                                            t->sid_hex);
+                } else if (!t->we_send && t->data_fd >= 0) {
                         (void) datastore_mark_incomplete(t);
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED,
                                     "Session %s abandoned; %u records kept as incomplete", t->sid_hex,

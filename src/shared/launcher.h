@@ -29,6 +29,7 @@ typedef struct WorkerSpec {
         const char *description;
         uint64_t runtime_max_usec;  /* hard limit for the whole worker life */
         int log_max_priority;       /* LOG_INFO, or LOG_DEBUG for -v */
+        bool sender;                /* the endpoint sends (names the unit's role) */
 } WorkerSpec;
 
 typedef struct LauncherOps {
@@ -52,6 +53,14 @@ struct Launcher {
 const char *launcher_default_worker_path(void);
 
 int launcher_fork_new(sd_event *e, const char *worker_path, Launcher **ret);
+
+/* Each worker as a transient unit owamp-session-<sid>.service, started by
+ * owampd-launcher (launch-proto.h) listening on socket_path. Connects and
+ * waits (at most timeout_usec) for the broker's HELLO: an error here means
+ * no usable systemd session launching on this host (-ENOENT, -ECONNREFUSED,
+ * -EACCES: no broker socket or no access to it; -ETIMEDOUT, -EPROTO: the
+ * broker did not answer properly). */
+int launcher_systemd_new(sd_event *e, const char *socket_path, uint64_t timeout_usec, Launcher **ret);
 
 static inline int launcher_start(Launcher *l, const WorkerSpec *spec, int udp_fd, int ctl_fd,
                                  WorkerExitHandler cb, void *userdata, Worker **ret) {

@@ -34,6 +34,12 @@
 #define MSGID_CONNECTION_CLOSED "ed47564083044fc3ac9b8e9e09bd433b"
 #define MSGID_WORKER_FAILED "e1737b7619b64780beb06510c9636257"
 #define MSGID_CONFIG_RELOADED "a5323b7485054b40a05fdac9c6121208"
+/* The session worker (owamp-session) and the unit broker (owampd-launcher). */
+#define MSGID_ENDPOINT_READY "897f11886bab42268a6f9f5fa8dc5fb4"
+#define MSGID_ENDPOINT_DONE "950605539adf4459a9e9ae024cc8118c"
+#define MSGID_UNIT_STARTED "7b04dcaafd3c4429b6040d08216732d3"
+#define MSGID_UNIT_FINISHED "96d3805fab5e479286c2d3682d0875a5"
+#define MSGID_LAUNCH_REFUSED "6adabdd798b14974af90d920c82ab6a4"
 
 /* Context of one event: any field may be NULL. */
 typedef struct LogFields {

@@ -9,8 +9,10 @@
  *   owampd-pfstore -l -f pfsfile
  *
  * The file is rewritten atomically (a new file in the same directory,
- * synced, renamed over the old one) with mode 0600; comments, blank lines
- * and the order of the entries stay as they were.
+ * synced, renamed over the old one) with mode 0600 - 0640 if the file it
+ * replaces let its group read it (the packages share it with owampd's
+ * group that way) - and the old file's owner and group; comments, blank
+ * lines and the order of the entries stay as they were.
  */
 
 #include <errno.h>
@@ -172,8 +174,10 @@ static int get_passphrase(const char *id, char *buf, size_t size, size_t *ret_le
 }
 
 /* Write the store to a new file next to path and rename it over path (or,
- * with create, into place only if nothing is there yet). Mode 0600; the
- * owner of the file it replaces is kept when we can. */
+ * with create, into place only if nothing is there yet). Mode 0600, plus
+ * the group's read bit of the file it replaces; its owner and group are
+ * kept when we can. Never readable by others, never writable but by the
+ * owner. */
 static int write_atomically(const char *path, const OwPfs *pfs, bool create, const struct stat *old) {
         _cleanup_free_ char *copy = strdup(path), *tmp = NULL;
         char *text = NULL;
@@ -196,7 +200,7 @@ static int write_atomically(const char *path, const OwPfs *pfs, bool create, con
                 ow_pfs_encoded_free(text, len);
                 return r;
         }
-        if (fchmod(fd, 0600) < 0)
+        if (fchmod(fd, 0600 | (old ? old->st_mode & S_IRGRP : 0)) < 0)
                 r = -errno;
         if (r >= 0 && old && (old->st_uid != geteuid() || old->st_gid != getegid()) &&
             fchown(fd, old->st_uid, old->st_gid) < 0 && errno != EPERM)

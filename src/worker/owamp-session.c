@@ -308,6 +308,28 @@ static int configure_sender_socket(Session *s) {
         return 0;
 }
 
+/* One line per endpoint at start, with the addresses: under systemd it is
+ * the first line of the session's own unit in `journalctl OWAMP_SID=`. */
+static void log_endpoint_ready(Session *s, size_t packet_size) {
+        SockAddr local = {};
+        socklen_t len = sizeof(local);
+        char l[SOCKADDR_STR_MAX] = "?", p[SOCKADDR_STR_MAX];
+        bool sender = s->setup.role == WORKER_ROLE_SENDER;
+
+        if (getsockname(UDP_FD, &local.sa, &len) >= 0) {
+                sockaddr_unmap_v4(&local);
+                sockaddr_str(&local, l, sizeof(l));
+        }
+        sockaddr_str(&s->setup.peer, p, sizeof(p));
+        if (sender)
+                log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_READY, .sid = s->log.sid },
+                         "Sender ready: %u packets of %zu octets, %s -> %s", s->setup.n_packets, packet_size, l,
+                         p);
+        else
+                log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_READY, .sid = s->log.sid },
+                         "Receiver ready: %u packets, %s -> %s", s->setup.n_packets, p, l);
+}
+
 static int run_sender(Session *s) {
         _cleanup_(ow_schedule_freep) OwSchedule *sched = NULL;
         _cleanup_free_ uint8_t *pkt = NULL;
@@ -329,7 +351,7 @@ static int run_sender(Session *s) {
         if (getrandom(s->prng, sizeof(s->prng), 0) != sizeof(s->prng))
                 s->prng[0] = (uint64_t) mono_nsec(), s->prng[1] = (uint64_t) getpid() | 1;
 
-        log_full(LOG_DEBUG, 0, &s->log, "Sender: %u packets, %zu octets each", s->setup.n_packets, size);
+        log_endpoint_ready(s, size);
 
         for (seq = 0; seq < s->setup.n_packets; seq++) {
                 due = ow_schedule_next(sched, NULL);
@@ -392,8 +414,9 @@ static int run_sender(Session *s) {
         r = worker_done_append(&s->out, &d);
         if (r < 0)
                 return fail(s, r, "Cannot encode DONE");
-        log_full(LOG_DEBUG, 0, &s->log, "Sender done: %" PRIu64 " sent, next seqno %u, %u skip ranges",
-                 s->counters.sent, seq, s->n_skips);
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_DONE, .sid = s->log.sid },
+                 "Sender done: %" PRIu64 " sent, %" PRIu64 " skipped as late, next seqno %u, %u skip ranges",
+                 s->counters.sent, s->counters.late_skipped, seq, s->n_skips);
         return send_out(s);
 }
 
@@ -572,6 +595,7 @@ static int run_receiver(Session *s) {
         slots = calloc(RECV_BATCH, sizeof(*slots));
         if (!slots)
                 return fail(s, -ENOMEM, "Out of memory");
+        log_endpoint_ready(s, 0);
 
         while (!ow_receiver_done(rx) && !s->stop_requested) {
                 OwTimestamp deadline = ow_receiver_next_deadline(rx);
@@ -624,7 +648,7 @@ static int run_receiver(Session *s) {
         r = worker_done_append(&s->out, &d);
         if (r < 0)
                 return fail(s, r, "Cannot encode DONE");
-        log_full(LOG_DEBUG, 0, &s->log,
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_DONE, .sid = s->log.sid },
                  "Receiver done: %" PRIu64 " received, %" PRIu64 " lost, %" PRIu64 " duplicates",
                  s->counters.received, s->counters.lost, s->counters.duplicates);
         return send_out(s);

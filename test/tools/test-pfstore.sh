@@ -43,11 +43,17 @@ if printf 'x\n' | "$pfstore" -f "$tmp/none.pfs" bob 2>/dev/null; then fail "miss
 
 # Comments survive; new identities go to the end; a replaced one keeps its place.
 printf '# keys for owampd\n\nalice\t%s\n' "$(hex 'secret one')" >"$f"
-chmod 644 "$f"
+chmod 604 "$f"  # readable by others: that goes
 printf 'bob pass' | "$pfstore" -f "$f" bob
 printf 'changed\r\n' | "$pfstore" -f "$f" alice
 expect_file "# keys for owampd\n\nalice\t$(hex changed)\nbob\t$(hex 'bob pass')\n" "add and replace"
 [ "$(stat -c %a "$f")" = 600 ] || fail "mode after rewrite is $(stat -c %a "$f")"
+
+# A file its group may read (shared with owampd's group) stays so; nothing more.
+chmod 0664 "$f"
+printf 'bob pass' | "$pfstore" -f "$f" bob
+[ "$(stat -c %a "$f")" = 640 ] || fail "mode after rewriting a group-readable file is $(stat -c %a "$f")"
+chmod 0600 "$f"
 
 # -l lists in file order.
 [ "$("$pfstore" -l -f "$f" | tr '\n' ' ')" = "alice bob " ] || fail "list: $("$pfstore" -l -f "$f")"
