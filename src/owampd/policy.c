@@ -242,8 +242,8 @@ static const char *limit_unit(OwLimitKey key) {
         }
 }
 
-static void log_refusal(Conn *c, const OwLimits *l, size_t cls, OwLimitKey key, const OwLimitRefusal *why,
-                        uint64_t amount, const char *extra_text) {
+static void log_refusal(Conn *c, TestSession *t, const OwLimits *l, size_t cls, OwLimitKey key,
+                        const OwLimitRefusal *why, uint64_t amount, const char *extra_text) {
         const char *name = ow_limits_class_name(l, cls), *lname = ow_limits_class_name(l, why->class);
         char f_class[128], f_limit[64], f_lclass[128], f_value[64], f_used[64], f_req[64];
         const char *extra[] = { f_class, f_limit, f_lclass, f_value, f_used, f_req, NULL };
@@ -256,16 +256,17 @@ static void log_refusal(Conn *c, const OwLimits *l, size_t cls, OwLimitKey key, 
         snprintf(f_req, sizeof(f_req), "OWAMP_LIMIT_REQUESTED=%" PRIu64, amount);
         LogFields f = {
                 .message_id = MSGID_SESSION_REFUSED,
+                .sid = t->sid_hex[0] ? t->sid_hex : NULL,
                 .peer = c->peer_addr_str,
                 .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
                 .keyid = c->keyid[0] ? c->keyid : NULL,
                 .extra = extra,
         };
         log_full(LOG_NOTICE, 0, &f,
-                 "Refusing session from %s (class %s): %s limit of class %s is %" PRIu64 " %s, %" PRIu64
+                 "Refusing session %s from %s (class %s): %s limit of class %s is %" PRIu64 " %s, %" PRIu64
                  " in use, %" PRIu64 " requested%s",
-                 c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit, limit_unit(key),
-                 why->used, amount, extra_text ? extra_text : "");
+                 t->sid_hex, c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit,
+                 limit_unit(key), why->used, amount, extra_text ? extra_text : "");
 }
 
 /* Before a disk limit says no, the data directory is counted again; at
@@ -311,7 +312,7 @@ OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
                 return OW_ACCEPT_TEMP_RESOURCE;
         ow_limits_charge(l, cls, count, c->n_accepted);
         if (ow_limits_demand(l, cls, OW_LIMIT_TEST_SESSIONS, count, 1, 1000, &why) == -EDQUOT) {
-                log_refusal(c, l, cls, OW_LIMIT_TEST_SESSIONS, &why, 1, " on this connection");
+                log_refusal(c, t, l, cls, OW_LIMIT_TEST_SESSIONS, &why, 1, " on this connection");
                 return OW_ACCEPT_PERM_RESOURCE;
         }
 
@@ -322,7 +323,7 @@ OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
         if (!bw)
                 return OW_ACCEPT_TEMP_RESOURCE;
         if (ow_limits_demand(l, cls, OW_LIMIT_BANDWIDTH, bw, bps, 1000, &why) == -EDQUOT) {
-                log_refusal(c, l, cls, OW_LIMIT_BANDWIDTH, &why, bps, NULL);
+                log_refusal(c, t, l, cls, OW_LIMIT_BANDWIDTH, &why, bps, NULL);
                 return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
         }
 
@@ -341,7 +342,7 @@ OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
                         if (r != -EDQUOT)
                                 break;
                         if (pass > 0 || why.permanent || !rescan_allowed(s) || datastore_scan(s) < 0) {
-                                log_refusal(c, l, cls, OW_LIMIT_DISK, &why, disk, NULL);
+                                log_refusal(c, t, l, cls, OW_LIMIT_DISK, &why, disk, NULL);
                                 return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
                         }
                 }
