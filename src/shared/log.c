@@ -109,7 +109,7 @@ int log_internalv(const char *file, int line, int priority, int errno_value, con
 
         if (log_state.to_stderr) {
                 if (f && f->sid)
-                        fprintf(stderr, "%s: [%.8s] %s\n", log_state.ident, f->sid, msg);
+                        fprintf(stderr, "%s: [%s] %s\n", log_state.ident, f->sid, msg);
                 else
                         fprintf(stderr, "%s: %s\n", log_state.ident, msg);
         }
