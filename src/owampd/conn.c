@@ -166,10 +166,15 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 if (r == -ECONNABORTED)
                         return 0; /* c is gone */
                 if (c->io.eof && c->state != CONN_CLOSING) {
-                        if (ctrl_io_pending(&c->io) > 0 || c->state != CONN_IDLE)
+                        /* rlen, not ctrl_io_pending(): a message whose first
+                         * block was already taken is still unfinished. */
+                        const char *when = c->io.rlen > 0          ? "in the middle of a message"
+                                           : c->state == CONN_SETUP ? "without answering the greeting"
+                                           : c->state != CONN_IDLE  ? "in the middle of a test"
+                                                                    : NULL;
+                        if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
-                                         "Peer %s closed the connection in the middle of %s", c->peer_str,
-                                         c->state == CONN_IDLE ? "a message" : "a test");
+                                         "Peer %s closed the connection %s", c->peer_str, when);
                         conn_close(c);
                         return 0;
                 }
@@ -385,10 +390,10 @@ static int handle_setup_response(Conn *c) {
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
                                  ow_mode_to_char(sr.mode), c->modes_offered);
-                r = send_server_start(c, OW_ACCEPT_FAILURE);
+                (void) send_server_start(c, OW_ACCEPT_FAILURE);
                 ow_wipe(&sr, sizeof(sr));
-                conn_finish(c);
-                return r < 0 ? r : -ECONNABORTED;
+                conn_finish(c); /* frees c at once if nothing could be queued */
+                return -ECONNABORTED;
         }
 
         if (sr.mode != OW_MODE_OPEN) {
@@ -413,9 +418,9 @@ static int handle_setup_response(Conn *c) {
                                  "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
                                  sr.keyid, known ? "wrong passphrase" : "unknown key id");
                         ow_wipe(&sr, sizeof(sr));
-                        r = send_server_start(c, OW_ACCEPT_FAILURE);
-                        conn_finish(c);
-                        return r < 0 ? r : -ECONNABORTED;
+                        (void) send_server_start(c, OW_ACCEPT_FAILURE);
+                        conn_finish(c); /* frees c at once if nothing could be queued */
+                        return -ECONNABORTED;
                 }
                 memcpy(c->client_iv, sr.client_iv, sizeof(c->client_iv));
         }

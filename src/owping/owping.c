@@ -358,8 +358,13 @@ int owping_load_secret(const char *keyfile, const char *keyid, uint8_t **ret, si
 /* --- Endpoints ------------------------------------------------------------ */
 
 static void endpoint_done(Ping *p, Endpoint *e) {
-        if (e->worker)
+        if (e->worker) {
+                /* One that reported DONE is on its way out; any other
+                 * (we are giving up) must not be waited for. */
+                if (!e->done)
+                        p->launcher->ops->kill(e->worker);
                 p->launcher->ops->release(e->worker);
+        }
         sd_event_source_disable_unref(e->src);
         safe_close(e->ctl_fd);
         safe_close(e->udp_fd);
@@ -1039,9 +1044,24 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         return 0;
 }
 
+/* Everything main() may have set up, on every way out of it, so that
+ * LeakSanitizer sees a refused or failed run end as cleanly as a good one. */
+static void ping_done(Ping *p) {
+        for (size_t i = 0; i < p->n_ep; i++)
+                endpoint_done(p, &p->ep[i]);
+        ow_stop_sessions_done(&p->server_stop);
+        sd_event_source_disable_unref(p->ctl_src);
+        launcher_free(p->launcher);
+        sd_event_unref(p->event);
+        client_done(&p->client);
+        free(p->o->slots);
+        free(p->o->percentiles);
+}
+
 int main(int argc, char **argv) {
         PingOptions o = {};
-        Ping ping = { .o = &o }, *p = &ping;
+        _cleanup_(ping_done) Ping ping = { .o = &o, .client = { .fd = -1, .io = { .fd = -1 } } };
+        Ping *p = &ping;
         _cleanup_free_ uint8_t *secret = NULL;
         size_t secret_len = 0;
         const char *warnings[3];
@@ -1299,14 +1319,5 @@ int main(int argc, char **argv) {
                 }
         }
 
-        for (size_t i = 0; i < p->n_ep; i++)
-                endpoint_done(p, &p->ep[i]);
-        ow_stop_sessions_done(&p->server_stop);
-        sd_event_source_disable_unref(p->ctl_src);
-        launcher_free(p->launcher);
-        sd_event_unref(p->event);
-        client_done(&p->client);
-        free(o.slots);
-        free(o.percentiles);
         return interrupted ? 2 : status;
 }

@@ -7,26 +7,38 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "launcher.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
+
+/* How long a released worker may take to end on its own before SIGKILL.
+ * It has usually just reported DONE and is on its way out; killing it
+ * there gains nothing, and under ASan it would cut LeakSanitizer's exit
+ * check short (and leave a zombie that LSan's tracer never lets go of). */
+#define RELEASE_GRACE_USEC (5 * UINT64_C(1000000))
 
 typedef struct ForkLauncher {
         Launcher base;
         unsigned n_alive;
+        LIST_HEAD(Worker, released); /* forgotten by their owners, not reaped yet */
 } ForkLauncher;
 
 struct Worker {
         ForkLauncher *launcher;
         pid_t pid;
         sd_event_source *child;
+        sd_event_source *grace; /* released while running: SIGKILL when it fires */
+        uint64_t kill_at_usec;  /* CLOCK_MONOTONIC */
         WorkerExitHandler cb;
         void *userdata;
         bool exited;
         bool released;
+        LIST_FIELDS(Worker, released);
 };
 
 const char *launcher_default_worker_path(void) {
@@ -36,7 +48,24 @@ const char *launcher_default_worker_path(void) {
 
 static void worker_free(Worker *w) {
         sd_event_source_disable_unref(w->child);
+        sd_event_source_disable_unref(w->grace);
         free(w);
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        (void) s;
+        (void) usec;
+        if (!w->exited)
+                (void) kill(w->pid, SIGKILL);
+        return 0;
 }
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -51,6 +80,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         w->exited = true;
         w->launcher->n_alive--;
         if (w->released) {
+                LIST_REMOVE(released, w->launcher->released, w);
                 worker_free(w);
                 return 0;
         }
@@ -119,10 +149,17 @@ static void fork_release(Worker *w) {
                 worker_free(w);
                 return;
         }
-        /* Still running: kill it, and free the record when it is reaped so
-         * no zombie is left behind. */
+        /* Still running: give it a moment to end on its own, then kill it;
+         * free the record when it is reaped so no zombie is left behind. */
         w->released = true;
-        (void) kill(w->pid, SIGKILL);
+        LIST_PREPEND(released, w->launcher->released, w);
+        w->kill_at_usec = now_usec() + RELEASE_GRACE_USEC;
+        int r = sd_event_add_time(w->launcher->base.event, &w->grace, CLOCK_MONOTONIC, w->kill_at_usec, 0,
+                                  on_grace, w);
+        if (r >= 0)
+                (void) sd_event_source_set_description(w->grace, "session-worker-grace");
+        else if (r != -ESTALE) /* -ESTALE: the loop has ended; launcher_free() gives it the grace */
+                (void) kill(w->pid, SIGKILL);
 }
 
 static unsigned fork_count(Launcher *l) {
@@ -130,6 +167,31 @@ static unsigned fork_count(Launcher *l) {
 }
 
 static void fork_free(Launcher *l) {
+        ForkLauncher *fl = (ForkLauncher *) l;
+
+        /* The event loop that would reap the released workers has stopped:
+         * reap them here, so neither a zombie nor a Worker (whose child
+         * event source keeps the event loop referenced) outlives us. Each
+         * still gets the rest of its grace period to end on its own. */
+        while (fl->released) {
+                Worker *w = fl->released;
+                LIST_REMOVE(released, fl->released, w);
+                w->child = sd_event_source_disable_unref(w->child);
+                bool reaped = false;
+                while (!reaped && now_usec() < w->kill_at_usec) {
+                        pid_t k = waitpid(w->pid, NULL, WNOHANG);
+                        if (k == w->pid || (k < 0 && errno != EINTR))
+                                reaped = true; /* or not ours to reap */
+                        else
+                                (void) usleep(10000);
+                }
+                if (!reaped) {
+                        (void) kill(w->pid, SIGKILL);
+                        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                }
+                worker_free(w);
+        }
         free(l->worker_path);
         free(l);
 }

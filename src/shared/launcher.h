@@ -37,7 +37,8 @@ typedef struct LauncherOps {
         int (*start)(Launcher *l, const WorkerSpec *spec, int udp_fd, int ctl_fd, WorkerExitHandler cb,
                      void *userdata, Worker **ret);
         void (*kill)(Worker *w);       /* make it end now; the exit handler still runs */
-        void (*release)(Worker *w);    /* forget it; kills it first if still running */
+        void (*release)(Worker *w);    /* forget it; if still running, it is killed unless it ends within
+                                        * a few seconds */
         void (*free)(Launcher *l);
         unsigned (*count)(Launcher *l); /* workers currently alive */
 } LauncherOps;

@@ -533,6 +533,15 @@ static int receive_batch(Session *s, OwReceiver *rx, RecvSlot *slots, struct mms
                         if (r < 0)
                                 return r;
 
+                        /* The session's packets carry its padding: a shorter
+                         * datagram is not one of them (the reference aborts
+                         * the session on it, PROTOCOL.md 7.5; we count it). */
+                        size_t expected = ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length;
+                        if (msgs[i].msg_len < expected) {
+                                s->counters.dropped_short++;
+                                continue;
+                        }
+
                         OwTestPacket p;
                         r = ow_testpkt_decode(s->codec, slot->data, msgs[i].msg_len, s->setup.n_packets, &p);
                         if (r < 0) {
@@ -597,9 +606,22 @@ static int run_receiver(Session *s) {
                 return fail(s, -ENOMEM, "Out of memory");
         log_endpoint_ready(s, 0);
 
-        while (!ow_receiver_done(rx) && !s->stop_requested) {
-                OwTimestamp deadline = ow_receiver_next_deadline(rx);
+        /* The session is over Timeout + enddelay after its last scheduled
+         * packet, as a sender's is (PROTOCOL.md 5.4), not as soon as every
+         * packet is decided: copies may still come, and ending early makes
+         * the controller send Stop-Sessions early, so the peer's answer
+         * carries a stop time that cleans away its last packets (sent later
+         * than stop - Timeout, RFC 4656 3.8). */
+        OwTimestamp end = ow_receiver_last_scheduled(rx);
+        OwTimestamp linger = s->setup.timeout + ow_duration_from_nsec(s->setup.enddelay_nsec);
+        end = end > UINT64_MAX - linger ? UINT64_MAX : end + linger;
+
+        while (!s->stop_requested) {
                 OwTimestamp now = now_owts(s);
+                bool decided = ow_receiver_done(rx);
+                if (decided && now >= end)
+                        break;
+                OwTimestamp deadline = decided ? end : ow_receiver_next_deadline(rx);
                 struct timespec to = { .tv_sec = 1 };
                 if (deadline > now) {
                         uint64_t ns = ow_duration_to_nsec(deadline - now);
@@ -612,15 +634,15 @@ static int run_receiver(Session *s) {
                         { .fd = UDP_FD, .events = POLLIN },
                         { .fd = CTL_FD, .events = POLLIN },
                 };
-                r = ppoll(pfd, 2, &to, NULL);
-                if (r < 0 && errno != EINTR)
+                int n = ppoll(pfd, 2, &to, NULL);
+                if (n < 0 && errno != EINTR)
                         return fail(s, -errno, "ppoll() failed");
-                if (r > 0 && (pfd[0].revents & POLLIN)) {
+                if (n > 0 && (pfd[0].revents & POLLIN)) {
                         r = receive_batch(s, rx, slots, msgs, iov);
                         if (r < 0)
                                 return r;
                 }
-                if (r > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+                if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
                         r = handle_control(s, false);
                         if (r < 0)
                                 return r;

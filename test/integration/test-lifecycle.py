@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Ends that are not the normal one: a client killed in the middle of a
+long session, owampd stopped in the middle of one, several clients at
+once. Nothing may be left running, no fd may leak, the data received so
+far is kept."""
+
+import os
+import re
+import signal
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from owtest import (Failure, RawClient, check, check_eq, log, main, parse_owp, parse_summaries,  # noqa: E402
+                    proc_children, proc_cmdline, read_owp, wait_for)
+
+LOSS_TIMEOUT = 1.0
+LONG = ["-c", "2000", "-i", "0.01", "-L", str(LOSS_TIMEOUT)]  # about 20 s of packets
+
+
+def start_long_session(t, d):
+    """owping both ways in the background; returns it once owampd has
+    stored some packets, with the SID of the session owampd receives."""
+    p = t.spawn_owping(["-A", "O"] + LONG + [d.addr])
+    d.wait_log(r"Session [0-9a-f]{32} started \(receiving\)", 15)
+    sid = d.received_sids()[0]
+
+    def stored():
+        try:
+            with open(d.data_path(sid), "rb") as f:
+                return len(parse_owp(f.read()).records) >= 20
+        except (OSError, Failure):
+            return False
+    wait_for(stored, 15, "owampd to store 20 records")
+    check(p.poll() is None, "owping ended early:\n%s", open(p.err_path).read())
+    return p, sid
+
+
+def check_incomplete(d, sid):
+    """The datadir file: kept, parses, marked incomplete, clean records."""
+    f = read_owp(d.data_path(sid))
+    check_eq(f.finished, 2, "finished word of the abandoned session's file")
+    check(len(f.records) >= 20, "only %d records kept", len(f.records))
+    check_eq([r.seq for r in f.records], list(range(len(f.records))), "sequence numbers kept")
+    check(all(not r.lost for r in f.records), "lost records on loopback")
+    check_eq(f.request.sid.hex(), sid, "SID in the stored request")
+    check_eq(f.request.n_packets, 2000, "Number of Packets in the stored request")
+    return f
+
+
+def case_client_killed(t):
+    d = t.daemon()
+    p, sid = start_long_session(t, d)
+    check_eq(len(d.children()), 2, "owampd's workers during the test")
+    owping_workers = proc_children(p.pid)
+    check_eq(len(owping_workers), 2, "owping's workers during the test")
+
+    p.send_signal(signal.SIGKILL)
+    p.wait(5)
+    killed = time.monotonic()
+    # owampd's workers end within Timeout plus a second.
+    wait_for(lambda: not d.children(), LOSS_TIMEOUT + 1, "owampd's workers to end after the client was killed")
+    log("owampd's workers ended %.2f s after the kill", time.monotonic() - killed)
+    d.wait_log(r"Peer 127\.0\.0\.1:\d+ closed the connection in the middle of a test")
+    d.wait_log(r"Session %s abandoned; \d+ records kept as incomplete" % sid)
+    d.wait_log(r"Session [0-9a-f]{32} abandoned$")
+    # owping's workers noticed their controller is gone (they are ours now,
+    # as the test is a subreaper, and reaped here).
+    left = t.reap_orphans(LOSS_TIMEOUT + 1)
+    check_eq(left, [], "owping's workers still running after its death (%s)" % [
+        proc_cmdline(pid) for pid in left])
+    check_eq([pid for pid in owping_workers if os.path.exists("/proc/%d" % pid)], [],
+             "owping's workers still there")
+    d.quiesce()  # fds back to the baseline
+
+    f = check_incomplete(d, sid)
+    kept = int(re.search(r"Session %s abandoned; (\d+) records kept" % sid, d.log()).group(1))
+    check_eq(len(f.records), kept, "records in the file vs owampd's log")
+    # A second connection can still fetch what was kept.
+    with RawClient(d) as c:
+        c.open()
+        ack, req, _, _, records = c.fetch(bytes.fromhex(sid))
+        check_eq((ack["accept"], ack["finished"], ack["n_records"]), (0, 2, kept),
+                 "Fetch-Ack of the abandoned session")
+        check_eq([r.key() for r in records], [r.key() for r in f.records], "fetched records vs file")
+    # And the next client is served.
+    q = t.owping(["-A", "O", "-c", "5", "-i", "0.01", "-L", "1", d.addr])
+    check_eq([(s["sent"], s["lost"]) for s in parse_summaries(q.out)], [(5, 0), (5, 0)], "next client's reports")
+
+
+def case_daemon_stopped(t):
+    d = t.daemon()
+    p, sid = start_long_session(t, d)
+    t0 = time.monotonic()
+    d.stop(settle=False)  # SIGTERM: exit status 0, no sanitizer report
+    log("owampd stopped %.2f s after SIGTERM", time.monotonic() - t0)
+    # Its workers went with it: none was orphaned to us.
+    left = t.reap_orphans(0.5)
+    check_eq(left, [], "processes owampd left behind (%s)" % [proc_cmdline(pid) for pid in left])
+    d.wait_log(r"Session %s abandoned; \d+ records kept as incomplete" % sid)
+    check_incomplete(d, sid)
+    # owping sees the server go and says so.
+    rc = p.wait(LOSS_TIMEOUT + 10)
+    err = open(p.err_path).read()
+    check_eq(rc, 1, "owping's status without its server")
+    check_eq(err.splitlines(), ["owping: the server closed the connection during the test",
+                                "owping: Test session(s) Failed..."], "owping's stderr")
+
+
+def case_concurrent(t):
+    d = t.daemon()
+    procs = [t.spawn_owping(["-A", mode, "-c", "50", "-i", "0.01", "-L", "1"] +
+                            ([] if mode == "O" else ["-u", "demo", "-k", d.client_pfs()]) + [d.addr])
+             for mode in ("O", "A", "E")]
+    for p in procs:
+        rc = p.wait(30)
+        out, err = open(p.out_path).read(), open(p.err_path).read()
+        check_eq(rc, 0, "owping status; stderr:\n%s" % err)
+        sums = parse_summaries(out)
+        check_eq([(s["sent"], s["lost"], s["dups"]) for s in sums], [(50, 0, 0)] * 2, "reports")
+    check_eq(len(set(d.received_sids())), 3, "sessions owampd received")
+    for sid in set(d.received_sids()):
+        f = read_owp(d.data_path(sid))
+        check_eq((f.finished, len(f.records)), (1, 50), "stored session %s" % sid)
+
+
+CASES = {
+    "client-killed": case_client_killed,
+    "daemon-stopped": case_daemon_stopped,
+    "concurrent": case_concurrent,
+}
+
+if __name__ == "__main__":
+    sys.exit(main(CASES))
