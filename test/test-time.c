@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdlib.h>
 #include <sys/timex.h>
 
 #include "ow-error.h"
@@ -36,6 +37,27 @@ START_TEST(test_timespec) {
         ow_timestamp_put(buf, t);
         ck_assert_uint_eq(buf[0], (uint8_t) ((t >> 56) & 0xff));
         ck_assert_uint_eq(ow_timestamp_get(buf), t);
+}
+END_TEST
+
+START_TEST(test_shifted) {
+        /* A clock 2.75 s behind CLOCK_REALTIME, and 0.5 s ahead. */
+        struct timespec ts = { .tv_sec = 1700000000, .tv_nsec = 250000000 }, back;
+        OwTimestamp t = ow_timestamp_from_timespec_shifted(&ts, -2750000000LL);
+        ck_assert_int_eq(ow_timestamp_unix_sec(t), 1699999997);
+        ck_assert_uint_eq((uint32_t) t, 0x80000000u);
+        ow_timestamp_to_timespec_shifted(t, -2750000000LL, &back);
+        ck_assert_int_eq(back.tv_sec, ts.tv_sec);
+        ck_assert_int_eq(back.tv_nsec, ts.tv_nsec);
+
+        t = ow_timestamp_from_timespec_shifted(&ts, 900000000);
+        ck_assert_int_eq(ow_timestamp_unix_sec(t), 1700000001);
+        ck_assert_uint_eq(ow_frac_to_nsec((uint32_t) t), 149999999);
+        ow_timestamp_to_timespec_shifted(t, 900000000, &back);
+        ck_assert_int_eq(back.tv_sec, ts.tv_sec);
+        ck_assert_int_le(labs(back.tv_nsec - ts.tv_nsec), 1);
+
+        ck_assert_uint_eq(ow_timestamp_from_timespec_shifted(&ts, 0), ow_timestamp_from_timespec(&ts));
 }
 END_TEST
 
@@ -119,6 +141,7 @@ int main(void) {
         tcase_add_test(tc, test_frac_nsec_roundtrip);
         tcase_add_test(tc, test_timespec);
         tcase_add_test(tc, test_durations);
+        tcase_add_test(tc, test_shifted);
         tcase_add_test(tc, test_errest_fields);
         tcase_add_test(tc, test_errest_from_usec);
         tcase_add_test(tc, test_errest_from_timex);

@@ -27,6 +27,32 @@ void ow_timestamp_to_timespec(OwTimestamp t, struct timespec *ret) {
         ret->tv_nsec = (long) ow_frac_to_nsec((uint32_t) t);
 }
 
+static struct timespec timespec_add_nsec(struct timespec t, int64_t d) {
+        int64_t ns = (int64_t) t.tv_nsec + d % (int64_t) OW_NSEC_PER_SEC;
+
+        t.tv_sec += (time_t) (d / (int64_t) OW_NSEC_PER_SEC);
+        if (ns >= (int64_t) OW_NSEC_PER_SEC) {
+                ns -= (int64_t) OW_NSEC_PER_SEC;
+                t.tv_sec++;
+        } else if (ns < 0) {
+                ns += (int64_t) OW_NSEC_PER_SEC;
+                t.tv_sec--;
+        }
+        t.tv_nsec = (long) ns;
+        return t;
+}
+
+OwTimestamp ow_timestamp_from_timespec_shifted(const struct timespec *ts, int64_t offset_nsec) {
+        struct timespec t = timespec_add_nsec(*ts, offset_nsec);
+        return ow_timestamp_from_timespec(&t);
+}
+
+void ow_timestamp_to_timespec_shifted(OwTimestamp t, int64_t offset_nsec, struct timespec *ret) {
+        struct timespec ts;
+        ow_timestamp_to_timespec(t, &ts);
+        *ret = timespec_add_nsec(ts, -offset_nsec);
+}
+
 OwTimestamp ow_duration_from_nsec(uint64_t nsec) {
         uint64_t sec = nsec / OW_NSEC_PER_SEC;
         uint32_t rem = (uint32_t) (nsec % OW_NSEC_PER_SEC);

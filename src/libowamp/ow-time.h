@@ -43,10 +43,17 @@ uint32_t ow_frac_to_nsec(uint32_t frac);
 
 /* Absolute CLOCK_REALTIME time <-> NTP timestamp. Times before 1970 or after
  * NTP era 0 (2036) are not representable in this direction of the helper and
- * give -OW_ERR_TIMESTAMP; 2036 is handled by keeping to era 0 arithmetic
+ * are not representable; 2036 is handled by keeping to era 0 arithmetic
  * modulo 2^32 seconds, as every OWAMP implementation does. */
 OwTimestamp ow_timestamp_from_timespec(const struct timespec *ts);
 void ow_timestamp_to_timespec(OwTimestamp t, struct timespec *ret);
+
+/* The same for a clock that reads offset_nsec ahead of CLOCK_REALTIME
+ * (OWAMP_DEBUG_TIMEOFFSET): from_..._shifted(ts) is the shifted clock's
+ * reading when CLOCK_REALTIME reads ts; to_..._shifted() is its inverse,
+ * the CLOCK_REALTIME time at which the shifted clock reads t. */
+OwTimestamp ow_timestamp_from_timespec_shifted(const struct timespec *ts, int64_t offset_nsec);
+void ow_timestamp_to_timespec_shifted(OwTimestamp t, int64_t offset_nsec, struct timespec *ret);
 
 /* Durations. */
 OwTimestamp ow_duration_from_nsec(uint64_t nsec);

@@ -28,6 +28,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "launch-proto.h"
 #include "owampd.h"
@@ -99,23 +100,6 @@ static int parse_group(const char *spec, gid_t *ret) {
         } else if (!(gr = getgrnam(spec)))
                 return -ESRCH;
         *ret = gr->gr_gid;
-        return 0;
-}
-
-static int parse_timeoffset(int64_t *ret) {
-        const char *e = getenv("OWAMP_DEBUG_TIMEOFFSET");
-        if (isempty(e)) {
-                *ret = 0;
-                return 0;
-        }
-        char *end;
-        errno = 0;
-        double v = strtod(e, &end);
-        if (errno || *end || v < -1e9 || v > 1e9) {
-                fprintf(stderr, "owampd: invalid OWAMP_DEBUG_TIMEOFFSET '%s'\n", e);
-                return -EINVAL;
-        }
-        *ret = (int64_t) (v * 1e9);
         return 0;
 }
 
@@ -380,8 +364,10 @@ int main(int argc, char **argv) {
         log_setup("owampd", LOG_TARGET_AUTO, conf->facility, o.foreground, config_log_priority(conf));
         config_apply(s, conf);
 
-        if (parse_timeoffset(&s->clock_offset_nsec) < 0)
+        if (clock_offset_from_env(&s->clock_offset_nsec) < 0) {
+                log_error("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
                 goto finish;
+        }
 
         /* Not a cleanup variable: the error paths jump past it. */
         char *state_dir = state_directory();

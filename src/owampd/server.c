@@ -19,20 +19,11 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "owampd.h"
 
 OwTimestamp server_now(const Server *s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = (int64_t) ts.tv_nsec + s->clock_offset_nsec % 1000000000;
-        ts.tv_sec += s->clock_offset_nsec / 1000000000 + ns / 1000000000;
-        ns %= 1000000000;
-        if (ns < 0) {
-                ns += 1000000000;
-                ts.tv_sec--;
-        }
-        ts.tv_nsec = ns;
-        return ow_timestamp_from_timespec(&ts);
+        return clock_now(s->clock_offset_nsec);
 }
 
 int server_random(void *buf, size_t n) {

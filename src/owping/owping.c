@@ -29,6 +29,7 @@
 #include <systemd/sd-event.h>
 
 #include "client.h"
+#include "clock.h"
 #include "config.h"
 #include "launcher.h"
 #include "log.h"
@@ -1087,6 +1088,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "owping: %s\n", warnings[i]);
 
         log_setup("owping", LOG_TARGET_NONE, LOG_USER, true, LOG_WARNING);
+        int64_t offset;
+        if (clock_offset_from_env(&offset) < 0)
+                return fail("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
 
         if (o.conn.keyid) {
                 r = owping_load_secret(o.keyfile, o.conn.keyid, &secret, &secret_len);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "ow-error.h"
 #include "ow-wire.h"
 
@@ -26,29 +27,12 @@ static int client_err(Client *c, int r, const char *fmt, ...) {
 }
 
 int64_t client_clock_offset_nsec(void) {
-        const char *e = getenv("OWAMP_DEBUG_TIMEOFFSET");
-        if (isempty(e))
-                return 0;
-        char *end;
-        double v = strtod(e, &end);
-        if (*end || v < -1e9 || v > 1e9)
-                return 0;
-        return (int64_t) (v * 1e9);
+        int64_t off;
+        return clock_offset_from_env(&off) < 0 ? 0 : off;
 }
 
 OwTimestamp client_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t off = client_clock_offset_nsec();
-        int64_t ns = (int64_t) ts.tv_nsec + off % 1000000000;
-        ts.tv_sec += off / 1000000000 + ns / 1000000000;
-        ns %= 1000000000;
-        if (ns < 0) {
-                ns += 1000000000;
-                ts.tv_sec--;
-        }
-        ts.tv_nsec = ns;
-        return ow_timestamp_from_timespec(&ts);
+        return clock_now(client_clock_offset_nsec());
 }
 
 static uint64_t mono_usec(void) {

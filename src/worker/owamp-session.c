@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "macro.h"
 #include "net.h"
@@ -92,40 +93,16 @@ static int64_t mono_nsec(void) {
 }
 
 static OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
-        struct timespec t = *ts;
-        int64_t off = s->setup.clock_offset_nsec;
-        int64_t ns = (int64_t) t.tv_nsec + off % 1000000000;
-        t.tv_sec += off / 1000000000 + ns / 1000000000;
-        ns %= 1000000000;
-        if (ns < 0) {
-                ns += 1000000000;
-                t.tv_sec--;
-        }
-        t.tv_nsec = ns;
-        return ow_timestamp_from_timespec(&t);
+        return ow_timestamp_from_timespec_shifted(ts, s->setup.clock_offset_nsec);
 }
 
 static OwTimestamp now_owts(const Session *s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return timespec_to_owts(s, &ts);
+        return clock_now(s->setup.clock_offset_nsec);
 }
 
 /* CLOCK_REALTIME value at which our (offset) clock reads t. */
 static void owts_to_realtime(const Session *s, OwTimestamp t, struct timespec *ret) {
-        struct timespec ts;
-        ow_timestamp_to_timespec(t, &ts);
-        int64_t off = s->setup.clock_offset_nsec;
-        int64_t ns = (int64_t) ts.tv_nsec - off % 1000000000;
-        ts.tv_sec -= off / 1000000000;
-        ts.tv_sec += ns / 1000000000;
-        ns %= 1000000000;
-        if (ns < 0) {
-                ns += 1000000000;
-                ts.tv_sec--;
-        }
-        ts.tv_nsec = ns;
-        *ret = ts;
+        ow_timestamp_to_timespec_shifted(t, s->setup.clock_offset_nsec, ret);
 }
 
 static OwErrEst current_errest(Session *s) {
