@@ -8,6 +8,7 @@
  */
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "ow-owp.h"
@@ -34,7 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (rf.file.request.n_packets > MAX_PACKETS)
                 rf.file.request.n_packets = MAX_PACKETS;
 
-        for (unsigned variant = 0; variant < 5; variant++) {
+        /* --json escapes host names: give it some of the input's bytes as
+         * one. */
+        char host[33] = {};
+        memcpy(host, data, MIN(size, sizeof(host) - 1));
+        rf.session.from_host = host;
+
+        for (unsigned variant = 0; variant < 6; variant++) {
                 OwReportOptions o;
 
                 ow_report_options_init(&o);
@@ -58,6 +65,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         o.bucket_width = 1e-9;
                         o.records = true;
                         o.unix_time = true;
+                        break;
+                case 5:
+                        o.json = true;
+                        o.records = true;
+                        o.sub_packets = 3;
+                        o.percentiles = pct;
+                        o.n_percentiles = 4;
                         break;
                 }
                 (void) ow_report_session(&rf.session, &o, &sink, NULL);

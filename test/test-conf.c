@@ -606,6 +606,96 @@ START_TEST(test_keys) {
 }
 END_TEST
 
+/* conf/owampd.conf, as installed: every keyword there, commented out, and
+ * each showing its default (or an example where there is none). */
+START_TEST(test_shipped_conf) {
+        uint8_t *buf;
+        size_t len;
+        OwConf *c = NULL, *def = NULL;
+        OwDiag d;
+        bool seen[_OW_CONF_KEY_MAX] = {};
+
+        test_read_file(CONF_EXAMPLES_DIR "/owampd.conf", &buf, &len);
+        ck_assert_int_eq(ow_conf_new(&c), 0);
+        ck_assert_int_eq(ow_conf_parse(c, buf, len, "owampd.conf", &d), 0);
+        ck_assert_uint_eq(c->set, 0);
+        ow_conf_free(c);
+        ck_assert_int_eq(ow_conf_new(&def), 0);
+
+        /* "#keyword value" lines, uncommented one at a time. */
+        char *text = malloc(len + 1);
+        ck_assert_ptr_nonnull(text);
+        memcpy(text, buf, len);
+        text[len] = 0;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+                if (line[0] != '#' || line[1] < 'a' || line[1] > 'z')
+                        continue;
+                char word[64];
+                size_t n = strcspn(line + 1, " \t");
+                ck_assert_uint_lt(n, sizeof(word));
+                memcpy(word, line + 1, n);
+                word[n] = 0;
+                int k = ow_conf_key_from_string(word);
+                if (k < 0)
+                        continue; /* a comment that starts with a word */
+                seen[k] = true;
+                c = parse_ok(line + 1);
+                ck_assert(ow_conf_is_set(c, (OwConfKey) k));
+                switch (k) {
+                case OW_CONF_FACILITY:
+                        ck_assert_int_eq(c->facility, def->facility);
+                        break;
+                case OW_CONF_LOGLEVEL:
+                        ck_assert_int_eq(c->loglevel, def->loglevel);
+                        break;
+                case OW_CONF_AUTHMODE:
+                        ck_assert_uint_eq(c->authmode, def->authmode);
+                        break;
+                case OW_CONF_SRCNODE:
+                        ck_assert_str_eq(c->srcnode.host, def->srcnode.host);
+                        ck_assert_uint_eq(c->srcnode.port, 861); /* what port 0 means */
+                        break;
+                case OW_CONF_TESTPORTS:
+                        ck_assert_uint_eq(c->testports.low, def->testports.low);
+                        ck_assert_uint_eq(c->testports.high, def->testports.high);
+                        break;
+                case OW_CONF_DISKFUDGE:
+                        ck_assert(c->diskfudge == def->diskfudge);
+                        break;
+                case OW_CONF_DIEBY:
+                        ck_assert_uint_eq(c->dieby_sec, def->dieby_sec);
+                        break;
+                case OW_CONF_CONTROLTIMEOUT:
+                        ck_assert_uint_eq(c->controltimeout_sec, def->controltimeout_sec);
+                        break;
+                case OW_CONF_PBKDF2_COUNT:
+                        ck_assert_uint_eq(c->pbkdf2_count, def->pbkdf2_count);
+                        break;
+                case OW_CONF_ENDDELAY:
+                        ck_assert_uint_eq(c->enddelay, def->enddelay);
+                        break;
+                case OW_CONF_MAXCONTROLSESSIONS:
+                        ck_assert_uint_eq(c->maxcontrolsessions, def->maxcontrolsessions);
+                        break;
+                case OW_CONF_SESSIONLAUNCHER:
+                        ck_assert_int_eq(c->sessionlauncher, def->sessionlauncher);
+                        break;
+                default:
+                        /* user, group, datadir, vardir: no default, an
+                         * example; the flags: off unless given. */
+                        break;
+                }
+                ow_conf_free(c);
+        }
+        for (int k = 0; k < _OW_CONF_KEY_MAX; k++)
+                ck_assert_msg(seen[k], "conf/owampd.conf does not mention %s",
+                              ow_conf_key_to_string((OwConfKey) k));
+        free(text);
+        free(buf);
+        ow_conf_free(def);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("conf");
         TCase *tc = tcase_create("core");
@@ -619,6 +709,7 @@ int main(void) {
         tcase_add_test(tc, test_layers);
         tcase_add_test(tc, test_session_launcher);
         tcase_add_test(tc, test_keys);
+        tcase_add_test(tc, test_shipped_conf);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

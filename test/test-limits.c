@@ -451,6 +451,221 @@ START_TEST(test_bounds) {
 }
 END_TEST
 
+START_TEST(test_class_from_path) {
+        OwLimits *l = parse_ok("limit root with disk=100\n"
+                               "limit a with parent=root\n"
+                               "limit b with parent=a\n"
+                               "limit c with parent=root\n"
+                               "limit b2 with parent=c\n");
+        size_t c;
+
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "root");
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root/a/b", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "b");
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root/c/b2", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "b2");
+        /* b is a's child, not c's: the nearest matching ancestor pays. */
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root/c/b", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "c");
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root/gone/b", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "root");
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root//a/", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "a");
+        /* Names match whole components, exactly. */
+        ck_assert_int_eq(ow_limits_class_from_path(l, "root/ab", &c), 0);
+        ck_assert_str_eq(ow_limits_class_name(l, c), "root");
+        ck_assert_int_eq(ow_limits_class_from_path(l, "Root/a", &c), -ENOENT);
+        ck_assert_int_eq(ow_limits_class_from_path(l, "a", &c), -ENOENT);
+        ck_assert_int_eq(ow_limits_class_from_path(l, "", &c), -ENOENT);
+        ck_assert_int_eq(ow_limits_class_from_path(NULL, "root", &c), -EINVAL);
+
+        /* Round trip with ow_limits_class_path for every class. */
+        for (size_t i = 0; i < ow_limits_n_classes(l); i++) {
+                char path[256];
+                ck_assert_int_eq(ow_limits_class_path(l, i, path, sizeof(path)), 0);
+                ck_assert_int_eq(ow_limits_class_from_path(l, path, &c), 0);
+                ck_assert_uint_eq(c, i);
+        }
+        ow_limits_free(l);
+}
+END_TEST
+
+START_TEST(test_demand) {
+        /* root: 1000; a: 600 (b inherits 600 as its own limit); c: none of
+         * its own, so it inherits root's 1000. */
+        OwLimits *l = parse_ok("limit root with bandwidth=1000,disk=100\n"
+                               "limit a with parent=root,bandwidth=600\n"
+                               "limit b with parent=a\n"
+                               "limit c with parent=root\n");
+        size_t root = find(l, "root"), a = find(l, "a"), b = find(l, "b"), c = find(l, "c");
+        uint64_t used[4] = {};
+        OwLimitRefusal why;
+
+        /* One session alone: just under, at, and just over the limit. */
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_BANDWIDTH, used, 599, 1000, &why), 0);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_BANDWIDTH, used, 600, 1000, &why), 0);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_BANDWIDTH, used, 601, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, b);
+        ck_assert_uint_eq(why.limit, 600);
+        ck_assert_uint_eq(why.used, 0);
+        ck_assert(why.permanent);
+
+        /* Running sessions in b count for b, a and root. */
+        ow_limits_charge(l, b, used, 400);
+        ck_assert_uint_eq(used[b], 400);
+        ck_assert_uint_eq(used[a], 400);
+        ck_assert_uint_eq(used[root], 400);
+        ck_assert_uint_eq(used[c], 0);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_BANDWIDTH, used, 200, 1000, &why), 0);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_BANDWIDTH, used, 201, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, b);
+        ck_assert_uint_eq(why.used, 400);
+        ck_assert(!why.permanent);
+        /* a has the same limit, its own count: a session directly in a. */
+        ck_assert_int_eq(ow_limits_demand(l, a, OW_LIMIT_BANDWIDTH, used, 201, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, a);
+
+        /* c's own (inherited) limit is root's 1000, and root holds 400. */
+        ck_assert_int_eq(ow_limits_demand(l, c, OW_LIMIT_BANDWIDTH, used, 600, 1000, &why), 0);
+        ck_assert_int_eq(ow_limits_demand(l, c, OW_LIMIT_BANDWIDTH, used, 601, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, root);
+        ck_assert_int_eq(ow_limits_demand(l, c, OW_LIMIT_BANDWIDTH, used, 1001, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, c);
+        ck_assert(why.permanent);
+        ow_limits_charge(l, c, used, 500);
+        /* Now c itself has room (500 + 400 <= 1000) but root does not. */
+        ck_assert_int_eq(ow_limits_demand(l, c, OW_LIMIT_BANDWIDTH, used, 101, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, root);
+        ck_assert_uint_eq(why.used, 900);
+        ck_assert_uint_eq(why.limit, 1000);
+        ck_assert(!why.permanent);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_BANDWIDTH, used, 101, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, root);
+
+        /* The disk hard limit: disk x diskfudge. */
+        uint64_t disk[4] = {};
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_DISK, disk, 101, 1000, &why), -EDQUOT);
+        ck_assert_uint_eq(why.class, b); /* b inherits disk=100 from root as its own */
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_DISK, disk, 150, 1500, &why), 0);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_DISK, disk, 151, 1500, &why), -EDQUOT);
+        ck_assert_uint_eq(why.limit, 150);
+
+        /* No limit anywhere: anything goes, even the largest amount. */
+        OwLimits *free_for_all = parse_ok("limit root with\nlimit x with parent=root\n");
+        uint64_t u2[2] = { UINT64_MAX - 1, UINT64_MAX - 1 };
+        ck_assert_int_eq(ow_limits_demand(free_for_all, 1, OW_LIMIT_BANDWIDTH, u2, UINT64_MAX, 1000, &why),
+                         0);
+        ow_limits_charge(free_for_all, 1, u2, 5);
+        ck_assert_uint_eq(u2[0], UINT64_MAX); /* saturates */
+        ow_limits_free(free_for_all);
+
+        /* Only integer limits can be demanded. */
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_DELETE_ON_FETCH, used, 1, 1000, &why), -EINVAL);
+        ck_assert_int_eq(ow_limits_demand(l, 99, OW_LIMIT_DISK, used, 1, 1000, &why), -EINVAL);
+        ck_assert_int_eq(ow_limits_demand(l, b, OW_LIMIT_DISK, used, 1, 0, &why), -EINVAL);
+        ow_limits_free(l);
+}
+END_TEST
+
+START_TEST(test_session_cost) {
+        OwSlot slots[2] = {
+                { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 4 },
+                { OW_SLOT_EXPONENTIAL, OW_TIMESTAMP_FROM_SEC(3) / 4 },
+        };
+        OwSessionRequest req = { .ipvn = 4, .n_slots = 1, .n_packets = 100, .slots = slots };
+
+        /* Wire sizes: IP + UDP + OWAMP-Test payload + padding. */
+        ck_assert_uint_eq(ow_session_packet_size(4, OW_MODE_OPEN, 0), 20 + 8 + 14);
+        ck_assert_uint_eq(ow_session_packet_size(6, OW_MODE_OPEN, 0), 40 + 8 + 14);
+        ck_assert_uint_eq(ow_session_packet_size(4, OW_MODE_AUTHENTICATED, 0), 20 + 8 + 48);
+        ck_assert_uint_eq(ow_session_packet_size(6, OW_MODE_ENCRYPTED, 1000), 40 + 8 + 48 + 1000);
+
+        /* 4 packets/s of 42 octets. */
+        ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), 4 * 42 * 8);
+        /* Two slots, 1 s together: 2 packets/s; IPv6, A mode, 100 octets of padding. */
+        req.ipvn = 6;
+        req.n_slots = 2;
+        req.padding_length = 100;
+        ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_AUTHENTICATED), 2 * (40 + 8 + 48 + 100) * 8);
+        /* Rounded up: 3 packets in exactly 1 s, then in 1 s less 2^-32 s. */
+        OwSlot three[3] = { { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 3 },
+                            { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 3 },
+                            { OW_SLOT_FIXED, OW_TIMESTAMP_FROM_SEC(1) / 3 + 1 } };
+        req = (OwSessionRequest){ .ipvn = 4, .n_slots = 3, .n_packets = 1, .slots = three };
+        ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), 3 * 42 * 8);
+        three[2].param--;
+        ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), 3 * 42 * 8 + 1);
+        /* No gap at all: no finite rate. */
+        OwSlot zero = { OW_SLOT_FIXED, 0 };
+        req = (OwSessionRequest){ .ipvn = 4, .n_slots = 1, .n_packets = 10, .slots = &zero };
+        ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), UINT64_MAX);
+        /* Absurd padding and a tiny gap saturate instead of wrapping. */
+        zero.param = 1;
+        req.padding_length = UINT32_MAX;
+        ck_assert_uint_eq(ow_session_bandwidth(&req, OW_MODE_OPEN), UINT64_MAX);
+
+        /* Disk: 40 + 112 + 16 x (slots + 1), then 25 per packet. */
+        req = (OwSessionRequest){ .ipvn = 4, .n_slots = 1, .n_packets = 100, .slots = slots };
+        ck_assert_uint_eq(ow_session_disk(&req), 40 + 112 + 32 + 100 * 25);
+        req.n_slots = 2;
+        req.n_packets = UINT32_MAX;
+        ck_assert_uint_eq(ow_session_disk(&req), 40 + 112 + 48 + (uint64_t) UINT32_MAX * 25);
+}
+END_TEST
+
+/* conf/owampd.limits, as installed: the defaults (one open class for
+ * everyone), and its commented example parses to what it says. */
+START_TEST(test_shipped_limits) {
+        uint8_t *buf;
+        size_t len;
+        OwLimits *l = NULL;
+        OwDiag d;
+
+        test_read_file(CONF_EXAMPLES_DIR "/owampd.limits", &buf, &len);
+        ck_assert_int_eq(ow_limits_parse(buf, len, "owampd.limits", &l, &d), 0);
+        ck_assert_uint_eq(ow_limits_n_classes(l), 1);
+        ck_assert_str_eq(ow_limits_class_name(l, 0), "default");
+        for (OwLimitKey k = 0; k < _OW_LIMIT_KEY_MAX; k++)
+                ck_assert(!ow_limits_class_sets(l, 0, k));
+        ck_assert_str_eq(resolve(l, "192.0.2.1", NULL), "default");
+        ow_limits_free(l);
+
+        /* Uncomment the "#limit" and "#assign" lines. */
+        char *text = malloc(len + 1);
+        size_t o = 0;
+        ck_assert_ptr_nonnull(text);
+        for (size_t i = 0; i < len;) {
+                size_t e = i;
+                while (e < len && buf[e] != '\n')
+                        e++;
+                size_t skip = (e - i > 7 &&
+                               (memcmp(buf + i, "#limit ", 7) == 0 || memcmp(buf + i, "#assign ", 8) == 0))
+                                      ? 1
+                                      : 0;
+                memcpy(text + o, buf + i + skip, e - i - skip);
+                o += e - i - skip;
+                text[o++] = '\n';
+                i = e + 1;
+        }
+        text[o] = 0;
+        l = parse_ok(text);
+        ck_assert_uint_eq(ow_limits_n_classes(l), 4);
+        size_t regular = find(l, "regular"), closed = find(l, "closed");
+        ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_DISK), UINT64_C(10000000000));
+        ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_BANDWIDTH), UINT64_C(20000000));
+        ck_assert_uint_eq(ow_limits_get(l, closed, OW_LIMIT_ALLOW_OPEN_MODE), 0);
+        ck_assert_uint_eq(ow_limits_get(l, closed, OW_LIMIT_DELETE_ON_FETCH), 1);
+        ck_assert_str_eq(resolve(l, "192.0.2.1", NULL), "closed");
+        ck_assert_str_eq(resolve(l, "2001:db8::1", NULL), "closed");
+        ck_assert_str_eq(resolve(l, "198.51.100.1", NULL), "regular");
+        ck_assert_str_eq(resolve(l, "198.51.100.1", "measurement-host"), "trusted");
+        ow_limits_free(l);
+        free(text);
+        free(buf);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("limits");
         TCase *tc = tcase_create("core");
@@ -462,6 +677,10 @@ int main(void) {
         tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, test_users);
         tcase_add_test(tc, test_bounds);
+        tcase_add_test(tc, test_class_from_path);
+        tcase_add_test(tc, test_demand);
+        tcase_add_test(tc, test_session_cost);
+        tcase_add_test(tc, test_shipped_limits);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -255,6 +255,21 @@ START_TEST(test_limits) {
 }
 END_TEST
 
+/* conf/owampd.pfs, as installed: comments only, no identity. */
+START_TEST(test_shipped_pfs) {
+        uint8_t *buf;
+        size_t len;
+        OwPfs *p = NULL;
+        OwDiag d;
+
+        test_read_file(CONF_EXAMPLES_DIR "/owampd.pfs", &buf, &len);
+        ck_assert_int_eq(ow_pfs_parse(buf, len, "owampd.pfs", &p, &d), 0);
+        ck_assert_uint_eq(ow_pfs_count(p), 0);
+        ow_pfs_free(p);
+        free(buf);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("pfs");
         TCase *tc = tcase_create("core");
@@ -263,6 +278,7 @@ int main(void) {
         tcase_add_test(tc, test_edit);
         tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, test_limits);
+        tcase_add_test(tc, test_shipped_pfs);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -560,7 +560,7 @@ START_TEST(test_options) {
         ck_assert_int_eq(ow_report_units('x', &f, &l), -EINVAL);
 
         OwReportOptions o;
-        const char *w[3];
+        const char *w[OW_REPORT_MAX_WARNINGS];
         ow_report_options_init(&o);
         ck_assert_int_eq(o.units, 'm');
         ck_assert(o.bucket_width == 0.0001);
@@ -765,7 +765,7 @@ static void run_owstats(const char *const *sources, size_t n_sources, const char
                         OwBuf *err) {
         _cleanup_free_ float *pct = NULL;
         OwReportOptions o;
-        const char *w[3];
+        const char *w[OW_REPORT_MAX_WARNINGS];
         OwSink sink = ow_buf_sink(out), esink = ow_buf_sink(err);
 
         ow_report_options_init(&o);

@@ -2,7 +2,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <string.h>
 
+#include "ow-error.h"
 #include "ow-sid.h"
 #include "testutil.h"
 
@@ -81,12 +83,31 @@ START_TEST(test_sid_errors) {
 }
 END_TEST
 
+START_TEST(test_sid_hex) {
+        OwSid sid, back;
+        char hex[OW_SID_HEX_SIZE];
+
+        for (size_t i = 0; i < sizeof(sid.bytes); i++)
+                sid.bytes[i] = (uint8_t) (i * 17 + 3);
+        ow_sid_to_hex(&sid, hex);
+        ck_assert_int_eq(ow_sid_from_hex(hex, strlen(hex), &back), 0);
+        ck_assert(ow_sid_equal(&sid, &back));
+        ck_assert_int_eq(ow_sid_from_hex("7F000001EEB4DC4ECC65E8928B26D267", 32, &back), 0);
+        ck_assert_str_eq(ow_sid_to_hex(&back, hex), "7f000001eeb4dc4ecc65e8928b26d267");
+        ck_assert_int_eq(ow_sid_from_hex("7f000001eeb4dc4ecc65e8928b26d26", 31, &back), -OW_ERR_HEX);
+        ck_assert_int_eq(ow_sid_from_hex("7f000001eeb4dc4ecc65e8928b26d2670", 33, &back), -OW_ERR_HEX);
+        ck_assert_int_eq(ow_sid_from_hex("7f000001eeb4dc4ecc65e8928b26d26g", 32, &back), -OW_ERR_HEX);
+        ck_assert_int_eq(ow_sid_from_hex(NULL, 32, &back), -OW_ERR_HEX);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("sid");
         TCase *tc = tcase_create("core");
         tcase_add_test(tc, test_sid_ipv4);
         tcase_add_test(tc, test_sid_ipv6);
         tcase_add_test(tc, test_sid_errors);
+        tcase_add_test(tc, test_sid_hex);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

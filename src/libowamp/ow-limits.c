@@ -10,7 +10,9 @@
 #include "ow-cfgtext.h"
 #include "ow-error.h"
 #include "ow-limits.h"
+#include "ow-owp.h"
 #include "ow-pfs.h"
+#include "ow-testpkt.h"
 #include "ow-types.h"
 
 typedef struct LimitClass {
@@ -623,4 +625,108 @@ int ow_limits_check_users(const OwLimits *l, const OwPfs *pfs, const char *file,
                                            "identity '%s' is not in the pass-phrase file",
                                            ow_cfg_quote(l->users[i].id, strlen(l->users[i].id), q));
         return 0;
+}
+
+int ow_limits_class_from_path(const OwLimits *l, const char *path, size_t *ret) {
+        size_t cur = 0;
+        bool found = false;
+
+        if (!l || !path || !ret || l->n_classes == 0)
+                return -EINVAL;
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, "/");
+                bool matched = false;
+                if (n > 0) {
+                        /* The root is class 0; every other class follows its parent. */
+                        for (size_t c = found ? cur + 1 : 0; c < l->n_classes; c++) {
+                                const LimitClass *k = &l->classes[c];
+                                if ((found ? (!k->root && k->parent == cur) : k->root) &&
+                                    strlen(k->name) == n && memcmp(k->name, p, n) == 0) {
+                                        cur = c;
+                                        matched = true;
+                                        break;
+                                }
+                        }
+                        if (!matched)
+                                break;
+                        found = true;
+                }
+                p += n;
+                if (*p == '/')
+                        p++;
+        }
+        if (!found)
+                return -ENOENT;
+        *ret = cur;
+        return 0;
+}
+
+void ow_limits_charge(const OwLimits *l, size_t class, uint64_t *used, uint64_t amount) {
+        if (!l || !used || class >= l->n_classes)
+                return;
+        for (;;) {
+                used[class] = used[class] > UINT64_MAX - amount ? UINT64_MAX : used[class] + amount;
+                if (l->classes[class].root)
+                        break;
+                class = l->classes[class].parent;
+        }
+}
+
+int ow_limits_demand(const OwLimits *l, size_t class, OwLimitKey key, const uint64_t *used, uint64_t amount,
+                     uint32_t fudge_permille, OwLimitRefusal *ret) {
+        if (!l || !used || class >= l->n_classes || key >= _OW_LIMIT_KEY_MAX ||
+            limit_desc[key].type != LIMIT_INT || fudge_permille == 0)
+                return -EINVAL;
+        for (;;) {
+                uint64_t limit = ow_limits_get(l, class, key);
+                if (limit > 0) {
+                        unsigned __int128 hard = (unsigned __int128) limit * fudge_permille / 1000;
+                        uint64_t h = hard > UINT64_MAX ? UINT64_MAX : (uint64_t) hard;
+                        if (amount > h || used[class] > h - amount) {
+                                if (ret)
+                                        *ret = (OwLimitRefusal){
+                                                .class = class,
+                                                .limit = h,
+                                                .used = used[class],
+                                                .permanent = amount > h,
+                                        };
+                                return -EDQUOT;
+                        }
+                }
+                if (l->classes[class].root)
+                        return 0;
+                class = l->classes[class].parent;
+        }
+}
+
+uint64_t ow_session_packet_size(uint8_t ipvn, OwMode mode, uint32_t padding) {
+        uint64_t ip = ipvn == 6 ? OW_IPV6_HEADER_SIZE : OW_IPV4_HEADER_SIZE;
+        uint64_t payload = mode == OW_MODE_OPEN ? OW_TESTPKT_OPEN_SIZE : OW_TESTPKT_AUTH_SIZE;
+        return ip + OW_UDP_HEADER_SIZE + payload + padding;
+}
+
+uint64_t ow_session_bandwidth(const OwSessionRequest *req, OwMode mode) {
+        unsigned __int128 gaps = 0;
+
+        if (!req || !req->slots || req->n_slots == 0)
+                return UINT64_MAX;
+        for (uint32_t i = 0; i < req->n_slots; i++)
+                gaps += req->slots[i].param;
+        if (gaps == 0)
+                return UINT64_MAX;
+        /* bits per packet x packets per second: n_slots x 2^32 / gaps (32.32). */
+        unsigned __int128 num =
+                (unsigned __int128) ow_session_packet_size(req->ipvn, mode, req->padding_length) * 8 *
+                req->n_slots;
+        if (num > ((unsigned __int128) 1 << 95))
+                return UINT64_MAX;
+        num <<= 32;
+        unsigned __int128 bps = (num + gaps - 1) / gaps;
+        return bps > UINT64_MAX ? UINT64_MAX : (uint64_t) bps;
+}
+
+uint64_t ow_session_disk(const OwSessionRequest *req) {
+        if (!req)
+                return 0;
+        return ow_owp_header_size(req->n_slots) + (uint64_t) req->n_packets * OW_RECORD_SIZE;
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "ow-diag.h"
+#include "ow-types.h"
 
 typedef struct OwPfs OwPfs;
 
@@ -90,3 +91,59 @@ int ow_limits_resolve(const OwLimits *l, int family, const void *addr, const cha
 int ow_limits_check_users(const OwLimits *l, const OwPfs *pfs, const char *file, OwDiag *diag);
 
 const char *ow_limit_key_to_string(OwLimitKey key);
+
+/*
+ * Enforcement. owampd keeps the usage itself (running sessions, stored
+ * files); these decide from it, the same way for every resource limit:
+ * a request of `amount` is allowed when, at the class and at every
+ * ancestor whose effective limit L is not 0, used + amount <= L x fudge.
+ * used[c] is what class c and all its descendants hold now; the fudge is
+ * 1000 permille except for the disk hard limit (diskfudge, the
+ * reference's soft/hard disk limits).
+ */
+
+/* The class whose path (ow_limits_class_path) is the longest prefix of
+ * path by whole components: the class a stored file in
+ * <datadir>/hierarchy/<path>/ is charged to, even after a reload removed or
+ * renamed the class it was written for (then its nearest remaining
+ * ancestor pays). -ENOENT if not even the root's name matches. */
+int ow_limits_class_from_path(const OwLimits *l, const char *path, size_t *ret);
+
+/* Add amount to used[] of class and of each of its ancestors. */
+void ow_limits_charge(const OwLimits *l, size_t class, uint64_t *used, uint64_t amount);
+
+typedef struct OwLimitRefusal {
+        size_t class;   /* whose limit refused: the class itself or an ancestor */
+        uint64_t limit; /* that class's effective limit, fudge applied */
+        uint64_t used;  /* what that class held before the request */
+        bool permanent; /* the amount alone exceeds the limit: waiting cannot help */
+} OwLimitRefusal;
+
+/* 0 if the request fits everywhere, -EDQUOT (and *ret for the nearest class
+ * that refuses) if not, -EINVAL for bad arguments. */
+int ow_limits_demand(const OwLimits *l, size_t class, OwLimitKey key, const uint64_t *used, uint64_t amount,
+                     uint32_t fudge_permille, OwLimitRefusal *ret);
+
+/*
+ * What one test session costs.
+ *
+ * Bandwidth, in bit/s, rounded up: the size of one test packet on the wire
+ * (IPv4 20 or IPv6 40 octets of header without options, as the session's
+ * IPVN says, UDP 8, the OWAMP-Test payload of the mode - 14 open, 48
+ * authenticated or encrypted - and the padding; no link-layer framing)
+ * times the mean rate of the schedule (number of slots over the sum of
+ * their parameters, as the reference computes it). A schedule whose gaps
+ * sum to zero has no finite rate: UINT64_MAX, so any bandwidth limit
+ * refuses it (the reference computed 0 and let it through).
+ */
+#define OW_IPV4_HEADER_SIZE 20 /* RFC 791, no options */
+#define OW_IPV6_HEADER_SIZE 40 /* RFC 8200, no extension headers */
+#define OW_UDP_HEADER_SIZE 8   /* RFC 768 */
+uint64_t ow_session_packet_size(uint8_t ipvn, OwMode mode, uint32_t padding);
+uint64_t ow_session_bandwidth(const OwSessionRequest *req, OwMode mode);
+
+/* Disk: the size of the receiver's .owp file when every packet arrives
+ * once: the header with its slots and one 25-octet record per packet.
+ * Duplicates and skip ranges can add to it; the hard limit (x diskfudge)
+ * is there for that. */
+uint64_t ow_session_disk(const OwSessionRequest *req);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "ow-error.h"
+#include "ow-report-json.h"
 #include "ow-report.h"
 
 /* 1900 -> 1970 in seconds, as a double: what the reference subtracts for
@@ -97,7 +98,7 @@ void ow_report_options_init(OwReportOptions *o) {
         };
 }
 
-size_t ow_report_options_reconcile(OwReportOptions *o, const char *warnings[3]) {
+size_t ow_report_options_reconcile(OwReportOptions *o, const char *warnings[OW_REPORT_MAX_WARNINGS]) {
         size_t n = 0;
 
         if (o->raw)
@@ -109,6 +110,20 @@ size_t ow_report_options_reconcile(OwReportOptions *o, const char *warnings[3]) 
         if (o->machine && o->quiet) {
                 warnings[n++] = "Ignoring '-M', '-Q' set";
                 o->machine = false;
+        }
+        /* --json is ours; it takes the place of -M in the same pattern,
+         * before -M gets the chance to drop -v. */
+        if (o->json && o->quiet) {
+                warnings[n++] = "Ignoring '--json', '-Q' set";
+                o->json = false;
+        }
+        if (o->json && o->machine) {
+                warnings[n++] = "Ignoring '-M', '--json' set";
+                o->machine = false;
+        }
+        if (o->json && o->print_files) {
+                warnings[n++] = "Ignoring '-p', '--json' set";
+                o->print_files = false;
         }
         if (o->records && o->machine) {
                 warnings[n++] = "Ignoring '-v', '-M' set";
@@ -498,9 +513,9 @@ int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, boo
  * sub-session with a sequence number at or above its end), at most
  * records_limit of them; *index is updated for the next one. */
 static int report_block(OwStats *st, const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
-                        uint32_t first, uint32_t last, uint32_t *index) {
+                        uint32_t first, uint32_t last, uint32_t *index, bool first_block) {
         uint32_t begin = *index, n, next = 0;
-        bool next_found = false;
+        bool next_found = false, first_record = true;
         int r;
 
         r = ow_stats_begin(st, first, last);
@@ -509,7 +524,11 @@ static int report_block(OwStats *st, const OwReportSession *s, const OwReportOpt
         if (last == UINT32_MAX)
                 last = s->request->n_packets;
 
-        if (o->records) {
+        if (o->json) {
+                r = ow_report_json_block_begin(out, first_block, o->records);
+                if (r < 0)
+                        return r;
+        } else if (o->records) {
                 r = ow_report_header(out, s);
                 if (r < 0)
                         return r;
@@ -536,7 +555,8 @@ static int report_block(OwStats *st, const OwReportSession *s, const OwReportOpt
                 if (r < 0)
                         return r;
                 if (o->records) {
-                        r = ow_report_record(out, o, &rec, &info);
+                        r = o->json ? ow_report_json_record(out, &rec, &info, &first_record)
+                                    : ow_report_record(out, o, &rec, &info);
                         if (r < 0)
                                 return r;
                 }
@@ -547,6 +567,8 @@ static int report_block(OwStats *st, const OwReportSession *s, const OwReportOpt
         if (r < 0)
                 return r;
 
+        if (o->json)
+                return ow_report_json_block_end(out, st, o);
         return o->machine ? ow_report_machine(out, s, st, o) : ow_report_summary(out, s, st, o);
 }
 
@@ -560,7 +582,7 @@ static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwR
         r = files->open(files->userdata, &file);
         if (r < 0)
                 return r;
-        r = report_block(st, s, o, &file, first, last, index);
+        r = report_block(st, s, o, &file, first, last, index, false);
         if (r < 0) {
                 (void) files->close(files->userdata, NULL);
                 return r;
@@ -590,7 +612,7 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                 return ow_report_raw(out, &s->records);
         if (!s->request)
                 return -OW_ERR_VERSION; /* the reference: "owp files must be version 2 or greater" */
-        if (o->print_files && (!files || !files->open || !files->close))
+        if (o->print_files && !o->json && (!files || !files->open || !files->close))
                 return -EINVAL;
         if (ow_report_units(o->units, NULL, NULL) < 0)
                 return -EINVAL;
@@ -605,10 +627,33 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         else
                 n_sub = n_packets / o->sub_packets + (n_packets % o->sub_packets ? 1 : 0);
 
+        if (o->json) {
+                /* One document around every (sub-)session. */
+                r = ow_report_json_begin(out, s);
+                if (r < 0)
+                        return r;
+                for (uint32_t i = 0; i < MAX(n_sub, 1u); i++) {
+                        uint32_t first = o->sub_packets * i;
+                        uint32_t last = n_sub == 0 || o->sub_packets * (i + 1) > n_packets
+                                                ? UINT32_MAX
+                                                : o->sub_packets * (i + 1);
+                        if (n_sub == 0)
+                                first = 0;
+                        r = report_block(st, s, o, out, first, last, &index, i == 0);
+                        if (r < 0) {
+                                /* End the broken line, so that a reader
+                                 * of JSON lines loses this one only. */
+                                (void) out->write(out->userdata, "\n", 1);
+                                return r;
+                        }
+                }
+                return ow_report_json_end(out);
+        }
+
         if (n_sub == 0) {
                 if (o->print_files)
                         return report_block_to_file(st, s, o, out, files, 0, UINT32_MAX, &index);
-                return report_block(st, s, o, out, 0, UINT32_MAX, &index);
+                return report_block(st, s, o, out, 0, UINT32_MAX, &index, false);
         }
 
         for (uint32_t i = 0; i < n_sub; i++) {
@@ -622,7 +667,7 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                 if (o->print_files)
                         r = report_block_to_file(st, s, o, out, files, first, last, &index);
                 else
-                        r = report_block(st, s, o, out, first, last, &index);
+                        r = report_block(st, s, o, out, first, last, &index, false);
                 if (r < 0)
                         return r;
         }

@@ -73,6 +73,7 @@ typedef struct OwReportOptions {
         uint32_t sub_packets;     /* -N, 0 = the whole session */
         const float *percentiles; /* -a, each 0..100 */
         size_t n_percentiles;
+        bool json;                /* --json: one JSON document per session (ow-report-json.h) */
 
         /* Local time for first:/last:; NULL = UTC (gmtime_r). owstats
          * passes localtime_r, which reads the time zone: I/O the core does
@@ -83,14 +84,20 @@ typedef struct OwReportOptions {
 /* The reference's defaults: units 'm', buckets of 0.0001 s. */
 void ow_report_options_init(OwReportOptions *o);
 
+#define OW_REPORT_MAX_WARNINGS 6
+
 /*
  * Apply the reference's option interplay: -R implies -Q; -Q drops -v and
  * -M, -M drops -v. Stores each warning the reference prints (after
  * "<prog>: ", e.g. "Ignoring '-v', '-Q' set") in warnings[], returns how
- * many (at most 3). -a is silently ignored by -M and -Q changes nothing
- * else in owstats; neither needs a warning.
+ * many. -a is silently ignored by -M and -Q changes nothing else in
+ * owstats; neither needs a warning.
+ *
+ * --json (ours) follows the same pattern: -Q (so -R too) drops it, and it
+ * drops -M and -p ("Ignoring '-M', '--json' set"); -v stays and adds the
+ * per-packet records to the document.
  */
-size_t ow_report_options_reconcile(OwReportOptions *o, const char *warnings[3]);
+size_t ow_report_options_reconcile(OwReportOptions *o, const char *warnings[OW_REPORT_MAX_WARNINGS]);
 
 /* Scale factor and label of a -n unit: 'n' 1e9 "ns", 'u' 1e6 "us", 'm' 1e3
  * "ms", 's' 1 "" (the reference prints no label for seconds). Either case.
@@ -117,6 +124,8 @@ typedef struct OwReportSession {
         bool finished;                   /* the file says "finished normally" */
         const char *from_host, *to_host; /* resolved sender/receiver names;
                                           * NULL = the numeric address */
+        const char *mode;                /* --json only: "open", "authenticated",
+                                          * "encrypted", NULL = unknown */
         OwRecordSource records;
 } OwReportSession;
 
@@ -156,7 +165,9 @@ typedef struct OwReportFiles {
  * Everything owstats prints for one session file: -R raw records, or for
  * the whole session / each -N sub-session the optional -v lines and the
  * summary (-M or default), into out, or with -p into files and their names
- * into out. Options must be reconciled already. Failures: those of
+ * into out. With --json, one JSON document (one line) for the session
+ * instead, holding every sub-session; -p does not apply to it. A session
+ * that fails half-way leaves an incomplete document, its line ended. Options must be reconciled already. Failures: those of
  * ow_stats_new(), ow_stats_begin() and ow_stats_add() (after the output
  * produced so far, as the reference), of the record source and of the
  * sink; -EINVAL for bad options (-p without files, an unknown unit);

@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "ow-cfgtext.h"
+#include "ow-error.h"
 #include "ow-sid.h"
 #include "ow-wire.h"
 
@@ -75,4 +77,20 @@ const char *ow_sid_to_hex(const OwSid *sid, char buf[static OW_SID_HEX_SIZE]) {
         }
         buf[2 * sizeof(sid->bytes)] = 0;
         return buf;
+}
+
+int ow_sid_from_hex(const char *s, size_t n, OwSid *ret) {
+        OwSid sid;
+
+        if (!s || !ret || n != 2 * sizeof(sid.bytes))
+                return -OW_ERR_HEX;
+        for (size_t i = 0; i < sizeof(sid.bytes); i++) {
+                int hi = ow_cfg_hexval((unsigned char) s[2 * i]),
+                    lo = ow_cfg_hexval((unsigned char) s[2 * i + 1]);
+                if (hi < 0 || lo < 0)
+                        return -OW_ERR_HEX;
+                sid.bytes[i] = (uint8_t) (hi << 4 | lo);
+        }
+        *ret = sid;
+        return 0;
 }

@@ -46,3 +46,7 @@ bool ow_sid_equal(const OwSid *a, const OwSid *b);
 
 /* 32 lower-case hex digits and a NUL, as in the reference's file names. */
 const char *ow_sid_to_hex(const OwSid *sid, char buf[static OW_SID_HEX_SIZE]);
+
+/* The reverse, for the names of stored session files: exactly 32 hex
+ * digits of either case (n is the length of s). -OW_ERR_HEX otherwise. */
+int ow_sid_from_hex(const char *s, size_t n, OwSid *ret);

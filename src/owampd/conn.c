@@ -35,7 +35,8 @@ static int conn_process(Conn *c);
 static void conn_close(Conn *c);
 static int on_session_event(sd_event_source *src, void *userdata);
 
-void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ...) {
+void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
+                       const char *fmt, ...) {
         const char *mode = c->mode ? ow_mode_to_string(c->mode) : NULL;
         LogFields f = {
                 .message_id = message_id,
@@ -45,7 +46,7 @@ void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ..
         };
         va_list ap;
         va_start(ap, fmt);
-        log_fullv(priority, 0, &f, fmt, ap);
+        log_internalv(file, line, priority, 0, &f, fmt, ap);
         va_end(ap);
 }
 
@@ -213,8 +214,10 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
                 break;
         }
         default:
-                conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED, "Control connection from %s timed out",
-                         c->peer_str);
+                conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
+                         "Control connection from %s timed out: no message for controltimeout (%" PRIu64
+                         " s)",
+                         c->peer_str, c->server->control_timeout_usec / 1000000);
                 conn_close(c);
                 break;
         }
@@ -265,16 +268,12 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         (void) sd_event_source_set_description(c->session_source, "control-session-event");
         (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_OFF);
 
-        if (s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions) {
-                /* The reference closes without a greeting here. */
-                conn_log(c, LOG_WARNING, MSGID_CONNECTION_REFUSED,
-                         "Refusing connection from %s: maxcontrolsessions (%u) reached", c->peer_str,
-                         s->max_control_sessions);
-                conn_free(c);
-                return 0;
-        }
-
-        c->modes_offered = policy_modes_for_peer(s, &c->peer);
+        /* maxcontrolsessions: the reference closes without a greeting; a
+         * greeting with Modes 0 is the protocol's own way to say no (RFC
+         * 4656 3.1), and clients report it as a refusal, not a network
+         * error. */
+        bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
+        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s, &c->peer);
         OwServerGreeting g = { .modes = c->modes_offered, .count = s->pbkdf2_count };
         r = server_random(c->challenge, sizeof(c->challenge));
         if (r >= 0)
@@ -294,12 +293,26 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         conn_update_events(c);
         server_update_status(s);
 
-        if (c->modes_offered == 0) {
-                conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
-                         "Refusing connection from %s: no mode is allowed for this address (allow_open_mode)",
-                         c->peer_str);
+        if (too_many) {
+                conn_log(c, LOG_WARNING, MSGID_CONNECTION_REFUSED,
+                         "Refusing connection from %s: maxcontrolsessions (%u) reached", c->peer_str,
+                         s->max_control_sessions);
                 conn_finish(c);
                 return 0;
+        }
+        if (c->modes_offered == 0) {
+                const char *cls = policy_class_for(s, &c->peer, NULL);
+                conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
+                         "Refusing connection from %s: no mode is allowed for this address (class %s has "
+                         "allow_open_mode off, and authmode offers only open mode)",
+                         c->peer_str, cls ? cls : "-");
+                conn_finish(c);
+                return 0;
+        }
+        if ((s->modes & OW_MODE_OPEN) && !(c->modes_offered & OW_MODE_OPEN)) {
+                const char *cls = policy_class_for(s, &c->peer, NULL);
+                conn_log(c, LOG_INFO, NULL, "Not offering open mode to %s: class %s has allow_open_mode off",
+                         c->peer_str, cls ? cls : "-");
         }
         c->state = CONN_SETUP;
         conn_arm_control_timeout(c);
@@ -366,9 +379,17 @@ static int handle_setup_response(Conn *c) {
         /* The reference lets a client pick a mode it was not offered
          * (PROTOCOL.md 3.2); we refuse it. */
         if (!(c->modes_offered & (uint32_t) sr.mode)) {
-                conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
-                         "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
-                         ow_mode_to_char(sr.mode), c->modes_offered);
+                const char *cls = sr.mode == OW_MODE_OPEN && (s->modes & OW_MODE_OPEN)
+                                          ? policy_class_for(s, &c->peer, NULL)
+                                          : NULL;
+                if (cls)
+                        conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
+                                 "Refusing %s: open mode is not allowed for class %s (allow_open_mode off)",
+                                 c->peer_str, cls);
+                else
+                        conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
+                                 "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
+                                 ow_mode_to_char(sr.mode), c->modes_offered);
                 (void) send_server_start(c, OW_ACCEPT_FAILURE);
                 ow_wipe(&sr, sizeof(sr));
                 conn_finish(c); /* frees c at once if nothing could be queued */

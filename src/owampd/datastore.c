@@ -1,12 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 
 /*
- * The data directory: one .owp file per session this server receives,
- * named by its SID (<datadir>/<SID>.owp), written exactly as the reference's
- * receiver writes it (PROTOCOL.md 11), and served to Fetch-Session from any
- * connection.
+ * The data directory, laid out as the reference lays it out:
+ *
+ *   <datadir>/hierarchy/<class path>/<SID>.owp
+ *
+ * one .owp file per session this server receives (the class path is the
+ * chain of class names from the root, "root/regular"), written exactly as
+ * the reference's receiver writes it (PROTOCOL.md 11) and served to
+ * Fetch-Session from any connection. The class path of each file is what
+ * its disk usage is charged to; an index of every file by SID, rebuilt
+ * from the directory at start-up and on every reload (and before a disk
+ * limit refuses anything), finds a SID's file and keeps the accounting
+ * from drifting. The reference's catalog/ directory of symbolic links is
+ * neither needed nor written.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,17 +25,211 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "owampd.h"
 #include "ow-error.h"
+#include "policy.h"
 
-char *datastore_path(const Server *s, const OwSid *sid) {
+#define DATASTORE_MAX_DEPTH 64 /* class paths deeper than this are not ours */
+#define OWP_SUFFIX ".owp"
+
+char *datastore_path(const Server *s, const char *class_path, const OwSid *sid) {
         char hex[OW_SID_HEX_SIZE];
         char *p = NULL;
-        if (asprintf(&p, "%s/%s.owp", s->datadir, ow_sid_to_hex(sid, hex)) < 0)
+        if (asprintf(&p, "%s/" DATASTORE_HIERARCHY_DIR "/%s/%s" OWP_SUFFIX, s->datadir, class_path,
+                     ow_sid_to_hex(sid, hex)) < 0)
                 return NULL;
         return p;
+}
+
+StoredFile *datastore_find(Server *s, const OwSid *sid) {
+        for (size_t i = 0; i < s->n_files; i++)
+                if (ow_sid_equal(&s->files[i].sid, sid))
+                        return &s->files[i];
+        return NULL;
+}
+
+static void stored_file_done(StoredFile *f) {
+        free(f->class_path);
+}
+
+void datastore_forget(Server *s, const OwSid *sid) {
+        StoredFile *f = datastore_find(s, sid);
+        if (!f)
+                return;
+        if (f->writer)
+                f->writer->data_stored = false;
+        stored_file_done(f);
+        *f = s->files[--s->n_files];
+        /* The moved entry's writer must not point at a stale slot: writers
+         * find their entry by SID, never by pointer. */
+}
+
+void datastore_done(Server *s) {
+        for (size_t i = 0; i < s->n_files; i++)
+                stored_file_done(&s->files[i]);
+        s->files = mfree(s->files);
+        s->n_files = s->n_files_allocated = 0;
+}
+
+typedef struct ScanResult {
+        StoredFile *files;
+        size_t n, allocated;
+        uint64_t octets;
+        unsigned ignored;
+} ScanResult;
+
+static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uint64_t size) {
+        for (size_t i = 0; i < r->n; i++)
+                if (ow_sid_equal(&r->files[i].sid, sid)) {
+                        char hex[OW_SID_HEX_SIZE];
+                        log_warning(
+                                "Data directory: session %s is stored twice (%s and %s); using the first",
+                                ow_sid_to_hex(sid, hex), r->files[i].class_path, class_path);
+                        return 0;
+                }
+        if (r->n == r->allocated) {
+                size_t k = r->allocated ? 2 * r->allocated : 64;
+                StoredFile *n = reallocarray(r->files, k, sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                r->files = n;
+                r->allocated = k;
+        }
+        char *p = strdup(class_path);
+        if (!p)
+                return -ENOMEM;
+        r->files[r->n++] = (StoredFile){ .sid = *sid, .class_path = p, .size = size };
+        r->octets += size;
+        return 0;
+}
+
+/* Every <SID>.owp below dir (an open directory at path rel under
+ * hierarchy/), depth first. Takes ownership of dfd. */
+static int scan_dir(ScanResult *res, int dfd, const char *rel, unsigned depth) {
+        DIR *d = fdopendir(dfd);
+        int r = 0;
+
+        if (!d) {
+                r = -errno;
+                safe_close(dfd);
+                return r;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.')
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue; /* gone meanwhile */
+                _cleanup_free_ char *sub = NULL;
+                if (S_ISDIR(st.st_mode)) {
+                        if (depth >= DATASTORE_MAX_DEPTH) {
+                                res->ignored++;
+                                continue;
+                        }
+                        if (asprintf(&sub, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        int fd = openat(dirfd(d), de->d_name,
+                                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (fd < 0)
+                                continue;
+                        r = scan_dir(res, fd, sub, depth + 1);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                size_t n = strlen(de->d_name);
+                OwSid sid;
+                if (!S_ISREG(st.st_mode) || !*rel || n != 2 * OW_SID_SIZE + strlen(OWP_SUFFIX) ||
+                    !streq(de->d_name + 2 * OW_SID_SIZE, OWP_SUFFIX) ||
+                    ow_sid_from_hex(de->d_name, 2 * OW_SID_SIZE, &sid) < 0) {
+                        res->ignored++;
+                        continue;
+                }
+                r = scan_add(res, &sid, rel, (uint64_t) st.st_size);
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        return r;
+}
+
+/* Rebuild the index from the data directory. Files that running sessions
+ * write keep their entries (their reservation, not their size so far). */
+int datastore_scan(Server *s) {
+        _cleanup_free_ char *top = NULL;
+        ScanResult res = {};
+        int r = 0;
+
+        if (asprintf(&top, "%s/" DATASTORE_HIERARCHY_DIR, s->datadir) < 0)
+                return -ENOMEM;
+        int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+                r = scan_dir(&res, fd, "", 0);
+        else if (errno != ENOENT)
+                r = -errno;
+        if (r < 0) {
+                for (size_t i = 0; i < res.n; i++)
+                        stored_file_done(&res.files[i]);
+                free(res.files);
+                return log_error_errno(r, "Cannot read the data directory %s: %m", top);
+        }
+
+        /* Carry over the files being written. */
+        for (size_t i = 0; i < s->n_files; i++) {
+                StoredFile *f = &s->files[i];
+                if (!f->writer)
+                        continue;
+                size_t k;
+                for (k = 0; k < res.n && !ow_sid_equal(&res.files[k].sid, &f->sid); k++)
+                        ;
+                if (k == res.n) {
+                        r = scan_add(&res, &f->sid, f->class_path, 0);
+                        if (r < 0)
+                                break;
+                }
+                res.octets -= res.files[k].size;
+                res.files[k].size = f->size;
+                res.files[k].writer = f->writer;
+                res.octets += f->size;
+        }
+        if (r < 0) {
+                for (size_t i = 0; i < res.n; i++)
+                        stored_file_done(&res.files[i]);
+                free(res.files);
+                return r;
+        }
+        datastore_done(s);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->files_scanned_usec = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        s->files = res.files;
+        s->n_files = res.n;
+        s->n_files_allocated = res.allocated;
+        log_debug("Data directory %s: %zu session file%s, %" PRIu64 " octets%s", top, res.n,
+                  res.n == 1 ? "" : "s", res.octets, res.ignored ? " (other entries ignored)" : "");
+        return 0;
+}
+
+static int mkdir_parents(const char *datadir, const char *class_path) {
+        _cleanup_free_ char *p = NULL;
+        if (asprintf(&p, "%s/" DATASTORE_HIERARCHY_DIR "/%s", datadir, class_path) < 0)
+                return -ENOMEM;
+        for (char *q = p + strlen(datadir) + 1;; q++) {
+                if (*q == '/' || *q == 0) {
+                        char c = *q;
+                        *q = 0;
+                        if (mkdir(p, 0750) < 0 && errno != EEXIST)
+                                return -errno;
+                        *q = c;
+                        if (c == 0)
+                                return 0;
+                }
+        }
 }
 
 static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
@@ -49,11 +253,14 @@ static int apply_patch(int fd, const OwOwpPatch *p) {
 }
 
 int datastore_create(TestSession *t) {
+        Server *s = t->server;
         _cleanup_free_ uint8_t *hdr = NULL;
         size_t size = ow_owp_header_size(t->req.n_slots);
-        int r;
+        int fd = -1, r;
 
-        t->data_path = datastore_path(t->server, &t->sid);
+        if (!t->class_path)
+                return -EINVAL;
+        t->data_path = datastore_path(s, t->class_path, &t->sid);
         if (!t->data_path)
                 return -ENOMEM;
         hdr = malloc(size);
@@ -63,10 +270,30 @@ int datastore_create(TestSession *t) {
         r = ow_owp_header_encode(&t->owp, &t->req, hdr, size);
         if (r < 0)
                 return r;
+        if (s->n_files == s->n_files_allocated) {
+                size_t k = s->n_files_allocated ? 2 * s->n_files_allocated : 64;
+                StoredFile *n = reallocarray(s->files, k, sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                s->files = n;
+                s->n_files_allocated = k;
+        }
+        _cleanup_free_ char *class_path = strdup(t->class_path);
+        if (!class_path)
+                return -ENOMEM;
 
-        int fd = open(t->data_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+        /* The class directory may be new, or tmpfiles.d may have removed it
+         * as empty just now: create it, and once more if it vanished. */
+        for (int attempt = 0; attempt < 2 && fd < 0; attempt++) {
+                r = mkdir_parents(s->datadir, t->class_path);
+                if (r < 0)
+                        return r;
+                fd = open(t->data_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+                if (fd < 0 && errno != ENOENT)
+                        return -errno;
+        }
         if (fd < 0)
-                return -errno;
+                return -ENOENT;
         r = pwrite_all(fd, hdr, size, 0);
         if (r < 0) {
                 (void) unlink(t->data_path);
@@ -75,11 +302,46 @@ int datastore_create(TestSession *t) {
         }
         t->data_fd = fd;
         t->data_bytes = size;
+        s->files[s->n_files++] = (StoredFile){
+                .sid = t->sid,
+                .class_path = TAKE_PTR(class_path),
+                .size = MAX(t->disk_reserved, (uint64_t) size),
+                .writer = t,
+        };
+        t->data_stored = true;
         return 0;
+}
+
+void datastore_settle(TestSession *t) {
+        Server *s = t->server;
+        StoredFile *f;
+        struct stat st;
+
+        if (!t->data_stored || !(f = datastore_find(s, &t->sid)) || f->writer != t)
+                return;
+        t->data_stored = false;
+        f->writer = NULL;
+        /* Never ran: there is no data, only a header. */
+        bool drop = !t->ran;
+        uint64_t size =
+                t->data_fd >= 0 && fstat(t->data_fd, &st) >= 0 ? (uint64_t) st.st_size : t->data_bytes;
+        if (!drop && policy_settle_disk(s, t, size) == -EDQUOT)
+                drop = true;
+        if (drop) {
+                if (t->data_path && unlink(t->data_path) < 0 && errno != ENOENT)
+                        log_warning_errno(errno, "Cannot delete %s: %m", t->data_path);
+                datastore_forget(s, &t->sid);
+                return;
+        }
+        f->size = size;
 }
 
 int datastore_delete(TestSession *t) {
         t->data_fd = safe_close(t->data_fd);
+        if (t->data_stored) {
+                t->data_stored = false;
+                datastore_forget(t->server, &t->sid);
+        }
         if (!t->data_path)
                 return 0;
         if (unlink(t->data_path) < 0 && errno != ENOENT)
@@ -245,13 +507,22 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
         bool whole = f->begin == 0 && f->end == UINT32_MAX;
         int r;
 
-        path = datastore_path(s, &f->sid);
+        StoredFile *sf = datastore_find(s, &f->sid);
+        if (!sf) {
+                log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: no such session", hex,
+                         c->peer_str);
+                return fetch_refuse(c, OW_ACCEPT_FAILURE);
+        }
+        path = datastore_path(s, sf->class_path, &f->sid);
         if (!path)
                 return -ENOMEM;
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
-                log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: no such session", hex,
-                         c->peer_str);
+                int e = errno;
+                log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: %s", hex, c->peer_str,
+                         e == ENOENT ? "its data is gone (removed by age?)" : strerror(e));
+                if (e == ENOENT && !sf->writer)
+                        datastore_forget(s, &f->sid);
                 return fetch_refuse(c, OW_ACCEPT_FAILURE);
         }
         struct stat st;
@@ -373,5 +644,22 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
 
         log_full(LOG_INFO, 0, &lf, "Session %s fetched by %s: records %u..%u, %u records%s", hex, c->peer_str,
                  f->begin, f->end, n, finished ? "" : " (session not finished)");
+
+        /* delete_on_fetch, by the class the file was stored for (not the
+         * fetcher's), once the whole of a finished session went out, as the
+         * reference does. What is queued no longer needs the file. */
+        if (whole && finished && !sf->writer && policy_delete_on_fetch(s, sf)) {
+                _cleanup_free_ char *cls = strdup(sf->class_path);
+                if (unlink(path) < 0 && errno != ENOENT)
+                        log_full(LOG_WARNING, errno, &lf, "Cannot delete %s: %m", path);
+                else {
+                        datastore_forget(s, &f->sid);
+                        LogFields ld = lf;
+                        ld.message_id = MSGID_DATA_DELETED;
+                        log_full(LOG_INFO, 0, &ld,
+                                 "Deleted session %s after its fetch (delete_on_fetch, class path %s)", hex,
+                                 cls ? cls : "?");
+                }
+        }
         return 0;
 }

@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <glob.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -38,6 +38,9 @@
 #include "policy.h"
 
 #define PID_FILE "owamp-server.pid"
+/* Where the packages install owampd.conf, owampd.limits and owampd.pfs
+ * (meson's sysconfdir, /etc on Debian). */
+#define DEFAULT_CONFDIR SYSCONFDIR "/owamp"
 #define INFO_FILE "owamp-server.info"
 
 typedef struct Options {
@@ -54,7 +57,8 @@ static void help(const char *prog) {
                 "The OWAMP server (RFC 4656). Options override the configuration file.\n"
                 "\n"
                 "   -a authmode       modes offered: any of [E]ncrypted, [A]uthenticated, [O]pen\n"
-                "   -c confdir        configuration directory (owampd.conf, .limits, .pfs)\n"
+                "   -c confdir        configuration directory (owampd.conf, .limits, .pfs; "
+                "default " DEFAULT_CONFDIR ")\n"
                 "   -d datadir        data directory for received sessions\n"
                 "   -e facility       syslog facility for log messages\n"
                 "   -f                allow running as root\n"
@@ -69,49 +73,6 @@ static void help(const char *prog) {
                 "\n"
                 "Version: %s\n",
                 prog, PACKAGE_VERSION);
-}
-
-static int load_config_file(OwConf *conf, const char *path, bool required) {
-        _cleanup_free_ char *buf = NULL;
-        size_t len;
-        OwDiag diag = {};
-        char msg[512];
-
-        int r = read_file_limited(path, 1u << 20, &buf, &len);
-        if (r == -ENOENT && !required)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "owampd: %s: %s\n", path, strerror(-r));
-                return r;
-        }
-        r = ow_conf_parse(conf, buf, len, path, &diag);
-        if (r < 0) {
-                fprintf(stderr, "owampd: %s\n", ow_diag_format(&diag, msg, sizeof(msg)));
-                return r;
-        }
-        return 0;
-}
-
-/* owampd.conf (or owamp-server.conf), then every owampd.conf.d/NAME.conf in order. */
-static int load_config(OwConf *conf, const char *confdir) {
-        _cleanup_free_ char *path = policy_config_path(confdir, "conf");
-        _cleanup_free_ char *pattern = NULL;
-        glob_t g = {};
-        int r;
-
-        if (!path)
-                return -ENOMEM;
-        r = load_config_file(conf, path, false);
-        if (r < 0)
-                return r;
-        if (asprintf(&pattern, "%s/owampd.conf.d/*.conf", confdir) < 0)
-                return -ENOMEM;
-        if (glob(pattern, 0, NULL, &g) == 0) {
-                for (size_t i = 0; i < g.gl_pathc && r >= 0; i++)
-                        r = load_config_file(conf, g.gl_pathv[i], true);
-        }
-        globfree(&g);
-        return r;
 }
 
 static int parse_user(const char *spec, uid_t *ret_uid, gid_t *ret_gid) {
@@ -143,23 +104,51 @@ static int parse_group(const char *spec, gid_t *ret) {
         return 0;
 }
 
+static int on_dieby(sd_event_source *src, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        unsigned n = s->launcher->ops->count(s->launcher);
+
+        if (n == 0 || usec >= s->dieby_deadline) {
+                if (n > 0)
+                        log_warning("%u session worker%s still running after dieby (%u s); exiting anyway",
+                                    n, n == 1 ? "" : "s", s->dieby_sec);
+                return sd_event_exit(s->event, 0);
+        }
+        (void) sd_event_source_set_time(src, usec + 100 * UINT64_C(1000));
+        return sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+}
+
 static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         Server *s = userdata;
         (void) src;
 
         if (si->ssi_signo == SIGHUP) {
                 (void) sd_notify(false, "RELOADING=1");
-                (void) policy_load(s, true);
+                (void) server_reload(s);
                 (void) sd_notify(false, "READY=1");
                 server_update_status(s);
                 return 0;
         }
+        if (s->shutting_down)
+                return 0;
         log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STOPPED }, "owampd stopping (signal %u)",
                  si->ssi_signo);
         (void) sd_notify(false, "STOPPING=1");
         s->shutting_down = true;
         while (s->conns)
                 conn_free(s->conns);
+        /* dieby: how long the workers get to be gone before we exit
+         * without them. */
+        if (s->launcher && s->launcher->ops->count(s->launcher) > 0 && s->dieby_sec > 0) {
+                uint64_t now;
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                if (sd_event_add_time(s->event, &s->dieby_timer, CLOCK_MONOTONIC, now + 100 * UINT64_C(1000),
+                                      1000, on_dieby, s) >= 0) {
+                        (void) sd_event_source_set_description(s->dieby_timer, "dieby");
+                        s->dieby_deadline = now + (uint64_t) s->dieby_sec * 1000000;
+                        return 0;
+                }
+        }
         return sd_event_exit(s->event, 0);
 }
 
@@ -290,33 +279,18 @@ static int drop_privileges(uid_t uid, gid_t gid, bool have_user, bool have_group
 int main(int argc, char **argv) {
         Server srv = { .port_low = 0 }, *s = &srv;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        OwConf *conf = NULL;
+        OwConf *conf = NULL, *cli = NULL;
         Options o = {};
         OwDiag diag = {};
         char msg[512];
-        int c, r;
+        int c, r, ret = EXIT_FAILURE;
         const char *prog = "owampd";
         static const char optstring[] = "+a:c:d:e:fG:hP:R:S:U:vZxYW";
 
-        /* First pass: only -c, to find the configuration file. */
-        opterr = 0;
-        while ((c = getopt(argc, argv, optstring)) != -1)
-                if (c == 'c')
-                        o.confdir = optarg;
-        optind = 1;
-        opterr = 1;
-
-        if (ow_conf_new(&conf) < 0)
+        /* The command line, kept apart: it is applied over the files now
+         * and again over every reload. */
+        if (ow_conf_new(&cli) < 0)
                 return EXIT_FAILURE;
-        _cleanup_free_ char *cwd = getcwd(NULL, 0);
-        if (!cwd) {
-                perror("owampd: getcwd");
-                return EXIT_FAILURE;
-        }
-        if (load_config(conf, o.confdir ? o.confdir : cwd) < 0)
-                return EXIT_FAILURE;
-
-        /* Second pass: every option, over the file. */
         while ((c = getopt(argc, argv, optstring)) != -1) {
                 OwConfKey key;
                 switch (c) {
@@ -354,6 +328,7 @@ int main(int argc, char **argv) {
                         o.foreground = true;
                         continue;
                 case 'c':
+                        o.confdir = optarg;
                         continue;
                 case 'x':
                 case 'Y':
@@ -367,7 +342,7 @@ int main(int argc, char **argv) {
                         help(prog);
                         return EXIT_FAILURE;
                 }
-                r = ow_conf_set(conf, key, key == OW_CONF_VERBOSE ? NULL : optarg, &diag);
+                r = ow_conf_set(cli, key, key == OW_CONF_VERBOSE ? NULL : optarg, &diag);
                 if (r < 0) {
                         fprintf(stderr, "owampd: -%c %s: %s\n", c, optarg ? optarg : "",
                                 ow_diag_format(&diag, msg, sizeof(msg)));
@@ -380,39 +355,49 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        if (!cwd) {
+                perror("owampd: getcwd");
+                return EXIT_FAILURE;
+        }
+        s->confdir = strdup(o.confdir ? o.confdir : DEFAULT_CONFDIR);
+        if (!s->confdir)
+                return EXIT_FAILURE;
+        r = config_load(s->confdir, cli, &conf, msg, sizeof(msg));
+        if (r < 0) {
+                fprintf(stderr, "owampd: %s\n", msg);
+                ow_conf_free(cli);
+                free(s->confdir);
+                return EXIT_FAILURE;
+        }
+        s->cli = cli;
+        s->conf = conf;
+
         /* Under systemd, never fork; elsewhere the reference daemonizes
          * unless -Z. */
         bool under_systemd = getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
         s->foreground = o.foreground || under_systemd;
-        s->verbose = conf->verbose;
-        log_setup("owampd", o.foreground && !under_systemd ? LOG_TARGET_AUTO : LOG_TARGET_AUTO, conf->facility,
-                  o.foreground, conf->verbose ? LOG_DEBUG : LOG_INFO);
+        log_setup("owampd", LOG_TARGET_AUTO, conf->facility, o.foreground, config_log_priority(conf));
+        config_apply(s, conf);
 
         if (clock_offset_from_env(&s->clock_offset_nsec) < 0) {
                 log_error("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
-                return EXIT_FAILURE;
+                goto finish;
         }
 
-        s->confdir = strdup(o.confdir ? o.confdir : cwd);
-        _cleanup_free_ char *state_dir = state_directory();
+        /* Not a cleanup variable: the error paths jump past it. */
+        char *state_dir = state_directory();
         s->datadir = strdup(conf->datadir ? conf->datadir : state_dir ? state_dir : cwd);
+        free(state_dir);
         s->vardir = strdup(conf->vardir ? conf->vardir : cwd);
-        if (!s->confdir || !s->datadir || !s->vardir)
-                return EXIT_FAILURE;
-        s->modes = conf->authmode;
-        s->port_low = conf->testports.low;
-        s->port_high = conf->testports.high;
-        s->pbkdf2_count = conf->pbkdf2_count;
-        s->control_timeout_usec = (uint64_t) conf->controltimeout_sec * 1000000;
-        s->enddelay_nsec = ow_duration_to_nsec(conf->enddelay);
-        s->max_control_sessions = conf->maxcontrolsessions;
-        s->diskfudge = conf->diskfudge;
-        s->dieby_sec = conf->dieby_sec;
+        if (!s->datadir || !s->vardir)
+                goto finish;
 
+        /* The parser already holds it to 1024.., as RFC 4656 asks. */
         if (ow_pbkdf2_count_check_server(s->pbkdf2_count) < 0) {
                 log_error("pbkdf2_count %u is out of range (%u..%u)", s->pbkdf2_count, OW_PBKDF2_COUNT_MIN,
                           OW_PBKDF2_COUNT_MAX);
-                return EXIT_FAILURE;
+                goto finish;
         }
 
         uid_t uid = 0;
@@ -422,7 +407,7 @@ int main(int argc, char **argv) {
                 if (conf->user) {
                         if (parse_user(conf->user, &uid, &gid) < 0) {
                                 log_error("Invalid user/-U option: %s", conf->user);
-                                return EXIT_FAILURE;
+                                goto finish;
                         }
                         have_user = true;
                         have_group = true;
@@ -430,39 +415,54 @@ int main(int argc, char **argv) {
                 if (conf->group) {
                         if (parse_group(conf->group, &gid) < 0) {
                                 log_error("Invalid group/-G option: %s", conf->group);
-                                return EXIT_FAILURE;
+                                goto finish;
                         }
                         have_group = true;
                 }
                 if (!have_user && !o.allow_root && !conf->rootfolly) {
                         log_error("Running owampd as root is folly!");
                         log_error("Use the -U option! (or allow root with the -f option)");
-                        return EXIT_FAILURE;
+                        goto finish;
                 }
         }
 
         struct stat st;
         if (stat(s->datadir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 log_error("Data directory %s does not exist or is not a directory", s->datadir);
-                return EXIT_FAILURE;
+                goto finish;
         }
 
         raise_nofile_limit();
 
         r = sd_event_default(&event);
-        if (r < 0)
-                return log_error_errno(r, "sd_event_default(): %m"), EXIT_FAILURE;
+        if (r < 0) {
+                log_error_errno(r, "sd_event_default(): %m");
+                goto finish;
+        }
         s->event = event;
         s->uptime = server_now(s);
 
-        r = policy_load(s, false);
+        Policy *policy = NULL;
+        r = policy_load(s->confdir, &policy, msg, sizeof(msg));
+        if (r < 0) {
+                log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
+                goto finish;
+        }
+        policy_install(s, policy, false);
+        /* Disk usage from what is stored, so it never drifts across restarts. */
+        r = datastore_scan(s);
         if (r < 0)
-                return EXIT_FAILURE;
+                goto finish;
+        uint64_t stored = 0;
+        for (size_t i = 0; i < s->n_files; i++)
+                stored += s->files[i].size;
+        log_info("Data directory %s: %zu session file%s, %" PRIu64 " octets", s->datadir, s->n_files,
+                 s->n_files == 1 ? "" : "s", stored);
 
         bool activated;
         r = take_listeners(s, &activated);
         if (r < 0)
-                return EXIT_FAILURE;
+                goto finish;
         if (activated && ow_conf_is_set(conf, OW_CONF_SRCNODE))
                 log_notice("Socket-activated: ignoring srcnode/-S %s (the socket unit decides where to listen)",
                            conf->srcnode.host[0] ? conf->srcnode.host : "(wildcard)");
@@ -478,13 +478,15 @@ int main(int argc, char **argv) {
                 }
                 r = server_bind_listener(s, node[0] ? node : NULL);
                 if (r < 0)
-                        return EXIT_FAILURE;
+                        goto finish;
         }
 
         if (!s->foreground) {
                 pid_t pid = fork();
-                if (pid < 0)
-                        return log_error_errno(errno, "fork(): %m"), EXIT_FAILURE;
+                if (pid < 0) {
+                        log_error_errno(errno, "fork(): %m");
+                        goto finish;
+                }
                 if (pid > 0)
                         _exit(EXIT_SUCCESS);
                 (void) setsid();
@@ -497,17 +499,17 @@ int main(int argc, char **argv) {
                 }
                 (void) chdir("/");
                 /* A daemon has no stderr; everything goes to the journal/syslog. */
-                log_setup("owampd", LOG_TARGET_AUTO, conf->facility, false, conf->verbose ? LOG_DEBUG : LOG_INFO);
+                log_setup("owampd", LOG_TARGET_AUTO, conf->facility, false, config_log_priority(conf));
         }
 
         if (ow_conf_is_set(conf, OW_CONF_VARDIR) || !under_systemd) {
                 r = write_pid_files(s);
                 if (r < 0)
-                        return EXIT_FAILURE;
+                        goto finish;
         }
 
         if (drop_privileges(uid, gid, have_user, have_group) < 0)
-                return EXIT_FAILURE;
+                goto finish;
 
         sigset_t ss;
         sigemptyset(&ss);
@@ -523,8 +525,10 @@ int main(int argc, char **argv) {
         (void) sd_event_set_watchdog(event, true);
 
         r = setup_launcher(s, conf->sessionlauncher);
-        if (r < 0)
-                return log_error_errno(r, "Cannot set up the session launcher: %m"), EXIT_FAILURE;
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the session launcher: %m");
+                goto finish;
+        }
 
         log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STARTED },
                  "owampd %s ready: modes %s%s%s, test ports %u-%u%s, data in %s, sessions via %s", PACKAGE_VERSION,
@@ -536,17 +540,22 @@ int main(int argc, char **argv) {
         server_update_status(s);
 
         r = sd_event_loop(event);
+        ret = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
+finish:
         while (s->conns)
                 conn_free(s->conns);
+        sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);
-        policy_free(s->policy);
+        datastore_done(s);
+        policy_unref(s->policy);
         for (size_t i = 0; i < s->n_listeners; i++)
                 sd_event_source_disable_unref(s->listeners[i]);
         free(s->listeners);
         free(s->confdir);
         free(s->datadir);
         free(s->vardir);
-        ow_conf_free(conf);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        ow_conf_free(s->conf);
+        ow_conf_free(s->cli);
+        return ret;
 }

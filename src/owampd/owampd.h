@@ -24,6 +24,7 @@
 #include "list.h"
 #include "log.h"
 #include "net.h"
+#include "ow-conf.h"
 #include "ow-control.h"
 #include "ow-crypto.h"
 #include "ow-owp.h"
@@ -38,6 +39,7 @@ typedef struct Server Server;
 typedef struct Conn Conn;
 typedef struct TestSession TestSession;
 typedef struct Policy Policy;
+typedef struct StoredFile StoredFile;
 
 typedef enum ConnState {
         CONN_SETUP,      /* greeting sent, waiting for Set-Up-Response */
@@ -73,7 +75,12 @@ struct TestSession {
         int udp_fd;
         OwTestKeys keys;
         OwTimestamp last_scheduled;
-        uint64_t bandwidth_bps; /* accounted against the policy */
+        /* Policy (policy.c): what it was admitted under and what it holds. */
+        Policy *policy;         /* a reference to the policy that admitted it */
+        size_t class;           /* its class in that policy */
+        char *class_path;       /* "root/regular": its usage is charged there, its data stored there */
+        uint64_t bandwidth_bps; /* held while the session exists */
+        uint64_t disk_reserved; /* its data file's estimate, held until the file settles */
 
         Worker *worker;
         int ctl_fd;
@@ -87,6 +94,7 @@ struct TestSession {
         /* Receiving: the data file. */
         int data_fd;
         char *data_path;
+        bool data_stored; /* its file is in the server's index, charged as reserved */
         OwOwpHeader owp;
         uint32_t n_records;
         uint64_t data_bytes;
@@ -119,6 +127,7 @@ struct Conn {
 
         LIST_HEAD(TestSession, sessions); /* of the current batch */
         unsigned n_sessions;
+        unsigned n_accepted; /* sessions accepted on this connection so far (test_sessions) */
         bool our_stop_sent;
         bool peer_stop_received;
         uint8_t peer_stop_accept;
@@ -140,6 +149,17 @@ struct Server {
         Launcher *launcher;
         Policy *policy;
 
+        /* Stored session data (datastore.c): every file under
+         * <datadir>/hierarchy, by SID. */
+        StoredFile *files;
+        size_t n_files, n_files_allocated;
+        uint64_t files_scanned_usec; /* CLOCK_MONOTONIC of the last datastore_scan() */
+
+        /* Configuration: the command line's settings (re-applied over the
+         * files on every reload) and the effective result. */
+        OwConf *cli;
+        OwConf *conf;
+
         /* Effective settings (config file, then command line). */
         char *confdir;
         char *datadir;
@@ -151,6 +171,7 @@ struct Server {
         uint64_t enddelay_nsec;
         uint32_t max_control_sessions; /* 0: unlimited */
         double diskfudge;
+        uint32_t diskfudge_permille;
         uint32_t dieby_sec;
         bool verbose;
         bool foreground;
@@ -158,6 +179,16 @@ struct Server {
         int64_t clock_offset_nsec; /* OWAMP_DEBUG_TIMEOFFSET */
         OwTimestamp uptime;        /* Start-Time of Server-Start */
         bool shutting_down;
+        sd_event_source *dieby_timer; /* shutting down: waiting for the workers */
+        uint64_t dieby_deadline;      /* CLOCK_MONOTONIC usec */
+};
+
+/* A session file in the data directory. */
+struct StoredFile {
+        OwSid sid;
+        char *class_path;    /* directory under <datadir>/hierarchy, the class path it was written for */
+        uint64_t size;       /* octets charged: the file's size; while written, its reservation */
+        TestSession *writer; /* the receive session still writing it, or NULL */
 };
 
 /* server.c */
@@ -171,7 +202,9 @@ int server_bind_listener(Server *s, const char *node);
 int conn_new(Server *s, int fd, const SockAddr *peer);
 Conn *conn_free(Conn *c);
 void conn_session_event(Conn *c); /* a session's state changed; acted on from the event loop */
-void conn_log(Conn *c, int priority, const char *message_id, const char *fmt, ...) _printf_(4, 5);
+void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
+                       const char *fmt, ...) _printf_(6, 7);
+#define conn_log(c, ...) conn_log_internal(__FILE__, __LINE__, (c), __VA_ARGS__)
 
 /* session.c */
 int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret);
@@ -183,22 +216,52 @@ void session_abandon(TestSession *t); /* connection lost: kill, keep data as inc
 TestSession *server_find_session(Server *s, const OwSid *sid);
 
 /* datastore.c */
+#define DATASTORE_HIERARCHY_DIR \
+        "hierarchy" /* <datadir>/hierarchy/<class path>/<SID>.owp, as the reference */
+int datastore_scan(Server *s);
+StoredFile *datastore_find(Server *s, const OwSid *sid);
+void datastore_forget(Server *s, const OwSid *sid);
+void datastore_done(Server *s);
+/* A receive session is going away: charge its file at its real size, or
+ * delete it (never ran, or over the class's hard disk limit). */
+void datastore_settle(TestSession *t);
 int datastore_create(TestSession *t);
 int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid);
 int datastore_mark_incomplete(TestSession *t);
-int datastore_delete(TestSession *t); /* a session that never ran */
-char *datastore_path(const Server *s, const OwSid *sid);
+int datastore_delete(TestSession *t); /* a session that never ran: its file and index entry */
+char *datastore_path(const Server *s, const char *class_path, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
  * output (Fetch-Ack and, when accepted, the three parts). */
 int datastore_fetch(Conn *c, const OwFetchSession *f);
 
 /* policy.c */
-int policy_load(Server *s, bool reload);
-Policy *policy_free(Policy *p);
+/* On error, err gets "file:line: reason". */
+int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size);
+Policy *policy_ref(Policy *p);
+Policy *policy_unref(Policy *p);
+void policy_install(Server *s, Policy *p, bool reload);
 uint32_t policy_modes_for_peer(Server *s, const SockAddr *peer);
 int policy_lookup_key(Server *s, const char *keyid, uint8_t **ret_secret, size_t *ret_len);
 const char *policy_class_for(Server *s, const SockAddr *peer, const char *keyid);
-OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t, char *reason, size_t reason_size);
+/* Decide a Request-Session (test_sessions, bandwidth, disk) and log a
+ * refusal with the class and the limit; on OK the session holds its
+ * resources until policy_release_session(). */
+OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t);
 void policy_release_session(Server *s, TestSession *t);
+/* The session's file ended up size octets: 0 if that fits its class's
+ * hard disk limit (disk x diskfudge), -EDQUOT (logged) if not. */
+int policy_settle_disk(Server *s, TestSession *t, uint64_t size);
+/* delete_on_fetch of the class a stored file belongs to. */
+bool policy_delete_on_fetch(Server *s, const StoredFile *f);
+
+/* config.c */
+/* Read owampd.conf (or owamp-server.conf) and owampd.conf.d/ * .conf in
+ * confdir, then apply cli over them. */
+int config_load(const char *confdir, const OwConf *cli, OwConf **ret, char *err, size_t err_size);
+/* Copy the settings that can change at run time into s. */
+void config_apply(Server *s, const OwConf *conf);
+int config_log_priority(const OwConf *conf);
+/* SIGHUP: all three files again, all or nothing. */
+int server_reload(Server *s);

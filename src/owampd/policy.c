@@ -6,11 +6,13 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "owampd.h"
@@ -19,8 +21,14 @@
 #include "ow-pfs.h"
 #include "policy.h"
 
-Policy *policy_free(Policy *p) {
-        if (!p)
+Policy *policy_ref(Policy *p) {
+        if (p)
+                p->n_ref++;
+        return p;
+}
+
+Policy *policy_unref(Policy *p) {
+        if (!p || --p->n_ref > 0)
                 return NULL;
         ow_limits_free(p->limits);
         ow_pfs_free(p->pfs);
@@ -82,17 +90,20 @@ char *policy_config_path(const char *confdir, const char *ext) {
         return p;
 }
 
-int policy_load(Server *s, bool reload) {
-        _cleanup_(policy_freep) Policy *p = NULL;
-        OwDiag diag = {};
-        char where[512];
+/* Both files, all or nothing. A missing file is an empty one: no keys,
+ * and the reference's single open class "default". */
+int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        OwDiag d = {}, *diag = &d;
         int r;
 
+        snprintf(err, err_size, "%s: out of memory", confdir);
         p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
-        p->pfs_path = policy_config_path(s->confdir, "pfs");
-        p->limits_path = policy_config_path(s->confdir, "limits");
+        p->n_ref = 1;
+        p->pfs_path = policy_config_path(confdir, "pfs");
+        p->limits_path = policy_config_path(confdir, "limits");
         if (!p->pfs_path || !p->limits_path)
                 return -ENOMEM;
 
@@ -102,9 +113,9 @@ int policy_load(Server *s, bool reload) {
         if (r == -ENOENT)
                 r = ow_pfs_new(&p->pfs);
         else if (r >= 0)
-                r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, &diag);
+                r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, diag);
         else
-                ow_diag_set(&diag, p->pfs_path, 0, r, "cannot read: %s", strerror(-r));
+                ow_diag_set(diag, p->pfs_path, 0, r, "cannot read: %s", strerror(-r));
         if (buf) {
                 ow_wipe(buf, len);
                 buf = mfree(buf);
@@ -114,37 +125,36 @@ int policy_load(Server *s, bool reload) {
 
         r = read_file_limited(p->limits_path, 16u << 20, &buf, &len);
         if (r == -ENOENT)
-                r = ow_limits_parse("", 0, p->limits_path, &p->limits, &diag);
+                r = ow_limits_parse("", 0, p->limits_path, &p->limits, diag);
         else if (r >= 0)
-                r = ow_limits_parse(buf, len, p->limits_path, &p->limits, &diag);
+                r = ow_limits_parse(buf, len, p->limits_path, &p->limits, diag);
         else
-                ow_diag_set(&diag, p->limits_path, 0, r, "cannot read: %s", strerror(-r));
+                ow_diag_set(diag, p->limits_path, 0, r, "cannot read: %s", strerror(-r));
         if (r < 0)
                 goto fail;
-        r = ow_limits_check_users(p->limits, p->pfs, p->limits_path, &diag);
+        r = ow_limits_check_users(p->limits, p->pfs, p->limits_path, diag);
         if (r < 0)
                 goto fail;
 
-        if (s->policy) {
-                p->generation = s->policy->generation + 1;
-                /* Running sessions keep the usage they were admitted with. */
-                p->usage = s->policy->usage;
-                s->policy->usage = NULL;
-        }
-        policy_free(s->policy);
-        s->policy = TAKE_PTR(p);
-        log_full(LOG_INFO, 0, &(LogFields) { .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
-                 "%s policy: %zu key%s from %s, %zu class%s from %s", reload ? "Reloaded" : "Loaded",
-                 ow_pfs_count(s->policy->pfs), ow_pfs_count(s->policy->pfs) == 1 ? "" : "s",
-                 s->policy->pfs_path, ow_limits_n_classes(s->policy->limits),
-                 ow_limits_n_classes(s->policy->limits) == 1 ? "" : "es", s->policy->limits_path);
+        *ret = TAKE_PTR(p);
         return 0;
-
 fail:
-        log_full(LOG_ERR, r, &(LogFields) { .message_id = MSGID_CONFIG_ERROR }, "%s%s",
-                 ow_diag_format(&diag, where, sizeof(where)),
-                 reload ? " (keeping the previous policy)" : "");
+        /* Format while the file names in d are still alive. */
+        ow_diag_format(diag, err, err_size);
         return r;
+}
+
+/* Make p the policy for everything from now on; sessions keep theirs. */
+void policy_install(Server *s, Policy *p, bool reload) {
+        if (s->policy)
+                p->generation = s->policy->generation + 1;
+        policy_unref(s->policy);
+        s->policy = p;
+        log_full(LOG_INFO, 0, &(LogFields){ .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
+                 "%s policy: %zu key%s from %s, %zu class%s from %s", reload ? "Reloaded" : "Loaded",
+                 ow_pfs_count(p->pfs), ow_pfs_count(p->pfs) == 1 ? "" : "s", p->pfs_path,
+                 ow_limits_n_classes(p->limits), ow_limits_n_classes(p->limits) == 1 ? "" : "es",
+                 p->limits_path);
 }
 
 uint32_t policy_modes_for_peer(Server *s, const SockAddr *peer) {
@@ -190,16 +200,209 @@ const char *policy_class_for(Server *s, const SockAddr *peer, const char *keyid)
         return ow_limits_class_name(s->policy->limits, cls);
 }
 
-OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t, char *reason, size_t reason_size) {
-        (void) s;
-        (void) c;
-        (void) t;
-        (void) reason;
-        (void) reason_size;
+/* --- Enforcement ------------------------------------------------------ */
+
+static int resolve_peer(const OwLimits *l, const SockAddr *peer, const char *keyid, size_t *ret) {
+        const void *addr = peer->sa.sa_family == AF_INET6 ? (const void *) &peer->in6.sin6_addr
+                                                          : (const void *) &peer->in.sin_addr;
+        return ow_limits_resolve(l, peer->sa.sa_family, addr, keyid, ret);
+}
+
+/* Usage per class of l, from what every running session and every stored
+ * file holds, by the class path it was charged to (so a reload that
+ * reshapes the classes still counts everything somewhere sensible). */
+static uint64_t *usage_new(Server *s, const OwLimits *l, OwLimitKey key) {
+        size_t n = ow_limits_n_classes(l), c;
+        uint64_t *used = calloc(MAX(n, (size_t) 1), sizeof(uint64_t));
+
+        if (!used)
+                return NULL;
+        if (key == OW_LIMIT_BANDWIDTH) {
+                TestSession *t;
+                LIST_FOREACH(all, t, s->all_sessions)
+                if (t->class_path && t->bandwidth_bps > 0 &&
+                    ow_limits_class_from_path(l, t->class_path, &c) >= 0)
+                        ow_limits_charge(l, c, used, t->bandwidth_bps);
+        } else if (key == OW_LIMIT_DISK) {
+                for (size_t i = 0; i < s->n_files; i++)
+                        if (ow_limits_class_from_path(l, s->files[i].class_path, &c) >= 0)
+                                ow_limits_charge(l, c, used, s->files[i].size);
+        }
+        return used;
+}
+
+static const char *limit_unit(OwLimitKey key) {
+        switch (key) {
+        case OW_LIMIT_BANDWIDTH:
+                return "bit/s";
+        case OW_LIMIT_DISK:
+                return "octets";
+        default:
+                return "sessions";
+        }
+}
+
+static void log_refusal(Conn *c, TestSession *t, const OwLimits *l, size_t cls, OwLimitKey key,
+                        const OwLimitRefusal *why, uint64_t amount, const char *extra_text) {
+        const char *name = ow_limits_class_name(l, cls), *lname = ow_limits_class_name(l, why->class);
+        char f_class[128], f_limit[64], f_lclass[128], f_value[64], f_used[64], f_req[64];
+        const char *extra[] = { f_class, f_limit, f_lclass, f_value, f_used, f_req, NULL };
+
+        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", name);
+        snprintf(f_limit, sizeof(f_limit), "OWAMP_LIMIT=%s", ow_limit_key_to_string(key));
+        snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", lname);
+        snprintf(f_value, sizeof(f_value), "OWAMP_LIMIT_VALUE=%" PRIu64, why->limit);
+        snprintf(f_used, sizeof(f_used), "OWAMP_LIMIT_USED=%" PRIu64, why->used);
+        snprintf(f_req, sizeof(f_req), "OWAMP_LIMIT_REQUESTED=%" PRIu64, amount);
+        LogFields f = {
+                .message_id = MSGID_SESSION_REFUSED,
+                .sid = t->sid_hex[0] ? t->sid_hex : NULL,
+                .peer = c->peer_addr_str,
+                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
+                .keyid = c->keyid[0] ? c->keyid : NULL,
+                .extra = extra,
+        };
+        log_full(LOG_NOTICE, 0, &f,
+                 "Refusing session %s from %s (class %s): %s limit of class %s is %" PRIu64 " %s, %" PRIu64
+                 " in use, %" PRIu64 " requested%s",
+                 t->sid_hex, c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit,
+                 limit_unit(key), why->used, amount, extra_text ? extra_text : "");
+}
+
+/* Before a disk limit says no, the data directory is counted again; at
+ * most once a second, so refused requests cannot keep owampd scanning. */
+#define RESCAN_INTERVAL_USEC (1000 * UINT64_C(1000))
+static bool rescan_allowed(Server *s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        return now - s->files_scanned_usec >= RESCAN_INTERVAL_USEC;
+}
+
+OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
+        const OwLimits *l;
+        OwLimitRefusal why;
+        size_t cls;
+        char path[4096];
+        int r;
+
+        if (!s->policy)
+                return OW_ACCEPT_INTERNAL;
+        l = s->policy->limits;
+
+        /* The class under the policy in force now: a reload applies to the
+         * next request on a connection that is already open, too. */
+        r = resolve_peer(l, &c->peer, c->keyid[0] ? c->keyid : NULL, &cls);
+        if (r < 0 || ow_limits_class_path(l, cls, path, sizeof(path)) < 0) {
+                conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED, "Refusing session from %s: no policy class: %s",
+                         c->peer_str, strerror(r < 0 ? -r : ENAMETOOLONG));
+                return OW_ACCEPT_INTERNAL;
+        }
+        const char *name = ow_limits_class_name(l, cls);
+        if (!c->class_name || !streq(c->class_name, name)) {
+                free(c->class_name);
+                c->class_name = strdup(name);
+        }
+
+        /* test_sessions: sessions accepted on this connection, checked at
+         * the class and every ancestor as the reference does; they are not
+         * given back when a session ends. */
+        _cleanup_free_ uint64_t *count = calloc(ow_limits_n_classes(l), sizeof(uint64_t));
+        if (!count)
+                return OW_ACCEPT_TEMP_RESOURCE;
+        ow_limits_charge(l, cls, count, c->n_accepted);
+        if (ow_limits_demand(l, cls, OW_LIMIT_TEST_SESSIONS, count, 1, 1000, &why) == -EDQUOT) {
+                log_refusal(c, t, l, cls, OW_LIMIT_TEST_SESSIONS, &why, 1, " on this connection");
+                return OW_ACCEPT_PERM_RESOURCE;
+        }
+
+        /* bandwidth: this session's packets on the wire, plus every
+         * running session charged to the class and its descendants. */
+        uint64_t bps = ow_session_bandwidth(&t->req, c->mode);
+        _cleanup_free_ uint64_t *bw = usage_new(s, l, OW_LIMIT_BANDWIDTH);
+        if (!bw)
+                return OW_ACCEPT_TEMP_RESOURCE;
+        if (ow_limits_demand(l, cls, OW_LIMIT_BANDWIDTH, bw, bps, 1000, &why) == -EDQUOT) {
+                log_refusal(c, t, l, cls, OW_LIMIT_BANDWIDTH, &why, bps, NULL);
+                return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
+        }
+
+        /* disk, when we receive: the file's estimate against the soft
+         * limit, plus everything stored for the class. Files may have gone
+         * behind our back (tmpfiles.d, an operator): look again before
+         * saying no. */
+        uint64_t disk = 0;
+        if (!t->we_send) {
+                disk = ow_session_disk(&t->req);
+                for (int pass = 0;; pass++) {
+                        _cleanup_free_ uint64_t *used = usage_new(s, l, OW_LIMIT_DISK);
+                        if (!used)
+                                return OW_ACCEPT_TEMP_RESOURCE;
+                        r = ow_limits_demand(l, cls, OW_LIMIT_DISK, used, disk, 1000, &why);
+                        if (r != -EDQUOT)
+                                break;
+                        if (pass > 0 || why.permanent || !rescan_allowed(s) || datastore_scan(s) < 0) {
+                                log_refusal(c, t, l, cls, OW_LIMIT_DISK, &why, disk, NULL);
+                                return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
+                        }
+                }
+        }
+
+        t->class_path = strdup(path);
+        if (!t->class_path)
+                return OW_ACCEPT_TEMP_RESOURCE;
+        t->policy = policy_ref(s->policy);
+        t->class = cls;
+        t->bandwidth_bps = bps;
+        t->disk_reserved = disk;
+        log_full(LOG_DEBUG, 0, &(LogFields){ .peer = c->peer_addr_str },
+                 "Admitting session from %s in class %s: %" PRIu64 " bit/s, %" PRIu64 " octets of disk",
+                 c->peer_str, name, bps, disk);
         return OW_ACCEPT_OK;
 }
 
 void policy_release_session(Server *s, TestSession *t) {
         (void) s;
-        (void) t;
+        t->policy = policy_unref(t->policy);
+        t->class_path = mfree(t->class_path);
+        t->bandwidth_bps = 0;
+        t->disk_reserved = 0;
+}
+
+int policy_settle_disk(Server *s, TestSession *t, uint64_t size) {
+        OwLimitRefusal why;
+
+        if (!t->policy || size <= t->disk_reserved)
+                return 0;
+        /* Grown past its estimate (duplicates, skip ranges): the extra must
+         * fit the hard limit, disk x diskfudge, of the policy the session
+         * was admitted under. The file's own reservation is in the usage. */
+        const OwLimits *l = t->policy->limits;
+        _cleanup_free_ uint64_t *used = usage_new(s, l, OW_LIMIT_DISK);
+        if (!used)
+                return 0;
+        uint64_t extra = size - t->disk_reserved;
+        if (ow_limits_demand(l, t->class, OW_LIMIT_DISK, used, extra, s->diskfudge_permille, &why) !=
+            -EDQUOT)
+                return 0;
+
+        const char *name = ow_limits_class_name(l, t->class), *lname = ow_limits_class_name(l, why.class);
+        char f_class[128], f_limit[64] = "OWAMP_LIMIT=disk", f_lclass[128];
+        const char *extra_f[] = { f_class, f_limit, f_lclass, NULL };
+        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", name);
+        snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", lname);
+        log_full(LOG_WARNING, 0,
+                 &(LogFields){ .message_id = MSGID_DATA_DELETED, .sid = t->sid_hex, .extra = extra_f },
+                 "Deleting the data of session %s (class %s): %" PRIu64 " octets, %" PRIu64
+                 " more than estimated, exceed the disk hard limit of class %s (%" PRIu64
+                 " octets = disk x diskfudge, %" PRIu64 " in use)",
+                 t->sid_hex, name, size, extra, lname, why.limit, why.used);
+        return -EDQUOT;
+}
+
+bool policy_delete_on_fetch(Server *s, const StoredFile *f) {
+        size_t c;
+        if (!s->policy || ow_limits_class_from_path(s->policy->limits, f->class_path, &c) < 0)
+                return false;
+        return ow_limits_get(s->policy->limits, c, OW_LIMIT_DELETE_ON_FETCH) != 0;
 }

@@ -7,15 +7,17 @@
 #include "ow-limits.h"
 #include "ow-pfs.h"
 
-typedef struct PolicyUsage PolicyUsage;
-
+/* owampd.limits and owampd.pfs as loaded together. Reference-counted: the
+ * server holds the current one, every test session the one it was
+ * admitted under, so a reload never changes the rules of a running
+ * session. */
 struct Policy {
+        unsigned n_ref;
         OwLimits *limits;
         OwPfs *pfs;
         char *limits_path;
         char *pfs_path;
         uint64_t generation;
-        PolicyUsage *usage; /* resources in use, carried across reloads */
 };
 
 static inline void *mfree(void *p) {
@@ -23,7 +25,7 @@ static inline void *mfree(void *p) {
         return NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(Policy *, policy_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Policy *, policy_unref);
 
 int read_file_limited(const char *path, size_t max, char **ret, size_t *ret_len);
 char *policy_config_path(const char *confdir, const char *ext);

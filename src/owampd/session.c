@@ -18,10 +18,12 @@
 #include "owampd.h"
 #include "ow-error.h"
 
-static void session_log(TestSession *t, int priority, const char *message_id, const char *fmt, ...)
-        _printf_(4, 5);
+static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
+                                 const char *fmt, ...) _printf_(6, 7);
+#define session_log(t, ...) session_log_internal(__FILE__, __LINE__, (t), __VA_ARGS__)
 
-static void session_log(TestSession *t, int priority, const char *message_id, const char *fmt, ...) {
+static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
+                                 const char *fmt, ...) {
         Conn *c = t->conn;
         char extra_role[32];
         const char *extra[] = { extra_role, NULL };
@@ -36,7 +38,7 @@ static void session_log(TestSession *t, int priority, const char *message_id, co
         };
         va_list ap;
         va_start(ap, fmt);
-        log_fullv(priority, 0, &f, fmt, ap);
+        log_internalv(file, line, priority, 0, &f, fmt, ap);
         va_end(ap);
 }
 
@@ -157,12 +159,10 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         }
 
         t->last_scheduled = req->start_time + schedule_estimate(req);
-        *ret_accept = policy_admit_session(s, c, t, addr, sizeof(addr));
-        if (*ret_accept != OW_ACCEPT_OK) {
-                session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session %s from %s: %s", t->sid_hex,
-                            c->peer_str, addr);
-                goto refuse_nopolicy;
-        }
+        /* Logs its own refusals, naming the class and the limit. */
+        *ret_accept = policy_admit_session(s, c, t);
+        if (*ret_accept != OW_ACCEPT_OK)
+                goto refuse;
 
         uint16_t port;
         r = udp_bind_in_range(&t->local, s->port_low, s->port_high, &port);
@@ -205,6 +205,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
 
         LIST_APPEND(by_conn, c->sessions, t);
         c->n_sessions++;
+        c->n_accepted++;
         LIST_PREPEND(all, s->all_sessions, t);
         t->state = SESSION_REQUESTED;
         session_log(t, LOG_INFO, MSGID_SESSION_ACCEPTED,
@@ -216,8 +217,6 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         return 0;
 
 refuse:
-        policy_release_session(s, t);
-refuse_nopolicy:
         t->conn = NULL;
         session_free(t);
         return -EPERM;
@@ -231,8 +230,9 @@ TestSession *session_free(TestSession *t) {
                 LIST_REMOVE(by_conn, t->conn->sessions, t);
                 t->conn->n_sessions--;
                 LIST_REMOVE(all, s->all_sessions, t);
-                policy_release_session(s, t);
         }
+        datastore_settle(t);
+        policy_release_session(s, t);
         if (t->worker) {
                 s->launcher->ops->release(t->worker);
                 t->worker = NULL;

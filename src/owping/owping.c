@@ -44,8 +44,9 @@
 #include "ow-sid.h"
 #include "ow-stats.h"
 #include "ow-testpkt.h"
+#include "passphrase.h"
+#include "report-io.h"
 #include "worker-ipc.h"
-#include "owping.h"
 
 #define DEFAULT_PORT_LOW 8760
 #define DEFAULT_PORT_HIGH 9960
@@ -110,7 +111,11 @@ struct Ping {
         SockAddr test_peer;
 };
 
-static void usage(FILE *f) {
+/* On stderr, as the reference: msg ("" for -h) on its own line first. */
+static void usage(const char *msg) {
+        FILE *f = stderr;
+        if (msg)
+                fprintf(f, "owping: %s\n", msg);
         fprintf(f,
                 "usage: owping [arguments] testaddr [servaddr]\n"
                 "[arguments] are as follows: \n"
@@ -147,7 +152,6 @@ static void usage(FILE *f) {
                 "   -M             print machine (perl) readable summary\n"
                 "   -n units       'n','u','m', or 's'\n"
                 "   -N count       number of test packets (to summarize per sub-session)\n"
-                "\n"
                 "   -Q             run the test and exit without reporting statistics\n"
                 "   -R             print RAW data: \"SEQNO STIME SS SERR RTIME RS RERR TTL\\n\"\n"
                 "   -v[N]          print out individual delays. You can supply an optional N here to limit the print to the first N packets\n"
@@ -259,101 +263,6 @@ static int parse_u32(const char *s, uint32_t *ret) {
                 return -EINVAL;
         *ret = (uint32_t) v;
         return 0;
-}
-
-/* Read a pass-phrase from the terminal without echo, as the reference's
- * prompt does. */
-static int read_passphrase(const char *keyid, uint8_t **ret, size_t *ret_len) {
-        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        bool tty = fd >= 0;
-        if (!tty)
-                fd = STDIN_FILENO;
-        struct termios old, noecho;
-        bool restore = tty && tcgetattr(fd, &old) == 0;
-        if (tty) {
-                dprintf(fd, "Enter passphrase for identity '%s': ", keyid);
-                if (restore) {
-                        noecho = old;
-                        noecho.c_lflag &= ~(tcflag_t) ECHO;
-                        (void) tcsetattr(fd, TCSAFLUSH, &noecho);
-                }
-        }
-        uint8_t *buf = malloc(OW_PFS_MAX_SECRET + 1);
-        size_t len = 0;
-        int r = 0;
-        if (!buf)
-                r = -ENOMEM;
-        while (r == 0 && len <= OW_PFS_MAX_SECRET) {
-                char ch;
-                ssize_t n = read(fd, &ch, 1);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0 || ch == '\n' || ch == '\r')
-                        break;
-                buf[len++] = (uint8_t) ch;
-        }
-        if (restore) {
-                (void) tcsetattr(fd, TCSAFLUSH, &old);
-                dprintf(fd, "\n");
-        }
-        if (tty)
-                close(fd);
-        if (r == 0 && (len == 0 || len > OW_PFS_MAX_SECRET))
-                r = -EINVAL;
-        if (r < 0) {
-                if (buf)
-                        ow_wipe(buf, OW_PFS_MAX_SECRET + 1);
-                free(buf);
-                return r;
-        }
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
-int owping_load_secret(const char *keyfile, const char *keyid, uint8_t **ret, size_t *ret_len) {
-        if (!keyfile)
-                return read_passphrase(keyid, ret, ret_len);
-
-        int fd = open(keyfile, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_size > (16 << 20)) {
-                close(fd);
-                return -EFBIG;
-        }
-        _cleanup_free_ char *buf = malloc((size_t) st.st_size + 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        ssize_t n = read(fd, buf, (size_t) st.st_size);
-        close(fd);
-        if (n < 0)
-                return -errno;
-        OwPfs *pfs = NULL;
-        OwDiag diag = {};
-        int r = ow_pfs_parse(buf, (size_t) n, keyfile, &pfs, &diag);
-        ow_wipe(buf, (size_t) n);
-        if (r < 0) {
-                char m[512];
-                fprintf(stderr, "owping: %s\n", ow_diag_format(&diag, m, sizeof(m)));
-                return r;
-        }
-        const uint8_t *secret;
-        size_t len;
-        r = ow_pfs_lookup(pfs, keyid, &secret, &len);
-        if (r >= 0) {
-                *ret = malloc(len ? len : 1);
-                if (*ret) {
-                        memcpy(*ret, secret, len);
-                        *ret_len = len;
-                } else
-                        r = -ENOMEM;
-        }
-        ow_pfs_free(pfs);
-        return r;
 }
 
 /* --- Endpoints ------------------------------------------------------------ */
@@ -773,54 +682,8 @@ static int array_get(void *userdata, uint32_t i, OwRecord *ret) {
         return 0;
 }
 
-static int stdout_write(void *userdata, const char *data, size_t len) {
-        (void) userdata;
-        return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
-}
-
-typedef struct FileHooks {
-        char tmp[4096];
-        FILE *f;
-        const char *dir;
-} FileHooks;
-
-static int file_sink_write(void *userdata, const char *data, size_t len) {
-        return fwrite(data, 1, len, ((FileHooks *) userdata)->f) == len ? 0 : -EIO;
-}
-
-static int files_open(void *userdata, OwSink *ret) {
-        FileHooks *h = userdata;
-        snprintf(h->tmp, sizeof(h->tmp), "%s%sowping.XXXXXX", h->dir ? h->dir : "", h->dir ? "/" : "");
-        int fd = mkostemp(h->tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        h->f = fdopen(fd, "w");
-        if (!h->f) {
-                close(fd);
-                return -errno;
-        }
-        *ret = (OwSink) { .write = file_sink_write, .userdata = h };
-        return 0;
-}
-
-static int files_close(void *userdata, const char *name) {
-        FileHooks *h = userdata;
-        int r = fclose(h->f) == 0 ? 0 : -errno;
-        h->f = NULL;
-        if (!name || r < 0) {
-                unlink(h->tmp);
-                return r;
-        }
-        if (rename(h->tmp, name) < 0) {
-                r = -errno;
-                unlink(h->tmp);
-                return r;
-        }
-        return 0;
-}
-
 static int report(const PingOptions *o, const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips,
-                  const OwRecord *records, uint32_t n_records, const char *from, const char *to) {
+                  const OwRecord *records, uint32_t n_records, const char *from, const char *to, OwMode mode) {
         ArraySource src = { .records = records };
         int r;
         OwReportSession s = {
@@ -830,11 +693,12 @@ static int report(const PingOptions *o, const OwSessionRequest *req, const OwSki
                 .finished = true,
                 .from_host = from,
                 .to_host = to,
+                .mode = ow_mode_to_string(mode),
                 .records = { .n_records = n_records, .get = array_get, .userdata = &src },
         };
-        OwSink out = { .write = stdout_write };
-        FileHooks hooks = { .dir = o->report.save_dir };
-        OwReportFiles files = { .open = files_open, .close = files_close, .userdata = &hooks };
+        OwSink out = report_stdout_sink();
+        ReportFiles hooks = { .prog = "owping", .dir = o->report.save_dir };
+        OwReportFiles files = report_files_hooks(&hooks);
         r = ow_report_session(&s, &o->report, &out, &files);
         fflush(stdout);
         return r;
@@ -875,8 +739,36 @@ static double packet_rate(const OwSessionRequest *req) {
 }
 
 static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
-        static const char optstring[] = "+64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:a:b:d:Mn:N:pQRv::UhftT:";
-        int c;
+        /* No '+': options may follow the addresses, as GNU getopt lets them
+         * with the reference. */
+        static const char optstring[] = "64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:" REPORT_SHORT_OPTIONS "hftT:";
+        static const struct option longopts[] = {
+                { "ipv4", no_argument, NULL, '4' },
+                { "ipv6", no_argument, NULL, '6' },
+                { "auth-mode", required_argument, NULL, 'A' },
+                { "pass-phrase-file", required_argument, NULL, 'k' },
+                { "source", required_argument, NULL, 'S' },
+                { "user", required_argument, NULL, 'u' },
+                { "interface", required_argument, NULL, 'B' },
+                { "control-dscp", required_argument, NULL, 'm' },
+                { "count", required_argument, NULL, 'c' },
+                { "dscp", required_argument, NULL, 'D' },
+                { "end-delay", required_argument, NULL, 'E' },
+                { "save-from", required_argument, NULL, 'F' },
+                { "from", no_argument, NULL, 'f' },
+                { "interval", required_argument, NULL, 'i' },
+                { "loss-timeout", required_argument, NULL, 'L' },
+                { "port-range", required_argument, NULL, 'P' },
+                { "padding", required_argument, NULL, 's' },
+                { "delay-start", required_argument, NULL, 'z' },
+                { "save-to", required_argument, NULL, 'T' },
+                { "to", no_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                REPORT_LONG_OPTIONS,
+                {},
+        };
+        const char *msg = NULL;
+        int c, r;
         bool have_modes = false;
         uint8_t dscp;
 
@@ -888,7 +780,15 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         o->conn.family = AF_UNSPEC;
         o->conn.modes = OW_MODE_OPEN;
 
-        while ((c = getopt(argc, argv, optstring)) != -1) {
+        while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+                /* The output options, shared with owstats and owfetch. */
+                r = report_args_parse(&o->report, &o->percentiles, c, optarg, &msg);
+                if (r < 0) {
+                        usage(msg);
+                        return EXIT_FAILURE;
+                }
+                if (r > 0)
+                        continue;
                 switch (c) {
                 case '4':
                         o->conn.family = o->conn.family == AF_INET6 ? -1 : AF_INET;
@@ -977,55 +877,9 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
                         if (parse_double(optarg, 0, 86400 * 365, &o->delay_start) < 0)
                                 return fail("Invalid '-z' value '%s': positive float expected", optarg);
                         break;
-                case 'a':
-                        free(o->percentiles);
-                        o->percentiles = NULL;
-                        if (ow_report_parse_percentiles(optarg, &o->percentiles, &o->report.n_percentiles) < 0)
-                                return fail("Invalid '-a' alpha list '%s'", optarg);
-                        o->report.percentiles = o->percentiles;
-                        break;
-                case 'b':
-                        if (parse_double(optarg, 1e-12, 1e6, &o->report.bucket_width) < 0)
-                                return fail("Invalid '-b' value '%s': positive float expected", optarg);
-                        break;
-                case 'd':
-                        o->report.save_dir = optarg;
-                        break;
-                case 'M':
-                        o->report.machine = true;
-                        break;
-                case 'n':
-                        if (ow_report_units(optarg[0], NULL, NULL) < 0 || optarg[1])
-                                return fail("Invalid '-n' value '%s': use n, u, m or s", optarg);
-                        o->report.units = optarg[0];
-                        break;
-                case 'N':
-                        if (parse_u32(optarg, &o->report.sub_packets) < 0)
-                                return fail("Invalid \"-N\" value '%s': positive integer expected", optarg);
-                        break;
-                case 'p':
-                        o->report.print_files = true;
-                        break;
-                case 'Q':
-                        o->report.quiet = true;
-                        break;
-                case 'R':
-                        o->report.raw = true;
-                        break;
-                case 'v':
-                        o->report.records = true;
-                        if (optarg && parse_u32(optarg, &o->report.records_limit) < 0)
-                                return fail("Invalid \"-v\" value '%s': positive integer expected", optarg);
-                        break;
-                case 'U':
-                        o->report.unix_time = true;
-                        break;
-                case 'h':
-                        usage(stdout);
+                default: /* -h, or an option getopt did not know: the reference exits 0 */
+                        usage("");
                         exit(EXIT_SUCCESS);
-                default:
-                        usage(stderr);
-                        return EXIT_FAILURE;
                 }
         }
         if (o->conn.family < 0)
@@ -1065,14 +919,14 @@ int main(int argc, char **argv) {
         Ping *p = &ping;
         _cleanup_free_ uint8_t *secret = NULL;
         size_t secret_len = 0;
-        const char *warnings[3];
+        const char *warnings[OW_REPORT_MAX_WARNINGS];
         int first = 0, r;
 
         r = parse_args(argc, argv, &o, &first);
         if (r != 0)
                 return r;
         if (argc - first < 1 || argc - first > 2) {
-                usage(stderr);
+                usage(NULL);
                 return EXIT_FAILURE;
         }
         o.conn.server = argc - first == 2 ? argv[first + 1] : argv[first];
@@ -1086,6 +940,9 @@ int main(int argc, char **argv) {
         size_t nw = ow_report_options_reconcile(&o.report, warnings);
         for (size_t i = 0; i < nw; i++)
                 fprintf(stderr, "owping: %s\n", warnings[i]);
+        /* first:/last: in local time, as the reference prints them. */
+        tzset();
+        o.report.localtime = localtime_r;
 
         log_setup("owping", LOG_TARGET_NONE, LOG_USER, true, LOG_WARNING);
         int64_t offset;
@@ -1093,7 +950,7 @@ int main(int argc, char **argv) {
                 return fail("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
 
         if (o.conn.keyid) {
-                r = owping_load_secret(o.keyfile, o.conn.keyid, &secret, &secret_len);
+                r = passphrase_load("owping", o.keyfile, o.conn.keyid, &secret, &secret_len);
                 if (r < 0)
                         return fail("Unable to find pass-phrase for id=\"%s\"%s%s%s: %s", o.conn.keyid,
                                     o.keyfile ? " from pffile=\"" : "", o.keyfile ? o.keyfile : "",
@@ -1241,8 +1098,10 @@ int main(int argc, char **argv) {
                         duration = o.count / rate;
                 duration += timeout + rtt;
                 double end = (double) ow_duration_to_nsec(start - MIN(start, client_now())) / 1e9 + duration;
-                printf("Approximately %.1f seconds until results available\n", end);
-                fflush(stdout);
+                /* --json keeps stdout for the documents. */
+                FILE *f = o.report.json ? stderr : stdout;
+                fprintf(f, "Approximately %.1f seconds until results available\n", end);
+                fflush(f);
         }
 
         r = sd_event_add_io(p->event, &p->ctl_src, p->client.fd, EPOLLIN, on_control_io, p);
@@ -1294,7 +1153,8 @@ int main(int argc, char **argv) {
                         status = EXIT_FAILURE;
                 }
                 if (want_output &&
-                    report(&o, &f.req, f.skips, f.ack.n_skip_ranges, f.records, f.ack.n_records, local, p->testaddr) < 0) {
+                    report(&o, &f.req, f.skips, f.ack.n_skip_ranges, f.records, f.ack.n_records, local, p->testaddr,
+                           p->client.mode) < 0) {
                         fprintf(stderr, "owping: do_stats(\"to\" session)\n");
                         status = EXIT_FAILURE;
                 }
@@ -1317,7 +1177,7 @@ int main(int argc, char **argv) {
                         status = EXIT_FAILURE;
                 }
                 if (want_output && report(&o, &e->req, e->result.skips, e->result.n_skips, e->records,
-                                          (uint32_t) e->n_records, p->testaddr, local) < 0) {
+                                          (uint32_t) e->n_records, p->testaddr, local, p->client.mode) < 0) {
                         fprintf(stderr, "owping: do_stats(\"from\" session)\n");
                         status = EXIT_FAILURE;
                 }

@@ -18,6 +18,7 @@ static struct {
         bool to_stderr;
         int max_priority;
         bool syslog_open;
+        bool location;
 } log_state = {
         .ident = "owamp",
         .target = LOG_TARGET_NONE,
@@ -44,6 +45,16 @@ void log_setup(const char *ident, LogTarget target, int facility, bool to_stderr
 
 void log_set_max_priority(int max_priority) {
         log_state.max_priority = max_priority;
+}
+
+void log_set_location(bool b) {
+        log_state.location = b;
+}
+
+/* "src/owampd/conn.c" out of whatever path the compiler was given. */
+static const char *short_file(const char *file) {
+        const char *p = strstr(file, "src/");
+        return p ? p : file;
 }
 
 int log_get_max_priority(void) {
@@ -77,7 +88,8 @@ static void add_field(struct iovec *iov, size_t *n, char **bufs, const char *fmt
         (*n)++;
 }
 
-int log_fullv(int priority, int errno_value, const LogFields *f, const char *fmt, va_list ap) {
+int log_internalv(const char *file, int line, int priority, int errno_value, const LogFields *f,
+                  const char *fmt, va_list ap) {
         int saved_errno = errno;
         int ret = errno_value < 0 ? errno_value : -errno_value;
 
@@ -85,9 +97,14 @@ int log_fullv(int priority, int errno_value, const LogFields *f, const char *fmt
                 goto out;
 
         char msg[2048];
+        size_t off = 0;
+        if (log_state.location && file) {
+                int k = snprintf(msg, sizeof(msg), "%s:%d: ", short_file(file), line);
+                off = k > 0 && (size_t) k < sizeof(msg) ? (size_t) k : 0;
+        }
         /* %m in fmt refers to errno_value, as in systemd's logging. */
         errno = ret < 0 ? -ret : saved_errno;
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(msg + off, sizeof(msg) - off, fmt, ap);
 
         if (log_state.to_stderr) {
                 if (f && f->sid)
@@ -105,6 +122,10 @@ int log_fullv(int priority, int errno_value, const LogFields *f, const char *fmt
                 add_field(iov, &n, bufs, "PRIORITY=%d", priority);
                 add_field(iov, &n, bufs, "SYSLOG_FACILITY=%d", log_state.facility >> 3);
                 add_field(iov, &n, bufs, "SYSLOG_IDENTIFIER=%s", log_state.ident);
+                if (file) {
+                        add_field(iov, &n, bufs, "CODE_FILE=%s", short_file(file));
+                        add_field(iov, &n, bufs, "CODE_LINE=%d", line);
+                }
                 if (ret < 0) {
                         add_field(iov, &n, bufs, "ERRNO=%d", -ret);
                         if (ow_is_owerror(ret))
@@ -138,10 +159,11 @@ out:
         return ret;
 }
 
-int log_full(int priority, int errno_value, const LogFields *f, const char *fmt, ...) {
+int log_internal(const char *file, int line, int priority, int errno_value, const LogFields *f,
+                 const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        int r = log_fullv(priority, errno_value, f, fmt, ap);
+        int r = log_internalv(file, line, priority, errno_value, f, fmt, ap);
         va_end(ap);
         return r;
 }

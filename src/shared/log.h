@@ -66,10 +66,20 @@ void log_set_max_priority(int max_priority);
 void log_set_facility(int facility);
 int log_get_max_priority(void);
 
+/* loglocation: put the source file and line in front of every message (the
+ * journal always gets them as CODE_FILE= and CODE_LINE=). */
+void log_set_location(bool b);
+
 /* Log one message. Returns -errno_value (if errno_value != 0) so callers can
  * write `return log_error_errno(r, ...)`. errno_value may be negative. */
-int log_fullv(int priority, int errno_value, const LogFields *f, const char *fmt, va_list ap) _printf_(4, 0);
-int log_full(int priority, int errno_value, const LogFields *f, const char *fmt, ...) _printf_(4, 5);
+int log_internalv(const char *file, int line, int priority, int errno_value, const LogFields *f,
+                  const char *fmt, va_list ap) _printf_(6, 0);
+int log_internal(const char *file, int line, int priority, int errno_value, const LogFields *f,
+                 const char *fmt, ...) _printf_(6, 7);
+/* The compound literal of a LogFields argument may hold commas: keep every
+ * argument after the priority in __VA_ARGS__. */
+#define log_fullv(priority, ...) log_internalv(__FILE__, __LINE__, (priority), __VA_ARGS__)
+#define log_full(priority, ...) log_internal(__FILE__, __LINE__, (priority), __VA_ARGS__)
 
 #define log_error(...) log_full(LOG_ERR, 0, NULL, __VA_ARGS__)
 #define log_warning(...) log_full(LOG_WARNING, 0, NULL, __VA_ARGS__)

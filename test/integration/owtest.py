@@ -327,7 +327,7 @@ class Daemon:
     """owampd -Z on loopback with its own directories and a free port."""
 
     def __init__(self, test, modes="OAE", keys=None, family=socket.AF_INET, conf="", limits=None,
-                 args=()):
+                 args=(), files=None):
         self.test = test
         self.modes = modes
         self.keys = {"demo": b"demo-secret"} if keys is None else keys
@@ -335,6 +335,9 @@ class Daemon:
         self.conf_text = conf
         self.limits = limits
         self.extra_args = list(args)
+        # More files for the configuration directory, by name (owampd.conf.d/x.conf,
+        # owamp-server.limits, ...); conf=None writes no owampd.conf.
+        self.files = dict(files or {})
         n = len(test.daemons)
         self.dir = test.path("owampd-%d" % n)
         self.confdir = os.path.join(self.dir, "conf")
@@ -376,11 +379,16 @@ class Daemon:
             os.makedirs(d, exist_ok=True)
         if self.keys:
             self.write_pfs(os.path.join(self.confdir, "owampd.pfs"), self.keys)
-        with open(os.path.join(self.confdir, "owampd.conf"), "w") as f:
-            f.write(self.conf_text)
+        if self.conf_text is not None:
+            with open(os.path.join(self.confdir, "owampd.conf"), "w") as f:
+                f.write(self.conf_text)
         if self.limits is not None:
             with open(os.path.join(self.confdir, "owampd.limits"), "w") as f:
                 f.write(self.limits)
+        for name, text in self.files.items():
+            os.makedirs(os.path.dirname(os.path.join(self.confdir, name)), exist_ok=True)
+            with open(os.path.join(self.confdir, name), "w") as f:
+                f.write(text)
 
         # The port is free when we look; another test may take it before
         # owampd binds, so try a few.
@@ -397,7 +405,7 @@ class Daemon:
                                              env=self.test.env(), cwd=self.dir)
             try:
                 wait_for(lambda: self.proc.poll() is not None or
-                         re.search(r"^owampd: owampd \S+ ready:", self.log(), re.M),
+                         re.search(r"^owampd: (\S+:\d+: )?owampd \S+ ready:", self.log(), re.M),
                          20, "owampd to be ready")
             except Failure:
                 self.proc.kill()
@@ -458,8 +466,20 @@ class Daemon:
         """SIDs of every session this server accepted as receiver."""
         return re.findall(r"Accepted session ([0-9a-f]{32}) from \S+: receiving", self.log())
 
+    def stored(self):
+        """{SID: path} of every session file in the data directory
+        (<datadir>/hierarchy/<class path>/<SID>.owp, docs/notes/policy.md)."""
+        found = {}
+        for top, dirs, names in os.walk(os.path.join(self.datadir, "hierarchy")):
+            for name in names:
+                if re.fullmatch(r"[0-9a-f]{32}\.owp", name):
+                    found[name[:32]] = os.path.join(top, name)
+        return found
+
     def data_path(self, sid):
-        return os.path.join(self.datadir, sid + ".owp")
+        """Where owampd keeps the session it received: the file in its
+        class's directory (the first class, "default", when not stored)."""
+        return self.stored().get(sid, os.path.join(self.datadir, "hierarchy", "default", sid + ".owp"))
 
     def quiesce(self, timeout=10):
         """Wait until every worker has ended and the fds are back to the
@@ -504,24 +524,31 @@ class Daemon:
         check_sanitizers("owampd (or one of its workers)", text)
         if rc != 0:
             problems.append("owampd exited with status %d after SIGTERM:\n%s" % (rc, text[-3000:]))
-        if not re.search(r"^owampd: owampd stopping \(signal 15\)", text, re.M):
+        if not re.search(r"^owampd: (\S+:\d+: )?owampd stopping \(signal 15\)", text, re.M):
             problems.append("owampd did not log its stop")
         with open(os.path.join(self.dir, "owampd.out"), "rb") as f:
             out = f.read()
         if out:
             problems.append("owampd wrote to stdout: %r" % out[:200])
         if check:
-            # Only the data files of sessions it received, nothing else.
-            want = sorted(s + ".owp" for s in set(self.received_sids()))
-            got = sorted(os.listdir(self.datadir))
+            # Only the data files of sessions it received and started, less
+            # those deleted by policy (delete_on_fetch, the disk hard
+            # limit), nothing else.
+            started = set(re.findall(r"Session ([0-9a-f]{32}) started \(receiving\)", text))
+            deleted = set(re.findall(r"Delet(?:ed|ing the data of) session ([0-9a-f]{32})", text))
+            want = sorted(started - deleted)
+            stored = self.stored()
+            got = sorted(stored)
             if got != want:
                 problems.append("data directory holds %s, want %s" % (got, want))
-            for name in got:
-                if name in want:
-                    try:
-                        parse_owp(open(os.path.join(self.datadir, name), "rb").read())
-                    except Failure as e:
-                        problems.append("%s does not parse: %s" % (name, e))
+            others = sorted(set(os.listdir(self.datadir)) - {"hierarchy"})
+            if others:
+                problems.append("data directory holds %s besides hierarchy/" % others)
+            for sid in got:
+                try:
+                    parse_owp(open(stored[sid], "rb").read())
+                except Failure as e:
+                    problems.append("%s does not parse: %s" % (stored[sid], e))
         if problems:
             raise Failure("; ".join(problems))
 
@@ -758,10 +785,13 @@ class RawClient:
     """OWAMP-Control in open mode, spoken by hand (no crypto needed: open
     mode sends HMAC fields as zeros and encrypts nothing, PROTOCOL.md 4.1)."""
 
-    def __init__(self, daemon, timeout=10):
+    def __init__(self, daemon, timeout=10, source=None):
+        """source: connect from this local address (another loopback
+        address, for policies by network)."""
         self.daemon = daemon
         self.timeout = timeout
-        self.sock = socket.create_connection((daemon.host, daemon.port), timeout=timeout)
+        self.sock = socket.create_connection((daemon.host, daemon.port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local = self.sock.getsockname()
         self.greeting = self.recv(64)

@@ -100,8 +100,9 @@ assert_eq "" "$(systemctl list-units --failed --plain --no-legend --no-pager -- 
 
 it_step "state directory and its clean-up by age"
 assert_eq "owamp owamp 750" "$(stat -c '%U %G %a' /var/lib/owamp)" "/var/lib/owamp"
-# Two owpings: one session each that owampd received and kept.
-mapfile -t files < <(find /var/lib/owamp -maxdepth 1 -name '*.owp' | sort)
+# Two owpings: one session each that owampd received and kept, in the
+# directory of its class (hierarchy/<class path>/, owampd(8)).
+mapfile -t files < <(find /var/lib/owamp/hierarchy -name '*.owp' | sort)
 assert_eq 2 "${#files[@]}" "stored sessions"
 assert_eq "owamp 640" "$(stat -c '%U %a' "${files[0]}")" "a session file"
 touch -m -d '2 days ago' "${files[0]}"

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * owup: when a server started, from the Start-Time of its Server-Start
+ * (RFC 4656 3.1), printed as the reference prints it, on stderr:
+ *
+ *     Server Up Since: 2026-11-28T05:13:31.725UTC
+ *
+ * (local time, milliseconds truncated, the zone's abbreviation glued on).
+ * Exit status: 0, or 1 for bad arguments or no control connection.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "report-io.h"
+#include "tools-common.h"
+
+static const char prog[] = "owup";
+
+static void usage(const char *msg) {
+        tools_usage_head(stderr, prog, msg, "[arguments] servaddr");
+        fputc('\n', stderr);
+        tools_usage_conn_args(stderr);
+        tools_usage_version(stderr);
+}
+
+int main(int argc, char **argv) {
+        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS "hftT:";
+        static const struct option longopts[] = {
+                TOOLS_CONN_LONG_OPTIONS,
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_(tools_conn_done) ToolsConn conn;
+        bool want_usage;
+        Client client;
+        int c, r;
+
+        tools_conn_init(&conn);
+        while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+                r = tools_conn_parse(&conn, prog, c, optarg);
+                if (r < 0)
+                        return EXIT_FAILURE;
+                if (r > 0)
+                        continue;
+                switch (c) {
+                case 'f':
+                case 't':
+                case 'T':
+                        break;
+                default:
+                        usage("");
+                        return EXIT_SUCCESS;
+                }
+        }
+        if (argc - optind != 1) {
+                usage(NULL);
+                return EXIT_FAILURE;
+        }
+
+        r = tools_conn_setup(&conn, prog, &want_usage);
+        if (r < 0) {
+                if (want_usage)
+                        usage(NULL);
+                return EXIT_FAILURE;
+        }
+        if (tools_connect(&conn, prog, argv[optind], &client) < 0)
+                return EXIT_FAILURE;
+        OwTimestamp t = client.server_start_time;
+        client_done(&client);
+
+        /* NTP to a timeval as the reference converts it (microseconds
+         * truncated), then local time. */
+        time_t sec = (time_t) ((int64_t) (t >> 32) - (int64_t) OW_NTP_UNIX_OFFSET_SEC);
+        unsigned long usec = (unsigned long) (((t & 0xffffffffu) * UINT64_C(1000000)) >> 32);
+        struct tm tm;
+        char buf[256];
+
+        tzset();
+        if (!localtime_r(&sec, &tm)) {
+                fprintf(stderr, "%s: Unable to convert time_t to struct tm.\n", prog);
+                return EXIT_FAILURE;
+        }
+        if (strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+                fprintf(stderr, "%s: Unable to convert time_t to struct tm.\n", prog);
+                return EXIT_FAILURE;
+        }
+        char zone[64];
+        if (strftime(zone, sizeof(zone), "%Z", &tm) == 0)
+                zone[0] = 0;
+        fprintf(stderr, "Server Up Since: %s.%03lu%s\n", buf, usec / 1000, zone);
+        return EXIT_SUCCESS;
+}
