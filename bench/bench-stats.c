@@ -13,6 +13,9 @@
  * Prints "owstats_1M_records_seconds X s" for the default summary, the
  * other timings, and the peak resident memory before and after (the
  * difference is what the statistics needed on top of the file image).
+ *
+ * bench-stats --write FILE.owp writes the same session as an .owp file
+ * instead, for timing the owstats program (bench/run does both).
  */
 
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "ow-owp.h"
 #include "ow-report.h"
 #include "ow-schedule.h"
 
@@ -161,7 +165,27 @@ static double run(const OwReportSession *s, const OwReportOptions *o, const OwSi
         return t;
 }
 
-int main(void) {
+/* The synthesised session as a finished version 3 .owp file, as owping -T
+ * would save it, for timing the owstats program itself. */
+static int write_owp(const char *path, const OwSessionRequest *req, const Image *im) {
+        OwOwpHeader h;
+        uint8_t hdr[4096];
+
+        ow_owp_header_init_fetched(req->n_slots, OW_OWP_FINISHED_NORMAL, req->n_packets, 0, im->n_records, &h);
+        int n = ow_owp_header_encode(&h, req, hdr, sizeof(hdr));
+        if (n < 0)
+                return n;
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return -1;
+        bool ok = fwrite(hdr, 1, (size_t) n, f) == (size_t) n &&
+                  fwrite(im->data, OW_RECORD_SIZE, im->n_records, f) == im->n_records;
+        if (fclose(f) != 0 || !ok)
+                return -1;
+        return 0;
+}
+
+int main(int argc, char **argv) {
         OwSlot slot = { .type = OW_SLOT_EXPONENTIAL, .param = ow_duration_from_nsec(MEAN_NSEC) };
         OwSessionRequest req = {
                 .ipvn = 4,
@@ -185,6 +209,18 @@ int main(void) {
                 return 1;
         synthesise(&im, sched);
         ow_schedule_free(sched);
+        if (argc == 3 && strcmp(argv[1], "--write") == 0) {
+                if (write_owp(argv[2], &req, &im) < 0) {
+                        fprintf(stderr, "bench-stats: cannot write %s\n", argv[2]);
+                        return 1;
+                }
+                free(im.data);
+                return 0;
+        }
+        if (argc != 1) {
+                fprintf(stderr, "usage: bench-stats [--write FILE.owp]\n");
+                return 2;
+        }
         long rss_image = peak_rss_kib();
 
         OwReportSession s = {
