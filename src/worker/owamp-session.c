@@ -464,9 +464,11 @@ static int run_sender(Session *s) {
 
         /* Wait Timeout + enddelay after the last scheduled packet, so the
          * receiver has decided on every packet before Stop-Sessions. */
+        realtime_leave(s);
         if (!s->stop_requested) {
                 OwTimestamp end = due + s->setup.timeout + ow_duration_from_nsec(s->setup.enddelay_nsec);
                 r = wait_until(s, end);
+                realtime_leave(s);
                 if (r < 0)
                         return r;
         }
