@@ -171,7 +171,8 @@ static int write_owp(const char *path, const OwSessionRequest *req, const Image 
         OwOwpHeader h;
         uint8_t hdr[4096];
 
-        ow_owp_header_init_fetched(req->n_slots, OW_OWP_FINISHED_NORMAL, req->n_packets, 0, im->n_records, &h);
+        ow_owp_header_init_fetched(req->n_slots, OW_OWP_FINISHED_NORMAL, req->n_packets, 0, im->n_records,
+                                   &h);
         int n = ow_owp_header_encode(&h, req, hdr, sizeof(hdr));
         if (n < 0)
                 return n;
