@@ -414,8 +414,8 @@ static int run_sender(Session *s) {
         for (seq = 0; seq < s->setup.n_packets; seq++) {
                 due = ow_schedule_next(sched, NULL);
 
-                /* Not a system call per packet: at high rates that alone
-                 * costs a tenth of the sender's time. */
+                /* Not a poll() per packet: at high rates every system
+                 * call counts against the rate the sender can keep. */
                 int64_t now_ns = realtime_nsec();
                 if (now_ns - s->control_checked_at >= CONTROL_CHECK_NSEC) {
                         s->control_checked_at = now_ns;
