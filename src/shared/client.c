@@ -17,6 +17,9 @@
 #include "ow-error.h"
 #include "ow-wire.h"
 
+/* Octets of the fetched records read at a time: a multiple of the block size. */
+#define CLIENT_FETCH_PIECE (UINT32_C(1) << 20)
+
 static int client_err(Client *c, int r, const char *fmt, ...) _printf_(3, 4);
 static int client_err(Client *c, int r, const char *fmt, ...) {
         va_list ap;
@@ -465,19 +468,30 @@ int client_fetch(Client *c, uint32_t begin, uint32_t end, const OwSid *sid, Clie
         r = ow_fetch_records_size(f->ack.n_records, &size);
         if (r < 0)
                 return client_err(c, r, "bad record count: %s", ow_strerror(r));
-        saved = c->timeout_msec;
-        c->timeout_msec = MAX(c->timeout_msec, 300000);
-        r = read_msg(c, size, "session records");
-        c->timeout_msec = saved;
-        if (r < 0)
-                return r;
+        /* Read the part in pieces: a long session is far more than the
+         * control connection buffers at once (CTRL_IO_MAX_BUFFERED). The
+         * running HMAC covers the pieces as one message and is checked at
+         * the last one. */
+        _cleanup_free_ uint8_t *plain = malloc(size);
+        if (!plain)
+                return -ENOMEM;
+        for (size_t got = 0; got < size;) {
+                size_t piece = MIN(size - got, CLIENT_FETCH_PIECE);
+                bool last = got + piece == size;
+                r = ctrl_io_need_blocking(&c->io, piece, true, last, MAX(c->timeout_msec, 300000));
+                if (r < 0)
+                        return client_err(c, r, "no session records from the server: %s",
+                                          r == -ECONNRESET ? "connection closed" : ow_strerror(r));
+                memcpy(plain + got, ctrl_io_msg(&c->io), piece);
+                ctrl_io_msg_done(&c->io);
+                got += piece;
+        }
         if (f->ack.n_records > 0) {
                 f->records = calloc(f->ack.n_records, sizeof(OwRecord));
                 if (!f->records)
                         return -ENOMEM;
         }
-        r = ow_fetch_records_decode(ctrl_io_msg(&c->io), size, f->ack.n_records, f->records);
-        ctrl_io_msg_done(&c->io);
+        r = ow_fetch_records_decode(plain, size, f->ack.n_records, f->records);
         if (r < 0)
                 return client_err(c, r, "bad records: %s", ow_strerror(r));
         return 0;

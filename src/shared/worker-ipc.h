@@ -24,7 +24,9 @@
 #include "ow-types.h"
 
 #define WORKER_IPC_VERSION 1
-#define WORKER_MSG_MAX (1u << 20) /* largest message either side accepts */
+/* Largest message either side accepts: a DONE with every skip range the
+ * protocol allows (OW_MAX_SKIP_RANGES x 8 octets), with room to spare. */
+#define WORKER_MSG_MAX (9u << 20)
 
 typedef enum WorkerMsgType {
         WORKER_MSG_SETUP = 1,   /* controller -> worker: what to do */
