@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 
+#include "macro.h"
 #include "ow-error.h"
 #include "ow-types.h"
 #include "testutil.h"
@@ -71,6 +72,31 @@ START_TEST(test_typep) {
 }
 END_TEST
 
+START_TEST(test_dscp_names) {
+        static const struct {
+                const char *s;
+                int dscp; /* -1: refused */
+        } cases[] = {
+                { "0", 0 },      { "46", 46 },    { "0x2e", 46 },  { "63", 63 },   { "64", -1 },
+                { "-1", -1 },    { "", -1 },      { "none", 0 },   { "DEFAULT", 0 }, { "df", 0 },
+                { "ef", 46 },    { "EF", 46 },    { "cs0", 0 },    { "cs1", 8 },   { "CS7", 56 },
+                { "cs8", -1 },   { "af11", 10 },  { "af13", 14 },  { "AF41", 34 }, { "af43", 38 },
+                { "af14", -1 },  { "af51", -1 },  { "af1", -1 },   { "ef1", -1 },  { "12abc", -1 },
+                { "cs", -1 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                uint8_t d = 0xff;
+                int r = ow_dscp_from_string(cases[i].s, &d);
+                if (cases[i].dscp < 0)
+                        ck_assert_msg(r == -EINVAL && d == 0xff, "'%s' should be refused", cases[i].s);
+                else
+                        ck_assert_msg(r == 0 && d == cases[i].dscp, "'%s' -> %d, got %d (%d)", cases[i].s,
+                                      cases[i].dscp, d, r);
+        }
+        ck_assert_int_eq(ow_dscp_from_string(NULL, &(uint8_t) { 0 }), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_strerror) {
         ck_assert_str_eq(ow_strerror(-OW_ERR_HMAC), "HMAC mismatch");
         ck_assert_str_eq(ow_strerror(OW_ERR_HMAC), "HMAC mismatch");
@@ -90,6 +116,7 @@ int main(void) {
         tcase_add_test(tc, test_modes);
         tcase_add_test(tc, test_typep);
         tcase_add_test(tc, test_strerror);
+        tcase_add_test(tc, test_dscp_names);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "ow-error.h"
 #include "ow-types.h"
 #include "ow-wire.h"
@@ -43,6 +48,38 @@ int ow_skip_range_decode(const uint8_t in[OW_SKIP_RANGE_SIZE], OwSkipRange *ret)
                 return -OW_ERR_RANGE;
         *ret = s;
         return 0;
+}
+
+int ow_dscp_from_string(const char *s, uint8_t *ret) {
+        char *end;
+        size_t n;
+
+        if (!s || !*s)
+                return -EINVAL;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 0);
+        if (!errno && end != s && *end == 0 && v <= 63) {
+                *ret = (uint8_t) v;
+                return 0;
+        }
+        n = strlen(s);
+        if (!strcasecmp(s, "none") || !strcasecmp(s, "default") || !strcasecmp(s, "df")) {
+                *ret = 0;
+                return 0;
+        }
+        if (!strcasecmp(s, "ef")) {
+                *ret = 46; /* Expedited Forwarding, RFC 3246 */
+                return 0;
+        }
+        if (n == 3 && !strncasecmp(s, "cs", 2) && s[2] >= '0' && s[2] <= '7') {
+                *ret = (uint8_t) ((s[2] - '0') * 8);
+                return 0;
+        }
+        if (n == 4 && !strncasecmp(s, "af", 2) && s[2] >= '1' && s[2] <= '4' && s[3] >= '1' && s[3] <= '3') {
+                *ret = (uint8_t) ((s[2] - '0') * 8 + (s[3] - '0') * 2);
+                return 0;
+        }
+        return -EINVAL;
 }
 
 const char *ow_mode_to_string(OwMode m) {

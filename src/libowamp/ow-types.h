@@ -131,6 +131,11 @@ static inline uint32_t ow_typep_from_dscp(uint8_t dscp) {
         return (uint32_t) (dscp & 0x3f) << 24;
 }
 
+/* A DSCP (RFC 2474) as the reference's -D/-m take it: a number 0..63 in any
+ * base strtoul() accepts, or an RFC 4594 name: none, default, df, ef,
+ * cs0..cs7, af11..af43 (any case). -EINVAL otherwise. */
+int ow_dscp_from_string(const char *s, uint8_t *ret);
+
 const char *ow_mode_to_string(OwMode m); /* "open", "authenticated", "encrypted" */
 char ow_mode_to_char(OwMode m);          /* 'O', 'A', 'E', '?' */
 /* Parse a set of mode letters ("AEO", case-insensitive) into a mask. */

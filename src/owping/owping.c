@@ -28,6 +28,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "client-args.h"
 #include "client.h"
 #include "clock.h"
 #include "config.h"
@@ -44,7 +45,6 @@
 #include "ow-sid.h"
 #include "ow-stats.h"
 #include "ow-testpkt.h"
-#include "passphrase.h"
 #include "report-io.h"
 #include "worker-ipc.h"
 
@@ -55,8 +55,7 @@
 static volatile sig_atomic_t interrupted;
 
 typedef struct PingOptions {
-        ClientOptions conn;
-        const char *keyfile;
+        ClientArgs conn; /* -4 -6 -A -k -S -u -B -m */
         bool to, from;
         const char *save_to, *save_from;
         uint32_t count;
@@ -69,7 +68,6 @@ typedef struct PingOptions {
         double delay_start; /* -z */
         double enddelay;    /* -E */
         bool have_enddelay;
-        int control_dscp;   /* -m, -1 unset */
         OwReportOptions report;
         float *percentiles;
 } PingOptions;
@@ -170,36 +168,6 @@ static int fail(const char *fmt, ...) {
         va_end(ap);
         fputc('\n', stderr);
         return EXIT_FAILURE;
-}
-
-/* -D / -m: a DSCP as a number (0..63, any base) or an RFC 4594 name, as
- * the reference takes it. */
-static int parse_dscp(const char *s, uint8_t *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 0);
-        if (!errno && end != s && *end == 0 && v <= 63) {
-                *ret = (uint8_t) v;
-                return 0;
-        }
-        if (!strcasecmp(s, "none") || !strcasecmp(s, "default") || !strcasecmp(s, "df")) {
-                *ret = 0;
-                return 0;
-        }
-        if (!strcasecmp(s, "ef")) {
-                *ret = 46;
-                return 0;
-        }
-        if (strlen(s) == 3 && !strncasecmp(s, "cs", 2) && s[2] >= '0' && s[2] <= '7') {
-                *ret = (uint8_t) ((s[2] - '0') * 8);
-                return 0;
-        }
-        if (strlen(s) == 4 && !strncasecmp(s, "af", 2) && s[2] >= '1' && s[2] <= '4' && s[3] >= '1' &&
-            s[3] <= '3') {
-                *ret = (uint8_t) ((s[2] - '0') * 8 + (s[3] - '0') * 2);
-                return 0;
-        }
-        return -EINVAL;
 }
 
 /* -i: "0.1", "0.1e", "0.02f", comma lists for several slots. */
@@ -769,16 +737,13 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         };
         const char *msg = NULL;
         int c, r;
-        bool have_modes = false;
         uint8_t dscp;
 
         ow_report_options_init(&o->report);
         o->count = 100;
         o->port_low = DEFAULT_PORT_LOW;
         o->port_high = DEFAULT_PORT_HIGH;
-        o->control_dscp = -1;
-        o->conn.family = AF_UNSPEC;
-        o->conn.modes = OW_MODE_OPEN;
+        client_args_init(&o->conn);
 
         while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
                 /* The output options, shared with owstats and owfetch. */
@@ -789,50 +754,23 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
                 }
                 if (r > 0)
                         continue;
+                r = client_args_parse(&o->conn, "owping", c, optarg);
+                if (r < 0)
+                        return EXIT_FAILURE;
+                if (r > 0)
+                        continue;
                 switch (c) {
-                case '4':
-                        o->conn.family = o->conn.family == AF_INET6 ? -1 : AF_INET;
-                        break;
-                case '6':
-                        o->conn.family = o->conn.family == AF_INET ? -1 : AF_INET6;
-                        break;
-                case 'A':
-                        if (ow_modes_from_string(optarg, &o->conn.modes) < 0)
-                                return fail("Invalid -A authmode '%s': use letters from AEO", optarg);
-                        have_modes = true;
-                        break;
-                case 'k':
-                        o->keyfile = optarg;
-                        break;
-                case 'S':
-                        o->conn.source = optarg;
-                        break;
-                case 'B':
-                        if (o->conn.interface)
-                                return fail("-B can only be used once");
-                        if (strlen(optarg) >= IFNAMSIZ)
-                                return fail("Invalid interface name '%s'", optarg);
-                        o->conn.interface = optarg;
-                        break;
-                case 'u':
-                        o->conn.keyid = optarg;
-                        break;
                 case 'X':
                 case 'Y':
                 case 'y':
                         fprintf(stderr, "owping: -%c (NAT traversal) is not supported; ignoring it\n", c);
-                        break;
-                case 'm':
-                        if (parse_dscp(optarg, &dscp) < 0)
-                                return fail("Invalid DSCP value (-m): \"%s\"", optarg);
-                        o->control_dscp = dscp;
                         break;
                 case 'c':
                         if (parse_u32(optarg, &o->count) < 0 || o->count == 0)
                                 return fail("Invalid -c value '%s': positive integer expected", optarg);
                         break;
                 case 'D':
-                        if (parse_dscp(optarg, &dscp) < 0)
+                        if (ow_dscp_from_string(optarg, &dscp) < 0)
                                 return fail("Invalid DSCP value (-D): \"%s\"", optarg);
                         o->type_p = ow_typep_from_dscp(dscp);
                         break;
@@ -882,10 +820,6 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
                         exit(EXIT_SUCCESS);
                 }
         }
-        if (o->conn.family < 0)
-                return fail("-4 and -6 flags cannot be set together");
-        if (!have_modes && o->conn.keyid)
-                o->conn.modes = OW_MODES_ALL;
         if (!o->to && !o->from)
                 o->to = o->from = true;
         if (!o->slots) {
@@ -917,8 +851,6 @@ int main(int argc, char **argv) {
         PingOptions o = {};
         _cleanup_(ping_done) Ping ping = { .o = &o, .client = { .fd = -1, .io = { .fd = -1 } } };
         Ping *p = &ping;
-        _cleanup_free_ uint8_t *secret = NULL;
-        size_t secret_len = 0;
         const char *warnings[OW_REPORT_MAX_WARNINGS];
         int first = 0, r;
 
@@ -929,7 +861,7 @@ int main(int argc, char **argv) {
                 usage(NULL);
                 return EXIT_FAILURE;
         }
-        o.conn.server = argc - first == 2 ? argv[first + 1] : argv[first];
+        const char *server = argc - first == 2 ? argv[first + 1] : argv[first];
         /* Reports name the server end as typed, without the port. */
         _cleanup_free_ char *test_node = NULL;
         uint16_t test_port;
@@ -949,27 +881,19 @@ int main(int argc, char **argv) {
         if (clock_offset_from_env(&offset) < 0)
                 return fail("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
 
-        if (o.conn.keyid) {
-                r = passphrase_load("owping", o.keyfile, o.conn.keyid, &secret, &secret_len);
-                if (r < 0)
-                        return fail("Unable to find pass-phrase for id=\"%s\"%s%s%s: %s", o.conn.keyid,
-                                    o.keyfile ? " from pffile=\"" : "", o.keyfile ? o.keyfile : "",
-                                    o.keyfile ? "\"" : "", ow_strerror(r));
-                o.conn.secret = secret;
-                o.conn.secret_len = secret_len;
+        /* A missing pass-phrase is a failure of its own here, with its one
+         * line, where the reference would go on without the identity. */
+        bool want_usage;
+        r = client_args_setup(&o.conn, "owping", true, &want_usage);
+        if (r < 0) {
+                if (want_usage)
+                        usage(NULL);
+                return EXIT_FAILURE;
         }
-
-        client_init(&p->client);
-        r = client_connect(&p->client, &o.conn);
-        if (secret)
-                ow_wipe(secret, secret_len);
+        r = client_args_connect(&o.conn, "owping", server, true, &p->client);
+        client_args_done(&o.conn);
         if (r < 0)
-                return fail("Unable to open control connection to %s: %s", o.conn.server, p->client.error);
-        if (o.control_dscp >= 0) {
-                int tos = o.control_dscp << 2;
-                (void) setsockopt(p->client.fd, p->client.local.sa.sa_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-                                  p->client.local.sa.sa_family == AF_INET6 ? IPV6_TCLASS : IP_TOS, &tos, sizeof(tos));
-        }
+                return EXIT_FAILURE;
 
         /* The test peer: the server itself, unless testaddr names another host. */
         p->test_peer = p->client.peer;
@@ -1022,7 +946,7 @@ int main(int argc, char **argv) {
                 *e = (Endpoint) { .ping = p, .we_send = send, .udp_fd = -1, .ctl_fd = -1 };
                 p->n_ep++;
                 SockAddr local = p->client.local;
-                r = bind_test_socket(&local, o.port_low, o.port_high, o.conn.interface, &e->local);
+                r = bind_test_socket(&local, o.port_low, o.port_high, o.conn.client.interface, &e->local);
                 if (r < 0)
                         return fail("Unable to bind a test socket in ports %u-%u: %s", o.port_low, o.port_high,
                                     strerror(-r));
@@ -1065,7 +989,7 @@ int main(int argc, char **argv) {
                 if (r < 0)
                         return fail("%s", p->client.error);
                 if (accept != OW_ACCEPT_OK)
-                        return fail("Session %s %s refused by the server: %s", send ? "to" : "from", o.conn.server,
+                        return fail("Session %s %s refused by the server: %s", send ? "to" : "from", server,
                                     ow_accept_to_string(accept));
                 e->peer = p->test_peer;
                 sockaddr_set_port(&e->peer, send ? req->receiver_port : req->sender_port);

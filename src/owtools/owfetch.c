@@ -26,7 +26,7 @@
 
 #include "ow-owp.h"
 #include "report-io.h"
-#include "tools-common.h"
+#include "client-args.h"
 
 static const char prog[] = "owfetch";
 
@@ -38,12 +38,12 @@ static void on_signal(int sig) {
 }
 
 static void usage(const char *msg) {
-        tools_usage_head(stderr, prog, msg, "[arguments] servaddr [SID savefile]+");
+        client_usage_head(stderr, prog, msg, "[arguments] servaddr [SID savefile]+");
         fputc('\n', stderr);
-        tools_usage_conn_args(stderr);
+        client_args_usage(stderr);
         fputc('\n', stderr);
         report_usage_output_args(stderr);
-        tools_usage_version(stderr);
+        client_usage_version(stderr);
 }
 
 /* The reference decodes the SID without checking it; we insist on 32 hex
@@ -170,16 +170,16 @@ fail:
 }
 
 int main(int argc, char **argv) {
-        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS REPORT_SHORT_OPTIONS "hftT:";
+        static const char optstring[] = CLIENT_ARGS_SHORT_OPTIONS REPORT_SHORT_OPTIONS "hftT:";
         static const struct option longopts[] = {
-                TOOLS_CONN_LONG_OPTIONS,
+                CLIENT_ARGS_LONG_OPTIONS,
                 REPORT_LONG_OPTIONS,
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         OwReportOptions report;
         _cleanup_free_ float *percentiles = NULL;
-        _cleanup_(tools_conn_done) ToolsConn conn;
+        _cleanup_(client_args_done) ClientArgs conn;
         const char *warnings[OW_REPORT_MAX_WARNINGS];
         const char *msg = NULL;
         bool want_usage;
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
         int c, r;
 
         ow_report_options_init(&report);
-        tools_conn_init(&conn);
+        client_args_init(&conn);
         while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
                 r = report_args_parse(&report, &percentiles, c, optarg, &msg);
                 if (r < 0) {
@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
                 }
                 if (r > 0)
                         continue;
-                r = tools_conn_parse(&conn, prog, c, optarg);
+                r = client_args_parse(&conn, prog, c, optarg);
                 if (r < 0)
                         return EXIT_FAILURE;
                 if (r > 0)
@@ -229,13 +229,13 @@ int main(int argc, char **argv) {
         (void) sigaction(SIGTERM, &sa, NULL);
         (void) sigaction(SIGHUP, &sa, NULL);
 
-        r = tools_conn_setup(&conn, prog, &want_usage);
+        r = client_args_setup(&conn, prog, false, &want_usage);
         if (r < 0) {
                 if (want_usage)
                         usage(NULL);
                 return EXIT_FAILURE;
         }
-        if (tools_connect(&conn, prog, argv[0], &client) < 0)
+        if (client_args_connect(&conn, prog, argv[0], false, &client) < 0)
                 return EXIT_FAILURE;
 
         tzset();

@@ -18,15 +18,15 @@
 #include <time.h>
 
 #include "report-io.h"
-#include "tools-common.h"
+#include "client-args.h"
 
 static const char prog[] = "owstats";
 
 static void usage(const char *msg) {
-        tools_usage_head(stderr, prog, msg, "[arguments] sessionfile [sessionfile]*");
+        client_usage_head(stderr, prog, msg, "[arguments] sessionfile [sessionfile]*");
         fputc('\n', stderr);
         report_usage_output_args(stderr);
-        tools_usage_version(stderr);
+        client_usage_version(stderr);
 }
 
 int main(int argc, char **argv) {

@@ -16,32 +16,32 @@
 #include <time.h>
 
 #include "report-io.h"
-#include "tools-common.h"
+#include "client-args.h"
 
 static const char prog[] = "owup";
 
 static void usage(const char *msg) {
-        tools_usage_head(stderr, prog, msg, "[arguments] servaddr");
+        client_usage_head(stderr, prog, msg, "[arguments] servaddr");
         fputc('\n', stderr);
-        tools_usage_conn_args(stderr);
-        tools_usage_version(stderr);
+        client_args_usage(stderr);
+        client_usage_version(stderr);
 }
 
 int main(int argc, char **argv) {
-        static const char optstring[] = TOOLS_CONN_SHORT_OPTIONS "hftT:";
+        static const char optstring[] = CLIENT_ARGS_SHORT_OPTIONS "hftT:";
         static const struct option longopts[] = {
-                TOOLS_CONN_LONG_OPTIONS,
+                CLIENT_ARGS_LONG_OPTIONS,
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        _cleanup_(tools_conn_done) ToolsConn conn;
+        _cleanup_(client_args_done) ClientArgs conn;
         bool want_usage;
         Client client;
         int c, r;
 
-        tools_conn_init(&conn);
+        client_args_init(&conn);
         while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
-                r = tools_conn_parse(&conn, prog, c, optarg);
+                r = client_args_parse(&conn, prog, c, optarg);
                 if (r < 0)
                         return EXIT_FAILURE;
                 if (r > 0)
@@ -61,13 +61,13 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
-        r = tools_conn_setup(&conn, prog, &want_usage);
+        r = client_args_setup(&conn, prog, false, &want_usage);
         if (r < 0) {
                 if (want_usage)
                         usage(NULL);
                 return EXIT_FAILURE;
         }
-        if (tools_connect(&conn, prog, argv[optind], &client) < 0)
+        if (client_args_connect(&conn, prog, argv[optind], false, &client) < 0)
                 return EXIT_FAILURE;
         OwTimestamp t = client.server_start_time;
         client_done(&client);

@@ -2,9 +2,9 @@
 #pragma once
 
 /*
- * What owfetch and owup share: the reference's connection options
- * (-4 -6 -A -k -S -u, and -B -m as our owping has them), their usage block
- * and opening the control connection the reference's way.
+ * What the clients (owping, owfetch, owup) share: the reference's
+ * connection options (-4 -6 -A -k -S -u -B -m), their usage block and
+ * opening the control connection the reference's way.
  */
 
 #include <getopt.h>
@@ -14,10 +14,10 @@
 #include "client.h"
 
 /* The reference's connection options, plus owping's -B and -m. */
-#define TOOLS_CONN_SHORT_OPTIONS "64A:k:S:u:B:m:"
+#define CLIENT_ARGS_SHORT_OPTIONS "64A:k:S:u:B:m:"
 
 /* clang-format off */
-#define TOOLS_CONN_LONG_OPTIONS                                         \
+#define CLIENT_ARGS_LONG_OPTIONS                                         \
         { "ipv4", no_argument, NULL, '4' },                             \
         { "ipv6", no_argument, NULL, '6' },                             \
         { "auth-mode", required_argument, NULL, 'A' },                  \
@@ -28,7 +28,7 @@
         { "control-dscp", required_argument, NULL, 'm' }
 /* clang-format on */
 
-typedef struct ToolsConn {
+typedef struct ClientArgs {
         ClientOptions client;
         const char *authmode; /* -A as given */
         const char *keyfile;  /* -k */
@@ -36,30 +36,33 @@ typedef struct ToolsConn {
         int control_dscp; /* -m, -1 unset */
         uint8_t *secret;
         size_t secret_len;
-} ToolsConn;
+} ClientArgs;
 
-void tools_conn_init(ToolsConn *c);
-void tools_conn_done(ToolsConn *c);
+void client_args_init(ClientArgs *c);
+void client_args_done(ClientArgs *c);
 
 /* 1: a connection option taken, 0: not one, -EINVAL: a bad value (message
  * printed after "<prog>: "). */
-int tools_conn_parse(ToolsConn *c, const char *prog, int opt, const char *arg);
+int client_args_parse(ClientArgs *c, const char *prog, int opt, const char *arg);
 
 /* The reference's "[Connection Args]" usage block. */
-void tools_usage_conn_args(FILE *f);
+void client_args_usage(FILE *f);
 
 /*
  * After the options: resolve -A/-u/-k as the reference does (no -A: every
  * mode, which without -u is open mode; a -u whose pass-phrase cannot be
- * found is dropped with a message). Returns 0, or -EINVAL for a bad -A or
- * -4 with -6 (messages printed; the caller prints its usage for -A).
+ * found is dropped with a message - or, with strict_identity, is an error).
+ * Returns 0, or a negative error for a bad -A, -4 with -6 or (strict) a
+ * missing pass-phrase (messages printed; the caller prints its usage for
+ * -A).
  */
-int tools_conn_setup(ToolsConn *c, const char *prog, bool *ret_usage);
+int client_args_setup(ClientArgs *c, const char *prog, bool strict_identity, bool *ret_usage);
 
-/* Connect to server; on failure prints the reason and the reference's
- * "Unable to open control connection to <server>." and returns < 0. */
-int tools_connect(ToolsConn *c, const char *prog, const char *server, Client *client);
+/* Connect to server and apply -m. On failure prints the reason - with the
+ * reference's "Unable to open control connection to <server>." on a line
+ * of its own, or all on one line - and returns < 0. */
+int client_args_connect(ClientArgs *c, const char *prog, const char *server, bool one_line, Client *client);
 
 /* "owfetch: " + the usage line + the "-h" line, as the reference starts. */
-void tools_usage_head(FILE *f, const char *prog, const char *msg, const char *args);
-void tools_usage_version(FILE *f);
+void client_usage_head(FILE *f, const char *prog, const char *msg, const char *args);
+void client_usage_version(FILE *f);

@@ -11,16 +11,16 @@
 #include "ow-crypto.h"
 #include "ow-error.h"
 #include "passphrase.h"
-#include "tools-common.h"
+#include "client-args.h"
 
-void tools_conn_init(ToolsConn *c) {
-        *c = (ToolsConn){
+void client_args_init(ClientArgs *c) {
+        *c = (ClientArgs){
                 .client = { .family = AF_UNSPEC, .modes = OW_MODES_ALL },
                 .control_dscp = -1,
         };
 }
 
-void tools_conn_done(ToolsConn *c) {
+void client_args_done(ClientArgs *c) {
         if (c->secret) {
                 ow_wipe(c->secret, c->secret_len);
                 free(c->secret);
@@ -28,36 +28,9 @@ void tools_conn_done(ToolsConn *c) {
         c->secret = NULL;
 }
 
-/* A DSCP as a number (0..63, any base) or an RFC 4594 name. */
-static int parse_dscp(const char *s, int *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 0);
-        if (!errno && end != s && *end == 0 && v <= 63) {
-                *ret = (int) v;
-                return 0;
-        }
-        if (!strcasecmp(s, "none") || !strcasecmp(s, "default") || !strcasecmp(s, "df")) {
-                *ret = 0;
-                return 0;
-        }
-        if (!strcasecmp(s, "ef")) {
-                *ret = 46;
-                return 0;
-        }
-        if (strlen(s) == 3 && !strncasecmp(s, "cs", 2) && s[2] >= '0' && s[2] <= '7') {
-                *ret = (s[2] - '0') * 8;
-                return 0;
-        }
-        if (strlen(s) == 4 && !strncasecmp(s, "af", 2) && s[2] >= '1' && s[2] <= '4' && s[3] >= '1' &&
-            s[3] <= '3') {
-                *ret = (s[2] - '0') * 8 + (s[3] - '0') * 2;
-                return 0;
-        }
-        return -EINVAL;
-}
+int client_args_parse(ClientArgs *c, const char *prog, int opt, const char *arg) {
+        uint8_t dscp;
 
-int tools_conn_parse(ToolsConn *c, const char *prog, int opt, const char *arg) {
         switch (opt) {
         case '4':
                 c->v4 = true;
@@ -89,17 +62,18 @@ int tools_conn_parse(ToolsConn *c, const char *prog, int opt, const char *arg) {
                 c->client.interface = arg;
                 return 1;
         case 'm':
-                if (parse_dscp(arg, &c->control_dscp) < 0) {
+                if (ow_dscp_from_string(arg, &dscp) < 0) {
                         fprintf(stderr, "%s: Invalid DSCP value (-m): \"%s\"\n", prog, arg);
                         return -EINVAL;
                 }
+                c->control_dscp = dscp;
                 return 1;
         default:
                 return 0;
         }
 }
 
-void tools_usage_conn_args(FILE *f) {
+void client_args_usage(FILE *f) {
         fputs("              [Connection Args]\n"
               "\n"
               "   -A authmode    requested modes: [A]uthenticated, [E]ncrypted, [O]pen\n"
@@ -113,18 +87,18 @@ void tools_usage_conn_args(FILE *f) {
               f);
 }
 
-void tools_usage_head(FILE *f, const char *prog, const char *msg, const char *args) {
+void client_usage_head(FILE *f, const char *prog, const char *msg, const char *args) {
         if (msg)
                 fprintf(f, "%s: %s\n", prog, msg);
         fprintf(f, "usage: %s %s\n[arguments] are as follows: \n", prog, args);
         fprintf(f, "\n   -h             print this message and exit\n");
 }
 
-void tools_usage_version(FILE *f) {
+void client_usage_version(FILE *f) {
         fprintf(f, "\nVersion: %s\n\n", PACKAGE_VERSION);
 }
 
-int tools_conn_setup(ToolsConn *c, const char *prog, bool *ret_usage) {
+int client_args_setup(ClientArgs *c, const char *prog, bool strict_identity, bool *ret_usage) {
         int r;
 
         *ret_usage = false;
@@ -138,7 +112,8 @@ int tools_conn_setup(ToolsConn *c, const char *prog, bool *ret_usage) {
                 r = passphrase_load(prog, c->keyfile, c->client.keyid, &c->secret, &c->secret_len);
                 if (r < 0) {
                         /* The reference goes on without the identity, in
-                         * whatever modes that leaves. */
+                         * whatever modes that leaves; owping stops here
+                         * with this one line. */
                         if (c->keyfile)
                                 fprintf(stderr,
                                         "%s: Unable to find pass-phrase for id=\"%s\" from pffile=\"%s\"\n",
@@ -146,6 +121,8 @@ int tools_conn_setup(ToolsConn *c, const char *prog, bool *ret_usage) {
                         else
                                 fprintf(stderr, "%s: Unable to read the pass-phrase for id=\"%s\": %s\n",
                                         prog, c->client.keyid, ow_strerror(r));
+                        if (strict_identity)
+                                return r;
                         c->client.keyid = NULL;
                 } else {
                         c->client.secret = c->secret;
@@ -170,15 +147,20 @@ int tools_conn_setup(ToolsConn *c, const char *prog, bool *ret_usage) {
         return 0;
 }
 
-int tools_connect(ToolsConn *c, const char *prog, const char *server, Client *client) {
+int client_args_connect(ClientArgs *c, const char *prog, const char *server, bool one_line, Client *client) {
         int r;
 
         c->client.server = server;
         client_init(client);
         r = client_connect(client, &c->client);
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", prog, client->error);
-                fprintf(stderr, "%s: Unable to open control connection to %s.\n", prog, server);
+                if (one_line)
+                        fprintf(stderr, "%s: Unable to open control connection to %s: %s\n", prog, server,
+                                client->error);
+                else {
+                        fprintf(stderr, "%s: %s\n", prog, client->error);
+                        fprintf(stderr, "%s: Unable to open control connection to %s.\n", prog, server);
+                }
                 client_done(client);
                 return r;
         }
