@@ -194,12 +194,48 @@ START_TEST(test_framing) {
 }
 END_TEST
 
+START_TEST(test_setup_init) {
+        OwSlot slot = { .type = OW_SLOT_FIXED, .param = 42 };
+        OwSessionRequest req = { .n_packets = 7, .padding_length = 3, .start_time = 11, .timeout = 13,
+                                 .type_p = 0x2e000000, .n_slots = 1, .slots = &slot };
+        OwTestKeys keys;
+        SockAddr peer;
+        WorkerSetup s;
+        memset(&keys, 0xab, sizeof(keys));
+        memset(req.sid.bytes, 0x5a, sizeof(req.sid.bytes));
+        const uint8_t lo[16] = { 127, 0, 0, 1 };
+        ck_assert_int_eq(sockaddr_from_owamp(4, lo, 9000, &peer), 0);
+
+        worker_setup_init(&s, WORKER_ROLE_SENDER, OW_MODE_AUTHENTICATED, &req, &peer, &keys);
+        ck_assert_int_eq(s.role, WORKER_ROLE_SENDER);
+        ck_assert_int_eq(s.mode, OW_MODE_AUTHENTICATED);
+        ck_assert(sockaddr_equal(&s.peer, &peer));
+        ck_assert_bytes_eq(s.sid.bytes, req.sid.bytes, 16);
+        ck_assert_uint_eq(s.n_packets, 7);
+        ck_assert_uint_eq(s.padding_length, 3);
+        ck_assert_uint_eq(s.start_time, 11);
+        ck_assert_uint_eq(s.timeout, 13);
+        ck_assert_uint_eq(s.type_p, 0x2e000000);
+        ck_assert_ptr_eq(s.slots, &slot);
+        ck_assert_bytes_eq(s.test_aes_key, keys.aes, 16);
+        ck_assert_bytes_eq(s.test_hmac_key, keys.hmac, 32);
+        ck_assert_int_eq(s.clock_offset_nsec, 0);
+
+        /* Open mode carries no keys, whatever was passed. */
+        worker_setup_init(&s, WORKER_ROLE_RECEIVER, OW_MODE_OPEN, &req, &peer, &keys);
+        uint8_t zero[32] = {};
+        ck_assert_bytes_eq(s.test_aes_key, zero, 16);
+        ck_assert_bytes_eq(s.test_hmac_key, zero, 32);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("worker-ipc");
         TCase *tc = tcase_create("core");
         tcase_add_test(tc, test_setup_roundtrip);
         tcase_add_test(tc, test_done_many_skips);
         tcase_add_test(tc, test_framing);
+        tcase_add_test(tc, test_setup_init);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

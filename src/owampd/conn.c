@@ -275,9 +275,9 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
         c->modes_offered = too_many ? 0 : policy_modes_for_peer(s, &c->peer);
         OwServerGreeting g = { .modes = c->modes_offered, .count = s->pbkdf2_count };
-        r = server_random(c->challenge, sizeof(c->challenge));
+        r = random_bytes(c->challenge, sizeof(c->challenge));
         if (r >= 0)
-                r = server_random(c->salt, sizeof(c->salt));
+                r = random_bytes(c->salt, sizeof(c->salt));
         if (r < 0)
                 goto fail;
         memcpy(g.challenge, c->challenge, sizeof(g.challenge));
@@ -333,7 +333,7 @@ static int send_server_start(Conn *c, OwAccept accept) {
 
         /* Open mode has no IV; the reference sends zeros there [CAP]. */
         if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
-                r = server_random(ss.server_iv, sizeof(ss.server_iv));
+                r = random_bytes(ss.server_iv, sizeof(ss.server_iv));
                 if (r < 0)
                         return r;
         }

@@ -23,6 +23,7 @@
 #include "launcher.h"
 #include "list.h"
 #include "log.h"
+#include "random-util.h"
 #include "net.h"
 #include "ow-conf.h"
 #include "ow-control.h"
@@ -194,7 +195,6 @@ struct StoredFile {
 /* server.c */
 OwTimestamp server_now(const Server *s);
 void server_update_status(Server *s);
-int server_random(void *buf, size_t n);
 int server_add_listener(Server *s, int fd);
 int server_bind_listener(Server *s, const char *node);
 

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,21 +23,6 @@
 
 OwTimestamp server_now(const Server *s) {
         return clock_now(s->clock_offset_nsec);
-}
-
-int server_random(void *buf, size_t n) {
-        uint8_t *p = buf;
-        while (n > 0) {
-                ssize_t k = getrandom(p, n, 0);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 void server_update_status(Server *s) {

@@ -124,7 +124,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 t->sid = req->sid;
         else {
                 uint8_t rnd[OW_SID_RANDOM_SIZE];
-                r = server_random(rnd, sizeof(rnd));
+                r = random_bytes(rnd, sizeof(rnd));
                 if (r >= 0)
                         r = ow_sid_make_from_sockaddr(&t->local.sa, sockaddr_len(&t->local), server_now(s), rnd, &t->sid);
                 if (r < 0) {
@@ -428,23 +428,11 @@ int session_start(TestSession *t) {
                 return -errno;
         t->ctl_fd = sv[0];
 
-        WorkerSetup setup = {
-                .role = t->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER,
-                .mode = t->conn->mode,
-                .clock_offset_nsec = s->clock_offset_nsec,
-                .enddelay_nsec = s->enddelay_nsec,
-                .peer = t->peer,
-                .sid = t->sid,
-                .n_packets = t->req.n_packets,
-                .padding_length = t->req.padding_length,
-                .start_time = t->req.start_time,
-                .timeout = t->req.timeout,
-                .type_p = t->req.type_p,
-                .n_slots = t->req.n_slots,
-                .slots = t->req.slots,
-        };
-        memcpy(setup.test_aes_key, t->keys.aes, sizeof(setup.test_aes_key));
-        memcpy(setup.test_hmac_key, t->keys.hmac, sizeof(setup.test_hmac_key));
+        WorkerSetup setup;
+        worker_setup_init(&setup, t->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER, t->conn->mode, &t->req,
+                          &t->peer, &t->keys);
+        setup.clock_offset_nsec = s->clock_offset_nsec;
+        setup.enddelay_nsec = s->enddelay_nsec;
         r = worker_setup_append(&t->out, &setup);
         ow_wipe(&setup, sizeof(setup));
         if (r < 0) {

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -45,6 +44,7 @@
 #include "ow-sid.h"
 #include "ow-stats.h"
 #include "ow-testpkt.h"
+#include "random-util.h"
 #include "report-io.h"
 #include "worker-ipc.h"
 
@@ -367,28 +367,15 @@ static int endpoint_launch(Ping *p, Endpoint *e) {
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         e->ctl_fd = sv[0];
-        WorkerSetup setup = {
-                .role = e->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER,
-                .mode = c->mode,
-                .clock_offset_nsec = client_clock_offset_nsec(),
-                .enddelay_nsec = p->o->have_enddelay ? (uint64_t) (p->o->enddelay * 1e9) : 1000000000,
-                .peer = e->peer,
-                .sid = e->req.sid,
-                .n_packets = e->req.n_packets,
-                .padding_length = e->req.padding_length,
-                .start_time = e->req.start_time,
-                .timeout = e->req.timeout,
-                .type_p = e->req.type_p,
-                .n_slots = e->req.n_slots,
-                .slots = e->req.slots,
-        };
-        if (c->mode != OW_MODE_OPEN) {
-                OwTestKeys keys;
+        WorkerSetup setup;
+        OwTestKeys keys = {};
+        if (c->mode != OW_MODE_OPEN)
                 ow_testpkt_derive_keys(&e->req.sid, c->keys.aes, c->keys.hmac, &keys);
-                memcpy(setup.test_aes_key, keys.aes, sizeof(keys.aes));
-                memcpy(setup.test_hmac_key, keys.hmac, sizeof(keys.hmac));
-                ow_wipe(&keys, sizeof(keys));
-        }
+        worker_setup_init(&setup, e->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER, c->mode, &e->req,
+                          &e->peer, &keys);
+        ow_wipe(&keys, sizeof(keys));
+        setup.clock_offset_nsec = client_clock_offset_nsec();
+        setup.enddelay_nsec = p->o->have_enddelay ? (uint64_t) (p->o->enddelay * 1e9) : 1000000000;
         r = worker_setup_append(&e->out, &setup);
         ow_wipe(&setup, sizeof(setup));
         if (r < 0) {
@@ -978,7 +965,7 @@ int main(int argc, char **argv) {
                         memcpy(req->receiver_addr, our, 16);
                         req->receiver_port = sockaddr_port(&e->local);
                         uint8_t rnd[OW_SID_RANDOM_SIZE];
-                        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd) ||
+                        if (random_bytes(rnd, sizeof(rnd)) < 0 ||
                             ow_sid_make_from_sockaddr(&e->local.sa, sockaddr_len(&e->local), client_now(), rnd,
                                                       &req->sid) < 0)
                                 return fail("Cannot make a SID");

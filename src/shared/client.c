@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "random-util.h"
 #include "clock.h"
 #include "ow-error.h"
 #include "ow-wire.h"
@@ -42,21 +42,6 @@ static uint64_t mono_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static int random_bytes(void *buf, size_t n) {
-        uint8_t *p = buf;
-        while (n > 0) {
-                ssize_t k = getrandom(p, n, 0);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 void client_init(Client *c) {

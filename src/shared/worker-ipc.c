@@ -9,6 +9,27 @@
 
 #define HDR 8
 
+void worker_setup_init(WorkerSetup *ret, WorkerRole role, OwMode mode, const OwSessionRequest *req,
+                       const SockAddr *peer, const OwTestKeys *keys) {
+        *ret = (WorkerSetup) {
+                .role = role,
+                .mode = mode,
+                .peer = *peer,
+                .sid = req->sid,
+                .n_packets = req->n_packets,
+                .padding_length = req->padding_length,
+                .start_time = req->start_time,
+                .timeout = req->timeout,
+                .type_p = req->type_p,
+                .n_slots = req->n_slots,
+                .slots = req->slots,
+        };
+        if (mode != OW_MODE_OPEN && keys) {
+                memcpy(ret->test_aes_key, keys->aes, sizeof(ret->test_aes_key));
+                memcpy(ret->test_hmac_key, keys->hmac, sizeof(ret->test_hmac_key));
+        }
+}
+
 void worker_buf_done(WorkerBuf *b) {
         free(b->data);
         *b = (WorkerBuf) {};

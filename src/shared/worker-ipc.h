@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "ow-testpkt.h"
 #include "ow-time.h"
 #include "ow-types.h"
 
@@ -96,6 +97,14 @@ typedef struct WorkerBuf {
         uint8_t *data;
         size_t len, size;
 } WorkerBuf;
+
+/* A SETUP for one endpoint of the session req (its SID, schedule, packet
+ * count and padding, Timeout and Type-P), exchanging packets with peer.
+ * keys: the session's test keys, unused (may be NULL) in open mode. The
+ * slots are borrowed from req. Clock offset, enddelay and flags are left
+ * at 0 for the caller. */
+void worker_setup_init(WorkerSetup *ret, WorkerRole role, OwMode mode, const OwSessionRequest *req,
+                       const SockAddr *peer, const OwTestKeys *keys);
 
 void worker_buf_done(WorkerBuf *b);
 int worker_buf_reserve(WorkerBuf *b, size_t more);
