@@ -10,6 +10,7 @@
 #include "ow-conf.h"
 #include "ow-error.h"
 #include "ow-types.h"
+#include "test-diag.h"
 #include "testutil.h"
 
 static OwConf *parse_ok(const char *text) {
@@ -273,14 +274,6 @@ START_TEST(test_good_numbers) {
 }
 END_TEST
 
-typedef struct BadCase {
-        const char *text;
-        size_t len; /* 0: strlen(text) */
-        int r;
-        unsigned line;
-        const char *msg; /* substring of the diagnostic */
-} BadCase;
-
 static const BadCase bad[] = {
         /* Keywords. */
         { "foo bar\n", 0, -OW_ERR_KEYWORD, 1, "unknown keyword 'foo'" },
@@ -377,18 +370,10 @@ START_TEST(test_bad) {
         const BadCase *b = &bad[_i];
         OwConf *c = NULL;
         OwDiag d;
-        size_t len = b->len ? b->len : strlen(b->text);
-
         ck_assert_int_eq(ow_conf_new(&c), 0);
         ck_assert_int_eq(ow_conf_set(c, OW_CONF_USER, "before", NULL), 0);
-        int r = ow_conf_parse(c, b->text, len, "t.conf", &d);
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
-                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
-                      d.message);
-        ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
-                      b->msg);
-        ck_assert_str_eq(d.file, "t.conf");
+        int r = ow_conf_parse(c, b->text, bad_case_len(b), "t.conf", &d);
+        check_bad_case(b, r, &d, "t.conf");
         /* All or nothing: the configuration is untouched. */
         ck_assert_str_eq(c->user, "before");
         ck_assert_uint_eq(c->set, 1u << OW_CONF_USER);

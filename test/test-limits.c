@@ -9,6 +9,7 @@
 #include "ow-error.h"
 #include "ow-limits.h"
 #include "ow-pfs.h"
+#include "test-diag.h"
 #include "testutil.h"
 
 static OwLimits *parse_ok(const char *text) {
@@ -252,14 +253,6 @@ START_TEST(test_values) {
 }
 END_TEST
 
-typedef struct BadCase {
-        const char *text;
-        size_t len; /* 0: strlen(text) */
-        int r;
-        unsigned line;
-        const char *msg;
-} BadCase;
-
 static const BadCase bad[] = {
         /* Line types. */
         { "limits root with\n", 0, -OW_ERR_KEYWORD, 1, "expected 'limit' or 'assign', got 'limits'" },
@@ -361,16 +354,8 @@ START_TEST(test_bad) {
         const BadCase *b = &bad[_i];
         OwLimits *l = (OwLimits *) 0x1;
         OwDiag d;
-        size_t len = b->len ? b->len : strlen(b->text);
-
-        int r = ow_limits_parse(b->text, len, "t.limits", &l, &d);
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
-                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
-                      d.message);
-        ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
-                      b->msg);
-        ck_assert_str_eq(d.file, "t.limits");
+        int r = ow_limits_parse(b->text, bad_case_len(b), "t.limits", &l, &d);
+        check_bad_case(b, r, &d, "t.limits");
         ck_assert_ptr_eq(l, (OwLimits *) 0x1); /* untouched on failure */
 }
 END_TEST

@@ -7,6 +7,7 @@
 #include "ow-error.h"
 #include "ow-pfs.h"
 #include "ow-types.h"
+#include "test-diag.h"
 #include "testutil.h"
 
 /* A file as pfstore writes it, plus comments and blank lines an operator
@@ -171,14 +172,6 @@ START_TEST(test_edit) {
 }
 END_TEST
 
-typedef struct BadCase {
-        const char *text;
-        size_t len; /* 0: strlen(text) */
-        int r;
-        unsigned line;
-        const char *msg;
-} BadCase;
-
 static const BadCase bad[] = {
         { "# c\n test 00\n", 0, -OW_ERR_SYNTAX, 2, "must start at the beginning of the line" },
         { "test\n", 0, -OW_ERR_HEX, 1, "identity 'test' has no pass-phrase" },
@@ -200,15 +193,9 @@ START_TEST(test_bad) {
         const BadCase *b = &bad[_i];
         OwPfs *p = (OwPfs *) 0x1;
         OwDiag d;
-        int r = ow_pfs_parse(b->text, b->len ? b->len : strlen(b->text), "t.pfs", &p, &d);
+        int r = ow_pfs_parse(b->text, bad_case_len(b), "t.pfs", &p, &d);
 
-        ck_assert_msg(r == b->r, "\"%s\": got %d (%s), expected %d (%s); diag: %s", b->text, r,
-                      ow_strerror(r), b->r, ow_strerror(b->r), d.message);
-        ck_assert_msg(d.line == b->line, "\"%s\": line %u, expected %u (%s)", b->text, d.line, b->line,
-                      d.message);
-        ck_assert_msg(strstr(d.message, b->msg), "\"%s\": message \"%s\" lacks \"%s\"", b->text, d.message,
-                      b->msg);
-        ck_assert_str_eq(d.file, "t.pfs");
+        check_bad_case(b, r, &d, "t.pfs");
         ck_assert_ptr_eq(p, (OwPfs *) 0x1);
 }
 END_TEST
