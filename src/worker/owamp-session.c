@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cpu.h"
 #include "log.h"
 #include "macro.h"
 #include "net.h"
@@ -336,7 +337,7 @@ static int wait_until(Session *s, OwTimestamp due) {
 
         /* Spin the last stretch. */
         while (realtime_nsec() < due_ns)
-                __builtin_ia32_pause();
+                cpu_relax();
         return 0;
 }
 
