@@ -7,6 +7,7 @@
  * core library as well as from the programs.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,6 +25,13 @@
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 #define _fallthrough_ __attribute__((fallthrough))
+
+/* For what cannot happen: aborts in a build with assertions. */
+#define assert_not_reached()                                                             \
+        do {                                                                             \
+                assert(!"unreachable code reached");                                     \
+                __builtin_unreachable();                                                 \
+        } while (0)
 
 #define ELEMENTSOF(x)                                                                    \
         (__builtin_choose_expr(                                                          \

@@ -35,6 +35,9 @@
 #include "ow-time.h"
 #include "ow-types.h"
 
+/* The control port, RFC 4656 2 (IANA "owamp-control"). */
+#define OW_CONTROL_PORT_OWAMP 861
+
 /* Message sizes, RFC 4656 3.1-3.8. */
 #define OW_SERVER_GREETING_SIZE 64
 #define OW_SETUP_RESPONSE_SIZE 164
