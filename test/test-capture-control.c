@@ -11,12 +11,20 @@
  *     README;
  *  2. each decoded message is encoded again and sealed with fresh channels
  *     set up from the same keys and IVs: the result must be the captured
- *     streams, byte for byte.
+ *     streams, byte for byte;
+ *  3. both streams go through the control engine (ow-control-engine.h) in
+ *     both roles at once: a client engine reads the server's stream and a
+ *     server engine the client's, each answering with what the other one
+ *     decoded, the client with the captured session keys and Client-IV,
+ *     the server with the captured challenge, salt and Server-IV. What the
+ *     two engines send must be the captured streams, byte for byte.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
+#include "ow-control-engine.h"
 #include "ow-control.h"
 #include "ow-crypto.h"
 #include "ow-error.h"
@@ -473,11 +481,236 @@ START_TEST(test_capture_wrong_keys) {
 }
 END_TEST
 
+/* --- Through the engine, in both roles ----------------------------------- */
+
+/* What one engine decoded, waiting for the other engine to send it. */
+typedef struct Pending {
+        OwEvent ev[32];
+        size_t head, n;
+} Pending;
+
+static void pending_push(Pending *q, OwEvent *ev) {
+        ck_assert_uint_lt(q->n, ELEMENTSOF(q->ev));
+        q->ev[(q->head + q->n++) % ELEMENTSOF(q->ev)] = *ev;
+        *ev = (OwEvent) {};
+}
+
+/* The client engine sends what the server engine decoded of the client's
+ * stream. -OW_ERR_STATE: not yet (the other stream is behind). */
+static int client_resend(OwEngine *c, const OwEvent *ev) {
+        switch (ev->type) {
+        case OW_EVENT_REQUEST_SESSION:
+                return ow_engine_send_request_session(c, &ev->request);
+        case OW_EVENT_START_SESSIONS:
+                return ow_engine_send_start_sessions(c);
+        case OW_EVENT_STOP_SESSIONS:
+                return ow_engine_send_stop_sessions(c, &ev->stop);
+        case OW_EVENT_FETCH_SESSION:
+                return ow_engine_send_fetch_session(c, &ev->fetch);
+        default:
+                ck_abort_msg("unexpected event %d from the client's stream", ev->type);
+        }
+        return -EINVAL;
+}
+
+/* The server engine sends what the client engine decoded of the server's. */
+static int server_resend(OwEngine *s, const OwEvent *ev) {
+        switch (ev->type) {
+        case OW_EVENT_SERVER_START:
+                return ow_engine_send_server_start(s, ev->server_start.accept, ev->server_start.server_iv,
+                                                   ev->server_start.start_time);
+        case OW_EVENT_ACCEPT_SESSION:
+                return ow_engine_send_accept_session(s, &ev->accept_session);
+        case OW_EVENT_START_ACK:
+                return ow_engine_send_start_ack(s, ev->accept);
+        case OW_EVENT_STOP_SESSIONS:
+                return ow_engine_send_stop_sessions(s, &ev->stop);
+        case OW_EVENT_FETCH_ACK:
+                return ow_engine_send_fetch_ack(s, &ev->fetch_ack);
+        case OW_EVENT_FETCH_REQUEST:
+                return ow_engine_send_fetch_request(s, &ev->request);
+        case OW_EVENT_FETCH_SKIPS:
+                return ow_engine_send_fetch_skips(s, ev->skips.ranges, ev->skips.n);
+        case OW_EVENT_FETCH_RECORDS:
+                return ow_engine_send_fetch_records(s, ev->records.records, ev->records.n);
+        case OW_EVENT_FETCH_DONE:
+                return 0;
+        default:
+                ck_abort_msg("unexpected event %d from the server's stream", ev->type);
+        }
+        return -EINVAL;
+}
+
+/* Send the oldest pending event through e; true if it went. */
+static bool pending_apply(Pending *q, OwEngine *e, int (*resend)(OwEngine *, const OwEvent *)) {
+        int r;
+
+        if (q->n == 0)
+                return false;
+        r = resend(e, &q->ev[q->head]);
+        if (r == -OW_ERR_STATE)
+                return false;
+        ck_assert_msg(r == 0, "resending event %d: %s", q->ev[q->head].type, ow_strerror(r));
+        ow_event_done(&q->ev[q->head]);
+        q->head = (q->head + 1) % ELEMENTSOF(q->ev);
+        q->n--;
+        return true;
+}
+
+static void drain(OwEngine *e, Writer *w) {
+        size_t n;
+        const uint8_t *p = ow_engine_output(e, &n);
+
+        if (n > 0)
+                put(w, p, n);
+        ow_engine_output_done(e, n);
+}
+
+START_TEST(test_capture_engine) {
+        const Capture *cap = &captures[_i];
+        bool secure = cap->mode != OW_MODE_OPEN;
+        OwControlKeys keys = {};
+        uint8_t client_iv[OW_IV_SIZE] = {};
+        Pending to_client = {}, to_server = {};
+        Writer out_c2s, out_s2c;
+        OwEngine *c, *s;
+        unsigned events = 0, records = 0;
+        PcapTrace t;
+
+        ck_assert_int_eq(pcap_load(test_data_path(cap->file), CAPTURE_PORT, &t), 0);
+        out_c2s = (Writer) { .data = malloc(t.c2s_len), .size = t.c2s_len };
+        out_s2c = (Writer) { .data = malloc(t.s2c_len), .size = t.s2c_len };
+        ck_assert(out_c2s.data && out_s2c.data);
+        if (secure) {
+                test_unhex(cap->aes, keys.aes, sizeof(keys.aes));
+                test_unhex(cap->hmac, keys.hmac, sizeof(keys.hmac));
+                test_unhex(cap->client_iv, client_iv, sizeof(client_iv));
+        }
+
+        ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_CLIENT, &c), 0);
+        ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_SERVER, &s), 0);
+        /* Each reads the other peer's whole stream; it takes it as the
+         * protocol lets it. */
+        ck_assert_int_eq(ow_engine_feed(c, t.s2c, t.s2c_len), 0);
+        ck_assert_int_eq(ow_engine_feed(s, t.c2s, t.c2s_len), 0);
+
+        for (unsigned round = 0; round < 1000; round++) {
+                bool progress = false;
+                OwEvent ev;
+                int r;
+
+                r = ow_engine_poll(c, &ev);
+                ck_assert_msg(r >= 0, "client engine: %s: %s", ow_engine_error_context(c), ow_strerror(r));
+                if (r > 0) {
+                        progress = true;
+                        events++;
+                        if (ev.type == OW_EVENT_FETCH_RECORDS)
+                                records += ev.records.n;
+                        if (ev.type == OW_EVENT_GREETING) {
+                                OwClientSetup cs = { .mode = cap->mode, .keyid = "testuser", .secret = SECRET,
+                                                     .secret_len = strlen(SECRET), .keys = &keys,
+                                                     .client_iv = client_iv };
+                                ck_assert_int_eq(ow_engine_send_greeting(s, &ev.greeting), 0);
+                                ck_assert_int_eq(ow_engine_send_setup_response(c, &cs), 0);
+                                ow_event_done(&ev);
+                        } else
+                                pending_push(&to_server, &ev);
+                }
+                r = ow_engine_poll(s, &ev);
+                ck_assert_msg(r >= 0, "server engine: %s: %s", ow_engine_error_context(s), ow_strerror(r));
+                if (r > 0) {
+                        progress = true;
+                        events++;
+                        if (ev.type == OW_EVENT_SETUP_RESPONSE) {
+                                ck_assert_int_eq(ev.setup.mode, cap->mode);
+                                if (secure)
+                                        ck_assert_int_eq(ow_engine_server_authenticate(s, SECRET, strlen(SECRET)),
+                                                         0);
+                                ow_event_done(&ev);
+                        } else
+                                pending_push(&to_client, &ev);
+                }
+                progress |= pending_apply(&to_server, s, server_resend);
+                progress |= pending_apply(&to_client, c, client_resend);
+                drain(c, &out_c2s);
+                drain(s, &out_s2c);
+                if (!progress)
+                        break;
+        }
+
+        ck_assert_uint_eq(to_client.n, 0);
+        ck_assert_uint_eq(to_server.n, 0);
+        /* Greeting, Server-Start, 2 Accept-Sessions, Start-Ack, Stop-Sessions,
+         * Fetch-Ack, its 3 parts (the 10 records in one batch), DONE;
+         * Set-Up-Response, 2 Request-Sessions, Start-Sessions, Stop-Sessions,
+         * Fetch-Session. */
+        ck_assert_uint_eq(events, 11 + 6);
+        ck_assert_uint_eq(records, N_PACKETS);
+        ck_assert_uint_eq(ow_engine_input_pending(c), 0);
+        ck_assert_uint_eq(ow_engine_input_pending(s), 0);
+        ck_assert_int_eq(ow_engine_state(c), OW_ENGINE_IDLE);
+        ck_assert_int_eq(ow_engine_state(s), OW_ENGINE_IDLE);
+        ck_assert_uint_eq(out_c2s.off, t.c2s_len);
+        ck_assert_uint_eq(out_s2c.off, t.s2c_len);
+        ck_assert_bytes_eq(out_c2s.data, t.c2s, t.c2s_len);
+        ck_assert_bytes_eq(out_s2c.data, t.s2c, t.s2c_len);
+
+        ow_engine_free(c);
+        ow_engine_free(s);
+        ow_wipe(&keys, sizeof(keys));
+        free(out_c2s.data);
+        free(out_s2c.data);
+        pcap_trace_done(&t);
+}
+END_TEST
+
+/* The engine catches a wrong pass phrase at the Token, and a tampered
+ * captured stream at its first HMAC. */
+START_TEST(test_capture_engine_refusals) {
+        const Capture *cap = &captures[1 + _i];
+        OwEngine *s;
+        OwEvent ev;
+        PcapTrace t;
+
+        ck_assert_int_eq(pcap_load(test_data_path(cap->file), CAPTURE_PORT, &t), 0);
+        ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_SERVER, &s), 0);
+        OwServerGreeting g;
+        ck_assert_int_eq(ow_server_greeting_decode(t.s2c, OW_SERVER_GREETING_SIZE, &g), 0);
+        ck_assert_int_eq(ow_engine_send_greeting(s, &g), 0);
+        ck_assert_int_eq(ow_engine_feed(s, t.c2s, t.c2s_len), 0);
+        ck_assert_int_eq(ow_engine_poll(s, &ev), 1);
+        ck_assert_int_eq(ev.type, OW_EVENT_SETUP_RESPONSE);
+        ck_assert_str_eq(ev.setup.keyid, "testuser");
+        ow_event_done(&ev);
+        ck_assert_int_eq(ow_engine_server_authenticate(s, "wrongsecret", 11), -OW_ERR_TOKEN);
+        ck_assert_int_eq(ow_engine_send_server_start(s, OW_ACCEPT_OK, t.s2c + 80, 0), -OW_ERR_TOKEN);
+        ck_assert_int_eq(ow_engine_server_authenticate(s, SECRET, strlen(SECRET)), 0);
+        ck_assert_int_eq(ow_engine_send_server_start(s, OW_ACCEPT_OK, t.s2c + 80, 0), 0);
+        /* The first Request-Session, one bit off in its first HMAC block. */
+        ow_engine_free(s);
+
+        ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_SERVER, &s), 0);
+        ck_assert_int_eq(ow_engine_send_greeting(s, &g), 0);
+        t.c2s[OW_SETUP_RESPONSE_SIZE + 100] ^= 1;
+        ck_assert_int_eq(ow_engine_feed(s, t.c2s, t.c2s_len), 0);
+        ck_assert_int_eq(ow_engine_poll(s, &ev), 1);
+        ow_event_done(&ev);
+        ck_assert_int_eq(ow_engine_server_authenticate(s, SECRET, strlen(SECRET)), 0);
+        ck_assert_int_eq(ow_engine_send_server_start(s, OW_ACCEPT_OK, t.s2c + 80, 0), 0);
+        ck_assert_int_eq(ow_engine_poll(s, &ev), -OW_ERR_HMAC);
+        ck_assert_str_eq(ow_engine_error_context(s), "Request-Session");
+        ow_engine_free(s);
+        pcap_trace_done(&t);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("capture-control");
         TCase *tc = tcase_create("replay");
         tcase_add_loop_test(tc, test_capture_control, 0, (int) (sizeof(captures) / sizeof(captures[0])));
         tcase_add_loop_test(tc, test_capture_wrong_keys, 0, 2);
+        tcase_add_loop_test(tc, test_capture_engine, 0, (int) (sizeof(captures) / sizeof(captures[0])));
+        tcase_add_loop_test(tc, test_capture_engine_refusals, 0, 2);
         tcase_set_timeout(tc, 60);
         suite_add_tcase(s, tc);
         return test_run_suite(s);

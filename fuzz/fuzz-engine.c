@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * The control engine fed arbitrary octets, as a server or as a client.
+ *
+ * Input: a 66-octet header, then the peer's stream.
+ *   [0]      bit 0: role (0 server, 1 client); bits 1-3: how the stream is
+ *            cut into the pieces it arrives in
+ *   [1]      client: the mode bit to pick when the greeting offers it
+ *   [2..65]  server: challenge (16), salt (16), Server-IV (16), unused (16);
+ *            client: AES key (16), HMAC key (32), Client-IV (16)
+ * With the pass phrase "testsecret" (the captures'), a captured client
+ * stream with the captured greeting's challenge and salt authenticates, and
+ * a captured server stream with the captured session keys: the seeds go
+ * all the way through a session and its fetch in every mode.
+ *
+ * Each side answers what it is asked like a real peer would (the server
+ * accepts, starts, stops, and answers fetches with a few records; the
+ * client requests two sessions, starts, stops and fetches), so the fuzzer
+ * reaches every state. Besides memory safety it checks the engine's
+ * contract: a failure is for good, with its error and a context; events
+ * are known types; a closed engine produces nothing; the input stays
+ * within its bound.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "macro.h"
+#include "ow-control-engine.h"
+#include "ow-error.h"
+
+#define HEADER_SIZE 66
+#define SECRET "testsecret"
+
+static void check(bool ok) {
+        if (!ok)
+                abort();
+}
+
+static const OwSlot one_slot = { OW_SLOT_EXPONENTIAL, 0x0ccccccc };
+
+static OwSessionRequest sample_request(bool conf_sender) {
+        OwSessionRequest q = {
+                .ipvn = 4,
+                .conf_sender = conf_sender,
+                .conf_receiver = !conf_sender,
+                .n_slots = 1,
+                .n_packets = 10,
+                .sender_port = conf_sender ? 0 : 8920,
+                .receiver_port = conf_sender ? 8929 : 0,
+                .timeout = UINT64_C(2) << 32,
+                .slots = (OwSlot *) &one_slot,
+        };
+        q.sender_addr[0] = q.receiver_addr[0] = 127;
+        q.sender_addr[3] = q.receiver_addr[3] = 1;
+        return q;
+}
+
+/* The server's answers. */
+static void server_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr) {
+        switch (ev->type) {
+        case OW_EVENT_SETUP_RESPONSE: {
+                uint32_t mode = ev->setup.mode;
+                if (mode != OW_MODE_OPEN)
+                        (void) ow_engine_server_authenticate(e, SECRET, strlen(SECRET));
+                (void) ow_engine_send_server_start(e, OW_ACCEPT_OK, hdr + 34, 1);
+                break;
+        }
+        case OW_EVENT_REQUEST_SESSION: {
+                OwAcceptSession a = { .accept = ev->error ? OW_ACCEPT_UNSUPPORTED : OW_ACCEPT_OK, .port = 8906 };
+                check(ow_engine_send_accept_session(e, &a) == 0);
+                break;
+        }
+        case OW_EVENT_START_SESSIONS:
+                check(ow_engine_send_start_ack(e, OW_ACCEPT_OK) == 0);
+                break;
+        case OW_EVENT_STOP_SESSIONS:
+                if (ow_engine_state(e) == OW_ENGINE_TEST)
+                        check(ow_engine_send_stop_sessions(e, &(OwStopSessions) { .accept = OW_ACCEPT_OK }) == 0);
+                break;
+        case OW_EVENT_FETCH_SESSION: {
+                OwSessionRequest q = sample_request(false);
+                OwSkipRange skip = { 2, 3 };
+                OwRecord recs[3] = {};
+                OwFetchAck ack = { .accept = OW_ACCEPT_OK, .finished = 1, .n_skip_ranges = 1, .n_records = 3 };
+
+                if (ev->error) {
+                        check(ow_engine_send_fetch_ack(e, &(OwFetchAck) { .accept = OW_ACCEPT_UNSUPPORTED }) == 0);
+                        break;
+                }
+                for (uint32_t i = 0; i < 3; i++)
+                        recs[i] = (OwRecord) { .seq = i, .send_err = 1, .recv_err = 1, .ttl = 255 };
+                check(ow_engine_send_fetch_ack(e, &ack) == 0);
+                check(ow_engine_send_fetch_request(e, &q) == 0);
+                check(ow_engine_send_fetch_skips(e, &skip, 1) == 0);
+                check(ow_engine_send_fetch_records(e, recs, 1) == 0);
+                check(ow_engine_send_fetch_records(e, recs + 1, 2) == 0);
+                check(ow_engine_fetch_records_left(e) == 0);
+                break;
+        }
+        default:
+                abort(); /* a server gets nothing else */
+        }
+}
+
+/* The client's side of a session: two requests, start, stop, fetch. */
+typedef struct ClientScript {
+        unsigned accepts;
+        bool stopped, fetched;
+} ClientScript;
+
+static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, ClientScript *cs) {
+        switch (ev->type) {
+        case OW_EVENT_GREETING: {
+                uint32_t mode = hdr[1] & ev->greeting.modes & OW_MODES_ALL;
+                OwControlKeys keys;
+
+                if (mode & (mode - 1) || mode == 0)
+                        mode = ow_modes_pick(ev->greeting.modes & OW_MODES_ALL);
+                if (mode == 0)
+                        break;
+                memcpy(keys.aes, hdr + 2, sizeof(keys.aes));
+                memcpy(keys.hmac, hdr + 18, sizeof(keys.hmac));
+                OwClientSetup s = { .mode = mode, .keyid = "testuser", .secret = SECRET,
+                                    .secret_len = strlen(SECRET), .keys = &keys, .client_iv = hdr + 50 };
+                check(ow_engine_send_setup_response(e, &s) == 0);
+                break;
+        }
+        case OW_EVENT_SERVER_START:
+                if (ev->server_start.accept != OW_ACCEPT_OK) {
+                        check(ow_engine_state(e) == OW_ENGINE_CLOSED);
+                        break;
+                }
+                OwSessionRequest to = sample_request(false), from = sample_request(true);
+                check(ow_engine_send_request_session(e, &to) == 0);
+                check(ow_engine_send_request_session(e, &from) == 0);
+                break;
+        case OW_EVENT_ACCEPT_SESSION:
+                if (++cs->accepts == 2)
+                        check(ow_engine_send_start_sessions(e) == 0);
+                break;
+        case OW_EVENT_START_ACK:
+                if (ev->accept == OW_ACCEPT_OK) {
+                        OwStopSession s = { .next_seqno = 10 };
+                        check(ow_engine_send_stop_sessions(
+                                      e, &(OwStopSessions) { .accept = OW_ACCEPT_OK, .n_sessions = 1, .sessions = &s }) ==
+                              0);
+                        cs->stopped = true;
+                }
+                break;
+        case OW_EVENT_STOP_SESSIONS:
+                break;
+        case OW_EVENT_FETCH_ACK:
+        case OW_EVENT_FETCH_REQUEST:
+        case OW_EVENT_FETCH_SKIPS:
+        case OW_EVENT_FETCH_RECORDS:
+        case OW_EVENT_FETCH_DONE:
+                break;
+        default:
+                abort(); /* a client gets nothing else */
+        }
+        /* Both Stop-Sessions crossed: fetch what the server received. */
+        if (cs->stopped && !cs->fetched && ow_engine_state(e) == OW_ENGINE_IDLE) {
+                check(ow_engine_send_fetch_session(e, &(OwFetchSession) { .end = UINT32_MAX }) == 0);
+                cs->fetched = true;
+        }
+}
+
+/* Piece sizes the stream is cut into. */
+static const size_t pieces[8] = { SIZE_MAX, 1, 7, 16, 17, 64, 500, 4096 };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        ClientScript script = {};
+        const uint8_t *hdr = data;
+        OwControlRole role;
+        OwEngine *e;
+        size_t piece;
+
+        if (size < HEADER_SIZE)
+                return 0;
+        role = (data[0] & 1) ? OW_CONTROL_CLIENT : OW_CONTROL_SERVER;
+        piece = pieces[(data[0] >> 1) & 7];
+        data += HEADER_SIZE;
+        size -= HEADER_SIZE;
+
+        if (ow_engine_new(&ow_protocol_owamp, role, &e) < 0)
+                return 0;
+        if (role == OW_CONTROL_SERVER) {
+                OwServerGreeting g = { .modes = OW_MODES_ALL, .count = 2048 };
+                memcpy(g.challenge, hdr + 2, sizeof(g.challenge));
+                memcpy(g.salt, hdr + 18, sizeof(g.salt));
+                check(ow_engine_send_greeting(e, &g) == 0);
+        }
+
+        while (size > 0) {
+                size_t n = MIN(piece, size);
+                OwEvent ev;
+                int r;
+
+                if (ow_engine_feed(e, data, n) < 0)
+                        break;
+                check(ow_engine_input_pending(e) <= OW_ENGINE_MAX_INPUT);
+                data += n;
+                size -= n;
+
+                while ((r = ow_engine_poll(e, &ev)) > 0) {
+                        check(ev.type > OW_EVENT_NONE && ev.type < _OW_EVENT_MAX);
+                        if (role == OW_CONTROL_SERVER)
+                                server_answer(e, &ev, hdr);
+                        else
+                                client_answer(e, &ev, hdr, &script);
+                        ow_event_done(&ev);
+                }
+                if (r < 0) {
+                        /* For good, with its error and a context. */
+                        check(ow_engine_state(e) == OW_ENGINE_FAILED);
+                        check(ow_engine_error(e) == r);
+                        check(ow_engine_error_context(e) != NULL);
+                        check(ow_engine_poll(e, &ev) == r);
+                        break;
+                }
+                if (ow_engine_state(e) == OW_ENGINE_CLOSED)
+                        check(ow_engine_poll(e, &ev) == 0);
+
+                /* The peer takes everything. */
+                size_t out;
+                (void) ow_engine_output(e, &out);
+                ow_engine_output_done(e, out);
+        }
+        ow_engine_free(e);
+        return 0;
+}
