@@ -70,6 +70,14 @@ static inline void closep(int *fd) {
                 _ptr_;                                                                   \
         })
 
+/* Steal a struct: the variable is left zeroed. */
+#define TAKE_STRUCT(s)                                                                   \
+        ({                                                                               \
+                typeof(s) _s_ = (s);                                                     \
+                (s) = (typeof(s)) {};                                                    \
+                _s_;                                                                     \
+        })
+
 #define TAKE_FD(fd)                                                                      \
         ({                                                                               \
                 int _fd_ = (fd);                                                         \
@@ -85,6 +93,10 @@ static inline void closep(int *fd) {
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+
+static inline bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 static inline bool isempty(const char *s) {
         return !s || !*s;

@@ -15,10 +15,7 @@
 #include "random-util.h"
 #include "clock.h"
 #include "ow-error.h"
-#include "ow-wire.h"
-
-/* Octets of the fetched records read at a time: a multiple of the block size. */
-#define CLIENT_FETCH_PIECE (UINT32_C(1) << 20)
+#include "units.h"
 
 static int client_err(Client *c, int r, const char *fmt, ...) _printf_(3, 4);
 static int client_err(Client *c, int r, const char *fmt, ...) {
@@ -40,12 +37,12 @@ OwTimestamp client_now(void) {
 
 static uint64_t mono_usec(void) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 void client_init(Client *c) {
-        *c = (Client) { .fd = -1, .timeout_msec = 60000 };
+        *c = (Client) { .fd = -1, .timeout_msec = CLIENT_TIMEOUT_MSEC_DEFAULT };
         ctrl_io_init(&c->io, -1);
 }
 
@@ -81,7 +78,7 @@ int client_connect(Client *c, const ClientOptions *o) {
         uint16_t port;
         int r;
 
-        c->timeout_msec = o->timeout_msec > 0 ? o->timeout_msec : 60000;
+        c->timeout_msec = o->timeout_msec > 0 ? o->timeout_msec : CLIENT_TIMEOUT_MSEC_DEFAULT;
         r = net_split_node(o->server, OWAMP_CONTROL_PORT, &node, &port);
         if (r < 0 || !node)
                 return client_err(c, -EINVAL, "invalid server address '%s'", o->server);
@@ -142,18 +139,20 @@ int client_connect(Client *c, const ClientOptions *o) {
                 return client_err(c, -errno, "getsockname: %s", strerror(errno));
         sockaddr_unmap_v4(&c->local);
         sockaddr_unmap_v4(&c->peer);
-        ctrl_io_init(&c->io, c->fd);
+        r = ctrl_io_attach(&c->io, c->fd, OW_CONTROL_CLIENT);
+        if (r < 0)
+                return client_err(c, r, "cannot set up the connection: %s", strerror(-r));
 
         /* Server Greeting */
-        OwServerGreeting g;
-        r = ctrl_io_need_blocking(&c->io, OW_SERVER_GREETING_SIZE, false, false, c->timeout_msec);
+        OwEvent ev;
+        r = ctrl_io_next_event_blocking(&c->io, &ev, c->timeout_msec);
+        if (r < 0 && ow_engine_state(c->io.engine) == OW_ENGINE_FAILED)
+                return client_err(c, r, "bad server greeting: %s", ow_strerror(r));
         if (r < 0)
                 return client_err(c, r, "no server greeting from %s: %s", o->server,
                                   r == -ECONNRESET ? "connection closed" : ow_strerror(r));
-        r = ow_server_greeting_decode(ctrl_io_msg(&c->io), OW_SERVER_GREETING_SIZE, &g);
-        ctrl_io_msg_done(&c->io);
-        if (r < 0)
-                return client_err(c, r, "bad server greeting: %s", ow_strerror(r));
+        assert(ev.type == OW_EVENT_GREETING);
+        OwServerGreeting g = ev.greeting;
         if (g.modes == 0)
                 return client_err(c, -EACCES, "server %s refuses this client (no modes offered)", o->server);
 
@@ -163,7 +162,7 @@ int client_connect(Client *c, const ClientOptions *o) {
         OwMode mode = ow_modes_pick(usable);
         if (!mode)
                 return client_err(c, -EPROTONOSUPPORT,
-                                  "no common mode: server offers %s%s%s, we allow %s%s%s%s", 
+                                  "no common mode: server offers %s%s%s, we allow %s%s%s%s",
                                   g.modes & OW_MODE_OPEN ? "O" : "", g.modes & OW_MODE_AUTHENTICATED ? "A" : "",
                                   g.modes & OW_MODE_ENCRYPTED ? "E" : "", o->modes & OW_MODE_OPEN ? "O" : "",
                                   o->modes & OW_MODE_AUTHENTICATED ? "A" : "",
@@ -171,9 +170,11 @@ int client_connect(Client *c, const ClientOptions *o) {
                                   !o->keyid && (o->modes & ~(uint32_t) OW_MODE_OPEN) ? " (A and E need -u)" : "");
         c->mode = mode;
 
-        /* Set-Up-Response */
-        OwSetupResponse sr = { .mode = mode };
+        /* Set-Up-Response: the session keys and the Client-IV are ours to
+         * pick, the engine derives the Token from them. */
         uint8_t client_iv[OW_IV_SIZE] = {};
+        char keyid[OW_KEYID_SIZE + 1] = {};
+        OwClientSetup setup = { .mode = mode };
         if (mode != OW_MODE_OPEN) {
                 int k = ow_pbkdf2_count_check_client(g.count);
                 if (k < 0)
@@ -181,162 +182,119 @@ int client_connect(Client *c, const ClientOptions *o) {
                 if (k > 0)
                         fprintf(stderr, "owping: warning: server's PBKDF2 count %u is not a power of two\n",
                                 g.count);
-                uint8_t dk[OW_DK_SIZE];
                 r = random_bytes(&c->keys, sizeof(c->keys));
                 if (r >= 0)
                         r = random_bytes(client_iv, sizeof(client_iv));
-                if (r >= 0)
-                        r = ow_pbkdf2(o->secret, o->secret_len, g.salt, g.count, dk);
-                if (r >= 0)
-                        r = ow_token_encrypt(dk, g.challenge, &c->keys, sr.token);
-                ow_wipe(dk, sizeof(dk));
                 if (r < 0)
                         return client_err(c, r, "cannot build the authentication token: %s", ow_strerror(r));
-                snprintf(sr.keyid, sizeof(sr.keyid), "%s", o->keyid);
-                memcpy(sr.client_iv, client_iv, sizeof(client_iv));
+                snprintf(keyid, sizeof(keyid), "%s", o->keyid);
+                setup = (OwClientSetup) { .mode = mode, .keyid = keyid, .secret = o->secret,
+                                          .secret_len = o->secret_len, .keys = &c->keys, .client_iv = client_iv };
         }
-        uint8_t buf[OW_SETUP_RESPONSE_SIZE];
-        r = ow_setup_response_encode(&sr, buf, sizeof(buf));
-        ow_wipe(&sr, sizeof(sr));
-        if (r < 0)
+        r = ow_engine_send_setup_response(c->io.engine, &setup);
+        if (r == -OW_ERR_KEYID || r == -OW_ERR_MODE)
                 return client_err(c, r, "cannot encode Set-Up-Response: %s", ow_strerror(r));
-        r = ctrl_io_queue_clear(&c->io, buf, sizeof(buf));
-        if (r >= 0)
-                r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
+        if (r < 0)
+                return client_err(c, r, "cannot build the authentication token: %s", ow_strerror(r));
+        r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
         if (r < 0)
                 return client_err(c, r, "cannot send Set-Up-Response: %s", strerror(-r));
         uint64_t sent_at = mono_usec();
 
-        /* Server-Start: 32 clear octets, then one block of the server's
-         * chain (when accepted). */
-        r = ctrl_io_need_blocking(&c->io, OW_SERVER_START_CLEAR_SIZE, false, false, c->timeout_msec);
+        /* Server-Start. */
+        r = ctrl_io_next_event_blocking(&c->io, &ev, c->timeout_msec);
+        if (r < 0 && ow_engine_state(c->io.engine) == OW_ENGINE_FAILED)
+                return client_err(c, r, "bad Server-Start: %s", ow_strerror(r));
         if (r < 0)
                 return client_err(c, r, "no Server-Start: %s",
                                   r == -ECONNRESET ? "connection closed (authentication refused?)" : ow_strerror(r));
-        uint8_t ss_buf[OW_SERVER_START_SIZE] = {};
-        memcpy(ss_buf, ctrl_io_msg(&c->io), OW_SERVER_START_CLEAR_SIZE);
-        uint8_t accept = ss_buf[15];
-        if (accept != OW_ACCEPT_OK) {
-                ctrl_io_msg_done(&c->io);
-                if (accept > _OW_ACCEPT_MAX)
-                        return client_err(c, -OW_ERR_ACCEPT, "invalid Accept %u in Server-Start", accept);
-                return client_err(c, -EACCES, "server refused the connection: %s%s", ow_accept_to_string(accept),
+        assert(ev.type == OW_EVENT_SERVER_START);
+        if (ev.server_start.accept != OW_ACCEPT_OK)
+                return client_err(c, -EACCES, "server refused the connection: %s%s",
+                                  ow_accept_to_string(ev.server_start.accept),
                                   mode != OW_MODE_OPEN ? " (wrong key id or passphrase?)" : "");
-        }
-        OwChannel ch;
-        r = ow_channel_init(&ch, mode, OW_CONTROL_CLIENT, &c->keys, client_iv, ss_buf + 16);
-        if (r < 0)
-                return client_err(c, r, "cannot set up the channel: %s", ow_strerror(r));
-        ctrl_io_set_channel(&c->io, &ch);
-        ow_wipe(&ch, sizeof(ch));
-        r = ctrl_io_need_blocking(&c->io, OW_SERVER_START_SIZE - OW_SERVER_START_CLEAR_SIZE, true, false,
-                                  c->timeout_msec);
-        if (r < 0)
-                return client_err(c, r, "truncated Server-Start: %s", ow_strerror(r));
-        memcpy(ss_buf, ctrl_io_msg(&c->io), OW_SERVER_START_SIZE);
-        ctrl_io_msg_done(&c->io);
         c->rtt_usec = mono_usec() - sent_at;
-        OwServerStart ss;
-        r = ow_server_start_decode(ss_buf, sizeof(ss_buf), &ss);
-        if (r < 0)
-                return client_err(c, r, "bad Server-Start: %s", ow_strerror(r));
-        c->server_start_time = ss.start_time;
+        c->server_start_time = ev.server_start.start_time;
         return 0;
 }
 
-/* Read one whole server message of a known size ending in an HMAC. */
-static int read_msg(Client *c, size_t size, const char *what) {
-        int r = ctrl_io_need_blocking(&c->io, size, true, true, c->timeout_msec);
-        if (r < 0)
+/*
+ * The next event, which the engine guarantees is `want` (the answer to
+ * what we sent): 0, or an error with its reason in c->error. A message
+ * that arrived whole but does not decode is "bad <what>"; anything else
+ * (a timeout, a closed connection, an HMAC that does not verify) is "no
+ * <what> from the server".
+ */
+static int client_wait(Client *c, OwEventType want, const char *what, int timeout_msec, OwEvent *ret) {
+        int r = ctrl_io_next_event_blocking(&c->io, ret, timeout_msec);
+
+        if (r < 0) {
+                const char *context = ow_engine_error_context(c->io.engine);
+
+                if (ow_engine_state(c->io.engine) == OW_ENGINE_FAILED && startswith(context, "bad "))
+                        return client_err(c, r, "%s: %s", context, ow_strerror(r));
                 return client_err(c, r, "no %s from the server: %s", what,
                                   r == -ECONNRESET ? "connection closed" : ow_strerror(r));
+        }
+        assert(ret->type == want);
+        return 0;
+}
+
+static int client_flush(Client *c, int r, const char *what) {
+        if (r < 0)
+                return client_err(c, r, "cannot encode %s: %s", what, ow_strerror(r));
+        r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
+        if (r < 0)
+                return client_err(c, r, "cannot send %s: %s", what, strerror(-r));
         return 0;
 }
 
 int client_request_session(Client *c, OwSessionRequest *req, OwAccept *ret_accept) {
-        _cleanup_free_ uint8_t *buf = NULL;
+        OwEvent ev;
         size_t size;
         int r;
 
         r = ow_request_session_size(req->n_slots, &size);
         if (r < 0)
                 return client_err(c, r, "bad schedule: %s", ow_strerror(r));
-        buf = malloc(size);
-        if (!buf)
-                return -ENOMEM;
-        r = ow_request_session_encode(req, buf, size);
-        if (r < 0)
-                return client_err(c, r, "cannot encode Request-Session: %s", ow_strerror(r));
-        r = ctrl_io_queue_sealed(&c->io, buf, OW_REQUEST_SESSION_PREAMBLE_SIZE, true);
-        if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, buf + OW_REQUEST_SESSION_PREAMBLE_SIZE,
-                                         size - OW_REQUEST_SESSION_PREAMBLE_SIZE, true);
-        if (r >= 0)
-                r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
-        if (r < 0)
-                return client_err(c, r, "cannot send Request-Session: %s", strerror(-r));
-
-        r = read_msg(c, OW_ACCEPT_SESSION_SIZE, "Accept-Session");
+        r = client_flush(c, ow_engine_send_request_session(c->io.engine, req), "Request-Session");
         if (r < 0)
                 return r;
-        OwAcceptSession a;
-        r = ow_accept_session_decode(ctrl_io_msg(&c->io), OW_ACCEPT_SESSION_SIZE, &a);
-        ctrl_io_msg_done(&c->io);
+        r = client_wait(c, OW_EVENT_ACCEPT_SESSION, "Accept-Session", c->timeout_msec, &ev);
         if (r < 0)
-                return client_err(c, r, "bad Accept-Session: %s", ow_strerror(r));
-        *ret_accept = a.accept;
-        if (a.accept != OW_ACCEPT_OK)
+                return r;
+        *ret_accept = ev.accept_session.accept;
+        if (ev.accept_session.accept != OW_ACCEPT_OK)
                 return 0;
         if (req->conf_sender)
-                req->sender_port = a.port;
+                req->sender_port = ev.accept_session.port;
         else {
-                req->receiver_port = a.port;
-                req->sid = a.sid;
+                req->receiver_port = ev.accept_session.port;
+                req->sid = ev.accept_session.sid;
         }
         return 0;
 }
 
 int client_start_sessions(Client *c, OwAccept *ret_accept) {
-        uint8_t buf[OW_START_SESSIONS_SIZE];
-        int r = ow_start_sessions_encode(buf, sizeof(buf));
-        if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, buf, sizeof(buf), true);
-        if (r >= 0)
-                r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
-        if (r < 0)
-                return client_err(c, r, "cannot send Start-Sessions: %s", ow_strerror(r));
-        r = read_msg(c, OW_START_ACK_SIZE, "Start-Ack");
+        OwEvent ev;
+        int r;
+
+        r = client_flush(c, ow_engine_send_start_sessions(c->io.engine), "Start-Sessions");
         if (r < 0)
                 return r;
-        OwAccept a;
-        r = ow_start_ack_decode(ctrl_io_msg(&c->io), OW_START_ACK_SIZE, &a);
-        ctrl_io_msg_done(&c->io);
+        r = client_wait(c, OW_EVENT_START_ACK, "Start-Ack", c->timeout_msec, &ev);
         if (r < 0)
-                return client_err(c, r, "bad Start-Ack: %s", ow_strerror(r));
-        *ret_accept = a;
+                return r;
+        *ret_accept = ev.accept;
         return 0;
 }
 
 int client_send_stop(Client *c, const OwStopSessions *st) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t size;
-        int r = ow_stop_sessions_size(st, &size);
-        if (r < 0)
-                return client_err(c, r, "cannot encode Stop-Sessions: %s", ow_strerror(r));
-        buf = malloc(size);
-        if (!buf)
-                return -ENOMEM;
-        r = ow_stop_sessions_encode(st, buf, size);
-        if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, buf, size, true);
-        if (r >= 0)
-                r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
-        if (r < 0)
-                return client_err(c, r, "cannot send Stop-Sessions: %s", ow_strerror(r));
-        return 0;
+        return client_flush(c, ow_engine_send_stop_sessions(c->io.engine, st), "Stop-Sessions");
 }
 
 int client_poll_stop(Client *c, OwStopSessions *ret) {
+        OwEvent ev;
         int r;
 
         for (;;) {
@@ -346,35 +304,17 @@ int client_poll_stop(Client *c, OwStopSessions *ret) {
                 if (r < 0)
                         return client_err(c, r, "connection to the server failed: %s", strerror(-r));
         }
-        if (c->io.msg_len == 0) {
-                r = ctrl_io_need(&c->io, OW_BLOCK_SIZE, true, false);
-                if (r < 0)
-                        return client_err(c, r, "bad message from the server: %s", ow_strerror(r));
-                if (r == 0)
-                        goto more;
-                if (ctrl_io_msg(&c->io)[0] != OW_CMD_STOP_SESSIONS)
-                        return client_err(c, -OW_ERR_COMMAND, "unexpected message %u from the server during the test",
-                                          ctrl_io_msg(&c->io)[0]);
+        r = ow_engine_poll(c->io.engine, &ev);
+        if (r == -OW_ERR_COMMAND)
+                return client_err(c, r, "unexpected message from the server during the test");
+        if (r < 0)
+                return client_err(c, r, "bad Stop-Sessions from the server: %s", ow_strerror(r));
+        if (r > 0) {
+                /* In a test the server may send nothing else (the engine's table). */
+                assert(ev.type == OW_EVENT_STOP_SESSIONS);
+                *ret = ev.stop;
+                return 1;
         }
-        for (;;) {
-                size_t total;
-                int k = ow_command_size(ctrl_io_msg(&c->io), c->io.msg_len, &total);
-                if (k < 0)
-                        return client_err(c, k, "bad Stop-Sessions from the server: %s", ow_strerror(k));
-                if (k == 0 && c->io.msg_len == total) {
-                        r = ow_stop_sessions_decode(ctrl_io_msg(&c->io), total, ret);
-                        ctrl_io_msg_done(&c->io);
-                        if (r < 0)
-                                return client_err(c, r, "bad Stop-Sessions from the server: %s", ow_strerror(r));
-                        return 1;
-                }
-                r = ctrl_io_need(&c->io, total - c->io.msg_len, true, k == 0);
-                if (r < 0)
-                        return client_err(c, r, "bad Stop-Sessions from the server: %s", ow_strerror(r));
-                if (r == 0)
-                        goto more;
-        }
-more:
         if (c->io.eof)
                 return client_err(c, -ECONNRESET, "the server closed the connection during the test");
         return 0;
@@ -387,97 +327,63 @@ void client_fetch_done(ClientFetch *f) {
         *f = (ClientFetch) {};
 }
 
+/* The reference may think for up to ~31 s before answering a fetch
+ * (PROTOCOL.md 5.7), and a long session's records take long to come. */
+#define FETCH_ACK_TIMEOUT_MSEC 45000
+#define FETCH_DATA_TIMEOUT_MSEC 300000
+
 int client_fetch(Client *c, uint32_t begin, uint32_t end, const OwSid *sid, ClientFetch *f) {
         OwFetchSession fs = { .begin = begin, .end = end, .sid = *sid };
-        uint8_t buf[OW_FETCH_SESSION_SIZE];
-        size_t size;
+        uint32_t got = 0;
+        OwEvent ev;
         int r;
 
         *f = (ClientFetch) {};
-        r = ow_fetch_session_encode(&fs, buf, sizeof(buf));
-        if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, buf, sizeof(buf), true);
-        if (r >= 0)
-                r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
-        if (r < 0)
-                return client_err(c, r, "cannot send Fetch-Session: %s", ow_strerror(r));
-
-        /* The reference may think for up to ~31 s before answering
-         * (PROTOCOL.md 5.7): allow for it. */
-        int saved = c->timeout_msec;
-        c->timeout_msec = MAX(c->timeout_msec, 45000);
-        r = read_msg(c, OW_FETCH_ACK_SIZE, "Fetch-Ack");
-        c->timeout_msec = saved;
+        r = client_flush(c, ow_engine_send_fetch_session(c->io.engine, &fs), "Fetch-Session");
         if (r < 0)
                 return r;
-        r = ow_fetch_ack_decode(ctrl_io_msg(&c->io), OW_FETCH_ACK_SIZE, &f->ack);
-        ctrl_io_msg_done(&c->io);
+        r = client_wait(c, OW_EVENT_FETCH_ACK, "Fetch-Ack", MAX(c->timeout_msec, FETCH_ACK_TIMEOUT_MSEC), &ev);
         if (r < 0)
-                return client_err(c, r, "bad Fetch-Ack: %s", ow_strerror(r));
+                return r;
+        f->ack = ev.fetch_ack;
         if (f->ack.accept != OW_ACCEPT_OK)
                 return 0;
 
-        /* Part 1: the Request-Session, in two HMAC-terminated pieces. */
-        r = read_msg(c, OW_REQUEST_SESSION_PREAMBLE_SIZE, "fetched session request");
+        /* Part 1: the Request-Session. */
+        r = client_wait(c, OW_EVENT_FETCH_REQUEST, "fetched session request", c->timeout_msec, &ev);
         if (r < 0)
                 return r;
-        r = ow_command_size(ctrl_io_msg(&c->io), c->io.msg_len, &size);
-        if (r < 0)
-                return client_err(c, r, "bad fetched request: %s", ow_strerror(r));
-        r = ctrl_io_need_blocking(&c->io, size - OW_REQUEST_SESSION_PREAMBLE_SIZE, true, true, c->timeout_msec);
-        if (r < 0)
-                return client_err(c, r, "truncated fetched request: %s", ow_strerror(r));
-        r = ow_request_session_decode(ctrl_io_msg(&c->io), size, &f->req);
-        ctrl_io_msg_done(&c->io);
-        if (r < 0)
-                return client_err(c, r, "bad fetched request: %s", ow_strerror(r));
+        f->req = ev.request;
 
         /* Part 2: skip ranges. */
-        r = ow_fetch_skips_size(f->ack.n_skip_ranges, &size);
-        if (r < 0)
-                return client_err(c, r, "bad skip range count: %s", ow_strerror(r));
-        r = read_msg(c, size, "skip ranges");
+        r = client_wait(c, OW_EVENT_FETCH_SKIPS, "skip ranges", c->timeout_msec, &ev);
         if (r < 0)
                 return r;
-        if (f->ack.n_skip_ranges > 0) {
-                f->skips = calloc(f->ack.n_skip_ranges, sizeof(OwSkipRange));
-                if (!f->skips)
-                        return -ENOMEM;
-        }
-        r = ow_fetch_skips_decode(ctrl_io_msg(&c->io), size, f->ack.n_skip_ranges, f->skips);
-        ctrl_io_msg_done(&c->io);
-        if (r < 0)
-                return client_err(c, r, "bad skip ranges: %s", ow_strerror(r));
+        f->skips = TAKE_PTR(ev.skips.ranges);
 
-        /* Part 3: records. */
-        r = ow_fetch_records_size(f->ack.n_records, &size);
-        if (r < 0)
-                return client_err(c, r, "bad record count: %s", ow_strerror(r));
-        /* Read the part in pieces: a long session is far more than the
-         * control connection buffers at once (CTRL_IO_MAX_BUFFERED). The
-         * running HMAC covers the pieces as one message and is checked at
-         * the last one. */
-        _cleanup_free_ uint8_t *plain = malloc(size);
-        if (!plain)
-                return -ENOMEM;
-        for (size_t got = 0; got < size;) {
-                size_t piece = MIN(size - got, CLIENT_FETCH_PIECE);
-                bool last = got + piece == size;
-                r = ctrl_io_need_blocking(&c->io, piece, true, last, MAX(c->timeout_msec, 300000));
-                if (r < 0)
-                        return client_err(c, r, "no session records from the server: %s",
-                                          r == -ECONNRESET ? "connection closed" : ow_strerror(r));
-                memcpy(plain + got, ctrl_io_msg(&c->io), piece);
-                ctrl_io_msg_done(&c->io);
-                got += piece;
-        }
+        /* Part 3: the records, streamed by the engine in batches; none is
+         * handed out before the part's HMAC verified. */
         if (f->ack.n_records > 0) {
                 f->records = calloc(f->ack.n_records, sizeof(OwRecord));
                 if (!f->records)
                         return -ENOMEM;
         }
-        r = ow_fetch_records_decode(plain, size, f->ack.n_records, f->records);
-        if (r < 0)
-                return client_err(c, r, "bad records: %s", ow_strerror(r));
+        for (;;) {
+                r = ctrl_io_next_event_blocking(&c->io, &ev, MAX(c->timeout_msec, FETCH_DATA_TIMEOUT_MSEC));
+                if (r < 0 && ow_engine_state(c->io.engine) == OW_ENGINE_FAILED &&
+                    streq(ow_engine_error_context(c->io.engine), "bad records"))
+                        return client_err(c, r, "bad records: %s", ow_strerror(r));
+                if (r < 0)
+                        return client_err(c, r, "no session records from the server: %s",
+                                          r == -ECONNRESET ? "connection closed" : ow_strerror(r));
+                if (ev.type == OW_EVENT_FETCH_DONE)
+                        break;
+                assert(ev.type == OW_EVENT_FETCH_RECORDS);
+                assert(ev.records.n <= f->ack.n_records - got);
+                memcpy(f->records + got, ev.records.records, (size_t) ev.records.n * sizeof(OwRecord));
+                got += ev.records.n;
+                ow_event_done(&ev);
+        }
+        assert(got == f->ack.n_records);
         return 0;
 }

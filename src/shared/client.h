@@ -6,7 +6,12 @@
  * connect, authenticate, request sessions, start them, exchange
  * Stop-Sessions and fetch stored sessions. Calls block, each bounded by
  * the client's timeout; errors come back as a negative code plus a one-line
- * reason in client->error.
+ * reason in client->error (these functions never print: their callers do).
+ *
+ * A thin adapter: the protocol is the control engine's
+ * (ow-control-engine.h), which c->io carries; this file only waits for the
+ * engine's events and turns them into these calls' results. The
+ * non-blocking client for sd-event programs is client-async.h.
  */
 
 #include <stdbool.h>
@@ -17,6 +22,9 @@
 #include "ow-control.h"
 #include "ow-crypto.h"
 #include "ow-types.h"
+
+/* What every wait for the server is bounded by, unless told otherwise. */
+#define CLIENT_TIMEOUT_MSEC_DEFAULT 60000
 
 typedef struct ClientOptions {
         const char *server;     /* "host[:port]" */

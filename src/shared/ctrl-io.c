@@ -10,48 +10,43 @@
 #include "ctrl-io.h"
 #include "macro.h"
 #include "ow-error.h"
+#include "units.h"
 
 void ctrl_io_init(CtrlIO *io, int fd) {
+        assert(io);
         *io = (CtrlIO) { .fd = fd };
 }
 
-void ctrl_io_done(CtrlIO *io) {
-        if (io->channel_ready)
-                ow_channel_wipe(&io->channel);
-        if (io->rbuf) {
-                ow_wipe(io->rbuf, io->rcap);
-                free(io->rbuf);
-        }
-        free(io->wbuf);
-        *io = (CtrlIO) { .fd = -1 };
-}
+int ctrl_io_attach(CtrlIO *io, int fd, OwControlRole role) {
+        OwEngine *e;
+        int r;
 
-void ctrl_io_set_channel(CtrlIO *io, const OwChannel *ch) {
-        io->channel = *ch;
-        io->channel_ready = true;
-}
-
-static int reserve(uint8_t **buf, size_t *cap, size_t need) {
-        if (need <= *cap)
-                return 0;
-        size_t n = MAX(*cap * 2, need);
-        n = MAX(n, (size_t) 4096);
-        uint8_t *b = realloc(*buf, n);
-        if (!b)
-                return -ENOMEM;
-        *buf = b;
-        *cap = n;
+        assert(io);
+        assert(!io->engine);
+        r = ow_engine_new(&ow_protocol_owamp, role, &e);
+        if (r < 0)
+                return r;
+        *io = (CtrlIO) { .fd = fd, .engine = e };
         return 0;
 }
 
+void ctrl_io_done(CtrlIO *io) {
+        assert(io);
+        ow_engine_free(io->engine);
+        *io = (CtrlIO) { .fd = -1 };
+}
+
 int ctrl_io_read(CtrlIO *io) {
-        if (io->rlen >= CTRL_IO_MAX_BUFFERED)
-                return -ENOBUFS;
-        int r = reserve(&io->rbuf, &io->rcap, io->rlen + 16384);
-        if (r < 0)
-                return r;
+        size_t space;
+        uint8_t *p;
+
+        assert(io);
+        assert(io->engine);
+        p = ow_engine_feed_buffer(io->engine, &space);
+        if (!p)
+                return ow_engine_input_pending(io->engine) >= OW_ENGINE_MAX_INPUT ? -ENOBUFS : -ENOMEM;
         for (;;) {
-                ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, MSG_DONTWAIT);
+                ssize_t n = recv(io->fd, p, space, MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -59,58 +54,24 @@ int ctrl_io_read(CtrlIO *io) {
                 }
                 if (n == 0)
                         io->eof = true;
-                io->rlen += (size_t) n;
+                (void) ow_engine_feed_commit(io->engine, (size_t) n);
                 io->bytes_in += (size_t) n;
                 return (int) n;
         }
 }
 
-int ctrl_io_need(CtrlIO *io, size_t n, bool protected, bool hmac_last) {
-        if (io->rlen - io->msg_len < n)
-                return 0;
-        if (protected) {
-                if (!io->channel_ready)
-                        return -EINVAL;
-                int r = ow_channel_open(&io->channel, io->rbuf + io->msg_len, n, hmac_last);
-                if (r < 0)
-                        return r;
-        }
-        io->msg_len += n;
-        return 1;
-}
-
-void ctrl_io_msg_done(CtrlIO *io) {
-        size_t rest = io->rlen - io->msg_len;
-        /* Plaintext of the finished message must not linger in the buffer. */
-        ow_wipe(io->rbuf, io->msg_len);
-        memmove(io->rbuf, io->rbuf + io->msg_len, rest);
-        io->rlen = rest;
-        io->msg_len = 0;
-}
-
-int ctrl_io_queue_clear(CtrlIO *io, const void *buf, size_t len) {
-        if (io->woff > 0 && io->woff == io->wlen)
-                io->woff = io->wlen = 0;
-        int r = reserve(&io->wbuf, &io->wcap, io->wlen + len);
-        if (r < 0)
-                return r;
-        memcpy(io->wbuf + io->wlen, buf, len);
-        io->wlen += len;
-        return 0;
-}
-
-int ctrl_io_queue_sealed(CtrlIO *io, uint8_t *buf, size_t len, bool hmac_last) {
-        if (!io->channel_ready)
-                return -EINVAL;
-        int r = ow_channel_seal(&io->channel, buf, len, hmac_last);
-        if (r < 0)
-                return r;
-        return ctrl_io_queue_clear(io, buf, len);
-}
-
 int ctrl_io_flush(CtrlIO *io) {
-        while (io->woff < io->wlen) {
-                ssize_t n = send(io->fd, io->wbuf + io->woff, io->wlen - io->woff, MSG_DONTWAIT | MSG_NOSIGNAL);
+        assert(io);
+        if (!io->engine)
+                return 0;
+        for (;;) {
+                size_t len;
+                const uint8_t *p = ow_engine_output(io->engine, &len);
+                ssize_t n;
+
+                if (len == 0)
+                        return 0;
+                n = send(io->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -118,36 +79,52 @@ int ctrl_io_flush(CtrlIO *io) {
                                 return 1;
                         return -errno;
                 }
-                io->woff += (size_t) n;
+                ow_engine_output_done(io->engine, (size_t) n);
                 io->bytes_out += (size_t) n;
         }
-        io->woff = io->wlen = 0;
-        return 0;
 }
 
 static int64_t now_msec(void) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * (int64_t) MSEC_PER_SEC + ts.tv_nsec / (int64_t) NSEC_PER_MSEC;
 }
 
-int ctrl_io_need_blocking(CtrlIO *io, size_t n, bool protected, bool hmac_last, int timeout_msec) {
-        int64_t end = now_msec() + timeout_msec;
+/* Wait up to the deadline for events on the socket: 1 ready, 0 timed out. */
+static int wait_fd(const CtrlIO *io, short events, int64_t deadline) {
         for (;;) {
-                int r = ctrl_io_need(io, n, protected, hmac_last);
+                int64_t left = deadline - now_msec();
+                struct pollfd p = { .fd = io->fd, .events = events };
+                int r;
+
+                if (left <= 0)
+                        return 0;
+                r = poll(&p, 1, (int) MIN(left, (int64_t) INT32_MAX));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                return r > 0;
+        }
+}
+
+int ctrl_io_next_event_blocking(CtrlIO *io, OwEvent *ret, int timeout_msec) {
+        int64_t deadline = now_msec() + timeout_msec;
+
+        assert(io);
+        assert(io->engine);
+        for (;;) {
+                int r = ow_engine_poll(io->engine, ret);
                 if (r != 0)
-                        return r < 0 ? r : 0;
+                        return r;
                 if (io->eof)
                         return -ECONNRESET;
-                int64_t left = end - now_msec();
-                if (left <= 0)
+                r = wait_fd(io, POLLIN, deadline);
+                if (r < 0)
+                        return r;
+                if (r == 0)
                         return -ETIMEDOUT;
-                struct pollfd p = { .fd = io->fd, .events = POLLIN };
-                r = poll(&p, 1, (int) left);
-                if (r < 0 && errno != EINTR)
-                        return -errno;
-                if (r <= 0)
-                        continue;
                 r = ctrl_io_read(io);
                 if (r < 0 && r != -EAGAIN)
                         return r;
@@ -155,17 +132,17 @@ int ctrl_io_need_blocking(CtrlIO *io, size_t n, bool protected, bool hmac_last, 
 }
 
 int ctrl_io_flush_blocking(CtrlIO *io, int timeout_msec) {
-        int64_t end = now_msec() + timeout_msec;
+        int64_t deadline = now_msec() + timeout_msec;
+
+        assert(io);
         for (;;) {
                 int r = ctrl_io_flush(io);
                 if (r <= 0)
                         return r;
-                int64_t left = end - now_msec();
-                if (left <= 0)
+                r = wait_fd(io, POLLOUT, deadline);
+                if (r < 0)
+                        return r;
+                if (r == 0)
                         return -ETIMEDOUT;
-                struct pollfd p = { .fd = io->fd, .events = POLLOUT };
-                r = poll(&p, 1, (int) left);
-                if (r < 0 && errno != EINTR)
-                        return -errno;
         }
 }
