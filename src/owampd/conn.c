@@ -12,6 +12,11 @@
  * Every refusal is answered with an Accept code where the protocol has one
  * (the reference sometimes closes instead; PROTOCOL.md 5, 12), and logged
  * with the reason. Protocol violations close the connection.
+ *
+ * The protocol itself (set-up, framing, crypto, which command may come
+ * when) is the control engine's (ow-control-engine.h), behind c->io: this
+ * file turns the engine's events into policy, sessions and fetches, and
+ * answers through the engine. Only this file logs for a connection.
  */
 
 #include <errno.h>
@@ -27,8 +32,11 @@
 
 #include "owampd.h"
 #include "ow-error.h"
+#include "units.h"
 
-#define STARTING_TIMEOUT_USEC (30 * UINT64_C(1000000))
+#define STARTING_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define CLOSING_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define GUARD_GRACE_USEC USEC_PER_MINUTE
 #define MAX_SESSIONS_PER_CONN 4096
 
 static int conn_process(Conn *c);
@@ -76,12 +84,11 @@ static void conn_arm_control_timeout(Conn *c) {
         conn_arm_timer(c, c->server->control_timeout_usec);
 }
 
-static int conn_send_sealed(Conn *c, uint8_t *buf, size_t len, bool hmac_last) {
-        int r = ctrl_io_queue_sealed(&c->io, buf, len, hmac_last);
-        if (r < 0)
-                return r;
-        conn_update_events(c);
-        return 0;
+/* After the engine queued something: ask for POLLOUT. Passes r through. */
+static int conn_sent(Conn *c, int r) {
+        if (r >= 0)
+                conn_update_events(c);
+        return r;
 }
 
 /* Send what is queued, then close. */
@@ -92,7 +99,7 @@ static void conn_finish(Conn *c) {
                 return;
         }
         (void) sd_event_source_set_io_events(c->io_source, EPOLLOUT);
-        conn_arm_timer(c, 5 * UINT64_C(1000000));
+        conn_arm_timer(c, CLOSING_TIMEOUT_USEC);
 }
 
 /* A protocol violation or an I/O error: log and drop the connection. */
@@ -166,9 +173,9 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 if (r == -ECONNABORTED)
                         return 0; /* c is gone */
                 if (c->io.eof && c->state != CONN_CLOSING) {
-                        /* rlen, not ctrl_io_pending(): a message whose first
-                         * block was already taken is still unfinished. */
-                        const char *when = c->io.rlen > 0          ? "in the middle of a message"
+                        /* Anything the engine holds unconsumed is a message
+                         * not finished (or one not read yet). */
+                        const char *when = ow_engine_input_pending(c->io.engine) > 0 ? "in the middle of a message"
                                            : c->state == CONN_SETUP ? "without answering the greeting"
                                            : c->state != CONN_IDLE  ? "in the middle of a test"
                                                                     : NULL;
@@ -217,7 +224,7 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                          "Control connection from %s timed out: no message for controltimeout (%" PRIu64
                          " s)",
-                         c->peer_str, c->server->control_timeout_usec / 1000000);
+                         c->peer_str, c->server->control_timeout_usec / USEC_PER_SEC);
                 conn_close(c);
                 break;
         }
@@ -253,6 +260,10 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         LIST_PREPEND(conns, s->conns, c);
         s->n_conns++;
 
+        r = ctrl_io_attach(&c->io, c->fd, OW_CONTROL_SERVER);
+        if (r < 0)
+                goto fail;
+
         r = sd_event_add_io(s->event, &c->io_source, c->fd, EPOLLIN, on_conn_io, c);
         if (r < 0)
                 goto fail;
@@ -275,18 +286,11 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
         c->modes_offered = too_many ? 0 : policy_modes_for_peer(s, &c->peer);
         OwServerGreeting g = { .modes = c->modes_offered, .count = s->pbkdf2_count };
-        r = random_bytes(c->challenge, sizeof(c->challenge));
+        r = random_bytes(g.challenge, sizeof(g.challenge));
         if (r >= 0)
-                r = random_bytes(c->salt, sizeof(c->salt));
-        if (r < 0)
-                goto fail;
-        memcpy(g.challenge, c->challenge, sizeof(g.challenge));
-        memcpy(g.salt, c->salt, sizeof(g.salt));
-        uint8_t buf[OW_SERVER_GREETING_SIZE];
-        r = ow_server_greeting_encode(&g, buf, sizeof(buf));
-        if (r < 0)
-                goto fail;
-        r = ctrl_io_queue_clear(&c->io, buf, sizeof(buf));
+                r = random_bytes(g.salt, sizeof(g.salt));
+        if (r >= 0)
+                r = ow_engine_send_greeting(c->io.engine, &g);
         if (r < 0)
                 goto fail;
         (void) ctrl_io_flush(&c->io);
@@ -327,59 +331,30 @@ fail:
 /* --- Set-Up-Response --------------------------------------------------- */
 
 static int send_server_start(Conn *c, OwAccept accept) {
-        OwServerStart ss = { .accept = accept, .start_time = c->server->uptime };
-        uint8_t buf[OW_SERVER_START_SIZE];
+        uint8_t iv[OW_IV_SIZE] = {};
         int r;
 
         /* Open mode has no IV; the reference sends zeros there [CAP]. */
         if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
-                r = random_bytes(ss.server_iv, sizeof(ss.server_iv));
+                r = random_bytes(iv, sizeof(iv));
                 if (r < 0)
                         return r;
         }
-        r = ow_server_start_encode(&ss, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        if (accept != OW_ACCEPT_OK) {
-                /* Refused: octets 32..47 go out as clear zeros (PROTOCOL.md 3.4). */
-                memset(buf + OW_SERVER_START_CLEAR_SIZE, 0, OW_SERVER_START_SIZE - OW_SERVER_START_CLEAR_SIZE);
-                return ctrl_io_queue_clear(&c->io, buf, sizeof(buf));
-        }
-        OwChannel ch;
-        r = ow_channel_init(&ch, c->mode, OW_CONTROL_SERVER, &c->keys, c->client_iv,
-                            ss.server_iv);
-        if (r < 0)
-                return r;
-        ctrl_io_set_channel(&c->io, &ch);
-        ow_wipe(&ch, sizeof(ch));
-        r = ctrl_io_queue_clear(&c->io, buf, OW_SERVER_START_CLEAR_SIZE);
-        if (r < 0)
-                return r;
-        return conn_send_sealed(c, buf + OW_SERVER_START_CLEAR_SIZE,
-                                OW_SERVER_START_SIZE - OW_SERVER_START_CLEAR_SIZE, false);
+        return conn_sent(c, ow_engine_send_server_start(c->io.engine, accept, iv, c->server->uptime));
 }
 
-static int handle_setup_response(Conn *c) {
+static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
         Server *s = c->server;
-        OwSetupResponse sr;
         int r;
 
-        r = ctrl_io_need(&c->io, OW_SETUP_RESPONSE_SIZE, false, false);
-        if (r <= 0)
-                return r;
-        r = ow_setup_response_decode(ctrl_io_msg(&c->io), OW_SETUP_RESPONSE_SIZE, &sr);
-        ctrl_io_msg_done(&c->io);
-        if (r < 0)
-                return conn_fail(c, r, "bad Set-Up-Response");
-
-        c->mode = sr.mode;
-        if (sr.mode != OW_MODE_OPEN)
-                memcpy(c->keyid, sr.keyid, sizeof(c->keyid));
+        c->mode = sr->mode;
+        if (sr->mode != OW_MODE_OPEN)
+                memcpy(c->keyid, sr->keyid, sizeof(c->keyid));
 
         /* The reference lets a client pick a mode it was not offered
          * (PROTOCOL.md 3.2); we refuse it. */
-        if (!(c->modes_offered & (uint32_t) sr.mode)) {
-                const char *cls = sr.mode == OW_MODE_OPEN && (s->modes & OW_MODE_OPEN)
+        if (!(c->modes_offered & (uint32_t) sr->mode)) {
+                const char *cls = sr->mode == OW_MODE_OPEN && (s->modes & OW_MODE_OPEN)
                                           ? policy_class_for(s, &c->peer, NULL)
                                           : NULL;
                 if (cls)
@@ -389,42 +364,35 @@ static int handle_setup_response(Conn *c) {
                 else
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
-                                 ow_mode_to_char(sr.mode), c->modes_offered);
+                                 ow_mode_to_char(sr->mode), c->modes_offered);
                 (void) send_server_start(c, OW_ACCEPT_FAILURE);
-                ow_wipe(&sr, sizeof(sr));
                 conn_finish(c); /* frees c at once if nothing could be queued */
                 return -ECONNABORTED;
         }
 
-        if (sr.mode != OW_MODE_OPEN) {
+        if (sr->mode != OW_MODE_OPEN) {
                 _cleanup_free_ uint8_t *secret = NULL;
                 size_t secret_len = 0;
-                uint8_t dk[OW_DK_SIZE];
-                bool known = policy_lookup_key(s, sr.keyid, &secret, &secret_len) >= 0;
+                bool known = policy_lookup_key(s, sr->keyid, &secret, &secret_len) >= 0;
 
                 /* Derive and decrypt even for an unknown identity, with a
                  * throw-away secret, so the answer takes the same time. */
                 static const uint8_t dummy[16] = {};
-                r = ow_pbkdf2(known ? secret : dummy, known ? secret_len : sizeof(dummy), c->salt,
-                              s->pbkdf2_count, dk);
-                if (secret) {
+                r = ow_engine_server_authenticate(c->io.engine, known ? secret : dummy,
+                                                  known ? secret_len : sizeof(dummy));
+                if (secret)
                         ow_wipe(secret, secret_len);
-                }
-                if (r >= 0)
-                        r = ow_token_decrypt(dk, sr.token, c->challenge, &c->keys);
-                ow_wipe(dk, sizeof(dk));
                 if (r < 0 || !known) {
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
-                                 sr.keyid, known ? "wrong passphrase" : "unknown key id");
-                        ow_wipe(&sr, sizeof(sr));
+                                 sr->keyid, known ? "wrong passphrase" : "unknown key id");
                         (void) send_server_start(c, OW_ACCEPT_FAILURE);
                         conn_finish(c); /* frees c at once if nothing could be queued */
                         return -ECONNABORTED;
                 }
-                memcpy(c->client_iv, sr.client_iv, sizeof(c->client_iv));
+                /* The test packets' keys are derived from these (session.c). */
+                c->keys = *ow_engine_keys(c->io.engine);
         }
-        ow_wipe(&sr, sizeof(sr));
 
         const char *cls = policy_class_for(s, &c->peer, c->keyid[0] ? c->keyid : NULL);
         free(c->class_name);
@@ -445,46 +413,17 @@ static int handle_setup_response(Conn *c) {
 
 static int send_accept_session(Conn *c, OwAccept accept, uint16_t port, const OwSid *sid) {
         OwAcceptSession a = { .accept = accept };
-        uint8_t buf[OW_ACCEPT_SESSION_SIZE];
 
         if (accept == OW_ACCEPT_OK) {
                 a.port = port;
                 a.sid = *sid;
         }
-        int r = ow_accept_session_encode(&a, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        return conn_send_sealed(c, buf, sizeof(buf), true);
+        return conn_sent(c, ow_engine_send_accept_session(c->io.engine, &a));
 }
 
-static int handle_request_session(Conn *c) {
-        const uint8_t *m;
-        size_t total;
-        int r;
+static int handle_request_session(Conn *c, OwEvent *ev) {
+        int r = ev->error;
 
-        /* First block already in; the rest of the preamble ends with its HMAC. */
-        if (c->io.msg_len < OW_REQUEST_SESSION_PREAMBLE_SIZE) {
-                r = ctrl_io_need(&c->io, OW_REQUEST_SESSION_PREAMBLE_SIZE - c->io.msg_len, true, true);
-                if (r < 0)
-                        return conn_fail(c, r, "Request-Session");
-                if (r == 0)
-                        return 0;
-        }
-        m = ctrl_io_msg(&c->io);
-        r = ow_command_size(m, c->io.msg_len, &total);
-        if (r < 0)
-                return conn_fail(c, r, "Request-Session");
-        if (c->io.msg_len < total) {
-                r = ctrl_io_need(&c->io, total - c->io.msg_len, true, true);
-                if (r < 0)
-                        return conn_fail(c, r, "Request-Session slots");
-                if (r == 0)
-                        return 0;
-        }
-
-        OwSessionRequest req = {};
-        r = ow_request_session_decode(ctrl_io_msg(&c->io), total, &req);
-        ctrl_io_msg_done(&c->io);
         conn_arm_control_timeout(c);
         if (r == -OW_ERR_IPVN || r == -OW_ERR_CONF || r == -OW_ERR_TYPEP || r == -OW_ERR_SLOT_TYPE ||
             r == -OW_ERR_COUNT) {
@@ -498,6 +437,7 @@ static int handle_request_session(Conn *c) {
         if (r < 0)
                 return conn_fail(c, r, "bad Request-Session");
 
+        const OwSessionRequest *req = &ev->request;
         OwAccept accept = OW_ACCEPT_OK;
         TestSession *t = NULL;
         if (c->n_sessions >= MAX_SESSIONS_PER_CONN) {
@@ -506,11 +446,10 @@ static int handle_request_session(Conn *c) {
                          MAX_SESSIONS_PER_CONN);
                 accept = OW_ACCEPT_TEMP_RESOURCE;
         } else {
-                r = session_new(c, &req, &accept, &t);
+                r = session_new(c, req, &accept, &t);
                 if (r < 0 && accept == OW_ACCEPT_OK)
                         accept = OW_ACCEPT_INTERNAL;
         }
-        ow_session_request_done(&req);
 
         if (!t)
                 r = send_accept_session(c, accept, 0, NULL);
@@ -524,11 +463,7 @@ static int handle_request_session(Conn *c) {
 /* --- Start-Sessions ---------------------------------------------------- */
 
 static int send_start_ack(Conn *c, OwAccept accept) {
-        uint8_t buf[OW_START_ACK_SIZE];
-        int r = ow_start_ack_encode(accept, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        return conn_send_sealed(c, buf, sizeof(buf), true);
+        return conn_sent(c, ow_engine_send_start_ack(c->io.engine, accept));
 }
 
 static uint64_t guard_usec(Conn *c) {
@@ -541,18 +476,12 @@ static uint64_t guard_usec(Conn *c) {
                 if (e > end)
                         end = e;
         }
-        uint64_t usec = ow_duration_to_usec(end - now) + c->server->enddelay_nsec / 1000;
-        return usec + 60 * UINT64_C(1000000);
+        uint64_t usec = ow_duration_to_usec(end - now) + c->server->enddelay_nsec / NSEC_PER_USEC;
+        return usec + GUARD_GRACE_USEC;
 }
 
 static int handle_start_sessions(Conn *c) {
-        int r = ctrl_io_need(&c->io, OW_START_SESSIONS_SIZE - c->io.msg_len, true, true);
-        if (r <= 0)
-                return r < 0 ? conn_fail(c, r, "Start-Sessions") : 0;
-        r = ow_start_sessions_decode(ctrl_io_msg(&c->io), OW_START_SESSIONS_SIZE);
-        ctrl_io_msg_done(&c->io);
-        if (r < 0)
-                return conn_fail(c, r, "bad Start-Sessions");
+        int r;
 
         if (c->n_sessions == 0) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Start-Sessions from %s without any session",
@@ -593,9 +522,7 @@ static bool all_done(Conn *c) {
 static int send_our_stop(Conn *c) {
         OwStopSessions st = { .accept = OW_ACCEPT_OK };
         _cleanup_free_ OwStopSession *list = NULL;
-        _cleanup_free_ uint8_t *buf = NULL;
         TestSession *t;
-        size_t size;
         uint32_t n = 0;
         int r;
 
@@ -621,16 +548,7 @@ static int send_our_stop(Conn *c) {
         else if (c->any_failure)
                 st.accept = OW_ACCEPT_INTERNAL;
 
-        r = ow_stop_sessions_size(&st, &size);
-        if (r < 0)
-                return r;
-        buf = malloc(size);
-        if (!buf)
-                return -ENOMEM;
-        r = ow_stop_sessions_encode(&st, buf, size);
-        if (r < 0)
-                return r;
-        r = conn_send_sealed(c, buf, size, true);
+        r = conn_sent(c, ow_engine_send_stop_sessions(c->io.engine, &st));
         if (r < 0)
                 return r;
         c->our_stop_sent = true;
@@ -685,8 +603,8 @@ static void conn_sessions_changed(Conn *c) {
                 conn_arm_timer(c, guard_usec(c));
                 (void) ctrl_io_flush(&c->io);
                 conn_update_events(c);
-                /* A Stop-Sessions may already be waiting in the buffer. */
-                if (ctrl_io_pending(&c->io) > 0)
+                /* A Stop-Sessions may already be waiting in the engine. */
+                if (ow_engine_input_pending(c->io.engine) > 0)
                         (void) conn_process(c);
                 return;
         }
@@ -722,36 +640,12 @@ void conn_session_event(Conn *c) {
         (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
 }
 
-static int handle_stop_sessions(Conn *c) {
-        size_t total;
-        int r;
-
-        for (;;) {
-                int k = ow_command_size(ctrl_io_msg(&c->io), c->io.msg_len, &total);
-                if (k < 0)
-                        return conn_fail(c, k, "bad Stop-Sessions");
-                if (k == 0 && c->io.msg_len == total)
-                        break;
-                if (total <= c->io.msg_len)
-                        return conn_fail(c, -OW_ERR_TRUNCATED, "bad Stop-Sessions size");
-                /* Only the final part ends with the HMAC block. */
-                r = ctrl_io_need(&c->io, total - c->io.msg_len, true, k == 0);
-                if (r < 0)
-                        return conn_fail(c, r, "Stop-Sessions");
-                if (r == 0)
-                        return 0;
-        }
-
-        if (c->state != CONN_TESTING && c->state != CONN_STOP_SENT) {
-                ctrl_io_msg_done(&c->io);
+static int handle_stop_sessions(Conn *c, OwEvent *ev) {
+        /* The engine lets one through only in a test, once. */
+        if (c->state != CONN_TESTING && c->state != CONN_STOP_SENT)
                 return conn_fail(c, -OW_ERR_STATE, "Stop-Sessions outside a test");
-        }
 
-        OwStopSessions st = {};
-        r = ow_stop_sessions_decode(ctrl_io_msg(&c->io), total, &st);
-        ctrl_io_msg_done(&c->io);
-        if (r < 0)
-                return conn_fail(c, r, "bad Stop-Sessions");
+        OwStopSessions st = TAKE_STRUCT(ev->stop);
 
         /* Every session we receive must be described exactly once, and
          * nothing else (PROTOCOL.md 5.4). */
@@ -807,27 +701,20 @@ static int handle_stop_sessions(Conn *c) {
 
 /* --- Fetch-Session ----------------------------------------------------- */
 
-static int handle_fetch_session(Conn *c) {
-        OwFetchSession f;
-        int r = ctrl_io_need(&c->io, OW_FETCH_SESSION_SIZE - c->io.msg_len, true, true);
-        if (r <= 0)
-                return r < 0 ? conn_fail(c, r, "Fetch-Session") : 0;
-        r = ow_fetch_session_decode(ctrl_io_msg(&c->io), OW_FETCH_SESSION_SIZE, &f);
-        ctrl_io_msg_done(&c->io);
+static int handle_fetch_session(Conn *c, const OwEvent *ev) {
+        int r;
+
         conn_arm_control_timeout(c);
-        if (r == -OW_ERR_RANGE) {
-                OwFetchAck a = { .accept = OW_ACCEPT_UNSUPPORTED };
-                uint8_t buf[OW_FETCH_ACK_SIZE];
+        if (ev->error == -OW_ERR_RANGE) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Fetch-Session from %s with Begin > End",
                          c->peer_str);
-                r = ow_fetch_ack_encode(&a, buf, sizeof(buf));
-                if (r >= 0)
-                        r = conn_send_sealed(c, buf, sizeof(buf), true);
+                r = conn_sent(c, ow_engine_send_fetch_ack(c->io.engine,
+                                                          &(OwFetchAck) { .accept = OW_ACCEPT_UNSUPPORTED }));
                 return r < 0 ? conn_fail(c, r, "cannot send Fetch-Ack") : 1;
         }
-        if (r < 0)
-                return conn_fail(c, r, "bad Fetch-Session");
-        r = datastore_fetch(c, &f);
+        if (ev->error < 0)
+                return conn_fail(c, ev->error, "bad Fetch-Session");
+        r = datastore_fetch(c, &ev->fetch);
         if (r < 0)
                 return conn_fail(c, r, "cannot answer Fetch-Session");
         conn_update_events(c);
@@ -836,53 +723,37 @@ static int handle_fetch_session(Conn *c) {
 
 /* --- Dispatch ---------------------------------------------------------- */
 
+static int conn_dispatch(Conn *c, OwEvent *ev) {
+        switch (ev->type) {
+        case OW_EVENT_SETUP_RESPONSE:
+                return handle_setup_response(c, &ev->setup);
+        case OW_EVENT_REQUEST_SESSION:
+                return handle_request_session(c, ev);
+        case OW_EVENT_START_SESSIONS:
+                return handle_start_sessions(c);
+        case OW_EVENT_STOP_SESSIONS:
+                return handle_stop_sessions(c, ev);
+        case OW_EVENT_FETCH_SESSION:
+                return handle_fetch_session(c, ev);
+        default:
+                /* The engine's table: a server gets nothing else. */
+                assert_not_reached();
+        }
+}
+
 static int conn_process(Conn *c) {
-        int r;
-
         for (;;) {
-                if (c->state == CONN_CLOSING)
+                _cleanup_(ow_event_done) OwEvent ev = {};
+                int r;
+
+                if (c->state == CONN_CLOSING || c->state == CONN_STARTING)
+                        return 0; /* STARTING: read the next command once Start-Ack is out */
+                r = ow_engine_poll(c->io.engine, &ev);
+                if (r < 0)
+                        return conn_fail(c, r, ow_engine_error_context(c->io.engine));
+                if (r == 0)
                         return 0;
-                if (c->state == CONN_SETUP) {
-                        r = handle_setup_response(c);
-                        if (r <= 0)
-                                return r;
-                        continue;
-                }
-                if (c->state == CONN_STARTING)
-                        return 0; /* read the next command once Start-Ack is out */
-
-                /* A command: its first block tells what it is. */
-                if (c->io.msg_len == 0) {
-                        r = ctrl_io_need(&c->io, OW_BLOCK_SIZE, true, false);
-                        if (r < 0)
-                                return conn_fail(c, r, "command");
-                        if (r == 0)
-                                return 0;
-                }
-                int cmd = ow_command_type(ctrl_io_msg(&c->io), c->io.msg_len);
-                if (cmd < 0)
-                        return conn_fail(c, cmd, "unknown command");
-
-                bool testing = c->state != CONN_IDLE;
-                if (testing && cmd != OW_CMD_STOP_SESSIONS)
-                        return conn_fail(c, -OW_ERR_STATE, "only Stop-Sessions is allowed during a test");
-
-                switch (cmd) {
-                case OW_CMD_REQUEST_SESSION:
-                        r = handle_request_session(c);
-                        break;
-                case OW_CMD_START_SESSIONS:
-                        r = handle_start_sessions(c);
-                        break;
-                case OW_CMD_STOP_SESSIONS:
-                        r = handle_stop_sessions(c);
-                        break;
-                case OW_CMD_FETCH_SESSION:
-                        r = handle_fetch_session(c);
-                        break;
-                default:
-                        return conn_fail(c, -OW_ERR_COMMAND, "unknown command");
-                }
+                r = conn_dispatch(c, &ev);
                 if (r <= 0)
                         return r;
         }

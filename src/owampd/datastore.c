@@ -485,12 +485,7 @@ static void mapped_done(Mapped *m) {
 }
 
 static int fetch_refuse(Conn *c, OwAccept accept) {
-        OwFetchAck a = { .accept = accept };
-        uint8_t buf[OW_FETCH_ACK_SIZE];
-        int r = ow_fetch_ack_encode(&a, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        return ctrl_io_queue_sealed(&c->io, buf, sizeof(buf), true);
+        return ow_engine_send_fetch_ack(c->io.engine, &(OwFetchAck) { .accept = accept });
 }
 
 int datastore_fetch(Conn *c, const OwFetchSession *f) {
@@ -576,28 +571,14 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
         if (r < 0)
                 return fetch_refuse(c, OW_ACCEPT_PERM_RESOURCE);
 
-        size_t total = OW_FETCH_ACK_SIZE + req_size + skips_size + recs_size;
-        out = malloc(total);
+        /* Everything that could still refuse the fetch comes before the
+         * Fetch-Ack: the request must encode, the ranges and records load. */
+        out = malloc(req_size);
         if (!out)
                 return fetch_refuse(c, OW_ACCEPT_TEMP_RESOURCE);
-
-        OwFetchAck ack = {
-                .accept = OW_ACCEPT_OK,
-                .finished = finished ? 1 : (fin == OW_OWP_FINISHED_INCOMPLETE || running ? 2 : 0),
-                .next_seqno = finished ? file.header.next_seqno : 0,
-                .n_skip_ranges = n_skips,
-                .n_records = n,
-        };
-        uint8_t *p = out;
-        r = ow_fetch_ack_encode(&ack, p, OW_FETCH_ACK_SIZE);
-        if (r < 0)
-                return r;
-        p += OW_FETCH_ACK_SIZE;
-
-        r = ow_request_session_encode(&file.request, p, req_size);
+        r = ow_request_session_encode(&file.request, out, req_size);
         if (r < 0)
                 return fetch_refuse(c, OW_ACCEPT_INTERNAL);
-        p += req_size;
 
         _cleanup_free_ OwSkipRange *sk = n_skips ? calloc(n_skips, sizeof(*sk)) : NULL;
         if (n_skips && !sk)
@@ -605,10 +586,6 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
         for (uint32_t i = 0; i < n_skips; i++)
                 if (ow_owp_get_skip_range(&file, i, &sk[i]) < 0)
                         return fetch_refuse(c, OW_ACCEPT_INTERNAL);
-        r = ow_fetch_skips_encode(sk, n_skips, p, skips_size);
-        if (r < 0)
-                return r;
-        p += skips_size;
 
         _cleanup_free_ OwRecord *recs = n ? calloc(n, sizeof(*recs)) : NULL;
         if (n && !recs)
@@ -619,26 +596,23 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
                 if (ow_owp_get_record(&file, i, &rec) >= 0 && rec.seq >= f->begin && rec.seq <= f->end)
                         recs[k++] = rec;
         }
-        r = ow_fetch_records_encode(recs, n, p, recs_size);
-        if (r < 0)
-                return r;
 
-        /* Seal: Fetch-Ack, request preamble, slots, skip ranges, records -
-         * each part ends with its HMAC block. */
-        p = out;
-        r = ctrl_io_queue_sealed(&c->io, p, OW_FETCH_ACK_SIZE, true);
-        p += OW_FETCH_ACK_SIZE;
+        /* The answer, through the connection's engine, which seals each
+         * part with its HMAC: Fetch-Ack, the request, skip ranges, records. */
+        OwFetchAck ack = {
+                .accept = OW_ACCEPT_OK,
+                .finished = finished ? 1 : (fin == OW_OWP_FINISHED_INCOMPLETE || running ? 2 : 0),
+                .next_seqno = finished ? file.header.next_seqno : 0,
+                .n_skip_ranges = n_skips,
+                .n_records = n,
+        };
+        r = ow_engine_send_fetch_ack(c->io.engine, &ack);
         if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, p, OW_REQUEST_SESSION_PREAMBLE_SIZE, true);
-        p += OW_REQUEST_SESSION_PREAMBLE_SIZE;
+                r = ow_engine_send_fetch_request(c->io.engine, &file.request);
         if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, p, req_size - OW_REQUEST_SESSION_PREAMBLE_SIZE, true);
-        p += req_size - OW_REQUEST_SESSION_PREAMBLE_SIZE;
-        if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, p, skips_size, true);
-        p += skips_size;
-        if (r >= 0)
-                r = ctrl_io_queue_sealed(&c->io, p, recs_size, true);
+                r = ow_engine_send_fetch_skips(c->io.engine, sk, n_skips);
+        if (r >= 0 && n > 0)
+                r = ow_engine_send_fetch_records(c->io.engine, recs, n);
         if (r < 0)
                 return r;
 

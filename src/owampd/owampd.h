@@ -106,7 +106,7 @@ struct Conn {
         LIST_FIELDS(Conn, conns);
 
         int fd;
-        CtrlIO io;
+        CtrlIO io; /* the socket and the control engine (all the protocol) */
         sd_event_source *io_source;
         sd_event_source *timer_source;
         sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
@@ -119,10 +119,7 @@ struct Conn {
         uint32_t modes_offered;
         OwMode mode;
         char keyid[OW_KEYID_SIZE + 1];
-        uint8_t challenge[OW_CHALLENGE_SIZE];
-        uint8_t salt[OW_SALT_SIZE];
-        uint8_t client_iv[OW_IV_SIZE];
-        OwControlKeys keys;
+        OwControlKeys keys; /* modes A and E: the control session keys, from the engine */
         char *class_name; /* policy class the connection was admitted under */
         uint64_t policy_generation;
 
