@@ -71,73 +71,169 @@ static int connect_with_timeout(int fd, const SockAddr *a, int timeout_msec) {
         return -err;
 }
 
-int client_connect(Client *c, const ClientOptions *o) {
+void client_target_done(ClientTarget *t) {
+        free(t->addrs);
+        free(t->src);
+        *t = (ClientTarget) {};
+}
+
+static int errf(char *err, size_t err_size, int r, const char *fmt, ...) _printf_(4, 5);
+static int errf(char *err, size_t err_size, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int client_target_resolve(const ClientOptions *o, ClientTarget *ret, char *err, size_t err_size) {
         _cleanup_free_ char *node = NULL;
-        _cleanup_free_ SockAddr *addrs = NULL, *src = NULL;
-        size_t n = 0, n_src = 0;
+        _cleanup_(client_target_done) ClientTarget t = {};
         uint16_t port;
         int r;
 
-        c->timeout_msec = o->timeout_msec > 0 ? o->timeout_msec : CLIENT_TIMEOUT_MSEC_DEFAULT;
         r = net_split_node(o->server, OWAMP_CONTROL_PORT, &node, &port);
         if (r < 0 || !node)
-                return client_err(c, -EINVAL, "invalid server address '%s'", o->server);
-        r = net_resolve(node, port, o->family, false, &addrs, &n);
+                return errf(err, err_size, -EINVAL, "invalid server address '%s'", o->server);
+        r = net_resolve(node, port, o->family, false, &t.addrs, &t.n_addrs);
         if (r < 0)
-                return client_err(c, r, "cannot resolve '%s'", node);
+                return errf(err, err_size, r, "cannot resolve '%s'", node);
         if (o->source) {
                 _cleanup_free_ char *snode = NULL;
                 uint16_t sport;
+
                 r = net_split_node(o->source, 0, &snode, &sport);
                 if (r < 0 || !snode)
-                        return client_err(c, -EINVAL, "invalid source address '%s'", o->source);
-                r = net_resolve(snode, 0, o->family, false, &src, &n_src);
+                        return errf(err, err_size, -EINVAL, "invalid source address '%s'", o->source);
+                r = net_resolve(snode, 0, o->family, false, &t.src, &t.n_src);
                 if (r < 0)
-                        return client_err(c, r, "cannot resolve source address '%s'", snode);
+                        return errf(err, err_size, r, "cannot resolve source address '%s'", snode);
         }
+        *ret = TAKE_STRUCT(t);
+        return 0;
+}
+
+int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i, char *err, size_t err_size) {
+        const SockAddr *a = &t->addrs[i];
+        _cleanup_close_ int fd = -1;
+
+        assert(i < t->n_addrs);
+        err[0] = 0;
+        fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (o->interface &&
+            setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface, (socklen_t) strlen(o->interface)) < 0) {
+                int r = -errno;
+                return errf(err, err_size, r, "cannot use interface %s: %s", o->interface, strerror(-r));
+        }
+        if (t->src) {
+                bool bound = false;
+
+                for (size_t k = 0; k < t->n_src && !bound; k++)
+                        if (t->src[k].sa.sa_family == a->sa.sa_family)
+                                bound = bind(fd, &t->src[k].sa, sockaddr_len(&t->src[k])) == 0;
+                if (!bound)
+                        return -EADDRNOTAVAIL;
+        }
+        return TAKE_FD(fd);
+}
+
+int client_socket_connected(int fd, SockAddr *ret_local) {
+        socklen_t l = sizeof(*ret_local);
+        int one = 1;
+
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (getsockname(fd, &ret_local->sa, &l) < 0)
+                return -errno;
+        sockaddr_unmap_v4(ret_local);
+        return 0;
+}
+
+int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, OwEngine *e, OwControlKeys *ret_keys,
+                           bool *ret_count_odd, char *err, size_t err_size) {
+        uint8_t client_iv[OW_IV_SIZE] = {};
+        char keyid[OW_KEYID_SIZE + 1] = {};
+        OwClientSetup setup;
+        OwMode mode;
+        int r;
+
+        *ret_count_odd = false;
+        if (g->modes == 0)
+                return errf(err, err_size, -EACCES, "server %s refuses this client (no modes offered)", o->server);
+
+        uint32_t usable = g->modes & o->modes;
+        if (!o->keyid)
+                usable &= OW_MODE_OPEN;
+        mode = ow_modes_pick(usable);
+        if (!mode)
+                return errf(err, err_size, -EPROTONOSUPPORT,
+                            "no common mode: server offers %s%s%s, we allow %s%s%s%s",
+                            g->modes & OW_MODE_OPEN ? "O" : "", g->modes & OW_MODE_AUTHENTICATED ? "A" : "",
+                            g->modes & OW_MODE_ENCRYPTED ? "E" : "", o->modes & OW_MODE_OPEN ? "O" : "",
+                            o->modes & OW_MODE_AUTHENTICATED ? "A" : "", o->modes & OW_MODE_ENCRYPTED ? "E" : "",
+                            !o->keyid && (o->modes & ~(uint32_t) OW_MODE_OPEN) ? " (A and E need -u)" : "");
+
+        /* The session keys and the Client-IV are ours to pick; the engine
+         * derives the Token from them. */
+        setup = (OwClientSetup) { .mode = mode };
+        if (mode != OW_MODE_OPEN) {
+                int k = ow_pbkdf2_count_check_client(g->count);
+                if (k < 0)
+                        return errf(err, err_size, k, "server asks for %u PBKDF2 iterations; refusing", g->count);
+                *ret_count_odd = k > 0;
+                r = random_bytes(ret_keys, sizeof(*ret_keys));
+                if (r >= 0)
+                        r = random_bytes(client_iv, sizeof(client_iv));
+                if (r < 0)
+                        return errf(err, err_size, r, "cannot build the authentication token: %s", ow_strerror(r));
+                snprintf(keyid, sizeof(keyid), "%s", o->keyid);
+                setup = (OwClientSetup) { .mode = mode, .keyid = keyid, .secret = o->secret,
+                                          .secret_len = o->secret_len, .keys = ret_keys, .client_iv = client_iv };
+        }
+        r = ow_engine_send_setup_response(e, &setup);
+        ow_wipe(client_iv, sizeof(client_iv));
+        if (r == -OW_ERR_KEYID || r == -OW_ERR_MODE)
+                return errf(err, err_size, r, "cannot encode Set-Up-Response: %s", ow_strerror(r));
+        if (r < 0)
+                return errf(err, err_size, r, "cannot build the authentication token: %s", ow_strerror(r));
+        return mode;
+}
+
+int client_connect(Client *c, const ClientOptions *o) {
+        _cleanup_(client_target_done) ClientTarget t = {};
+        bool count_odd;
+        int r;
+
+        c->timeout_msec = o->timeout_msec > 0 ? o->timeout_msec : CLIENT_TIMEOUT_MSEC_DEFAULT;
+        r = client_target_resolve(o, &t, c->error, sizeof(c->error));
+        if (r < 0)
+                return r;
 
         r = -EHOSTUNREACH;
-        for (size_t i = 0; i < n; i++) {
-                int fd = socket(addrs[i].sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        for (size_t i = 0; i < t.n_addrs; i++) {
+                int fd = client_target_socket(o, &t, i, c->error, sizeof(c->error));
+                if (fd < 0 && c->error[0])
+                        return fd; /* the interface: no other address will do better */
                 if (fd < 0) {
-                        r = -errno;
+                        r = fd;
                         continue;
                 }
-                if (o->interface &&
-                    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface, (socklen_t) strlen(o->interface)) < 0) {
-                        r = -errno;
-                        safe_close(fd);
-                        return client_err(c, r, "cannot use interface %s: %s", o->interface, strerror(-r));
-                }
-                if (src) {
-                        bool bound = false;
-                        for (size_t k = 0; k < n_src && !bound; k++)
-                                if (src[k].sa.sa_family == addrs[i].sa.sa_family)
-                                        bound = bind(fd, &src[k].sa, sockaddr_len(&src[k])) == 0;
-                        if (!bound) {
-                                r = -EADDRNOTAVAIL;
-                                safe_close(fd);
-                                continue;
-                        }
-                }
-                r = connect_with_timeout(fd, &addrs[i], c->timeout_msec);
+                r = connect_with_timeout(fd, &t.addrs[i], c->timeout_msec);
                 if (r < 0) {
                         safe_close(fd);
                         continue;
                 }
                 c->fd = fd;
-                c->peer = addrs[i];
+                c->peer = t.addrs[i];
                 break;
         }
         if (c->fd < 0)
                 return client_err(c, r, "cannot connect to %s: %s", o->server, strerror(-r));
 
-        int one = 1;
-        (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        socklen_t l = sizeof(c->local);
-        if (getsockname(c->fd, &c->local.sa, &l) < 0)
-                return client_err(c, -errno, "getsockname: %s", strerror(errno));
-        sockaddr_unmap_v4(&c->local);
+        r = client_socket_connected(c->fd, &c->local);
+        if (r < 0)
+                return client_err(c, r, "getsockname: %s", strerror(-r));
         sockaddr_unmap_v4(&c->peer);
         r = ctrl_io_attach(&c->io, c->fd, OW_CONTROL_CLIENT);
         if (r < 0)
@@ -152,50 +248,16 @@ int client_connect(Client *c, const ClientOptions *o) {
                 return client_err(c, r, "no server greeting from %s: %s", o->server,
                                   r == -ECONNRESET ? "connection closed" : ow_strerror(r));
         assert(ev.type == OW_EVENT_GREETING);
-        OwServerGreeting g = ev.greeting;
-        if (g.modes == 0)
-                return client_err(c, -EACCES, "server %s refuses this client (no modes offered)", o->server);
 
-        uint32_t usable = g.modes & o->modes;
-        if (!o->keyid)
-                usable &= OW_MODE_OPEN;
-        OwMode mode = ow_modes_pick(usable);
-        if (!mode)
-                return client_err(c, -EPROTONOSUPPORT,
-                                  "no common mode: server offers %s%s%s, we allow %s%s%s%s",
-                                  g.modes & OW_MODE_OPEN ? "O" : "", g.modes & OW_MODE_AUTHENTICATED ? "A" : "",
-                                  g.modes & OW_MODE_ENCRYPTED ? "E" : "", o->modes & OW_MODE_OPEN ? "O" : "",
-                                  o->modes & OW_MODE_AUTHENTICATED ? "A" : "",
-                                  o->modes & OW_MODE_ENCRYPTED ? "E" : "",
-                                  !o->keyid && (o->modes & ~(uint32_t) OW_MODE_OPEN) ? " (A and E need -u)" : "");
-        c->mode = mode;
-
-        /* Set-Up-Response: the session keys and the Client-IV are ours to
-         * pick, the engine derives the Token from them. */
-        uint8_t client_iv[OW_IV_SIZE] = {};
-        char keyid[OW_KEYID_SIZE + 1] = {};
-        OwClientSetup setup = { .mode = mode };
-        if (mode != OW_MODE_OPEN) {
-                int k = ow_pbkdf2_count_check_client(g.count);
-                if (k < 0)
-                        return client_err(c, k, "server asks for %u PBKDF2 iterations; refusing", g.count);
-                if (k > 0)
-                        fprintf(stderr, "owping: warning: server's PBKDF2 count %u is not a power of two\n",
-                                g.count);
-                r = random_bytes(&c->keys, sizeof(c->keys));
-                if (r >= 0)
-                        r = random_bytes(client_iv, sizeof(client_iv));
-                if (r < 0)
-                        return client_err(c, r, "cannot build the authentication token: %s", ow_strerror(r));
-                snprintf(keyid, sizeof(keyid), "%s", o->keyid);
-                setup = (OwClientSetup) { .mode = mode, .keyid = keyid, .secret = o->secret,
-                                          .secret_len = o->secret_len, .keys = &c->keys, .client_iv = client_iv };
-        }
-        r = ow_engine_send_setup_response(c->io.engine, &setup);
-        if (r == -OW_ERR_KEYID || r == -OW_ERR_MODE)
-                return client_err(c, r, "cannot encode Set-Up-Response: %s", ow_strerror(r));
+        /* Set-Up-Response */
+        r = client_answer_greeting(o, &ev.greeting, c->io.engine, &c->keys, &count_odd, c->error,
+                                   sizeof(c->error));
         if (r < 0)
-                return client_err(c, r, "cannot build the authentication token: %s", ow_strerror(r));
+                return r;
+        c->mode = (OwMode) r;
+        if (count_odd)
+                fprintf(stderr, "owping: warning: server's PBKDF2 count %u is not a power of two\n",
+                        ev.greeting.count);
         r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
         if (r < 0)
                 return client_err(c, r, "cannot send Set-Up-Response: %s", strerror(-r));
@@ -212,7 +274,7 @@ int client_connect(Client *c, const ClientOptions *o) {
         if (ev.server_start.accept != OW_ACCEPT_OK)
                 return client_err(c, -EACCES, "server refused the connection: %s%s",
                                   ow_accept_to_string(ev.server_start.accept),
-                                  mode != OW_MODE_OPEN ? " (wrong key id or passphrase?)" : "");
+                                  c->mode != OW_MODE_OPEN ? " (wrong key id or passphrase?)" : "");
         c->rtt_usec = mono_usec() - sent_at;
         c->server_start_time = ev.server_start.start_time;
         return 0;

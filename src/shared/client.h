@@ -83,6 +83,33 @@ void client_fetch_done(ClientFetch *f);
  * whether the server agreed (the parts are only there when it did). */
 int client_fetch(Client *c, uint32_t begin, uint32_t end, const OwSid *sid, ClientFetch *f);
 
+/* The parts of a connection's set-up both clients share (client-async.c
+ * too). Each returns an error with a one-line reason in err. */
+typedef struct ClientTarget {
+        SockAddr *addrs; /* the server's, in the order to try */
+        size_t n_addrs;
+        SockAddr *src; /* -S, or NULL */
+        size_t n_src;
+} ClientTarget;
+
+int client_target_resolve(const ClientOptions *o, ClientTarget *ret, char *err, size_t err_size);
+void client_target_done(ClientTarget *t);
+/* A non-blocking TCP socket for t->addrs[i], on -B's interface and bound
+ * to a -S address of its family: the fd, -EADDRNOTAVAIL when there is no
+ * such address (try the next one), or another -errno; err is set (not
+ * empty) only when the interface cannot be used, and no other address
+ * will do better. */
+int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i, char *err, size_t err_size);
+/* A connected control socket: TCP_NODELAY, and its local address. */
+int client_socket_connected(int fd, SockAddr *ret_local);
+/* The answer to a Server Greeting: picks the mode from what the server
+ * offers and o allows, makes random session keys (into *ret_keys) and
+ * Client-IV, and queues the Set-Up-Response in the engine. Returns the
+ * mode; *ret_count_odd when the server's PBKDF2 count is not a power of
+ * two (the caller may warn). */
+int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, OwEngine *e, OwControlKeys *ret_keys,
+                           bool *ret_count_odd, char *err, size_t err_size);
+
 /* Time from the NTP clock, shifted by OWAMP_DEBUG_TIMEOFFSET like the
  * server's. */
 OwTimestamp client_now(void);
