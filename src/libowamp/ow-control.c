@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "macro.h"
-#include "ow-control-engine.h"
+#include "ow-control-engine.h" /* ow_command_*() read the OWAMP table */
 #include "ow-control.h"
 #include "ow-error.h"
 #include "ow-wire.h"
@@ -266,21 +266,19 @@ int ow_command_type(const uint8_t *buf, size_t len) {
 }
 
 /* Stop-Sessions layout (RFC 4656 3.8): per session a SID block, then Next
- * Seqno, K and the ranges packed from octet 8 of the following block. */
-#define STOP_SESSION_HEADER_SIZE (OW_SID_SIZE + 8)
+ * Seqno and K (4 octets each) and the K ranges packed after them, padded to
+ * a block. */
+#define STOP_SESSION_COUNTS_SIZE 8 /* Next Seqno, K */
+#define STOP_SESSION_HEADER_SIZE (OW_SID_SIZE + STOP_SESSION_COUNTS_SIZE)
 
 static size_t stop_session_record_size(uint32_t k) {
-        return OW_SID_SIZE + ALIGN_TO(8 + (size_t) k * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE);
+        return OW_SID_SIZE + ALIGN_TO(STOP_SESSION_COUNTS_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE);
 }
 
-/*
- * Walk the session records of a Stop-Sessions message in buf[0..len).
- * Returns 0 with the total size once every record header has been seen, 1
- * with the number of octets needed to go on, or -OW_ERR_COUNT. Each K is
- * bounded before it moves the offset, so the sizes cannot overflow (at
- * most OW_MAX_STOP_SESSIONS x 32 + 8 x OW_MAX_SKIP_RANGES octets).
- */
-static int stop_sessions_walk(const uint8_t *buf, size_t len, size_t *ret_size) {
+/* Each K is bounded before it moves the offset, so the sizes cannot
+ * overflow (at most OW_MAX_STOP_SESSIONS x 32 + 8 x OW_MAX_SKIP_RANGES
+ * octets). */
+int ow_stop_sessions_size_from(const uint8_t *buf, size_t len, size_t *ret_size) {
         uint32_t n, total = 0;
         size_t off = OW_BLOCK_SIZE;
 
@@ -727,7 +725,7 @@ int ow_stop_sessions_decode(const uint8_t *buf, size_t len, OwStopSessions *ret)
 
         /* Bounds every count and finds the size before anything else. A
          * message cut in the middle of its records reports "need more". */
-        r = stop_sessions_walk(buf, len, &need);
+        r = ow_stop_sessions_size_from(buf, len, &need);
         if (r < 0)
                 return r;
         if (r > 0)
@@ -744,8 +742,9 @@ int ow_stop_sessions_decode(const uint8_t *buf, size_t len, OwStopSessions *ret)
         for (uint32_t i = 0; i < m.n_sessions; i++) {
                 uint32_t k = ow_get_be32(p + OW_SID_SIZE + 4);
 
-                if (k % 2 == 0 &&
-                    !ow_all_zero(p + STOP_SESSION_HEADER_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE, 8))
+                /* K even: the ranges end 8 octets short of a block. */
+                if (k % 2 == 0 && !ow_all_zero(p + STOP_SESSION_HEADER_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE,
+                                               OW_BLOCK_SIZE - STOP_SESSION_COUNTS_SIZE))
                         return -OW_ERR_PADDING;
                 total += k;
                 p += stop_session_record_size(k);
@@ -910,322 +909,134 @@ int ow_fetch_ack_decode(const uint8_t *buf, size_t len, OwFetchAck *ret) {
         return 0;
 }
 
-int ow_fetch_skips_size(uint32_t n, size_t *ret_size) {
+/*
+ * The two data parts of a fetch answer are the same shape: n items of a
+ * fixed size packed back to back, zero-padded to a block, then an HMAC
+ * block (PROTOCOL.md 5.7). One description per part, one codec for both.
+ */
+typedef struct PackedPart {
+        size_t item_size;  /* on the wire */
+        size_t item_sizeof; /* in memory */
+        uint32_t max;      /* bound on n */
+        int (*check)(const void *item); /* what encode refuses */
+        void (*put)(const void *item, uint8_t *out);
+        int (*get)(const uint8_t *in, void *ret); /* decodes and validates */
+} PackedPart;
+
+static int skip_check(const void *item) {
+        const OwSkipRange *r = item;
+        return r->first <= r->last ? 0 : -OW_ERR_RANGE;
+}
+
+static void skip_put(const void *item, uint8_t *out) {
+        ow_skip_range_encode(item, out);
+}
+
+static int skip_get(const uint8_t *in, void *ret) {
+        return ow_skip_range_decode(in, ret);
+}
+
+static int record_check(const void *item) {
+        const OwRecord *rec = item;
+        int r = ow_errest_check(rec->send_err);
+        return r < 0 ? r : ow_errest_check(rec->recv_err);
+}
+
+static void record_put(const void *item, uint8_t *out) {
+        ow_record_encode(item, out);
+}
+
+static int record_get(const uint8_t *in, void *ret) {
+        return ow_record_decode(in, ret);
+}
+
+static const PackedPart skips_part = {
+        OW_SKIP_RANGE_SIZE, sizeof(OwSkipRange), OW_MAX_SKIP_RANGES, skip_check, skip_put, skip_get,
+};
+
+static const PackedPart records_part = {
+        OW_RECORD_SIZE, sizeof(OwRecord), OW_MAX_FETCH_RECORDS, record_check, record_put, record_get,
+};
+
+static int part_size(const PackedPart *p, uint32_t n, size_t *ret_size) {
         if (!ret_size)
                 return -EINVAL;
-        if (n > OW_MAX_SKIP_RANGES)
+        if (n > p->max)
                 return -OW_ERR_COUNT;
-        *ret_size = ALIGN_TO((size_t) n * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE) + OW_HMAC_SIZE;
+        *ret_size = ALIGN_TO((size_t) n * p->item_size, OW_BLOCK_SIZE) + OW_HMAC_SIZE;
         return 0;
+}
+
+static int part_encode(const PackedPart *p, const void *items, uint32_t n, uint8_t *buf, size_t size) {
+        const uint8_t *item = items;
+        size_t need;
+        int r;
+
+        if (!buf || (n > 0 && !items))
+                return -EINVAL;
+        r = part_size(p, n, &need);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < n; i++) {
+                r = p->check(item + (size_t) i * p->item_sizeof);
+                if (r < 0)
+                        return r;
+        }
+        if (size < need)
+                return -ENOBUFS;
+
+        memset(buf, 0, need);
+        for (uint32_t i = 0; i < n; i++)
+                p->put(item + (size_t) i * p->item_sizeof, buf + (size_t) i * p->item_size);
+        return (int) need;
+}
+
+static int part_decode(const PackedPart *p, const uint8_t *buf, size_t len, uint32_t n, void *ret) {
+        uint8_t scratch[MAX(sizeof(OwRecord), sizeof(OwSkipRange))];
+        size_t need;
+        int r;
+
+        assert(p->item_sizeof <= sizeof(scratch));
+        if (!buf || (n > 0 && !ret))
+                return -EINVAL;
+        r = part_size(p, n, &need);
+        if (r < 0)
+                return r;
+        r = check_length(len, need);
+        if (r < 0)
+                return r;
+
+        /* Validate everything before writing anything to ret. */
+        for (uint32_t i = 0; i < n; i++) {
+                r = p->get(buf + (size_t) i * p->item_size, scratch);
+                if (r < 0)
+                        return r;
+        }
+        for (uint32_t i = 0; i < n; i++)
+                (void) p->get(buf + (size_t) i * p->item_size, (uint8_t *) ret + (size_t) i * p->item_sizeof);
+        return 0;
+}
+
+int ow_fetch_skips_size(uint32_t n, size_t *ret_size) {
+        return part_size(&skips_part, n, ret_size);
 }
 
 int ow_fetch_skips_encode(const OwSkipRange *ranges, uint32_t n, uint8_t *buf, size_t size) {
-        size_t need;
-        int r;
-
-        if (!buf || (n > 0 && !ranges))
-                return -EINVAL;
-        r = ow_fetch_skips_size(n, &need);
-        if (r < 0)
-                return r;
-        for (uint32_t i = 0; i < n; i++)
-                if (ranges[i].first > ranges[i].last)
-                        return -OW_ERR_RANGE;
-        if (size < need)
-                return -ENOBUFS;
-
-        memset(buf, 0, need);
-        for (uint32_t i = 0; i < n; i++)
-                ow_skip_range_encode(&ranges[i], buf + (size_t) i * OW_SKIP_RANGE_SIZE);
-        return (int) need;
+        return part_encode(&skips_part, ranges, n, buf, size);
 }
 
 int ow_fetch_skips_decode(const uint8_t *buf, size_t len, uint32_t n, OwSkipRange *ret) {
-        size_t need;
-        int r;
-
-        if (!buf || (n > 0 && !ret))
-                return -EINVAL;
-        r = ow_fetch_skips_size(n, &need);
-        if (r < 0)
-                return r;
-        r = check_length(len, need);
-        if (r < 0)
-                return r;
-
-        /* Validate everything before writing anything to ret. */
-        for (uint32_t i = 0; i < n; i++) {
-                OwSkipRange s;
-
-                r = ow_skip_range_decode(buf + (size_t) i * OW_SKIP_RANGE_SIZE, &s);
-                if (r < 0)
-                        return r;
-        }
-        for (uint32_t i = 0; i < n; i++)
-                (void) ow_skip_range_decode(buf + (size_t) i * OW_SKIP_RANGE_SIZE, &ret[i]);
-        return 0;
+        return part_decode(&skips_part, buf, len, n, ret);
 }
 
 int ow_fetch_records_size(uint32_t n, size_t *ret_size) {
-        if (!ret_size)
-                return -EINVAL;
-        if (n > OW_MAX_FETCH_RECORDS)
-                return -OW_ERR_COUNT;
-        *ret_size = ALIGN_TO((size_t) n * OW_RECORD_SIZE, OW_BLOCK_SIZE) + OW_HMAC_SIZE;
-        return 0;
+        return part_size(&records_part, n, ret_size);
 }
 
 int ow_fetch_records_encode(const OwRecord *records, uint32_t n, uint8_t *buf, size_t size) {
-        size_t need;
-        int r;
-
-        if (!buf || (n > 0 && !records))
-                return -EINVAL;
-        r = ow_fetch_records_size(n, &need);
-        if (r < 0)
-                return r;
-        for (uint32_t i = 0; i < n; i++) {
-                r = ow_errest_check(records[i].send_err);
-                if (r < 0)
-                        return r;
-                r = ow_errest_check(records[i].recv_err);
-                if (r < 0)
-                        return r;
-        }
-        if (size < need)
-                return -ENOBUFS;
-
-        memset(buf, 0, need);
-        for (uint32_t i = 0; i < n; i++)
-                ow_record_encode(&records[i], buf + (size_t) i * OW_RECORD_SIZE);
-        return (int) need;
+        return part_encode(&records_part, records, n, buf, size);
 }
 
 int ow_fetch_records_decode(const uint8_t *buf, size_t len, uint32_t n, OwRecord *ret) {
-        size_t need;
-        int r;
-
-        if (!buf || (n > 0 && !ret))
-                return -EINVAL;
-        r = ow_fetch_records_size(n, &need);
-        if (r < 0)
-                return r;
-        r = check_length(len, need);
-        if (r < 0)
-                return r;
-
-        /* Validate everything before writing anything to ret. */
-        for (uint32_t i = 0; i < n; i++) {
-                OwRecord rec;
-
-                r = ow_record_decode(buf + (size_t) i * OW_RECORD_SIZE, &rec);
-                if (r < 0)
-                        return r;
-        }
-        for (uint32_t i = 0; i < n; i++)
-                (void) ow_record_decode(buf + (size_t) i * OW_RECORD_SIZE, &ret[i]);
-        return 0;
+        return part_decode(&records_part, buf, len, n, ret);
 }
-
-/* --- The protocol table (ow-control-engine.h) ----------------------------- */
-
-/* Adapters from the table's uniform signatures to the codecs above. */
-
-static int request_size_of(const uint8_t *buf, size_t len, size_t *ret_size) {
-        /* The slot count is in the first block. */
-        if (len < OW_BLOCK_SIZE) {
-                *ret_size = OW_BLOCK_SIZE;
-                return 1;
-        }
-        return ow_request_session_size(ow_get_be32(buf + 4), ret_size);
-}
-
-static int request_encoded_size(const void *m, size_t *ret_size) {
-        return ow_request_session_size(((const OwSessionRequest *) m)->n_slots, ret_size);
-}
-
-static int request_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_request_session_encode(m, buf, size);
-}
-
-static int request_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_request_session_decode(buf, len, &ev->request);
-}
-
-static int accept_session_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_accept_session_encode(m, buf, size);
-}
-
-static int accept_session_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_accept_session_decode(buf, len, &ev->accept_session);
-}
-
-static int start_sessions_encode(const void *m, uint8_t *buf, size_t size) {
-        (void) m;
-        return ow_start_sessions_encode(buf, size);
-}
-
-static int start_sessions_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        (void) ev;
-        return ow_start_sessions_decode(buf, len);
-}
-
-static int start_ack_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_start_ack_encode(*(const OwAccept *) m, buf, size);
-}
-
-static int start_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_start_ack_decode(buf, len, &ev->accept);
-}
-
-static int stop_size_of(const uint8_t *buf, size_t len, size_t *ret_size) {
-        return stop_sessions_walk(buf, len, ret_size);
-}
-
-static int stop_encoded_size(const void *m, size_t *ret_size) {
-        return ow_stop_sessions_size(m, ret_size);
-}
-
-static int stop_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_stop_sessions_encode(m, buf, size);
-}
-
-static int stop_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_stop_sessions_decode(buf, len, &ev->stop);
-}
-
-static int fetch_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_fetch_session_encode(m, buf, size);
-}
-
-static int fetch_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_fetch_session_decode(buf, len, &ev->fetch);
-}
-
-static int fetch_ack_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_fetch_ack_encode(m, buf, size);
-}
-
-static int fetch_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_fetch_ack_decode(buf, len, &ev->fetch_ack);
-}
-
-#define SERVER_ONLY OW_ROLE_BIT(OW_CONTROL_SERVER)
-#define CLIENT_ONLY OW_ROLE_BIT(OW_CONTROL_CLIENT)
-#define IN_IDLE OW_ENGINE_STATE_BIT(OW_ENGINE_IDLE)
-#define IN_TEST OW_ENGINE_STATE_BIT(OW_ENGINE_TEST)
-
-/* Replies, RFC 4656 3.5, 3.7, 3.8: the server's, each to one command. */
-static const OwMessageSpec owamp_accept_session = {
-        .name = "Accept-Session",
-        .size = OW_ACCEPT_SESSION_SIZE,
-        .senders = SERVER_ONLY,
-        .states = IN_IDLE,
-        .event = OW_EVENT_ACCEPT_SESSION,
-        .decode = accept_session_decode,
-        .encode = accept_session_encode,
-};
-
-static const OwMessageSpec owamp_start_ack = {
-        .name = "Start-Ack",
-        .size = OW_START_ACK_SIZE,
-        .senders = SERVER_ONLY,
-        .states = IN_IDLE,
-        .flags = OW_MSG_STARTS_TEST,
-        .event = OW_EVENT_START_ACK,
-        .decode = start_ack_decode,
-        .encode = start_ack_encode,
-};
-
-static const OwMessageSpec owamp_fetch_ack = {
-        .name = "Fetch-Ack",
-        .size = OW_FETCH_ACK_SIZE,
-        .senders = SERVER_ONLY,
-        .states = IN_IDLE,
-        .flags = OW_MSG_FETCH_PARTS,
-        .event = OW_EVENT_FETCH_ACK,
-        .decode = fetch_ack_decode,
-        .encode = fetch_ack_encode,
-};
-
-/* Commands, RFC 4656 3.4-3.8. */
-static const OwMessageSpec owamp_request_session = {
-        .name = "Request-Session",
-        .command = OW_CMD_REQUEST_SESSION,
-        .size = OW_REQUEST_SESSION_PREAMBLE_SIZE,
-        .size_of = request_size_of,
-        .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
-        .reply = &owamp_accept_session,
-        .event = OW_EVENT_REQUEST_SESSION,
-        .decode = request_decode,
-        .encode = request_encode,
-        .encoded_size = request_encoded_size,
-};
-
-static const OwMessageSpec owamp_start_sessions = {
-        .name = "Start-Sessions",
-        .command = OW_CMD_START_SESSIONS,
-        .size = OW_START_SESSIONS_SIZE,
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
-        .flags = OW_MSG_NO_PIPELINE,
-        .reply = &owamp_start_ack,
-        .event = OW_EVENT_START_SESSIONS,
-        .decode = start_sessions_decode,
-        .encode = start_sessions_encode,
-};
-
-static const OwMessageSpec owamp_stop_sessions = {
-        .name = "Stop-Sessions",
-        .command = OW_CMD_STOP_SESSIONS,
-        .size = OW_STOP_SESSIONS_MIN_SIZE,
-        .size_of = stop_size_of,
-        .senders = OW_ROLES_BOTH, /* each side describes what it sent (PROTOCOL.md 5.4) */
-        .states = IN_TEST,
-        .flags = OW_MSG_ENDS_TEST,
-        .event = OW_EVENT_STOP_SESSIONS,
-        .decode = stop_decode,
-        .encode = stop_encode,
-        .encoded_size = stop_encoded_size,
-        .refused_context = "Stop-Sessions outside a test",
-};
-
-static const OwMessageSpec owamp_fetch_session = {
-        .name = "Fetch-Session",
-        .command = OW_CMD_FETCH_SESSION,
-        .size = OW_FETCH_SESSION_SIZE,
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
-        .reply = &owamp_fetch_ack,
-        .event = OW_EVENT_FETCH_SESSION,
-        .decode = fetch_decode,
-        .encode = fetch_encode,
-};
-
-static const OwMessageSpec *const owamp_commands[] = {
-        &owamp_request_session,
-        &owamp_start_sessions,
-        &owamp_stop_sessions,
-        &owamp_fetch_session,
-};
-
-/* RFC 4656 3.1: open, authenticated, encrypted; A and E protect the
- * control stream alike (they differ in the test packets). */
-static const OwModeSpec owamp_modes[] = {
-        { OW_MODE_OPEN, OW_MODE_OPEN },
-        { OW_MODE_AUTHENTICATED, OW_MODE_AUTHENTICATED },
-        { OW_MODE_ENCRYPTED, OW_MODE_ENCRYPTED },
-};
-
-const OwProtocol ow_protocol_owamp = {
-        .name = "OWAMP",
-        .port = OW_CONTROL_PORT_OWAMP,
-        .modes = owamp_modes,
-        .n_modes = ELEMENTSOF(owamp_modes),
-        .commands = owamp_commands,
-        .n_commands = ELEMENTSOF(owamp_commands),
-        .fetch_request = &owamp_request_session,
-        .test_context = "only Stop-Sessions is allowed during a test",
-};

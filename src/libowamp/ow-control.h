@@ -223,6 +223,10 @@ typedef struct OwStopSessions {
 } OwStopSessions;
 
 int ow_stop_sessions_size(const OwStopSessions *m, size_t *ret_size);
+/* The size of the Stop-Sessions starting at buf, from the octets so far:
+ * ow_command_size()'s contract (0 and the size, 1 and the octets to have
+ * before asking again, or -OW_ERR_COUNT). */
+int ow_stop_sessions_size_from(const uint8_t *buf, size_t len, size_t *ret_size);
 int ow_stop_sessions_encode(const OwStopSessions *m, uint8_t *buf, size_t size);
 int ow_stop_sessions_decode(const uint8_t *buf, size_t len, OwStopSessions *ret);
 void ow_stop_sessions_done(OwStopSessions *m);

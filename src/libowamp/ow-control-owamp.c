@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * OWAMP-Control as data for the control engine (ow-control-engine.h): its
+ * commands and replies, who sends each when, their codecs (ow-control.h),
+ * its modes. A second protocol (TWAMP-Control, RFC 5357) is a second file
+ * like this one: see docs/HACKING.md, "The control engine".
+ */
+
+#include "macro.h"
+#include "ow-control-engine.h"
+#include "ow-control.h"
+#include "ow-wire.h"
+
+/* Adapters from the table's uniform signatures to the codecs above. */
+
+static int request_size_of(const uint8_t *buf, size_t len, size_t *ret_size) {
+        /* The slot count is in the first block. */
+        if (len < OW_BLOCK_SIZE) {
+                *ret_size = OW_BLOCK_SIZE;
+                return 1;
+        }
+        return ow_request_session_size(ow_get_be32(buf + 4), ret_size);
+}
+
+static int request_encoded_size(const void *m, size_t *ret_size) {
+        return ow_request_session_size(((const OwSessionRequest *) m)->n_slots, ret_size);
+}
+
+static int request_encode(const void *m, uint8_t *buf, size_t size) {
+        return ow_request_session_encode(m, buf, size);
+}
+
+static int request_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        return ow_request_session_decode(buf, len, &ev->request);
+}
+
+static int accept_session_encode(const void *m, uint8_t *buf, size_t size) {
+        return ow_accept_session_encode(m, buf, size);
+}
+
+static int accept_session_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        return ow_accept_session_decode(buf, len, &ev->accept_session);
+}
+
+static int start_sessions_encode(const void *m, uint8_t *buf, size_t size) {
+        (void) m;
+        return ow_start_sessions_encode(buf, size);
+}
+
+static int start_sessions_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        (void) ev;
+        return ow_start_sessions_decode(buf, len);
+}
+
+static int start_ack_encode(const void *m, uint8_t *buf, size_t size) {
+        return ow_start_ack_encode(*(const OwAccept *) m, buf, size);
+}
+
+static int start_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        return ow_start_ack_decode(buf, len, &ev->accept);
+}
+
+static int stop_encoded_size(const void *m, size_t *ret_size) {
+        return ow_stop_sessions_size(m, ret_size);
+}
+
+static int stop_encode(const void *m, uint8_t *buf, size_t size) {
+        return ow_stop_sessions_encode(m, buf, size);
+}
+
+static int stop_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        return ow_stop_sessions_decode(buf, len, &ev->stop);
+}
+
+static int fetch_encode(const void *m, uint8_t *buf, size_t size) {
+        return ow_fetch_session_encode(m, buf, size);
+}
+
+static int fetch_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        return ow_fetch_session_decode(buf, len, &ev->fetch);
+}
+
+static int fetch_ack_encode(const void *m, uint8_t *buf, size_t size) {
+        return ow_fetch_ack_encode(m, buf, size);
+}
+
+static int fetch_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
+        return ow_fetch_ack_decode(buf, len, &ev->fetch_ack);
+}
+
+#define SERVER_ONLY OW_ROLE_BIT(OW_CONTROL_SERVER)
+#define CLIENT_ONLY OW_ROLE_BIT(OW_CONTROL_CLIENT)
+#define IN_IDLE OW_ENGINE_STATE_BIT(OW_ENGINE_IDLE)
+#define IN_TEST OW_ENGINE_STATE_BIT(OW_ENGINE_TEST)
+
+/* Replies, RFC 4656 3.5, 3.7, 3.8: the server's, each to one command. */
+static const OwMessageSpec owamp_accept_session = {
+        .name = "Accept-Session",
+        .size = OW_ACCEPT_SESSION_SIZE,
+        .senders = SERVER_ONLY,
+        .states = IN_IDLE,
+        .event = OW_EVENT_ACCEPT_SESSION,
+        .decode = accept_session_decode,
+        .encode = accept_session_encode,
+};
+
+static const OwMessageSpec owamp_start_ack = {
+        .name = "Start-Ack",
+        .size = OW_START_ACK_SIZE,
+        .senders = SERVER_ONLY,
+        .states = IN_IDLE,
+        .flags = OW_MSG_STARTS_TEST,
+        .event = OW_EVENT_START_ACK,
+        .decode = start_ack_decode,
+        .encode = start_ack_encode,
+};
+
+static const OwMessageSpec owamp_fetch_ack = {
+        .name = "Fetch-Ack",
+        .size = OW_FETCH_ACK_SIZE,
+        .senders = SERVER_ONLY,
+        .states = IN_IDLE,
+        .flags = OW_MSG_FETCH_PARTS,
+        .event = OW_EVENT_FETCH_ACK,
+        .decode = fetch_ack_decode,
+        .encode = fetch_ack_encode,
+};
+
+/* Commands, RFC 4656 3.4-3.8. */
+static const OwMessageSpec owamp_request_session = {
+        .name = "Request-Session",
+        .command = OW_CMD_REQUEST_SESSION,
+        .size = OW_REQUEST_SESSION_PREAMBLE_SIZE,
+        .size_of = request_size_of,
+        .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
+        .senders = CLIENT_ONLY,
+        .states = IN_IDLE,
+        .reply = &owamp_accept_session,
+        .event = OW_EVENT_REQUEST_SESSION,
+        .decode = request_decode,
+        .encode = request_encode,
+        .encoded_size = request_encoded_size,
+};
+
+static const OwMessageSpec owamp_start_sessions = {
+        .name = "Start-Sessions",
+        .command = OW_CMD_START_SESSIONS,
+        .size = OW_START_SESSIONS_SIZE,
+        .senders = CLIENT_ONLY,
+        .states = IN_IDLE,
+        .flags = OW_MSG_NO_PIPELINE,
+        .reply = &owamp_start_ack,
+        .event = OW_EVENT_START_SESSIONS,
+        .decode = start_sessions_decode,
+        .encode = start_sessions_encode,
+};
+
+static const OwMessageSpec owamp_stop_sessions = {
+        .name = "Stop-Sessions",
+        .command = OW_CMD_STOP_SESSIONS,
+        .size = OW_STOP_SESSIONS_MIN_SIZE,
+        .size_of = ow_stop_sessions_size_from,
+        .senders = OW_ROLES_BOTH, /* each side describes what it sent (PROTOCOL.md 5.4) */
+        .states = IN_TEST,
+        .flags = OW_MSG_ENDS_TEST,
+        .event = OW_EVENT_STOP_SESSIONS,
+        .decode = stop_decode,
+        .encode = stop_encode,
+        .encoded_size = stop_encoded_size,
+        .refused_context = "Stop-Sessions outside a test",
+};
+
+static const OwMessageSpec owamp_fetch_session = {
+        .name = "Fetch-Session",
+        .command = OW_CMD_FETCH_SESSION,
+        .size = OW_FETCH_SESSION_SIZE,
+        .senders = CLIENT_ONLY,
+        .states = IN_IDLE,
+        .reply = &owamp_fetch_ack,
+        .event = OW_EVENT_FETCH_SESSION,
+        .decode = fetch_decode,
+        .encode = fetch_encode,
+};
+
+static const OwMessageSpec *const owamp_commands[] = {
+        &owamp_request_session,
+        &owamp_start_sessions,
+        &owamp_stop_sessions,
+        &owamp_fetch_session,
+};
+
+/* RFC 4656 3.1: open, authenticated, encrypted; A and E protect the
+ * control stream alike (they differ in the test packets). */
+static const OwModeSpec owamp_modes[] = {
+        { OW_MODE_OPEN, OW_MODE_OPEN },
+        { OW_MODE_AUTHENTICATED, OW_MODE_AUTHENTICATED },
+        { OW_MODE_ENCRYPTED, OW_MODE_ENCRYPTED },
+};
+
+const OwProtocol ow_protocol_owamp = {
+        .name = "OWAMP",
+        .port = OW_CONTROL_PORT_OWAMP,
+        .modes = owamp_modes,
+        .n_modes = ELEMENTSOF(owamp_modes),
+        .commands = owamp_commands,
+        .n_commands = ELEMENTSOF(owamp_commands),
+        .fetch_request = &owamp_request_session,
+        .test_context = "only Stop-Sessions is allowed during a test",
+};
