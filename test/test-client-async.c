@@ -297,9 +297,12 @@ START_TEST(test_session) {
         ck_assert_int_eq(client_async_state(run.c), CLIENT_ASYNC_CONNECTING);
         RUN_UNTIL(&run, run.ready == 1);
         ck_assert_int_eq(client_async_state(run.c), CLIENT_ASYNC_READY);
-        ck_assert_int_eq(client_async_mode(run.c), (int) modes[_i]);
-        ck_assert(!!client_async_keys(run.c) == (modes[_i] != OW_MODE_OPEN));
-        ck_assert_uint_eq(client_async_server_start_time(run.c), UINT64_C(42) << 32);
+        const ClientAsyncInfo *info = client_async_info(run.c);
+        ck_assert_ptr_nonnull(info);
+        ck_assert_int_eq(info->mode, (int) modes[_i]);
+        ck_assert_uint_eq(info->server_start_time, UINT64_C(42) << 32);
+        if (modes[_i] != OW_MODE_OPEN) /* what the server decrypted from the Token */
+                ck_assert_bytes_eq(info->keys.aes, ow_engine_keys(s.io.engine)->aes, OW_AES_KEY_SIZE);
 
         /* Three at once, answered in order. */
         for (int i = 0; i < 3; i++)
@@ -359,44 +362,43 @@ START_TEST(test_session) {
 }
 END_TEST
 
+/* A connection to a server that behaves as s says: it must end with
+ * error and a reason that starts with `reason`, and never be ready. */
+static void expect_disconnect(Run *run, TestServer s, int error, const char *reason) {
+        unsigned n = run->disconnects;
+
+        ck_assert_int_eq(client_async_connect_fd(run->c, server_start(&s, run->event)), 0);
+        RUN_UNTIL(run, run->disconnects == n + 1);
+        ck_assert_int_eq(run->disconnect_error, error);
+        ck_assert_msg(startswith(run->reason, reason), "reason '%s'", run->reason);
+        ck_assert_uint_eq(run->ready, 0);
+        server_close(&s);
+}
+
 START_TEST(test_refused) {
-        TestServer s = { .fd = -1, .refuse = true };
         Run run;
 
         run_init(&run, OW_MODE_ENCRYPTED);
-        ck_assert_int_eq(client_async_connect_fd(run.c, server_start(&s, run.event)), 0);
-        RUN_UNTIL(&run, run.disconnects == 1);
-        ck_assert_int_eq(run.disconnect_error, -EACCES);
-        ck_assert_str_eq(run.reason, "server refused the connection: failure, reason unspecified (wrong key id or passphrase?)");
-        ck_assert_uint_eq(run.ready, 0);
-        server_close(&s);
-
+        expect_disconnect(&run, (TestServer) { .fd = -1, .refuse = true }, -EACCES,
+                          "server refused the connection: failure, reason unspecified (wrong key id or passphrase?)");
         /* No common mode: the client leaves after the greeting. */
         run.o.modes = OW_MODE_ENCRYPTED;
         run.o.keyid = NULL;
-        s = (TestServer) { .fd = -1 };
-        ck_assert_int_eq(client_async_connect_fd(run.c, server_start(&s, run.event)), 0);
-        RUN_UNTIL(&run, run.disconnects == 2);
-        ck_assert_int_eq(run.disconnect_error, -EPROTONOSUPPORT);
-        ck_assert(strstr(run.reason, "no common mode"));
-        server_close(&s);
+        expect_disconnect(&run, (TestServer) { .fd = -1 }, -EPROTONOSUPPORT,
+                          "no common mode: server offers OAE, we allow E (A and E need -u)");
         run_done(&run);
 }
 END_TEST
 
 START_TEST(test_timeout) {
-        TestServer s = { .fd = -1, .silent = true };
         Run run;
 
         run_init(&run, OW_MODE_OPEN);
         run.o.timeout_msec = 200;
         run.c = client_async_free(run.c);
         ck_assert_int_eq(client_async_new(run.event, &run.o, &callbacks, &run, &run.c), 0);
-        ck_assert_int_eq(client_async_connect_fd(run.c, server_start(&s, run.event)), 0);
-        RUN_UNTIL(&run, run.disconnects == 1);
-        ck_assert_int_eq(run.disconnect_error, -ETIMEDOUT);
-        ck_assert_str_eq(run.reason, "no answer from the server within 200 ms");
-        server_close(&s);
+        expect_disconnect(&run, (TestServer) { .fd = -1, .silent = true }, -ETIMEDOUT,
+                          "no answer from the server within 200 ms");
         run_done(&run);
 }
 END_TEST
@@ -488,8 +490,8 @@ static OwSessionRequest live_request(const ClientAsync *c) {
         static OwSlot slot = { OW_SLOT_FIXED, 1 << 24 }; /* 1/256 s */
         OwSessionRequest q = { .conf_receiver = true, .n_slots = 1, .n_packets = 5, .slots = &slot,
                                .timeout = UINT64_C(1) << 32 };
-        (void) sockaddr_to_owamp(client_async_local(c), &q.ipvn, q.sender_addr);
-        (void) sockaddr_to_owamp(client_async_peer(c), &q.ipvn, q.receiver_addr);
+        (void) sockaddr_to_owamp(&client_async_info(c)->local, &q.ipvn, q.sender_addr);
+        (void) sockaddr_to_owamp(&client_async_info(c)->peer, &q.ipvn, q.receiver_addr);
         q.sender_port = 9;
         q.start_time = client_now() + (UINT64_C(1) << 32);
         return q;
@@ -512,7 +514,7 @@ static int live(const char *server, const char *mode, const char *keyid, const c
         /* Two at once, then away before starting them. */
         LIVE_CHECK(client_async_connect(run.c) >= 0, "connect: %s", run.reason);
         LIVE_RUN_UNTIL(&run, run.ready == 1);
-        LIVE_CHECK(client_async_mode(run.c) == (OwMode) modes, "mode %d", client_async_mode(run.c));
+        LIVE_CHECK(client_async_info(run.c)->mode == (OwMode) modes, "mode %d", client_async_info(run.c)->mode);
         OwSessionRequest q = live_request(run.c);
         LIVE_CHECK(client_async_request_session(run.c, &q, live_accept, &run) == 0, "command");
         q = live_request(run.c);

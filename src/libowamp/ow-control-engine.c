@@ -202,6 +202,16 @@ static unsigned peer_bit(const OwEngine *e) {
         return OW_ROLE_BIT(e->role == OW_CONTROL_CLIENT ? OW_CONTROL_SERVER : OW_CONTROL_CLIENT);
 }
 
+/* Both ends keep what the greeting said: the key derivation needs it. */
+static void remember_greeting(OwEngine *e, const OwServerGreeting *g) {
+        e->modes_offered = g->modes;
+        memcpy(e->challenge, g->challenge, sizeof(e->challenge));
+        memcpy(e->salt, g->salt, sizeof(e->salt));
+        e->count = g->count;
+        /* Modes 0 is a refusal: nothing more either way (RFC 4656 3.1). */
+        e->state = g->modes == 0 ? OW_ENGINE_CLOSED : OW_ENGINE_SETUP;
+}
+
 static int fail(OwEngine *e, int error, const char *context) {
         assert(error < 0);
         e->state = OW_ENGINE_FAILED;
@@ -496,11 +506,7 @@ int ow_engine_send_greeting(OwEngine *e, const OwServerGreeting *g) {
         r = append_clear(e, buf, sizeof(buf));
         if (r < 0)
                 return r;
-        e->modes_offered = g->modes;
-        memcpy(e->challenge, g->challenge, sizeof(e->challenge));
-        memcpy(e->salt, g->salt, sizeof(e->salt));
-        e->count = g->count;
-        e->state = g->modes == 0 ? OW_ENGINE_CLOSED : OW_ENGINE_SETUP;
+        remember_greeting(e, g);
         return 0;
 }
 
@@ -635,12 +641,7 @@ static int poll_greeting(OwEngine *e, OwEvent *ret) {
         message_done(e, OW_SERVER_GREETING_SIZE);
         if (r < 0)
                 return fail(e, r, "bad Server Greeting");
-        e->modes_offered = g.modes;
-        memcpy(e->challenge, g.challenge, sizeof(e->challenge));
-        memcpy(e->salt, g.salt, sizeof(e->salt));
-        e->count = g.count;
-        /* Modes 0 is a refusal: nothing more will come (RFC 4656 3.1). */
-        e->state = g.modes == 0 ? OW_ENGINE_CLOSED : OW_ENGINE_SETUP;
+        remember_greeting(e, &g);
         *ret = (OwEvent) { .type = OW_EVENT_GREETING, .greeting = g };
         return 1;
 }

@@ -12,7 +12,7 @@
 #include "ow-control.h"
 #include "ow-wire.h"
 
-/* Adapters from the table's uniform signatures to the codecs above. */
+/* Adapters from the table's uniform signatures to the codecs (ow-control.c). */
 
 static int request_size_of(const uint8_t *buf, size_t len, size_t *ret_size) {
         /* The slot count is in the first block. */
@@ -27,22 +27,27 @@ static int request_encoded_size(const void *m, size_t *ret_size) {
         return ow_request_session_size(((const OwSessionRequest *) m)->n_slots, ret_size);
 }
 
-static int request_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_request_session_encode(m, buf, size);
+static int stop_encoded_size(const void *m, size_t *ret_size) {
+        return ow_stop_sessions_size(m, ret_size);
 }
 
-static int request_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_request_session_decode(buf, len, &ev->request);
-}
+/* The encoder of a message of type T, and the decoder into the event's
+ * member F, of ow_<name>_encode() / _decode(). */
+#define CODEC_ADAPTERS(name, T, F)                                                       \
+        static int name##_encode(const void *m, uint8_t *buf, size_t size) {             \
+                return ow_##name##_encode((const T *) m, buf, size);                     \
+        }                                                                                \
+        static int name##_decode(const uint8_t *buf, size_t len, OwEvent *ev) {          \
+                return ow_##name##_decode(buf, len, &ev->F);                             \
+        }
 
-static int accept_session_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_accept_session_encode(m, buf, size);
-}
+CODEC_ADAPTERS(request_session, OwSessionRequest, request)
+CODEC_ADAPTERS(accept_session, OwAcceptSession, accept_session)
+CODEC_ADAPTERS(stop_sessions, OwStopSessions, stop)
+CODEC_ADAPTERS(fetch_session, OwFetchSession, fetch)
+CODEC_ADAPTERS(fetch_ack, OwFetchAck, fetch_ack)
 
-static int accept_session_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_accept_session_decode(buf, len, &ev->accept_session);
-}
-
+/* Start-Sessions has no fields, Start-Ack only its Accept. */
 static int start_sessions_encode(const void *m, uint8_t *buf, size_t size) {
         (void) m;
         return ow_start_sessions_encode(buf, size);
@@ -59,34 +64,6 @@ static int start_ack_encode(const void *m, uint8_t *buf, size_t size) {
 
 static int start_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
         return ow_start_ack_decode(buf, len, &ev->accept);
-}
-
-static int stop_encoded_size(const void *m, size_t *ret_size) {
-        return ow_stop_sessions_size(m, ret_size);
-}
-
-static int stop_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_stop_sessions_encode(m, buf, size);
-}
-
-static int stop_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_stop_sessions_decode(buf, len, &ev->stop);
-}
-
-static int fetch_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_fetch_session_encode(m, buf, size);
-}
-
-static int fetch_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_fetch_session_decode(buf, len, &ev->fetch);
-}
-
-static int fetch_ack_encode(const void *m, uint8_t *buf, size_t size) {
-        return ow_fetch_ack_encode(m, buf, size);
-}
-
-static int fetch_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        return ow_fetch_ack_decode(buf, len, &ev->fetch_ack);
 }
 
 #define SERVER_ONLY OW_ROLE_BIT(OW_CONTROL_SERVER)
@@ -138,8 +115,8 @@ static const OwMessageSpec owamp_request_session = {
         .states = IN_IDLE,
         .reply = &owamp_accept_session,
         .event = OW_EVENT_REQUEST_SESSION,
-        .decode = request_decode,
-        .encode = request_encode,
+        .decode = request_session_decode,
+        .encode = request_session_encode,
         .encoded_size = request_encoded_size,
 };
 
@@ -165,8 +142,8 @@ static const OwMessageSpec owamp_stop_sessions = {
         .states = IN_TEST,
         .flags = OW_MSG_ENDS_TEST,
         .event = OW_EVENT_STOP_SESSIONS,
-        .decode = stop_decode,
-        .encode = stop_encode,
+        .decode = stop_sessions_decode,
+        .encode = stop_sessions_encode,
         .encoded_size = stop_encoded_size,
         .refused_context = "Stop-Sessions outside a test",
 };
@@ -179,8 +156,8 @@ static const OwMessageSpec owamp_fetch_session = {
         .states = IN_IDLE,
         .reply = &owamp_fetch_ack,
         .event = OW_EVENT_FETCH_SESSION,
-        .decode = fetch_decode,
-        .encode = fetch_encode,
+        .decode = fetch_session_decode,
+        .encode = fetch_session_encode,
 };
 
 static const OwMessageSpec *const owamp_commands[] = {

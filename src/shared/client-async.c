@@ -58,10 +58,7 @@ struct ClientAsync {
         CtrlIO io;
         sd_event_source *io_source;
         sd_event_source *timer_source;
-        SockAddr local, peer;
-        OwMode mode;
-        OwControlKeys keys;
-        OwTimestamp server_start_time;
+        ClientAsyncInfo info; /* once READY; keys also during the set-up */
 
         Waiter waiting[MAX_WAITING];
         unsigned head, n_waiting;
@@ -111,7 +108,7 @@ static void close_connection(ClientAsync *c) {
         ctrl_io_done(&c->io);
         c->fd = safe_close(c->fd);
         c->tcp_up = false;
-        ow_wipe(&c->keys, sizeof(c->keys));
+        ow_wipe(&c->info, sizeof(c->info));
         c->state = CLIENT_ASYNC_IDLE;
         c->generation++;
 }
@@ -220,13 +217,13 @@ static void dispatch(ClientAsync *c, OwEvent *ev) {
 
         switch (ev->type) {
         case OW_EVENT_GREETING:
-                r = client_answer_greeting(c->o, &ev->greeting, c->io.engine, &c->keys, &count_odd, c->error,
+                r = client_answer_greeting(c->o, &ev->greeting, c->io.engine, &c->info.keys, &count_odd, c->error,
                                            sizeof(c->error));
                 if (r < 0) {
                         fail(c, r, "%s", c->error);
                         return;
                 }
-                c->mode = (OwMode) r;
+                c->info.mode = (OwMode) r;
                 (void) flush(c);
                 return;
 
@@ -234,10 +231,10 @@ static void dispatch(ClientAsync *c, OwEvent *ev) {
                 if (ev->server_start.accept != OW_ACCEPT_OK) {
                         fail(c, -EACCES, "server refused the connection: %s%s",
                              ow_accept_to_string(ev->server_start.accept),
-                             c->mode != OW_MODE_OPEN ? " (wrong key id or passphrase?)" : "");
+                             c->info.mode != OW_MODE_OPEN ? " (wrong key id or passphrase?)" : "");
                         return;
                 }
-                c->server_start_time = ev->server_start.start_time;
+                c->info.server_start_time = ev->server_start.start_time;
                 c->state = CLIENT_ASYNC_READY;
                 arm_timer(c);
                 if (c->cb.ready)
@@ -308,10 +305,10 @@ static int tcp_connected(ClientAsync *c) {
         int r;
 
         c->tcp_up = true;
-        r = client_socket_connected(c->fd, &c->local);
+        r = client_socket_connected(c->fd, &c->info.local);
         if (r < 0)
                 return r;
-        sockaddr_unmap_v4(&c->peer);
+        sockaddr_unmap_v4(&c->info.peer);
         r = ctrl_io_attach(&c->io, c->fd, OW_CONTROL_CLIENT);
         if (r < 0)
                 return r;
@@ -412,7 +409,7 @@ static int try_connect(ClientAsync *c) {
                         continue;
                 }
                 c->fd = fd;
-                c->peer = c->target.addrs[i];
+                c->info.peer = c->target.addrs[i];
                 r = sd_event_add_io(c->event, &c->io_source, fd, EPOLLOUT, on_io, c);
                 if (r < 0) {
                         fail(c, r, "cannot watch the connection: %s", strerror(-r));
@@ -420,7 +417,7 @@ static int try_connect(ClientAsync *c) {
                 }
                 (void) sd_event_source_set_description(c->io_source, "control-client");
                 c->next_addr++;
-                if (connect(fd, &c->peer.sa, sockaddr_len(&c->peer)) == 0) {
+                if (connect(fd, &c->info.peer.sa, sockaddr_len(&c->info.peer)) == 0) {
                         r = tcp_connected(c);
                         if (r < 0)
                                 fail(c, r, "cannot set up the connection: %s", strerror(-r));
@@ -468,7 +465,7 @@ int client_async_connect(ClientAsync *c) {
 }
 
 int client_async_connect_fd(ClientAsync *c, int fd) {
-        socklen_t l = sizeof(c->peer);
+        socklen_t l = sizeof(c->info.peer);
         int r;
 
         assert(c);
@@ -477,8 +474,8 @@ int client_async_connect_fd(ClientAsync *c, int fd) {
         if (r < 0)
                 return r;
         c->fd = fd;
-        if (getpeername(fd, &c->peer.sa, &l) < 0)
-                c->peer = (SockAddr) {};
+        if (getpeername(fd, &c->info.peer.sa, &l) < 0)
+                c->info.peer = (SockAddr) {};
         r = sd_event_add_io(c->event, &c->io_source, fd, EPOLLIN, on_io, c);
         if (r >= 0)
                 r = tcp_connected(c);
@@ -490,69 +487,65 @@ int client_async_connect_fd(ClientAsync *c, int fd) {
         return 0;
 }
 
-/* Queue one command and who waits for its answer. */
-static int command(ClientAsync *c, int r, ClientAsyncReplyFn fn, void *userdata, bool fetch) {
+typedef enum Command {
+        COMMAND_REQUEST_SESSION,
+        COMMAND_START_SESSIONS,
+        COMMAND_STOP_SESSIONS,
+        COMMAND_FETCH_SESSION,
+} Command;
+
+/* Send one command; fn (if any) waits for its answer. */
+static int command(ClientAsync *c, Command cmd, const void *m, ClientAsyncReplyFn fn, void *userdata) {
+        int r;
+
+        if (c->state != CLIENT_ASYNC_READY)
+                return -ENOTCONN;
+        if (fn && c->n_waiting >= MAX_WAITING)
+                return -EBUSY;
+        switch (cmd) {
+        case COMMAND_REQUEST_SESSION:
+                r = ow_engine_send_request_session(c->io.engine, m);
+                break;
+        case COMMAND_START_SESSIONS:
+                r = ow_engine_send_start_sessions(c->io.engine);
+                break;
+        case COMMAND_STOP_SESSIONS:
+                r = ow_engine_send_stop_sessions(c->io.engine, m);
+                break;
+        case COMMAND_FETCH_SESSION:
+                r = ow_engine_send_fetch_session(c->io.engine, m);
+                break;
+        default:
+                assert_not_reached();
+        }
         if (r < 0)
                 return r;
         if (fn) {
-                c->waiting[(c->head + c->n_waiting) % MAX_WAITING] = (Waiter) { fn, userdata, fetch };
+                c->waiting[(c->head + c->n_waiting) % MAX_WAITING] =
+                        (Waiter) { fn, userdata, cmd == COMMAND_FETCH_SESSION };
                 c->n_waiting++;
         }
         return flush(c);
 }
 
-static int check_ready(const ClientAsync *c, ClientAsyncReplyFn fn) {
-        if (c->state != CLIENT_ASYNC_READY)
-                return -ENOTCONN;
-        if (fn && c->n_waiting >= MAX_WAITING)
-                return -EBUSY;
-        return 0;
-}
-
 int client_async_request_session(ClientAsync *c, const OwSessionRequest *req, ClientAsyncReplyFn fn, void *userdata) {
-        int r;
-
-        assert(c);
-        assert(req);
-        assert(fn);
-        r = check_ready(c, fn);
-        if (r < 0)
-                return r;
-        return command(c, ow_engine_send_request_session(c->io.engine, req), fn, userdata, false);
+        assert(c && req && fn);
+        return command(c, COMMAND_REQUEST_SESSION, req, fn, userdata);
 }
 
 int client_async_start_sessions(ClientAsync *c, ClientAsyncReplyFn fn, void *userdata) {
-        int r;
-
-        assert(c);
-        assert(fn);
-        r = check_ready(c, fn);
-        if (r < 0)
-                return r;
-        return command(c, ow_engine_send_start_sessions(c->io.engine), fn, userdata, false);
+        assert(c && fn);
+        return command(c, COMMAND_START_SESSIONS, NULL, fn, userdata);
 }
 
 int client_async_stop_sessions(ClientAsync *c, const OwStopSessions *st) {
-        int r;
-
-        assert(c);
-        assert(st);
-        r = check_ready(c, NULL);
-        if (r < 0)
-                return r;
-        return command(c, ow_engine_send_stop_sessions(c->io.engine, st), NULL, NULL, false);
+        assert(c && st);
+        return command(c, COMMAND_STOP_SESSIONS, st, NULL, NULL);
 }
 
 int client_async_fetch(ClientAsync *c, const OwFetchSession *f, ClientAsyncReplyFn fn, void *userdata) {
-        int r;
-
-        assert(c);
-        assert(f);
-        assert(fn);
-        r = check_ready(c, fn);
-        if (r < 0)
-                return r;
-        return command(c, ow_engine_send_fetch_session(c->io.engine, f), fn, userdata, true);
+        assert(c && f && fn);
+        return command(c, COMMAND_FETCH_SESSION, f, fn, userdata);
 }
 
 ClientAsyncState client_async_state(const ClientAsync *c) {
@@ -560,29 +553,9 @@ ClientAsyncState client_async_state(const ClientAsync *c) {
         return c->state;
 }
 
-OwMode client_async_mode(const ClientAsync *c) {
+const ClientAsyncInfo *client_async_info(const ClientAsync *c) {
         assert(c);
-        return c->mode;
-}
-
-const OwControlKeys *client_async_keys(const ClientAsync *c) {
-        assert(c);
-        return c->state == CLIENT_ASYNC_READY && c->mode != OW_MODE_OPEN ? &c->keys : NULL;
-}
-
-OwTimestamp client_async_server_start_time(const ClientAsync *c) {
-        assert(c);
-        return c->server_start_time;
-}
-
-const SockAddr *client_async_local(const ClientAsync *c) {
-        assert(c);
-        return &c->local;
-}
-
-const SockAddr *client_async_peer(const ClientAsync *c) {
-        assert(c);
-        return &c->peer;
+        return c->state == CLIENT_ASYNC_READY ? &c->info : NULL;
 }
 
 unsigned client_async_pending(const ClientAsync *c) {

@@ -77,13 +77,15 @@ int client_async_start_sessions(ClientAsync *c, ClientAsyncReplyFn fn, void *use
 int client_async_stop_sessions(ClientAsync *c, const OwStopSessions *st);
 int client_async_fetch(ClientAsync *c, const OwFetchSession *f, ClientAsyncReplyFn fn, void *userdata);
 
+typedef struct ClientAsyncInfo {
+        OwMode mode;
+        OwControlKeys keys; /* modes A and E: for the test packets' keys (ow_testpkt_derive_keys()) */
+        OwTimestamp server_start_time;
+        SockAddr local, peer;
+} ClientAsyncInfo;
+
 ClientAsyncState client_async_state(const ClientAsync *c);
-/* Once READY: the mode, the session keys (A and E, for the test packets'
- * keys; NULL in open mode), the server's Start-Time, the addresses. */
-OwMode client_async_mode(const ClientAsync *c);
-const OwControlKeys *client_async_keys(const ClientAsync *c);
-OwTimestamp client_async_server_start_time(const ClientAsync *c);
-const SockAddr *client_async_local(const ClientAsync *c);
-const SockAddr *client_async_peer(const ClientAsync *c);
+/* What the set-up settled, once READY (NULL otherwise). */
+const ClientAsyncInfo *client_async_info(const ClientAsync *c);
 /* Commands sent and not answered yet. */
 unsigned client_async_pending(const ClientAsync *c);
