@@ -53,6 +53,83 @@ static bool mode_valid(uint32_t m) {
         return m == OW_MODE_OPEN || m == OW_MODE_AUTHENTICATED || m == OW_MODE_ENCRYPTED;
 }
 
+/*
+ * The messages of one fixed size, whose fields map one to one: a field
+ * writer and reader per message, its rules, and one encoder and decoder
+ * for all of them. Decode: the length, the command octet (when the
+ * message has one), the fields, the rules. Encode: the rules (and an
+ * encode-only check), then the fields over zeros.
+ */
+typedef struct FixedCodec {
+        size_t size;
+        uint8_t command;                       /* first octet on decode; 0: none */
+        int (*encode_check)(const void *m);    /* what we never send though we decode it, or NULL */
+        int (*check)(const void *m);           /* the rules */
+        void (*put)(const void *m, uint8_t *buf);
+        void (*get)(const uint8_t *buf, void *m);
+        size_t msg_size;
+} FixedCodec;
+
+typedef union FixedMessage {
+        OwServerGreeting greeting;
+        OwServerStart server_start;
+        OwAcceptSession accept_session;
+        OwFetchSession fetch_session;
+        OwFetchAck fetch_ack;
+} FixedMessage;
+
+static int fixed_encode(const FixedCodec *c, const void *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = c->encode_check ? c->encode_check(m) : 0;
+        if (r >= 0)
+                r = c->check(m);
+        if (r < 0)
+                return r;
+        if (size < c->size)
+                return -ENOBUFS;
+        memset(buf, 0, c->size);
+        c->put(m, buf);
+        return (int) c->size;
+}
+
+static int fixed_decode(const FixedCodec *c, const uint8_t *buf, size_t len, void *ret) {
+        FixedMessage m = {};
+        int r;
+
+        assert(c->msg_size <= sizeof(m));
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, c->size);
+        if (r < 0)
+                return r;
+        if (c->command != 0 && buf[0] != c->command)
+                return -OW_ERR_COMMAND;
+        c->get(buf, &m);
+        r = c->check(&m);
+        if (r < 0)
+                return r;
+        memcpy(ret, &m, c->msg_size);
+        return 0;
+}
+
+/* The rules of a message type T as a FixedCodec check. */
+#define DEFINE_FIXED_CHECK(name, T, rules)                                               \
+        static int name##_check(const void *m) {                                         \
+                return CHECK_RULES(rules, (const T *) m);                                \
+        }
+
+/* The public pair ow_<name>_encode() / _decode() over a FixedCodec. */
+#define DEFINE_FIXED_CODEC(name, T, codec)                                               \
+        int ow_##name##_encode(const T *m, uint8_t *buf, size_t size) {                  \
+                return fixed_encode(&(codec), m, buf, size);                             \
+        }                                                                                \
+        int ow_##name##_decode(const uint8_t *buf, size_t len, T *ret) {                 \
+                return fixed_decode(&(codec), buf, len, ret);                            \
+        }
+
 /* --- Server Greeting, RFC 4656 3.1 ---------------------------------------- */
 
 static bool greeting_count_ok(const OwServerGreeting *m) {
@@ -68,48 +145,35 @@ static const GreetingRule greeting_rules[] = {
         { greeting_count_ok, OW_ERR_PBKDF2_COUNT },
 };
 
-int ow_server_greeting_encode(const OwServerGreeting *m, uint8_t *buf, size_t size) {
-        int r;
+static int greeting_encode_check(const void *m) {
+        /* Unknown mode bits are decoded (for the caller to ignore), never sent. */
+        return ((const OwServerGreeting *) m)->modes & ~(uint32_t) OW_MODES_ALL ? -OW_ERR_MODE : 0;
+}
 
-        if (!m || !buf)
-                return -EINVAL;
-        if (m->modes & ~(uint32_t) OW_MODES_ALL)
-                return -OW_ERR_MODE;
-        r = CHECK_RULES(greeting_rules, m);
-        if (r < 0)
-                return r;
-        if (size < OW_SERVER_GREETING_SIZE)
-                return -ENOBUFS;
+static void greeting_put(const void *p, uint8_t *buf) {
+        const OwServerGreeting *m = p;
 
-        memset(buf, 0, OW_SERVER_GREETING_SIZE);
         ow_put_be32(buf + 12, m->modes);
         memcpy(buf + 16, m->challenge, OW_CHALLENGE_SIZE);
         memcpy(buf + 32, m->salt, OW_SALT_SIZE);
         ow_put_be32(buf + 48, m->count);
-        return OW_SERVER_GREETING_SIZE;
 }
 
-int ow_server_greeting_decode(const uint8_t *buf, size_t len, OwServerGreeting *ret) {
-        OwServerGreeting m = {};
-        int r;
+static void greeting_get(const uint8_t *buf, void *p) {
+        OwServerGreeting *m = p;
 
-        if (!buf || !ret)
-                return -EINVAL;
-        r = check_length(len, OW_SERVER_GREETING_SIZE);
-        if (r < 0)
-                return r;
-
-        m.modes = ow_get_be32(buf + 12);
-        memcpy(m.challenge, buf + 16, OW_CHALLENGE_SIZE);
-        memcpy(m.salt, buf + 32, OW_SALT_SIZE);
-        m.count = ow_get_be32(buf + 48);
-
-        r = CHECK_RULES(greeting_rules, &m);
-        if (r < 0)
-                return r;
-        *ret = m;
-        return 0;
+        m->modes = ow_get_be32(buf + 12);
+        memcpy(m->challenge, buf + 16, OW_CHALLENGE_SIZE);
+        memcpy(m->salt, buf + 32, OW_SALT_SIZE);
+        m->count = ow_get_be32(buf + 48);
 }
+
+DEFINE_FIXED_CHECK(greeting, OwServerGreeting, greeting_rules)
+static const FixedCodec greeting_codec = {
+        OW_SERVER_GREETING_SIZE, 0, greeting_encode_check, greeting_check, greeting_put, greeting_get,
+        sizeof(OwServerGreeting),
+};
+DEFINE_FIXED_CODEC(server_greeting, OwServerGreeting, greeting_codec)
 
 /* --- Set-Up-Response, RFC 4656 3.1 ---------------------------------------- */
 
@@ -214,44 +278,28 @@ static const ServerStartRule server_start_rules[] = {
         { server_start_accept_ok, OW_ERR_ACCEPT },
 };
 
-int ow_server_start_encode(const OwServerStart *m, uint8_t *buf, size_t size) {
-        int r;
+static void server_start_put(const void *p, uint8_t *buf) {
+        const OwServerStart *m = p;
 
-        if (!m || !buf)
-                return -EINVAL;
-        r = CHECK_RULES(server_start_rules, m);
-        if (r < 0)
-                return r;
-        if (size < OW_SERVER_START_SIZE)
-                return -ENOBUFS;
-
-        memset(buf, 0, OW_SERVER_START_SIZE);
         buf[15] = (uint8_t) m->accept;
         memcpy(buf + 16, m->server_iv, OW_IV_SIZE);
         ow_timestamp_put(buf + 32, m->start_time);
-        return OW_SERVER_START_SIZE;
 }
 
-int ow_server_start_decode(const uint8_t *buf, size_t len, OwServerStart *ret) {
-        OwServerStart m = {};
-        int r;
+static void server_start_get(const uint8_t *buf, void *p) {
+        OwServerStart *m = p;
 
-        if (!buf || !ret)
-                return -EINVAL;
-        r = check_length(len, OW_SERVER_START_SIZE);
-        if (r < 0)
-                return r;
-
-        m.accept = buf[15];
-        memcpy(m.server_iv, buf + 16, OW_IV_SIZE);
-        m.start_time = ow_timestamp_get(buf + 32);
-
-        r = CHECK_RULES(server_start_rules, &m);
-        if (r < 0)
-                return r;
-        *ret = m;
-        return 0;
+        m->accept = buf[15];
+        memcpy(m->server_iv, buf + 16, OW_IV_SIZE);
+        m->start_time = ow_timestamp_get(buf + 32);
 }
+
+DEFINE_FIXED_CHECK(server_start, OwServerStart, server_start_rules)
+static const FixedCodec server_start_codec = {
+        OW_SERVER_START_SIZE, 0, NULL, server_start_check, server_start_put, server_start_get,
+        sizeof(OwServerStart),
+};
+DEFINE_FIXED_CODEC(server_start, OwServerStart, server_start_codec)
 
 /* --- Commands, RFC 4656 3.4 ------------------------------------------------ */
 
@@ -519,44 +567,28 @@ static const AcceptSessionRule accept_session_rules[] = {
         { accept_session_port_ok, OW_ERR_PORT },
 };
 
-int ow_accept_session_encode(const OwAcceptSession *m, uint8_t *buf, size_t size) {
-        int r;
+static void accept_session_put(const void *p, uint8_t *buf) {
+        const OwAcceptSession *m = p;
 
-        if (!m || !buf)
-                return -EINVAL;
-        r = CHECK_RULES(accept_session_rules, m);
-        if (r < 0)
-                return r;
-        if (size < OW_ACCEPT_SESSION_SIZE)
-                return -ENOBUFS;
-
-        memset(buf, 0, OW_ACCEPT_SESSION_SIZE);
         buf[0] = (uint8_t) m->accept;
         ow_put_be16(buf + 2, m->port);
         memcpy(buf + 4, m->sid.bytes, OW_SID_SIZE);
-        return OW_ACCEPT_SESSION_SIZE;
 }
 
-int ow_accept_session_decode(const uint8_t *buf, size_t len, OwAcceptSession *ret) {
-        OwAcceptSession m = {};
-        int r;
+static void accept_session_get(const uint8_t *buf, void *p) {
+        OwAcceptSession *m = p;
 
-        if (!buf || !ret)
-                return -EINVAL;
-        r = check_length(len, OW_ACCEPT_SESSION_SIZE);
-        if (r < 0)
-                return r;
-
-        m.accept = buf[0];
-        m.port = ow_get_be16(buf + 2);
-        memcpy(m.sid.bytes, buf + 4, OW_SID_SIZE);
-
-        r = CHECK_RULES(accept_session_rules, &m);
-        if (r < 0)
-                return r;
-        *ret = m;
-        return 0;
+        m->accept = buf[0];
+        m->port = ow_get_be16(buf + 2);
+        memcpy(m->sid.bytes, buf + 4, OW_SID_SIZE);
 }
+
+DEFINE_FIXED_CHECK(accept_session, OwAcceptSession, accept_session_rules)
+static const FixedCodec accept_session_codec = {
+        OW_ACCEPT_SESSION_SIZE, 0, NULL, accept_session_check, accept_session_put, accept_session_get,
+        sizeof(OwAcceptSession),
+};
+DEFINE_FIXED_CODEC(accept_session, OwAcceptSession, accept_session_codec)
 
 /* --- Start-Sessions and Start-Ack, RFC 4656 3.7 --------------------------- */
 
@@ -806,47 +838,29 @@ static const FetchRule fetch_rules[] = {
         { fetch_range_ok, OW_ERR_RANGE },
 };
 
-int ow_fetch_session_encode(const OwFetchSession *m, uint8_t *buf, size_t size) {
-        int r;
+static void fetch_session_put(const void *p, uint8_t *buf) {
+        const OwFetchSession *m = p;
 
-        if (!m || !buf)
-                return -EINVAL;
-        r = CHECK_RULES(fetch_rules, m);
-        if (r < 0)
-                return r;
-        if (size < OW_FETCH_SESSION_SIZE)
-                return -ENOBUFS;
-
-        memset(buf, 0, OW_FETCH_SESSION_SIZE);
         buf[0] = OW_CMD_FETCH_SESSION;
         ow_put_be32(buf + 8, m->begin);
         ow_put_be32(buf + 12, m->end);
         memcpy(buf + 16, m->sid.bytes, OW_SID_SIZE);
-        return OW_FETCH_SESSION_SIZE;
 }
 
-int ow_fetch_session_decode(const uint8_t *buf, size_t len, OwFetchSession *ret) {
-        OwFetchSession m = {};
-        int r;
+static void fetch_session_get(const uint8_t *buf, void *p) {
+        OwFetchSession *m = p;
 
-        if (!buf || !ret)
-                return -EINVAL;
-        r = check_length(len, OW_FETCH_SESSION_SIZE);
-        if (r < 0)
-                return r;
-        if (buf[0] != OW_CMD_FETCH_SESSION)
-                return -OW_ERR_COMMAND;
-
-        m.begin = ow_get_be32(buf + 8);
-        m.end = ow_get_be32(buf + 12);
-        memcpy(m.sid.bytes, buf + 16, OW_SID_SIZE);
-
-        r = CHECK_RULES(fetch_rules, &m);
-        if (r < 0)
-                return r;
-        *ret = m;
-        return 0;
+        m->begin = ow_get_be32(buf + 8);
+        m->end = ow_get_be32(buf + 12);
+        memcpy(m->sid.bytes, buf + 16, OW_SID_SIZE);
 }
+
+DEFINE_FIXED_CHECK(fetch_session, OwFetchSession, fetch_rules)
+static const FixedCodec fetch_session_codec = {
+        OW_FETCH_SESSION_SIZE, OW_CMD_FETCH_SESSION, NULL, fetch_session_check, fetch_session_put,
+        fetch_session_get, sizeof(OwFetchSession),
+};
+DEFINE_FIXED_CODEC(fetch_session, OwFetchSession, fetch_session_codec)
 
 /* --- Fetch-Ack and the fetched parts, RFC 4656 3.8, PROTOCOL.md 5.7 ------- */
 
@@ -866,48 +880,31 @@ static const FetchAckRule fetch_ack_rules[] = {
         { fetch_ack_counts_ok, OW_ERR_COUNT },
 };
 
-int ow_fetch_ack_encode(const OwFetchAck *m, uint8_t *buf, size_t size) {
-        int r;
+static void fetch_ack_put(const void *p, uint8_t *buf) {
+        const OwFetchAck *m = p;
 
-        if (!m || !buf)
-                return -EINVAL;
-        r = CHECK_RULES(fetch_ack_rules, m);
-        if (r < 0)
-                return r;
-        if (size < OW_FETCH_ACK_SIZE)
-                return -ENOBUFS;
-
-        memset(buf, 0, OW_FETCH_ACK_SIZE);
         buf[0] = (uint8_t) m->accept;
         buf[1] = m->finished;
         ow_put_be32(buf + 4, m->next_seqno);
         ow_put_be32(buf + 8, m->n_skip_ranges);
         ow_put_be32(buf + 12, m->n_records);
-        return OW_FETCH_ACK_SIZE;
 }
 
-int ow_fetch_ack_decode(const uint8_t *buf, size_t len, OwFetchAck *ret) {
-        OwFetchAck m = {};
-        int r;
+static void fetch_ack_get(const uint8_t *buf, void *p) {
+        OwFetchAck *m = p;
 
-        if (!buf || !ret)
-                return -EINVAL;
-        r = check_length(len, OW_FETCH_ACK_SIZE);
-        if (r < 0)
-                return r;
-
-        m.accept = buf[0];
-        m.finished = buf[1];
-        m.next_seqno = ow_get_be32(buf + 4);
-        m.n_skip_ranges = ow_get_be32(buf + 8);
-        m.n_records = ow_get_be32(buf + 12);
-
-        r = CHECK_RULES(fetch_ack_rules, &m);
-        if (r < 0)
-                return r;
-        *ret = m;
-        return 0;
+        m->accept = buf[0];
+        m->finished = buf[1];
+        m->next_seqno = ow_get_be32(buf + 4);
+        m->n_skip_ranges = ow_get_be32(buf + 8);
+        m->n_records = ow_get_be32(buf + 12);
 }
+
+DEFINE_FIXED_CHECK(fetch_ack, OwFetchAck, fetch_ack_rules)
+static const FixedCodec fetch_ack_codec = {
+        OW_FETCH_ACK_SIZE, 0, NULL, fetch_ack_check, fetch_ack_put, fetch_ack_get, sizeof(OwFetchAck),
+};
+DEFINE_FIXED_CODEC(fetch_ack, OwFetchAck, fetch_ack_codec)
 
 /*
  * The two data parts of a fetch answer are the same shape: n items of a
