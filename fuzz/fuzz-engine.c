@@ -41,18 +41,14 @@ static void check(bool ok) {
 
 static const OwSlot one_slot = { OW_SLOT_EXPONENTIAL, 0x0ccccccc };
 
+/* What owping asks for with -c 10: one way or the other. */
 static OwSessionRequest sample_request(bool conf_sender) {
-        OwSessionRequest q = {
-                .ipvn = 4,
-                .conf_sender = conf_sender,
-                .conf_receiver = !conf_sender,
-                .n_slots = 1,
-                .n_packets = 10,
-                .sender_port = conf_sender ? 0 : 8920,
-                .receiver_port = conf_sender ? 8929 : 0,
-                .timeout = UINT64_C(2) << 32,
-                .slots = (OwSlot *) &one_slot,
-        };
+        OwSessionRequest q = { .ipvn = 4, .n_slots = 1, .n_packets = 10, .timeout = UINT64_C(2) << 32,
+                               .slots = (OwSlot *) &one_slot };
+
+        q.conf_sender = conf_sender;
+        q.conf_receiver = !conf_sender;
+        *(conf_sender ? &q.receiver_port : &q.sender_port) = conf_sender ? 8929 : 8920;
         q.sender_addr[0] = q.receiver_addr[0] = 127;
         q.sender_addr[3] = q.receiver_addr[3] = 1;
         return q;

@@ -102,6 +102,24 @@ static void free_pair(Pair *p) {
         p->s = ow_engine_free(p->s);
 }
 
+/* A greeting offering g->modes, answered with a Set-Up-Response in `mode`
+ * (sample keys, the test's secret), read by the server. */
+static void greet_and_answer(Pair *p, const OwServerGreeting *g, uint32_t mode, const uint8_t *client_iv) {
+        OwControlKeys keys = keys_sample();
+        OwEvent ev;
+
+        ck_assert_int_eq(ow_engine_send_greeting(p->s, g), 0);
+        pump(p->s, p->c);
+        expect(p->c, OW_EVENT_GREETING, &ev);
+        OwClientSetup cs = { .mode = mode, .keyid = KEYID, .secret = SECRET, .secret_len = strlen(SECRET),
+                             .keys = &keys, .client_iv = client_iv };
+        ck_assert_int_eq(ow_engine_send_setup_response(p->c, &cs), 0);
+        pump(p->c, p->s);
+        expect(p->s, OW_EVENT_SETUP_RESPONSE, &ev);
+        ck_assert_uint_eq(ev.setup.mode, mode);
+        ow_event_done(&ev);
+}
+
 /* Greeting, Set-Up-Response, Server-Start in `mode`, all accepted. */
 static void handshake(Pair *p, uint32_t mode) {
         OwServerGreeting g = greeting_of(OW_MODES_ALL);
@@ -340,13 +358,7 @@ START_TEST(test_refused_mode) {
 
         fill(siv, sizeof(siv), 9);
         new_pair(&p, OW_MODE_OPEN);
-        ck_assert_int_eq(ow_engine_send_greeting(p.s, &g), 0);
-        pump(p.s, p.c);
-        expect(p.c, OW_EVENT_GREETING, &ev);
-        OwClientSetup cs = { .mode = OW_MODE_OPEN };
-        ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), 0);
-        pump(p.c, p.s);
-        expect(p.s, OW_EVENT_SETUP_RESPONSE, &ev);
+        greet_and_answer(&p, &g, OW_MODE_OPEN, NULL);
 
         const uint8_t *out;
         ck_assert_int_eq(ow_engine_send_server_start(p.s, OW_ACCEPT_FAILURE, siv, 99), 0);
@@ -368,7 +380,6 @@ END_TEST
  * either, and the Token must check out before Accept 0. */
 START_TEST(test_server_start_checks) {
         OwServerGreeting g = greeting_of(OW_MODE_AUTHENTICATED);
-        OwControlKeys keys = keys_sample();
         uint8_t iv[OW_IV_SIZE] = {};
         uint8_t setup[OW_SETUP_RESPONSE_SIZE];
         OwEvent ev;
@@ -392,14 +403,7 @@ START_TEST(test_server_start_checks) {
 
         /* A wrong secret: -OW_ERR_TOKEN, and no Accept 0 without it. */
         new_pair(&p, OW_MODE_AUTHENTICATED);
-        ck_assert_int_eq(ow_engine_send_greeting(p.s, &g), 0);
-        pump(p.s, p.c);
-        expect(p.c, OW_EVENT_GREETING, &ev);
-        OwClientSetup cs = { .mode = OW_MODE_AUTHENTICATED, .keyid = KEYID, .secret = SECRET,
-                             .secret_len = strlen(SECRET), .keys = &keys, .client_iv = iv };
-        ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), 0);
-        pump(p.c, p.s);
-        expect(p.s, OW_EVENT_SETUP_RESPONSE, &ev);
+        greet_and_answer(&p, &g, OW_MODE_AUTHENTICATED, iv);
         ck_assert_int_eq(ow_engine_server_authenticate(p.s, "wrong", 5), -OW_ERR_TOKEN);
         ck_assert_ptr_null(ow_engine_keys(p.s));
         ck_assert_int_eq(ow_engine_send_server_start(p.s, OW_ACCEPT_OK, iv, 0), -OW_ERR_TOKEN);

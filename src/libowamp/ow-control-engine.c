@@ -630,15 +630,25 @@ int ow_engine_send_server_start(OwEngine *e, OwAccept accept, const uint8_t *ser
         return 0;
 }
 
+/* A clear message of the set-up, whole: copied out (and consumed), 1; or 0
+ * for more input. */
+static int take_clear(OwEngine *e, uint8_t *buf, size_t size) {
+        if (avail(e) < size)
+                return 0;
+        memcpy(buf, msg(e), size);
+        message_done(e, size);
+        return 1;
+}
+
 /* Client: the greeting. */
 static int poll_greeting(OwEngine *e, OwEvent *ret) {
+        uint8_t buf[OW_SERVER_GREETING_SIZE];
         OwServerGreeting g;
-        int r;
+        int r = take_clear(e, buf, sizeof(buf));
 
-        if (avail(e) < OW_SERVER_GREETING_SIZE)
-                return 0;
-        r = ow_server_greeting_decode(msg(e), OW_SERVER_GREETING_SIZE, &g);
-        message_done(e, OW_SERVER_GREETING_SIZE);
+        if (r <= 0)
+                return r;
+        r = ow_server_greeting_decode(buf, sizeof(buf), &g);
         if (r < 0)
                 return fail(e, r, "bad Server Greeting");
         remember_greeting(e, &g);
@@ -648,13 +658,14 @@ static int poll_greeting(OwEngine *e, OwEvent *ret) {
 
 /* Server: the Set-Up-Response. */
 static int poll_setup_response(OwEngine *e, OwEvent *ret) {
+        uint8_t buf[OW_SETUP_RESPONSE_SIZE];
         OwSetupResponse sr;
-        int r;
+        int r = take_clear(e, buf, sizeof(buf));
 
-        if (avail(e) < OW_SETUP_RESPONSE_SIZE)
-                return 0;
-        r = ow_setup_response_decode(msg(e), OW_SETUP_RESPONSE_SIZE, &sr);
-        message_done(e, OW_SETUP_RESPONSE_SIZE);
+        if (r <= 0)
+                return r;
+        r = ow_setup_response_decode(buf, sizeof(buf), &sr);
+        ow_wipe(buf, sizeof(buf)); /* the Token */
         if (r >= 0 && !ow_protocol_mode(e->proto, sr.mode))
                 r = -OW_ERR_MODE;
         if (r < 0)
@@ -1015,9 +1026,8 @@ static int send_command(OwEngine *e, uint8_t command, const void *m) {
         if (!spec)
                 return -OW_ERR_COMMAND;
         r = check_send(e, spec);
-        if (r < 0)
-                return r;
-        r = write_message(e, spec, m);
+        if (r >= 0)
+                r = write_message(e, spec, m);
         if (r < 0)
                 return r;
         if (spec->reply && e->role == OW_CONTROL_CLIENT) {

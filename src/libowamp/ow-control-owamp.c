@@ -71,93 +71,62 @@ static int start_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
 #define IN_IDLE OW_ENGINE_STATE_BIT(OW_ENGINE_IDLE)
 #define IN_TEST OW_ENGINE_STATE_BIT(OW_ENGINE_TEST)
 
+/* What every message of the table has: its name, size, event and the
+ * codec pair <codec>_encode() / _decode() above. */
+#define MESSAGE(nm, sz, ev, codec) \
+        .name = nm, .size = sz, .event = ev, .decode = codec##_decode, .encode = codec##_encode
+
 /* Replies, RFC 4656 3.5, 3.7, 3.8: the server's, each to one command. */
-static const OwMessageSpec owamp_accept_session = {
-        .name = "Accept-Session",
-        .size = OW_ACCEPT_SESSION_SIZE,
-        .senders = SERVER_ONLY,
-        .states = IN_IDLE,
-        .event = OW_EVENT_ACCEPT_SESSION,
-        .decode = accept_session_decode,
-        .encode = accept_session_encode,
-};
+#define REPLY(nm, sz, ev, codec, fl) \
+        { MESSAGE(nm, sz, ev, codec), .senders = SERVER_ONLY, .states = IN_IDLE, .flags = fl }
 
-static const OwMessageSpec owamp_start_ack = {
-        .name = "Start-Ack",
-        .size = OW_START_ACK_SIZE,
-        .senders = SERVER_ONLY,
-        .states = IN_IDLE,
-        .flags = OW_MSG_STARTS_TEST,
-        .event = OW_EVENT_START_ACK,
-        .decode = start_ack_decode,
-        .encode = start_ack_encode,
-};
+static const OwMessageSpec owamp_accept_session =
+        REPLY("Accept-Session", OW_ACCEPT_SESSION_SIZE, OW_EVENT_ACCEPT_SESSION, accept_session, 0);
+static const OwMessageSpec owamp_start_ack =
+        REPLY("Start-Ack", OW_START_ACK_SIZE, OW_EVENT_START_ACK, start_ack, OW_MSG_STARTS_TEST);
+static const OwMessageSpec owamp_fetch_ack =
+        REPLY("Fetch-Ack", OW_FETCH_ACK_SIZE, OW_EVENT_FETCH_ACK, fetch_ack, OW_MSG_FETCH_PARTS);
 
-static const OwMessageSpec owamp_fetch_ack = {
-        .name = "Fetch-Ack",
-        .size = OW_FETCH_ACK_SIZE,
-        .senders = SERVER_ONLY,
-        .states = IN_IDLE,
-        .flags = OW_MSG_FETCH_PARTS,
-        .event = OW_EVENT_FETCH_ACK,
-        .decode = fetch_ack_decode,
-        .encode = fetch_ack_encode,
-};
-
-/* Commands, RFC 4656 3.4-3.8. */
+/* Commands, RFC 4656 3.4-3.8: the client's, when set up and no test runs,
+ * except Stop-Sessions. */
 static const OwMessageSpec owamp_request_session = {
-        .name = "Request-Session",
+        MESSAGE("Request-Session", OW_REQUEST_SESSION_PREAMBLE_SIZE, OW_EVENT_REQUEST_SESSION, request_session),
         .command = OW_CMD_REQUEST_SESSION,
-        .size = OW_REQUEST_SESSION_PREAMBLE_SIZE,
         .size_of = request_size_of,
+        .encoded_size = request_encoded_size,
         .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
         .senders = CLIENT_ONLY,
         .states = IN_IDLE,
         .reply = &owamp_accept_session,
-        .event = OW_EVENT_REQUEST_SESSION,
-        .decode = request_session_decode,
-        .encode = request_session_encode,
-        .encoded_size = request_encoded_size,
 };
 
 static const OwMessageSpec owamp_start_sessions = {
-        .name = "Start-Sessions",
+        MESSAGE("Start-Sessions", OW_START_SESSIONS_SIZE, OW_EVENT_START_SESSIONS, start_sessions),
         .command = OW_CMD_START_SESSIONS,
-        .size = OW_START_SESSIONS_SIZE,
         .senders = CLIENT_ONLY,
         .states = IN_IDLE,
         .flags = OW_MSG_NO_PIPELINE,
         .reply = &owamp_start_ack,
-        .event = OW_EVENT_START_SESSIONS,
-        .decode = start_sessions_decode,
-        .encode = start_sessions_encode,
 };
 
+/* Each side describes the sessions it sent (PROTOCOL.md 5.4). */
 static const OwMessageSpec owamp_stop_sessions = {
-        .name = "Stop-Sessions",
+        MESSAGE("Stop-Sessions", OW_STOP_SESSIONS_MIN_SIZE, OW_EVENT_STOP_SESSIONS, stop_sessions),
         .command = OW_CMD_STOP_SESSIONS,
-        .size = OW_STOP_SESSIONS_MIN_SIZE,
         .size_of = ow_stop_sessions_size_from,
-        .senders = OW_ROLES_BOTH, /* each side describes what it sent (PROTOCOL.md 5.4) */
+        .encoded_size = stop_encoded_size,
+        .senders = OW_ROLES_BOTH,
         .states = IN_TEST,
         .flags = OW_MSG_ENDS_TEST,
-        .event = OW_EVENT_STOP_SESSIONS,
-        .decode = stop_sessions_decode,
-        .encode = stop_sessions_encode,
-        .encoded_size = stop_encoded_size,
         .refused_context = "Stop-Sessions outside a test",
 };
 
 static const OwMessageSpec owamp_fetch_session = {
-        .name = "Fetch-Session",
+        MESSAGE("Fetch-Session", OW_FETCH_SESSION_SIZE, OW_EVENT_FETCH_SESSION, fetch_session),
         .command = OW_CMD_FETCH_SESSION,
-        .size = OW_FETCH_SESSION_SIZE,
         .senders = CLIENT_ONLY,
         .states = IN_IDLE,
         .reply = &owamp_fetch_ack,
-        .event = OW_EVENT_FETCH_SESSION,
-        .decode = fetch_session_decode,
-        .encode = fetch_session_encode,
 };
 
 static const OwMessageSpec *const owamp_commands[] = {
