@@ -640,31 +640,29 @@ static int take_clear(OwEngine *e, uint8_t *buf, size_t size) {
         return 1;
 }
 
-/* Client: the greeting. */
-static int poll_greeting(OwEngine *e, OwEvent *ret) {
-        uint8_t buf[OW_SERVER_GREETING_SIZE];
+/*
+ * The clear message the peer opens the set-up with: the greeting (for a
+ * client), the Set-Up-Response (for a server).
+ */
+static int poll_setup_message(OwEngine *e, OwEvent *ret) {
+        bool client = e->role == OW_CONTROL_CLIENT;
+        uint8_t buf[MAX(OW_SERVER_GREETING_SIZE, OW_SETUP_RESPONSE_SIZE)];
         OwServerGreeting g;
-        int r = take_clear(e, buf, sizeof(buf));
-
-        if (r <= 0)
-                return r;
-        r = ow_server_greeting_decode(buf, sizeof(buf), &g);
-        if (r < 0)
-                return fail(e, r, "bad Server Greeting");
-        remember_greeting(e, &g);
-        *ret = (OwEvent) { .type = OW_EVENT_GREETING, .greeting = g };
-        return 1;
-}
-
-/* Server: the Set-Up-Response. */
-static int poll_setup_response(OwEngine *e, OwEvent *ret) {
-        uint8_t buf[OW_SETUP_RESPONSE_SIZE];
         OwSetupResponse sr;
-        int r = take_clear(e, buf, sizeof(buf));
+        int r = take_clear(e, buf, client ? OW_SERVER_GREETING_SIZE : OW_SETUP_RESPONSE_SIZE);
 
         if (r <= 0)
                 return r;
-        r = ow_setup_response_decode(buf, sizeof(buf), &sr);
+        if (client) {
+                r = ow_server_greeting_decode(buf, OW_SERVER_GREETING_SIZE, &g);
+                if (r < 0)
+                        return fail(e, r, "bad Server Greeting");
+                remember_greeting(e, &g);
+                *ret = (OwEvent) { .type = OW_EVENT_GREETING, .greeting = g };
+                return 1;
+        }
+
+        r = ow_setup_response_decode(buf, OW_SETUP_RESPONSE_SIZE, &sr);
         ow_wipe(buf, sizeof(buf)); /* the Token */
         if (r >= 0 && !ow_protocol_mode(e->proto, sr.mode))
                 r = -OW_ERR_MODE;
@@ -964,9 +962,9 @@ int ow_engine_poll(OwEngine *e, OwEvent *ret) {
         case OW_ENGINE_CLOSED:
                 return 0;
         case OW_ENGINE_GREETING:
-                return e->role == OW_CONTROL_CLIENT ? poll_greeting(e, ret) : 0;
+                return e->role == OW_CONTROL_CLIENT ? poll_setup_message(e, ret) : 0;
         case OW_ENGINE_SETUP:
-                return e->role == OW_CONTROL_SERVER ? poll_setup_response(e, ret) : 0;
+                return e->role == OW_CONTROL_SERVER ? poll_setup_message(e, ret) : 0;
         case OW_ENGINE_START:
                 return e->role == OW_CONTROL_CLIENT ? poll_server_start(e, ret) : 0;
         case OW_ENGINE_IDLE:

@@ -95,16 +95,14 @@ static const OwMessageSpec owamp_request_session = {
         .size_of = request_size_of,
         .encoded_size = request_encoded_size,
         .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
+        .senders = CLIENT_ONLY, .states = IN_IDLE,
         .reply = &owamp_accept_session,
 };
 
 static const OwMessageSpec owamp_start_sessions = {
         MESSAGE("Start-Sessions", OW_START_SESSIONS_SIZE, OW_EVENT_START_SESSIONS, start_sessions),
         .command = OW_CMD_START_SESSIONS,
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
+        .senders = CLIENT_ONLY, .states = IN_IDLE,
         .flags = OW_MSG_NO_PIPELINE,
         .reply = &owamp_start_ack,
 };
@@ -115,8 +113,7 @@ static const OwMessageSpec owamp_stop_sessions = {
         .command = OW_CMD_STOP_SESSIONS,
         .size_of = ow_stop_sessions_size_from,
         .encoded_size = stop_encoded_size,
-        .senders = OW_ROLES_BOTH,
-        .states = IN_TEST,
+        .senders = OW_ROLES_BOTH, .states = IN_TEST,
         .flags = OW_MSG_ENDS_TEST,
         .refused_context = "Stop-Sessions outside a test",
 };
@@ -124,8 +121,7 @@ static const OwMessageSpec owamp_stop_sessions = {
 static const OwMessageSpec owamp_fetch_session = {
         MESSAGE("Fetch-Session", OW_FETCH_SESSION_SIZE, OW_EVENT_FETCH_SESSION, fetch_session),
         .command = OW_CMD_FETCH_SESSION,
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
+        .senders = CLIENT_ONLY, .states = IN_IDLE,
         .reply = &owamp_fetch_ack,
 };
 

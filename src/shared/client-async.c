@@ -319,7 +319,6 @@ static int tcp_connected(ClientAsync *c) {
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         ClientAsync *c = userdata;
-        unsigned gen = c->generation;
         int r;
 
         (void) s;
@@ -369,9 +368,8 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 }
                 if (progress)
                         arm_timer(c);
-                process(c);
-                if (gen != c->generation)
-                        return 0;
+                process(c); /* updates the events, unless the connection went */
+                return 0;
         }
         update_events(c);
         return 0;
