@@ -731,6 +731,16 @@ static void stop_crossed(OwEngine *e, const OwMessageSpec *spec, unsigned who) {
         }
 }
 
+/* The first block of a command, which tells which: open once, 1 when
+ * there; 0 for more input. (Opening without an HMAC cannot fail.) */
+static int first_block(OwEngine *e) {
+        if (avail(e) < OW_BLOCK_SIZE)
+                return 0;
+        if (e->opened == 0 && open_to(e, OW_BLOCK_SIZE, 0, 0) < 0)
+                assert_not_reached();
+        return 1;
+}
+
 /* A command from the peer: its first block tells which. */
 static int poll_command(OwEngine *e, OwEvent *ret) {
         const OwMessageSpec *spec;
@@ -738,13 +748,8 @@ static int poll_command(OwEngine *e, OwEvent *ret) {
         size_t total;
         int r;
 
-        if (avail(e) < OW_BLOCK_SIZE)
+        if (!first_block(e))
                 return 0;
-        if (e->opened == 0) {
-                r = open_to(e, OW_BLOCK_SIZE, 0, 0);
-                if (r < 0)
-                        return fail(e, r, "command");
-        }
         spec = ow_protocol_command(e->proto, msg(e)[0]);
         if (!spec || !(spec->senders & peer_bit(e)))
                 return fail(e, -OW_ERR_COMMAND, "unknown command");
@@ -816,6 +821,16 @@ static int poll_reply(OwEngine *e, OwEvent *ret) {
         return 1;
 }
 
+/* A fetch part read whole and decoded (with r): consumed, and the next
+ * part is due; 1, or the decoder's error fails the engine. */
+static int fetch_part_done(OwEngine *e, int r, size_t total, FetchPhase next, const char *context) {
+        message_done(e, total);
+        if (r < 0)
+                return fail(e, r, context);
+        e->fetch = next;
+        return 1;
+}
+
 /* Client: part 1 of a fetch, a Request-Session. */
 static int poll_fetch_request(OwEngine *e, OwEvent *ret) {
         const OwMessageSpec *spec = e->proto->fetch_request;
@@ -823,25 +838,18 @@ static int poll_fetch_request(OwEngine *e, OwEvent *ret) {
         size_t total;
         int r;
 
-        if (avail(e) < OW_BLOCK_SIZE)
+        if (!first_block(e))
                 return 0;
-        if (e->opened == 0) {
-                r = open_to(e, OW_BLOCK_SIZE, 0, 0);
-                if (r < 0)
-                        return fail(e, r, "fetched Request-Session");
-        }
         if (msg(e)[0] != spec->command)
                 return fail(e, -OW_ERR_COMMAND, "bad fetched Request-Session");
         r = read_message(e, spec, &total);
         if (r <= 0)
                 return r;
-        r = ow_request_session_decode(msg(e), total, &ev.request);
-        message_done(e, total);
-        if (r < 0)
-                return fail(e, r, "bad fetched Request-Session");
-        e->fetch = FETCH_SKIPS;
-        *ret = ev;
-        return 1;
+        r = fetch_part_done(e, ow_request_session_decode(msg(e), total, &ev.request), total, FETCH_SKIPS,
+                            "bad fetched Request-Session");
+        if (r > 0)
+                *ret = ev;
+        return r;
 }
 
 /* Client: part 2, the skip ranges, whole. */
@@ -863,13 +871,11 @@ static int poll_fetch_skips(OwEngine *e, OwEvent *ret) {
                 if (!ranges)
                         return fail(e, -ENOMEM, "skip ranges");
         }
-        r = ow_fetch_skips_decode(msg(e), total, e->fetch_skips, ranges);
-        message_done(e, total);
-        if (r < 0)
-                return fail(e, r, "bad skip ranges");
-        e->fetch = FETCH_RECORDS;
-        *ret = (OwEvent) { .type = OW_EVENT_FETCH_SKIPS, .skips = { TAKE_PTR(ranges), e->fetch_skips } };
-        return 1;
+        r = fetch_part_done(e, ow_fetch_skips_decode(msg(e), total, e->fetch_skips, ranges), total,
+                            FETCH_RECORDS, "bad skip ranges");
+        if (r > 0)
+                *ret = (OwEvent) { .type = OW_EVENT_FETCH_SKIPS, .skips = { TAKE_PTR(ranges), e->fetch_skips } };
+        return r;
 }
 
 /*
@@ -1123,17 +1129,37 @@ int ow_engine_send_fetch_ack(OwEngine *e, const OwFetchAck *ack) {
         return 0;
 }
 
+/* Server: the fetch answer is at this part. */
+static bool fetch_sending(const OwEngine *e, FetchPhase phase) {
+        return e->role == OW_CONTROL_SERVER && e->fetch == phase;
+}
+
 int ow_engine_send_fetch_request(OwEngine *e, const OwSessionRequest *req) {
         int r;
 
         assert(e);
         assert(req);
-        if (e->role != OW_CONTROL_SERVER || e->fetch != FETCH_REQUEST)
+        if (!fetch_sending(e, FETCH_REQUEST))
                 return -OW_ERR_STATE;
         r = write_message(e, e->proto->fetch_request, req);
         if (r < 0)
                 return r;
         e->fetch = FETCH_SKIPS;
+        return 0;
+}
+
+/* Seal the first n (whole blocks) of the unsealed octets: they are ready. */
+static int seal_unsealed(OwEngine *e, size_t n) {
+        int r;
+
+        assert(n <= e->out_unsealed && n % OW_BLOCK_SIZE == 0);
+        if (n == 0)
+                return 0;
+        r = ow_channel_seal(&e->channel, e->out + e->out_len, n, false);
+        if (r < 0)
+                return r;
+        e->out_len += n;
+        e->out_unsealed -= n;
         return 0;
 }
 
@@ -1146,14 +1172,10 @@ static int finish_records(OwEngine *e) {
         if (!p)
                 return -ENOMEM;
         memset(p, 0, pad + OW_HMAC_SIZE);
-        if (e->out_unsealed + pad > 0) {
-                r = ow_channel_seal(&e->channel, e->out + e->out_len, e->out_unsealed + pad, false);
-                if (r < 0)
-                        return r;
-                e->out_len += e->out_unsealed + pad;
-                e->out_unsealed = 0;
-        }
-        r = seal_message(e, e->out + e->out_len, OW_HMAC_SIZE, 0);
+        e->out_unsealed += pad;
+        r = seal_unsealed(e, e->out_unsealed);
+        if (r >= 0)
+                r = seal_message(e, e->out + e->out_len, OW_HMAC_SIZE, 0);
         if (r < 0)
                 return r;
         e->fetch = FETCH_NONE;
@@ -1166,9 +1188,8 @@ int ow_engine_send_fetch_skips(OwEngine *e, const OwSkipRange *ranges, uint32_t 
         uint8_t *p;
         int r;
 
-        assert(e);
-        assert(ranges || n == 0);
-        if (e->role != OW_CONTROL_SERVER || e->fetch != FETCH_SKIPS)
+        assert(e && (ranges || n == 0));
+        if (!fetch_sending(e, FETCH_SKIPS))
                 return -OW_ERR_STATE;
         if (n != e->fetch_skips)
                 return -OW_ERR_COUNT;
@@ -1189,13 +1210,11 @@ int ow_engine_send_fetch_skips(OwEngine *e, const OwSkipRange *ranges, uint32_t 
 }
 
 int ow_engine_send_fetch_records(OwEngine *e, const OwRecord *records, uint32_t n) {
-        size_t whole;
         uint8_t *p;
         int r;
 
-        assert(e);
-        assert(records || n == 0);
-        if (e->role != OW_CONTROL_SERVER || e->fetch != FETCH_RECORDS)
+        assert(e && (records || n == 0));
+        if (!fetch_sending(e, FETCH_RECORDS))
                 return -OW_ERR_STATE;
         if (n > e->fetch_records - e->records_done)
                 return -OW_ERR_COUNT;
@@ -1215,14 +1234,9 @@ int ow_engine_send_fetch_records(OwEngine *e, const OwRecord *records, uint32_t 
         e->records_done += n;
 
         /* Seal the whole blocks; a partial one waits for more records. */
-        whole = e->out_unsealed - e->out_unsealed % OW_BLOCK_SIZE;
-        if (whole > 0) {
-                r = ow_channel_seal(&e->channel, e->out + e->out_len, whole, false);
-                if (r < 0)
-                        return r;
-                e->out_len += whole;
-                e->out_unsealed -= whole;
-        }
+        r = seal_unsealed(e, e->out_unsealed - e->out_unsealed % OW_BLOCK_SIZE);
+        if (r < 0)
+                return r;
         return e->records_done == e->fetch_records ? finish_records(e) : 0;
 }
 

@@ -317,12 +317,10 @@ static int tcp_connected(ClientAsync *c) {
         return 0;
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_io(sd_event_source *s _unused_, int fd _unused_, uint32_t revents, void *userdata) {
         ClientAsync *c = userdata;
         int r;
 
-        (void) s;
-        (void) fd;
         if (!c->tcp_up) {
                 int err = 0;
                 socklen_t l = sizeof(err);
@@ -375,11 +373,9 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         ClientAsync *c = userdata;
 
-        (void) s;
-        (void) usec;
         if (c->state == CLIENT_ASYNC_CONNECTING && !c->tcp_up) {
                 c->last_connect_error = -ETIMEDOUT;
                 c->io_source = sd_event_source_disable_unref(c->io_source);
