@@ -396,7 +396,12 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
 
         const char *cls = policy_class_for(s, &c->peer, c->keyid[0] ? c->keyid : NULL);
         free(c->class_name);
-        c->class_name = cls ? strdup(cls) : NULL;
+        c->class_name = NULL;
+        if (cls) {
+                c->class_name = strdup(cls);
+                if (!c->class_name)
+                        return conn_fail(c, -ENOMEM, "cannot admit the connection");
+        }
 
         r = send_server_start(c, OW_ACCEPT_OK);
         if (r < 0)

@@ -153,6 +153,9 @@ int client_args_connect(ClientArgs *c, const char *prog, const char *server, boo
         c->client.server = server;
         client_init(client);
         r = client_connect(client, &c->client);
+        if (client->pbkdf2_count_odd)
+                fprintf(stderr, "%s: warning: server's PBKDF2 count %u is not a power of two\n", prog,
+                        client->pbkdf2_count);
         if (r < 0) {
                 if (one_line)
                         fprintf(stderr, "%s: Unable to open control connection to %s: %s\n", prog, server,

@@ -255,9 +255,8 @@ int client_connect(Client *c, const ClientOptions *o) {
         if (r < 0)
                 return r;
         c->mode = (OwMode) r;
-        if (count_odd)
-                fprintf(stderr, "owping: warning: server's PBKDF2 count %u is not a power of two\n",
-                        ev.greeting.count);
+        c->pbkdf2_count = ev.greeting.count;
+        c->pbkdf2_count_odd = count_odd; /* for the caller to warn about */
         r = ctrl_io_flush_blocking(&c->io, c->timeout_msec);
         if (r < 0)
                 return client_err(c, r, "cannot send Set-Up-Response: %s", strerror(-r));

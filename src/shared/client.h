@@ -46,6 +46,8 @@ typedef struct Client {
         OwControlKeys keys;
         OwTimestamp server_start_time;
         uint64_t rtt_usec; /* Set-Up-Response sent -> Server-Start received */
+        uint32_t pbkdf2_count;  /* the greeting's, in modes A and E */
+        bool pbkdf2_count_odd;  /* ... and it is not a power of two (RFC 4656 3.1 asks for one) */
         int timeout_msec;
         char error[256];
 } Client;
