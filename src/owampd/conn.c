@@ -40,6 +40,7 @@
 #define MAX_SESSIONS_PER_CONN 4096
 
 static int conn_process(Conn *c);
+static int conn_fetch_pump(Conn *c);
 static void conn_close(Conn *c);
 static int on_session_event(sd_event_source *src, void *userdata);
 
@@ -62,7 +63,9 @@ static void conn_update_events(Conn *c) {
         if (!c->io_source)
                 return;
         uint32_t ev = EPOLLIN;
-        if (ctrl_io_want_write(&c->io))
+        /* A fetch answer still being produced: once the socket takes
+         * more, produce more (conn_fetch_pump()). */
+        if (ctrl_io_want_write(&c->io) || c->fetch_stream)
                 ev |= EPOLLOUT;
         (void) sd_event_source_set_io_events(c->io_source, ev);
 }
@@ -128,6 +131,7 @@ Conn *conn_free(Conn *c) {
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
         sd_event_source_disable_unref(c->session_source);
+        datastore_fetch_stream_free(c->fetch_stream);
         ctrl_io_done(&c->io);
         safe_close(c->fd);
         ow_wipe(&c->keys, sizeof(c->keys));
@@ -150,6 +154,9 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 r = ctrl_io_flush(&c->io);
                 if (r < 0)
                         return conn_fail(c, r, "write failed"), 0;
+                r = conn_fetch_pump(c);
+                if (r == -ECONNABORTED)
+                        return 0; /* c is gone */
                 if (r == 0 && c->state == CONN_CLOSING) {
                         conn_close(c);
                         return 0;
@@ -186,6 +193,9 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                         return 0;
                 }
         }
+        r = conn_fetch_pump(c);
+        if (r == -ECONNABORTED)
+                return 0;
         r = ctrl_io_flush(&c->io);
         if (r < 0)
                 return conn_fail(c, r, "write failed"), 0;
@@ -724,6 +734,27 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
                 return conn_fail(c, r, "cannot answer Fetch-Session");
         conn_update_events(c);
         return 1;
+}
+
+/* A long fetch answer goes out as the socket takes it: its records are
+ * produced while less than this waits to be sent. */
+#define FETCH_WINDOW_SIZE (UINT32_C(1) << 20)
+
+static int conn_fetch_pump(Conn *c) {
+        int r;
+
+        if (!c->fetch_stream)
+                return 0;
+        while (c->fetch_stream && ow_engine_output_pending(c->io.engine) < FETCH_WINDOW_SIZE) {
+                r = datastore_fetch_more(c);
+                if (r < 0)
+                        return conn_fail(c, r, "cannot answer Fetch-Session");
+        }
+        conn_update_events(c);
+        /* Done: commands that came meanwhile are read now. */
+        if (!c->fetch_stream && ow_engine_input_pending(c->io.engine) > 0)
+                return conn_process(c);
+        return 0;
 }
 
 /* --- Dispatch ---------------------------------------------------------- */

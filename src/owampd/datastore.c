@@ -484,6 +484,62 @@ static void mapped_done(Mapped *m) {
                 munmap(m->data, m->size);
 }
 
+/*
+ * The records of a long fetch answer, produced as the connection sends
+ * them (conn.c pulls with datastore_fetch_more()): the session file stays
+ * mapped meanwhile, and only a batch of records is encoded at a time.
+ * Only for files nobody writes any more (a receive session compacts its
+ * records in place when it ends); the others go out at once.
+ */
+struct FetchStream {
+        Mapped m;
+        OwOwpFile file;
+        uint32_t begin, end;
+        uint32_t next; /* the file's next record to look at */
+};
+
+#define FETCH_STREAM_BATCH 4096u
+
+FetchStream *datastore_fetch_stream_free(FetchStream *fs) {
+        if (!fs)
+                return NULL;
+        mapped_done(&fs->m);
+        free(fs);
+        return NULL;
+}
+
+/* Up to `max` records of the range, in file order, from fs->next on. */
+static uint32_t fetch_stream_take(FetchStream *fs, OwRecord *recs, uint32_t max) {
+        uint32_t k = 0;
+
+        for (; fs->next < fs->file.n_records && k < max; fs->next++) {
+                OwRecord rec;
+                if (ow_owp_get_record(&fs->file, fs->next, &rec) >= 0 && rec.seq >= fs->begin &&
+                    rec.seq <= fs->end)
+                        recs[k++] = rec;
+        }
+        return k;
+}
+
+int datastore_fetch_more(Conn *c) {
+        OwRecord recs[FETCH_STREAM_BATCH];
+        FetchStream *fs = c->fetch_stream;
+        uint32_t left = ow_engine_fetch_records_left(c->io.engine);
+        uint32_t k;
+        int r;
+
+        assert(fs);
+        k = fetch_stream_take(fs, recs, MIN(left, FETCH_STREAM_BATCH));
+        if (k == 0 && left > 0)
+                return -EIO; /* fewer records than counted: the file changed under us */
+        r = ow_engine_send_fetch_records(c->io.engine, recs, k);
+        if (r < 0)
+                return r;
+        if (ow_engine_fetch_records_left(c->io.engine) == 0)
+                c->fetch_stream = datastore_fetch_stream_free(c->fetch_stream);
+        return 0;
+}
+
 static int fetch_refuse(Conn *c, OwAccept accept) {
         return ow_engine_send_fetch_ack(c->io.engine, &(OwFetchAck) { .accept = accept });
 }
@@ -587,15 +643,9 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
                 if (ow_owp_get_skip_range(&file, i, &sk[i]) < 0)
                         return fetch_refuse(c, OW_ACCEPT_INTERNAL);
 
-        _cleanup_free_ OwRecord *recs = n ? calloc(n, sizeof(*recs)) : NULL;
-        if (n && !recs)
+        _cleanup_free_ FetchStream *fs = calloc(1, sizeof(*fs));
+        if (!fs)
                 return -ENOMEM;
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < file.n_records && k < n; i++) {
-                OwRecord rec;
-                if (ow_owp_get_record(&file, i, &rec) >= 0 && rec.seq >= f->begin && rec.seq <= f->end)
-                        recs[k++] = rec;
-        }
 
         /* The answer, through the connection's engine, which seals each
          * part with its HMAC: Fetch-Ack, the request, skip ranges, records. */
@@ -611,8 +661,20 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
                 r = ow_engine_send_fetch_request(c->io.engine, &file.request);
         if (r >= 0)
                 r = ow_engine_send_fetch_skips(c->io.engine, sk, n_skips);
-        if (r >= 0 && n > 0)
-                r = ow_engine_send_fetch_records(c->io.engine, recs, n);
+        if (r < 0)
+                return r;
+
+        /* The records: pulled by the connection as it sends, from a file
+         * nobody writes any more; at once from one still written. */
+        *fs = (FetchStream) { .m = TAKE_STRUCT(m), .file = file, .begin = f->begin, .end = f->end };
+        fs->file.request.slots = NULL; /* freed here; the stream reads records only */
+        assert(!c->fetch_stream);
+        c->fetch_stream = TAKE_PTR(fs);
+        if (n > 0 && (running || sf->writer))
+                while (c->fetch_stream && r >= 0)
+                        r = datastore_fetch_more(c);
+        else if (n == 0)
+                c->fetch_stream = datastore_fetch_stream_free(c->fetch_stream);
         if (r < 0)
                 return r;
 

@@ -41,6 +41,7 @@ typedef struct Conn Conn;
 typedef struct TestSession TestSession;
 typedef struct Policy Policy;
 typedef struct StoredFile StoredFile;
+typedef struct FetchStream FetchStream;
 
 typedef enum ConnState {
         CONN_SETUP,      /* greeting sent, waiting for Set-Up-Response */
@@ -132,6 +133,8 @@ struct Conn {
         OwTimestamp peer_stop_time;
         OwStopSessions peer_stop;
         bool any_failure;
+
+        FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
 };
 
 struct Server {
@@ -232,6 +235,10 @@ char *datastore_path(const Server *s, const char *class_path, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
  * output (Fetch-Ack and, when accepted, the three parts). */
 int datastore_fetch(Conn *c, const OwFetchSession *f);
+/* The next batch of a streamed answer's records into the engine; frees
+ * c->fetch_stream once they are all out. */
+int datastore_fetch_more(Conn *c);
+FetchStream *datastore_fetch_stream_free(FetchStream *fs);
 
 /* policy.c */
 /* On error, err gets "file:line: reason". */
