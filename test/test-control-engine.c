@@ -575,6 +575,7 @@ START_TEST(test_refusals) {
         ck_assert_int_eq(ow_engine_send_request_session(p.c, &q), 0);
         pump(p.c, p.s);
         expect(p.s, OW_EVENT_REQUEST_SESSION, &ev);
+        ow_event_done(&ev);
         ck_assert_int_eq(ow_engine_send_accept_session(p.s, &(OwAcceptSession) { .accept = OW_ACCEPT_TEMP_RESOURCE }),
                          0);
         pump(p.s, p.c);
@@ -692,6 +693,7 @@ START_TEST(test_server_protocol_errors) {
         ck_assert_int_eq(ow_engine_feed(p.s, buf, 32), 0);
         OwEvent ev;
         expect(p.s, OW_EVENT_STOP_SESSIONS, &ev);
+        ow_event_done(&ev);
         ck_assert_int_eq(ow_engine_feed(p.s, buf, 32), 0);
         expect_failure(p.s, -OW_ERR_STATE, "Stop-Sessions outside a test");
         free_pair(&p);
