@@ -94,7 +94,7 @@ _printf_(2, 3) static void pr(Printer *p, const char *fmt, ...) {
 void ow_report_options_init(OwReportOptions *o) {
         *o = (OwReportOptions){
                 .units = 'm',
-                .bucket_width = 0.0001,
+                .bucket_width = 0.0001f,
         };
 }
 

@@ -69,7 +69,10 @@ typedef struct OwReportOptions {
         bool print_files;         /* -p: each summary into a file (OwReportFiles) */
         const char *save_dir;     /* -d: directory of the -p files, NULL = "" */
         char units;               /* -n: 'n', 'u', 'm' or 's' (either case) */
-        double bucket_width;      /* -b, seconds, > 0 */
+        /* -b, seconds, > 0. A float, as the reference keeps it: every
+         * bucket index and edge is computed from the float's value (so
+         * -b 0.000001 is 9.99999997e-07 s), which decides ties. */
+        float bucket_width;
         uint32_t sub_packets;     /* -N, 0 = the whole session */
         const float *percentiles; /* -a, each 0..100 */
         size_t n_percentiles;
