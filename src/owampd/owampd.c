@@ -36,6 +36,7 @@
 #include "ow-conf.h"
 #include "ow-error.h"
 #include "policy.h"
+#include "usage.h"
 
 #define PID_FILE "owamp-server.pid"
 /* Where the packages install owampd.conf, owampd.limits and owampd.pfs
@@ -70,6 +71,10 @@ static void help(const char *prog) {
                 "   -U user           run as user (name, or -uid)\n"
                 "   -v                verbose logging\n"
                 "   -Z                stay in the foreground, log to stderr too\n"
+                "   -x, -Y, -W        accepted and ignored (the reference's NAT options)\n"
+                "   --version         print the version and exit\n"
+                "\n"
+                "   Long forms: --help (-h), --version\n"
                 "\n"
                 "Version: %s\n",
                 prog, PACKAGE_VERSION);
@@ -286,12 +291,17 @@ int main(int argc, char **argv) {
         int c, r, ret = EXIT_FAILURE;
         const char *prog = "owampd";
         static const char optstring[] = "+a:c:d:e:fG:hP:R:S:U:vZxYW";
+        static const struct option longopts[] = {
+                { "help", no_argument, NULL, 'h' },
+                USAGE_VERSION_OPTION,
+                {},
+        };
 
         /* The command line, kept apart: it is applied over the files now
          * and again over every reload. */
         if (ow_conf_new(&cli) < 0)
                 return EXIT_FAILURE;
-        while ((c = getopt(argc, argv, optstring)) != -1) {
+        while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
                 OwConfKey key;
                 switch (c) {
                 case 'a':
@@ -337,6 +347,9 @@ int main(int argc, char **argv) {
                         continue;
                 case 'h':
                         help(prog);
+                        return EXIT_SUCCESS;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
                         return EXIT_SUCCESS;
                 default:
                         help(prog);

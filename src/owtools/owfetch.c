@@ -27,6 +27,7 @@
 #include "ow-owp.h"
 #include "report-io.h"
 #include "client-args.h"
+#include "usage.h"
 
 static const char prog[] = "owfetch";
 
@@ -37,6 +38,14 @@ static void on_signal(int sig) {
         interrupted++;
 }
 
+static const struct option longopts[] = {
+        CLIENT_ARGS_LONG_OPTIONS,
+        REPORT_LONG_OPTIONS,
+        { "help", no_argument, NULL, 'h' },
+        USAGE_VERSION_OPTION,
+        {},
+};
+
 static void usage(const char *msg) {
         client_usage_head(stderr, prog, msg, "[arguments] servaddr [SID savefile]+");
         fputc('\n', stderr);
@@ -44,6 +53,9 @@ static void usage(const char *msg) {
         fputc('\n', stderr);
         report_usage_output_args(stderr);
         client_usage_version(stderr);
+        usage_more(stderr, CLIENT_USAGE_MORE REPORT_USAGE_MORE CLIENT_USAGE_IGNORED
+                   "   --version      print the version and exit\n");
+        usage_long_options(stderr, longopts);
 }
 
 /* The reference decodes the SID without checking it; we insist on 32 hex
@@ -171,12 +183,6 @@ fail:
 
 int main(int argc, char **argv) {
         static const char optstring[] = CLIENT_ARGS_SHORT_OPTIONS REPORT_SHORT_OPTIONS "hftT:";
-        static const struct option longopts[] = {
-                CLIENT_ARGS_LONG_OPTIONS,
-                REPORT_LONG_OPTIONS,
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         OwReportOptions report;
         _cleanup_free_ float *percentiles = NULL;
         _cleanup_(client_args_done) ClientArgs conn;
@@ -206,6 +212,9 @@ int main(int argc, char **argv) {
                 case 't':
                 case 'T':
                         break;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
+                        return EXIT_SUCCESS;
                 default:
                         usage("");
                         return EXIT_SUCCESS;

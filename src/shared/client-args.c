@@ -81,7 +81,6 @@ void client_args_usage(FILE *f) {
               "   -S srcaddr     specify the local address or interface for control connection and tests\n"
               "   -B interface   specify the interface to use for control connection and tests\n"
               "   -u username    username to use with Authenticated/Encrypted modes\n"
-              "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
               "   -4             connect using IPv4 addresses only\n"
               "   -6             connect using IPv6 addresses only\n",
               f);
