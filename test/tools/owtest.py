@@ -331,6 +331,10 @@ class Owampd:
             self.stop()
         raise RuntimeError("owampd did not start:\n" + open(self.log).read())
 
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
