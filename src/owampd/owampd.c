@@ -37,6 +37,7 @@
 #include "ow-error.h"
 #include "policy.h"
 #include "usage.h"
+#include "worker-path.h"
 
 #define PID_FILE "owamp-server.pid"
 /* Where the packages install owampd.conf, owampd.limits and owampd.pfs
@@ -277,7 +278,13 @@ static int setup_launcher(Server *s, OwSessionLauncher mode) {
                          socket_path);
         } else if (why)
                 log_debug("Running sessions as child processes: %s", why);
-        return launcher_fork_new(s->event, launcher_default_worker_path(), &s->launcher);
+        _cleanup_free_ char *worker = NULL;
+        r = worker_path_find(&worker);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "The session worker %s cannot be run (%m): " WORKER_PATH_HINT, worker);
+        return launcher_fork_new(s->event, worker, &s->launcher);
 }
 
 /* The first directory of $STATE_DIRECTORY (StateDirectory= in the unit). */

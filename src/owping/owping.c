@@ -47,6 +47,7 @@
 #include "random-util.h"
 #include "report-io.h"
 #include "usage.h"
+#include "worker-path.h"
 #include "worker-ipc.h"
 
 #define DEFAULT_PORT_LOW 8760
@@ -928,7 +929,13 @@ int main(int argc, char **argv) {
         (void) sd_event_add_signal(p->event, NULL, SIGINT, on_signal, p);
         (void) sd_event_add_signal(p->event, NULL, SIGTERM, on_signal, p);
         (void) sd_event_add_signal(p->event, NULL, SIGHUP, on_signal, p);
-        r = launcher_fork_new(p->event, launcher_default_worker_path(), &p->launcher);
+        _cleanup_free_ char *worker = NULL;
+        r = worker_path_find(&worker);
+        if (r == -ENOMEM)
+                return fail("Out of memory");
+        if (r < 0)
+                return fail("The session worker %s cannot be run (%s): " WORKER_PATH_HINT, worker, strerror(-r));
+        r = launcher_fork_new(p->event, worker, &p->launcher);
         if (r < 0)
                 return fail("Cannot set up test endpoints: %s", strerror(-r));
         setenv("OWAMP_LOG_STDERR", "1", 1);
