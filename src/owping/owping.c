@@ -185,9 +185,11 @@ static void usage(const char *msg) {
                 "\n"
                 "Version: %s\n\n",
                 PACKAGE_VERSION);
-        usage_more(f, "   -E enddelay    time to wait after the last packet before stopping the sessions (seconds)\n"
-                      "   -X, -Y, -y     accepted and ignored (NAT options of the reference's later versions)\n"
-                      CLIENT_USAGE_MORE REPORT_USAGE_MORE "   --version      print the version and exit\n");
+        usage_more(f, "   -E enddelay    time to wait after the last packet before stopping the sessions "
+                      "(seconds)\n"
+                      "   -X, -Y, -y     accepted and ignored (NAT options of the reference's later "
+                      "versions)\n" CLIENT_USAGE_MORE REPORT_USAGE_MORE
+                      "   --version      print the version and exit\n");
         usage_long_options(f, longopts);
 }
 
@@ -934,7 +936,8 @@ int main(int argc, char **argv) {
         if (r == -ENOMEM)
                 return fail("Out of memory");
         if (r < 0)
-                return fail("The session worker %s cannot be run (%s): " WORKER_PATH_HINT, worker, strerror(-r));
+                return fail("The session worker %s cannot be run (%s): " WORKER_PATH_HINT, worker,
+                            strerror(-r));
         r = launcher_fork_new(p->event, worker, &p->launcher);
         if (r < 0)
                 return fail("Cannot set up test endpoints: %s", strerror(-r));

@@ -164,8 +164,8 @@ static bool fetch_one(Client *c, const char *sid_text, const char *path) {
                                 "it is still running, or its data is gone; the server's log says which\n",
                                 prog, sid_text, ow_accept_to_string(f.ack.accept));
                 else if (f.ack.accept != OW_ACCEPT_OK)
-                        fprintf(stderr, "%s: the server refused session %s (Accept %u: %s)\n", prog, sid_text,
-                                (unsigned) f.ack.accept, ow_accept_to_string(f.ack.accept));
+                        fprintf(stderr, "%s: the server refused session %s (Accept %u: %s)\n", prog,
+                                sid_text, (unsigned) f.ack.accept, ow_accept_to_string(f.ack.accept));
                 else
                         fprintf(stderr, "%s: session %s has no records on the server (none arrived)\n", prog,
                                 sid_text);
@@ -247,7 +247,8 @@ int main(int argc, char **argv) {
         for (int i = 1; i + 1 < argc; i += 2) {
                 OwSid sid;
                 if (parse_sid(argv[i], &sid) < 0) {
-                        fprintf(stderr, "%s: Invalid SID \"%s\": 32 hexadecimal digits expected\n", prog, argv[i]);
+                        fprintf(stderr, "%s: Invalid SID \"%s\": 32 hexadecimal digits expected\n", prog,
+                                argv[i]);
                         return EXIT_FAILURE;
                 }
         }

@@ -35,9 +35,10 @@ static void usage(const char *msg) {
         fputc('\n', stderr);
         report_usage_output_args(stderr);
         client_usage_version(stderr);
-        usage_more(stderr, REPORT_USAGE_MORE
-                   "   -f, -t, -T file  accepted and ignored (owping's options, as the reference's owstats)\n"
-                   "   --version      print the version and exit\n");
+        usage_more(
+                stderr, REPORT_USAGE_MORE
+                "   -f, -t, -T file  accepted and ignored (owping's options, as the reference's owstats)\n"
+                "   --version      print the version and exit\n");
         usage_long_options(stderr, longopts);
 }
 

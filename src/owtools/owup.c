@@ -33,7 +33,8 @@ static void usage(const char *msg) {
         fputc('\n', stderr);
         client_args_usage(stderr);
         client_usage_version(stderr);
-        usage_more(stderr, CLIENT_USAGE_MORE CLIENT_USAGE_IGNORED "   --version      print the version and exit\n");
+        usage_more(stderr,
+                   CLIENT_USAGE_MORE CLIENT_USAGE_IGNORED "   --version      print the version and exit\n");
         usage_long_options(stderr, longopts);
 }
 

@@ -119,15 +119,18 @@ int client_args_setup(ClientArgs *c, const char *prog, bool strict_identity, boo
                                         prog, c->client.keyid, c->keyfile);
                         else if (r == -ENOTTY)
                                 fprintf(stderr,
-                                        "%s: Unable to read the pass-phrase for id=\"%s\": there is no terminal "
-                                        "to ask on and nothing came on standard input; give a pass-phrase file "
-                                        "with -k FILE (owampd.pfs(5) format), run %s on a terminal, or pipe the "
+                                        "%s: Unable to read the pass-phrase for id=\"%s\": there is no "
+                                        "terminal "
+                                        "to ask on and nothing came on standard input; give a pass-phrase "
+                                        "file "
+                                        "with -k FILE (owampd.pfs(5) format), run %s on a terminal, or pipe "
+                                        "the "
                                         "pass-phrase in\n",
                                         prog, c->client.keyid, prog);
                         else
                                 fprintf(stderr, "%s: Unable to read the pass-phrase for id=\"%s\": %s\n",
                                         prog, c->client.keyid,
-                                        r == -EINVAL ? "it is empty"
+                                        r == -EINVAL  ? "it is empty"
                                         : r == -E2BIG ? "it is longer than 1024 octets"
                                                       : ow_strerror(r));
                         if (strict_identity)

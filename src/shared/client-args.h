@@ -50,8 +50,7 @@ void client_args_usage(FILE *f);
 
 /* For usage_more(): the connection option the reference's usage does not
  * have (-m, from its later versions). */
-#define CLIENT_USAGE_MORE \
-        "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
+#define CLIENT_USAGE_MORE "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
 
 /* For usage_more(): owping's -f -t -T, which owfetch and owup take and
  * ignore as the reference's do. */

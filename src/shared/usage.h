@@ -15,7 +15,8 @@
 /* getopt_long() value of --version (clear of the short options, of 0x100
  * = --json and of getopt's own '?'). */
 #define USAGE_ARG_VERSION 0x180
-#define USAGE_VERSION_OPTION { "version", no_argument, NULL, USAGE_ARG_VERSION }
+#define USAGE_VERSION_OPTION \
+        { "version", no_argument, NULL, USAGE_ARG_VERSION }
 
 /* --version: "<prog> <version>" on standard output (meson.build's
  * project version). */

@@ -16,9 +16,9 @@
  * path that is missing together with WORKER_PATH_HINT.
  */
 
-#define WORKER_PATH_HINT                                                                                        \
-        "install the project (meson install), run the programs from their build tree (build/src/owping/owping, " \
-        "or any program in the shell of meson devenv -C build), or set OWAMP_SESSION_WORKER to the path of "     \
-        "owamp-session"
+#define WORKER_PATH_HINT                                                                           \
+        "install the project (meson install), run the programs from their build tree "             \
+        "(build/src/owping/owping, or any program in the shell of meson devenv -C build), or set " \
+        "OWAMP_SESSION_WORKER to the path of owamp-session"
 
 int worker_path_find(char **ret);
