@@ -373,24 +373,29 @@ int main(int argc, char **argv) {
                         continue;
                 case 'h':
                         help(prog);
+                        ow_conf_free(cli);
                         return EXIT_SUCCESS;
                 case USAGE_ARG_VERSION:
                         usage_version(prog);
+                        ow_conf_free(cli);
                         return EXIT_SUCCESS;
                 default:
                         help(prog);
+                        ow_conf_free(cli);
                         return EXIT_FAILURE;
                 }
                 r = ow_conf_set(cli, key, key == OW_CONF_VERBOSE ? NULL : optarg, &diag);
                 if (r < 0) {
                         fprintf(stderr, "owampd: -%c %s: %s\n", c, optarg ? optarg : "",
                                 ow_diag_format(&diag, msg, sizeof(msg)));
+                        ow_conf_free(cli);
                         return EXIT_FAILURE;
                 }
         }
         if (optind < argc) {
                 fprintf(stderr, "owampd: unexpected argument '%s'\n", argv[optind]);
                 help(prog);
+                ow_conf_free(cli);
                 return EXIT_FAILURE;
         }
 
