@@ -43,7 +43,10 @@ static const OwSlot one_slot = { OW_SLOT_EXPONENTIAL, 0x0ccccccc };
 
 /* What owping asks for with -c 10: one way or the other. */
 static OwSessionRequest sample_request(bool conf_sender) {
-        OwSessionRequest q = { .ipvn = 4, .n_slots = 1, .n_packets = 10, .timeout = UINT64_C(2) << 32,
+        OwSessionRequest q = { .ipvn = 4,
+                               .n_slots = 1,
+                               .n_packets = 10,
+                               .timeout = UINT64_C(2) << 32,
                                .slots = (OwSlot *) &one_slot };
 
         q.conf_sender = conf_sender;
@@ -65,7 +68,8 @@ static void server_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr) {
                 break;
         }
         case OW_EVENT_REQUEST_SESSION: {
-                OwAcceptSession a = { .accept = ev->error ? OW_ACCEPT_UNSUPPORTED : OW_ACCEPT_OK, .port = 8906 };
+                OwAcceptSession a = { .accept = ev->error ? OW_ACCEPT_UNSUPPORTED : OW_ACCEPT_OK,
+                                      .port = 8906 };
                 check(ow_engine_send_accept_session(e, &a) == 0);
                 break;
         }
@@ -74,20 +78,24 @@ static void server_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr) {
                 break;
         case OW_EVENT_STOP_SESSIONS:
                 if (ow_engine_state(e) == OW_ENGINE_TEST)
-                        check(ow_engine_send_stop_sessions(e, &(OwStopSessions) { .accept = OW_ACCEPT_OK }) == 0);
+                        check(ow_engine_send_stop_sessions(e, &(OwStopSessions){ .accept = OW_ACCEPT_OK }) ==
+                              0);
                 break;
         case OW_EVENT_FETCH_SESSION: {
                 OwSessionRequest q = sample_request(false);
                 OwSkipRange skip = { 2, 3 };
                 OwRecord recs[3] = {};
-                OwFetchAck ack = { .accept = OW_ACCEPT_OK, .finished = 1, .n_skip_ranges = 1, .n_records = 3 };
+                OwFetchAck ack = {
+                        .accept = OW_ACCEPT_OK, .finished = 1, .n_skip_ranges = 1, .n_records = 3
+                };
 
                 if (ev->error) {
-                        check(ow_engine_send_fetch_ack(e, &(OwFetchAck) { .accept = OW_ACCEPT_UNSUPPORTED }) == 0);
+                        check(ow_engine_send_fetch_ack(
+                                      e, &(OwFetchAck){ .accept = OW_ACCEPT_UNSUPPORTED }) == 0);
                         break;
                 }
                 for (uint32_t i = 0; i < 3; i++)
-                        recs[i] = (OwRecord) { .seq = i, .send_err = 1, .recv_err = 1, .ttl = 255 };
+                        recs[i] = (OwRecord){ .seq = i, .send_err = 1, .recv_err = 1, .ttl = 255 };
                 check(ow_engine_send_fetch_ack(e, &ack) == 0);
                 check(ow_engine_send_fetch_request(e, &q) == 0);
                 check(ow_engine_send_fetch_skips(e, &skip, 1) == 0);
@@ -119,8 +127,12 @@ static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, Cl
                         break;
                 memcpy(keys.aes, hdr + 2, sizeof(keys.aes));
                 memcpy(keys.hmac, hdr + 18, sizeof(keys.hmac));
-                OwClientSetup s = { .mode = mode, .keyid = "testuser", .secret = SECRET,
-                                    .secret_len = strlen(SECRET), .keys = &keys, .client_iv = hdr + 50 };
+                OwClientSetup s = { .mode = mode,
+                                    .keyid = "testuser",
+                                    .secret = SECRET,
+                                    .secret_len = strlen(SECRET),
+                                    .keys = &keys,
+                                    .client_iv = hdr + 50 };
                 check(ow_engine_send_setup_response(e, &s) == 0);
                 break;
         }
@@ -140,9 +152,9 @@ static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, Cl
         case OW_EVENT_START_ACK:
                 if (ev->accept == OW_ACCEPT_OK) {
                         OwStopSession s = { .next_seqno = 10 };
-                        check(ow_engine_send_stop_sessions(
-                                      e, &(OwStopSessions) { .accept = OW_ACCEPT_OK, .n_sessions = 1, .sessions = &s }) ==
-                              0);
+                        check(ow_engine_send_stop_sessions(e, &(OwStopSessions){ .accept = OW_ACCEPT_OK,
+                                                                                 .n_sessions = 1,
+                                                                                 .sessions = &s }) == 0);
                         cs->stopped = true;
                 }
                 break;
@@ -159,7 +171,7 @@ static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, Cl
         }
         /* Both Stop-Sessions crossed: fetch what the server received. */
         if (cs->stopped && !cs->fetched && ow_engine_state(e) == OW_ENGINE_IDLE) {
-                check(ow_engine_send_fetch_session(e, &(OwFetchSession) { .end = UINT32_MAX }) == 0);
+                check(ow_engine_send_fetch_session(e, &(OwFetchSession){ .end = UINT32_MAX }) == 0);
                 cs->fetched = true;
         }
 }

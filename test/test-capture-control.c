@@ -492,7 +492,7 @@ typedef struct Pending {
 static void pending_push(Pending *q, OwEvent *ev) {
         ck_assert_uint_lt(q->n, ELEMENTSOF(q->ev));
         q->ev[(q->head + q->n++) % ELEMENTSOF(q->ev)] = *ev;
-        *ev = (OwEvent) {};
+        *ev = (OwEvent){};
 }
 
 /* The client engine sends what the server engine decoded of the client's
@@ -578,8 +578,8 @@ START_TEST(test_capture_engine) {
         PcapTrace t;
 
         ck_assert_int_eq(pcap_load(test_data_path(cap->file), CAPTURE_PORT, &t), 0);
-        out_c2s = (Writer) { .data = malloc(t.c2s_len), .size = t.c2s_len };
-        out_s2c = (Writer) { .data = malloc(t.s2c_len), .size = t.s2c_len };
+        out_c2s = (Writer){ .data = malloc(t.c2s_len), .size = t.c2s_len };
+        out_s2c = (Writer){ .data = malloc(t.s2c_len), .size = t.s2c_len };
         ck_assert(out_c2s.data && out_s2c.data);
         if (secure) {
                 test_unhex(cap->aes, keys.aes, sizeof(keys.aes));
@@ -607,8 +607,11 @@ START_TEST(test_capture_engine) {
                         if (ev.type == OW_EVENT_FETCH_RECORDS)
                                 records += ev.records.n;
                         if (ev.type == OW_EVENT_GREETING) {
-                                OwClientSetup cs = { .mode = cap->mode, .keyid = "testuser", .secret = SECRET,
-                                                     .secret_len = strlen(SECRET), .keys = &keys,
+                                OwClientSetup cs = { .mode = cap->mode,
+                                                     .keyid = "testuser",
+                                                     .secret = SECRET,
+                                                     .secret_len = strlen(SECRET),
+                                                     .keys = &keys,
                                                      .client_iv = client_iv };
                                 ck_assert_int_eq(ow_engine_send_greeting(s, &ev.greeting), 0);
                                 ck_assert_int_eq(ow_engine_send_setup_response(c, &cs), 0);
@@ -624,8 +627,8 @@ START_TEST(test_capture_engine) {
                         if (ev.type == OW_EVENT_SETUP_RESPONSE) {
                                 ck_assert_int_eq(ev.setup.mode, cap->mode);
                                 if (secure)
-                                        ck_assert_int_eq(ow_engine_server_authenticate(s, SECRET, strlen(SECRET)),
-                                                         0);
+                                        ck_assert_int_eq(
+                                                ow_engine_server_authenticate(s, SECRET, strlen(SECRET)), 0);
                                 ow_event_done(&ev);
                         } else
                                 pending_push(&to_client, &ev);

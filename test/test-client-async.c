@@ -71,8 +71,8 @@ static void server_answer(TestServer *s, OwEvent *ev) {
         case OW_EVENT_SETUP_RESPONSE:
                 if (ev->setup.mode != OW_MODE_OPEN)
                         ck_assert_int_eq(ow_engine_server_authenticate(e, SECRET, strlen(SECRET)), 0);
-                ck_assert_int_eq(ow_engine_send_server_start(e, s->refuse ? OW_ACCEPT_FAILURE : OW_ACCEPT_OK, iv,
-                                                             UINT64_C(42) << 32),
+                ck_assert_int_eq(ow_engine_send_server_start(e, s->refuse ? OW_ACCEPT_FAILURE : OW_ACCEPT_OK,
+                                                             iv, UINT64_C(42) << 32),
                                  0);
                 break;
         case OW_EVENT_REQUEST_SESSION: {
@@ -85,9 +85,9 @@ static void server_answer(TestServer *s, OwEvent *ev) {
                 OwStopSession one = { .next_seqno = 77 };
                 ck_assert_int_eq(ow_engine_send_start_ack(e, OW_ACCEPT_OK), 0);
                 /* The server stops first here. */
-                ck_assert_int_eq(ow_engine_send_stop_sessions(e, &(OwStopSessions) { .accept = OW_ACCEPT_OK,
-                                                                                      .n_sessions = 1,
-                                                                                      .sessions = &one }),
+                ck_assert_int_eq(ow_engine_send_stop_sessions(e, &(OwStopSessions){ .accept = OW_ACCEPT_OK,
+                                                                                    .n_sessions = 1,
+                                                                                    .sessions = &one }),
                                  0);
                 break;
         }
@@ -97,15 +97,23 @@ static void server_answer(TestServer *s, OwEvent *ev) {
                 break;
         case OW_EVENT_FETCH_SESSION: {
                 OwSlot slot = { OW_SLOT_FIXED, 1 << 24 };
-                OwSessionRequest q = { .ipvn = 4, .conf_receiver = true, .n_slots = 1, .n_packets = 5,
-                                       .slots = &slot, .sid = ev->fetch.sid };
+                OwSessionRequest q = { .ipvn = 4,
+                                       .conf_receiver = true,
+                                       .n_slots = 1,
+                                       .n_packets = 5,
+                                       .slots = &slot,
+                                       .sid = ev->fetch.sid };
                 OwFetchAck ack = { .accept = OW_ACCEPT_OK, .finished = 1, .n_records = s->fetch_records };
                 ck_assert_int_eq(ow_engine_send_fetch_ack(e, &ack), 0);
                 ck_assert_int_eq(ow_engine_send_fetch_request(e, &q), 0);
                 ck_assert_int_eq(ow_engine_send_fetch_skips(e, NULL, 0), 0);
                 for (uint32_t i = 0; i < s->fetch_records; i++) {
-                        OwRecord r = { .seq = i, .send_err = 1, .recv_err = 1, .send_time = i,
-                                       .recv_time = i + 1, .ttl = 255 };
+                        OwRecord r = { .seq = i,
+                                       .send_err = 1,
+                                       .recv_err = 1,
+                                       .send_time = i,
+                                       .recv_time = i + 1,
+                                       .ttl = 255 };
                         ck_assert_int_eq(ow_engine_send_fetch_records(e, &r, 1), 0);
                 }
                 break;
@@ -255,17 +263,21 @@ static void on_fetch(ClientAsync *c, int error, OwEvent *ev, void *userdata) {
 }
 
 /* Run the loop until cond holds, for 10 s at most. */
-#define RUN_UNTIL(run, cond)                                                             \
-        do {                                                                             \
-                for (int _k = 0; _k < 10000 && !(cond); _k++)                            \
+#define RUN_UNTIL(run, cond)                                                                 \
+        do {                                                                                 \
+                for (int _k = 0; _k < 10000 && !(cond); _k++)                                \
                         ck_assert_int_ge(sd_event_run((run)->event, 10 * USEC_PER_MSEC), 0); \
-                ck_assert_msg((cond), "not reached: " #cond);                            \
+                ck_assert_msg((cond), "not reached: " #cond);                                \
         } while (0)
 
 static void run_init(Run *run, uint32_t modes) {
-        *run = (Run) {
-                .o = { .server = "socketpair", .modes = modes, .keyid = KEYID, .secret = (const uint8_t *) SECRET,
-                       .secret_len = strlen(SECRET), .timeout_msec = 5000 },
+        *run = (Run){
+                .o = { .server = "socketpair",
+                       .modes = modes,
+                       .keyid = KEYID,
+                       .secret = (const uint8_t *) SECRET,
+                       .secret_len = strlen(SECRET),
+                       .timeout_msec = 5000 },
         };
         ck_assert_int_ge(sd_event_new(&run->event), 0);
         ck_assert_int_eq(client_async_new(run->event, &run->o, &callbacks, run, &run->c), 0);
@@ -278,8 +290,12 @@ static void run_done(Run *run) {
 
 static OwSessionRequest some_request(void) {
         static OwSlot slot = { OW_SLOT_FIXED, 1 << 24 };
-        OwSessionRequest q = { .ipvn = 4, .conf_receiver = true, .n_slots = 1, .n_packets = 5,
-                               .sender_port = 9, .slots = &slot };
+        OwSessionRequest q = { .ipvn = 4,
+                               .conf_receiver = true,
+                               .n_slots = 1,
+                               .n_packets = 5,
+                               .sender_port = 9,
+                               .slots = &slot };
         q.sender_addr[0] = q.receiver_addr[0] = 127;
         q.sender_addr[3] = q.receiver_addr[3] = 1;
         return q;
@@ -317,11 +333,11 @@ START_TEST(test_session) {
         ck_assert_int_eq(client_async_start_sessions(run.c, on_start_ack, &run), 0);
         ck_assert_int_eq(client_async_request_session(run.c, &q, on_accept, &run), -OW_ERR_STATE);
         RUN_UNTIL(&run, run.start_acks == 1 && run.server_stops == 1);
-        ck_assert_int_eq(client_async_stop_sessions(run.c, &(OwStopSessions) { .accept = OW_ACCEPT_OK }), 0);
+        ck_assert_int_eq(client_async_stop_sessions(run.c, &(OwStopSessions){ .accept = OW_ACCEPT_OK }), 0);
         RUN_UNTIL(&run, s.got_stop);
 
-        ck_assert_int_eq(client_async_fetch(run.c, &(OwFetchSession) { .end = UINT32_MAX, .sid = run.sid }, on_fetch,
-                                            &run),
+        ck_assert_int_eq(client_async_fetch(run.c, &(OwFetchSession){ .end = UINT32_MAX, .sid = run.sid },
+                                            on_fetch, &run),
                          0);
         RUN_UNTIL(&run, run.fetch_done);
         ck_assert_uint_eq(run.records, 20000);
@@ -336,7 +352,7 @@ START_TEST(test_session) {
         ck_assert_int_eq(run.reply_error, -ECONNRESET);
         ck_assert_int_eq(run.disconnect_error, -ECONNRESET);
         ck_assert_str_eq(run.reason, "connection to the server failed: Connection reset by peer");
-        ck_assert_int_eq(client_async_stop_sessions(run.c, &(OwStopSessions) {}), -ENOTCONN);
+        ck_assert_int_eq(client_async_stop_sessions(run.c, &(OwStopSessions){}), -ENOTCONN);
 
         /* And again, on a new connection. */
         ck_assert_int_eq(client_async_connect_fd(run.c, server_start(&s, run.event)), 0);
@@ -379,12 +395,13 @@ START_TEST(test_refused) {
         Run run;
 
         run_init(&run, OW_MODE_ENCRYPTED);
-        expect_disconnect(&run, (TestServer) { .fd = -1, .refuse = true }, -EACCES,
-                          "server refused the connection: failure, reason unspecified (wrong key id or passphrase?)");
+        expect_disconnect(
+                &run, (TestServer){ .fd = -1, .refuse = true }, -EACCES,
+                "server refused the connection: failure, reason unspecified (wrong key id or passphrase?)");
         /* No common mode: the client leaves after the greeting. */
         run.o.modes = OW_MODE_ENCRYPTED;
         run.o.keyid = NULL;
-        expect_disconnect(&run, (TestServer) { .fd = -1 }, -EPROTONOSUPPORT,
+        expect_disconnect(&run, (TestServer){ .fd = -1 }, -EPROTONOSUPPORT,
                           "no common mode: server offers OAE, we allow E (A and E need -u)");
         run_done(&run);
 }
@@ -397,7 +414,7 @@ START_TEST(test_timeout) {
         run.o.timeout_msec = 200;
         run.c = client_async_free(run.c);
         ck_assert_int_eq(client_async_new(run.event, &run.o, &callbacks, &run, &run.c), 0);
-        expect_disconnect(&run, (TestServer) { .fd = -1, .silent = true }, -ETIMEDOUT,
+        expect_disconnect(&run, (TestServer){ .fd = -1, .silent = true }, -ETIMEDOUT,
                           "no answer from the server within 200 ms");
         run_done(&run);
 }
@@ -428,20 +445,20 @@ END_TEST
 
 /* --- Against a real owampd --------------------------------------------------- */
 
-#define LIVE_CHECK(cond, ...)                                                            \
-        do {                                                                             \
-                if (!(cond)) {                                                           \
-                        fprintf(stderr, "test-client-async: " __VA_ARGS__);              \
-                        fprintf(stderr, " (%s)\n", #cond);                              \
-                        return EXIT_FAILURE;                                             \
-                }                                                                        \
+#define LIVE_CHECK(cond, ...)                                               \
+        do {                                                                \
+                if (!(cond)) {                                              \
+                        fprintf(stderr, "test-client-async: " __VA_ARGS__); \
+                        fprintf(stderr, " (%s)\n", #cond);                  \
+                        return EXIT_FAILURE;                                \
+                }                                                           \
         } while (0)
 
-#define LIVE_RUN_UNTIL(run, cond)                                                        \
-        do {                                                                             \
-                for (int _k = 0; _k < 3000 && !(cond) && (run)->disconnects == 0; _k++)  \
-                        (void) sd_event_run((run)->event, 10 * USEC_PER_MSEC);           \
-                LIVE_CHECK((cond), "not reached, last error: %s", (run)->reason);        \
+#define LIVE_RUN_UNTIL(run, cond)                                                       \
+        do {                                                                            \
+                for (int _k = 0; _k < 3000 && !(cond) && (run)->disconnects == 0; _k++) \
+                        (void) sd_event_run((run)->event, 10 * USEC_PER_MSEC);          \
+                LIVE_CHECK((cond), "not reached, last error: %s", (run)->reason);       \
         } while (0)
 
 static void live_accept(ClientAsync *c, int error, OwEvent *ev, void *userdata) {
@@ -476,7 +493,8 @@ static void live_fetch(ClientAsync *c, int error, OwEvent *ev, void *userdata) {
         run->fetch_parts++;
         if (ev->type == OW_EVENT_FETCH_ACK && ev->fetch_ack.accept != OW_ACCEPT_OK)
                 run->reply_error = -EACCES;
-        if (ev->type == OW_EVENT_FETCH_REQUEST && memcmp(ev->request.sid.bytes, run->sid.bytes, OW_SID_SIZE) != 0)
+        if (ev->type == OW_EVENT_FETCH_REQUEST &&
+            memcmp(ev->request.sid.bytes, run->sid.bytes, OW_SID_SIZE) != 0)
                 run->reply_error = -EBADMSG;
         if (ev->type == OW_EVENT_FETCH_RECORDS)
                 run->records += ev->records.n;
@@ -488,7 +506,10 @@ static void live_fetch(ClientAsync *c, int error, OwEvent *ev, void *userdata) {
  * second from now (the packets are never sent). */
 static OwSessionRequest live_request(const ClientAsync *c) {
         static OwSlot slot = { OW_SLOT_FIXED, 1 << 24 }; /* 1/256 s */
-        OwSessionRequest q = { .conf_receiver = true, .n_slots = 1, .n_packets = 5, .slots = &slot,
+        OwSessionRequest q = { .conf_receiver = true,
+                               .n_slots = 1,
+                               .n_packets = 5,
+                               .slots = &slot,
                                .timeout = UINT64_C(1) << 32 };
         (void) sockaddr_to_owamp(&client_async_info(c)->local, &q.ipvn, q.sender_addr);
         (void) sockaddr_to_owamp(&client_async_info(c)->peer, &q.ipvn, q.receiver_addr);
@@ -505,22 +526,27 @@ static int live(const char *server, const char *mode, const char *keyid, const c
                 fprintf(stderr, "test-client-async: bad mode '%s'\n", mode);
                 return EXIT_FAILURE;
         }
-        run.o = (ClientOptions) { .server = server, .modes = modes, .keyid = keyid,
-                                  .secret = (const uint8_t *) secret, .secret_len = secret ? strlen(secret) : 0,
-                                  .timeout_msec = 10000 };
+        run.o = (ClientOptions){ .server = server,
+                                 .modes = modes,
+                                 .keyid = keyid,
+                                 .secret = (const uint8_t *) secret,
+                                 .secret_len = secret ? strlen(secret) : 0,
+                                 .timeout_msec = 10000 };
         LIVE_CHECK(sd_event_new(&run.event) >= 0, "sd_event_new");
         LIVE_CHECK(client_async_new(run.event, &run.o, &callbacks, &run, &run.c) == 0, "client_async_new");
 
         /* Two at once, then away before starting them. */
         LIVE_CHECK(client_async_connect(run.c) >= 0, "connect: %s", run.reason);
         LIVE_RUN_UNTIL(&run, run.ready == 1);
-        LIVE_CHECK(client_async_info(run.c)->mode == (OwMode) modes, "mode %d", client_async_info(run.c)->mode);
+        LIVE_CHECK(client_async_info(run.c)->mode == (OwMode) modes, "mode %d",
+                   client_async_info(run.c)->mode);
         OwSessionRequest q = live_request(run.c);
         LIVE_CHECK(client_async_request_session(run.c, &q, live_accept, &run) == 0, "command");
         q = live_request(run.c);
         LIVE_CHECK(client_async_request_session(run.c, &q, live_accept, &run) == 0, "command");
         LIVE_RUN_UNTIL(&run, run.accepts == 2);
-        LIVE_CHECK(run.reply_error == 0 && run.ports[0] != 0 && run.ports[1] != 0 && run.ports[0] != run.ports[1],
+        LIVE_CHECK(run.reply_error == 0 && run.ports[0] != 0 && run.ports[1] != 0 &&
+                           run.ports[0] != run.ports[1],
                    "accepts");
         client_async_disconnect(run.c);
 
@@ -533,17 +559,23 @@ static int live(const char *server, const char *mode, const char *keyid, const c
         LIVE_CHECK(client_async_start_sessions(run.c, live_start_ack, &run) == 0, "command");
         LIVE_RUN_UNTIL(&run, run.start_acks == 1);
         OwSkipRange none_sent = { 0, 4 };
-        OwStopSession ours = { .sid = run.sid, .next_seqno = 5, .n_skip_ranges = 1, .skip_ranges = &none_sent };
-        LIVE_CHECK(client_async_stop_sessions(
-                                 run.c, &(OwStopSessions) { .accept = OW_ACCEPT_OK, .n_sessions = 1, .sessions = &ours }) == 0, "command");
+        OwStopSession ours = {
+                .sid = run.sid, .next_seqno = 5, .n_skip_ranges = 1, .skip_ranges = &none_sent
+        };
+        LIVE_CHECK(client_async_stop_sessions(run.c, &(OwStopSessions){ .accept = OW_ACCEPT_OK,
+                                                                        .n_sessions = 1,
+                                                                        .sessions = &ours }) == 0,
+                   "command");
         LIVE_RUN_UNTIL(&run, run.server_stops == 1);
-        LIVE_CHECK(client_async_fetch(run.c, &(OwFetchSession) { .end = UINT32_MAX, .sid = run.sid }, live_fetch,
-                                            &run) == 0, "command");
+        LIVE_CHECK(client_async_fetch(run.c, &(OwFetchSession){ .end = UINT32_MAX, .sid = run.sid },
+                                      live_fetch, &run) == 0,
+                   "command");
         LIVE_RUN_UNTIL(&run, run.fetch_done || run.reply_error);
-        LIVE_CHECK(run.reply_error == 0 && run.fetch_done && run.fetch_parts >= 4, "fetch: error %d, %u parts",
-                   run.reply_error, run.fetch_parts);
+        LIVE_CHECK(run.reply_error == 0 && run.fetch_done && run.fetch_parts >= 4,
+                   "fetch: error %d, %u parts", run.reply_error, run.fetch_parts);
         LIVE_CHECK(run.disconnects == 0, "disconnected: %s", run.reason);
-        printf("test-client-async: mode %s: 2 sessions at once, reconnect, a batch and its fetch (%u records)\n",
+        printf("test-client-async: mode %s: 2 sessions at once, reconnect, a batch and its fetch (%u "
+               "records)\n",
                mode, run.records);
         run_done(&run);
         return EXIT_SUCCESS;

@@ -90,7 +90,7 @@ static OwControlKeys keys_sample(void) {
 }
 
 static void new_pair(Pair *p, uint32_t mode) {
-        *p = (Pair) { .mode = mode };
+        *p = (Pair){ .mode = mode };
         ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_CLIENT, &p->c), 0);
         ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_SERVER, &p->s), 0);
         ck_assert_int_eq(ow_engine_state(p->c), OW_ENGINE_GREETING);
@@ -111,8 +111,12 @@ static void greet_and_answer(Pair *p, const OwServerGreeting *g, uint32_t mode, 
         ck_assert_int_eq(ow_engine_send_greeting(p->s, g), 0);
         pump(p->s, p->c);
         expect(p->c, OW_EVENT_GREETING, &ev);
-        OwClientSetup cs = { .mode = mode, .keyid = KEYID, .secret = SECRET, .secret_len = strlen(SECRET),
-                             .keys = &keys, .client_iv = client_iv };
+        OwClientSetup cs = { .mode = mode,
+                             .keyid = KEYID,
+                             .secret = SECRET,
+                             .secret_len = strlen(SECRET),
+                             .keys = &keys,
+                             .client_iv = client_iv };
         ck_assert_int_eq(ow_engine_send_setup_response(p->c, &cs), 0);
         pump(p->c, p->s);
         expect(p->s, OW_EVENT_SETUP_RESPONSE, &ev);
@@ -141,8 +145,12 @@ static void handshake(Pair *p, uint32_t mode) {
         ck_assert_bytes_eq(ev.greeting.salt, g.salt, OW_SALT_SIZE);
         ow_event_done(&ev);
 
-        OwClientSetup cs = { .mode = mode, .keyid = KEYID, .secret = SECRET, .secret_len = strlen(SECRET),
-                             .keys = &keys, .client_iv = civ };
+        OwClientSetup cs = { .mode = mode,
+                             .keyid = KEYID,
+                             .secret = SECRET,
+                             .secret_len = strlen(SECRET),
+                             .keys = &keys,
+                             .client_iv = civ };
         ck_assert_int_eq(ow_engine_send_setup_response(p->c, &cs), 0);
         ck_assert_int_eq(ow_engine_state(p->c), OW_ENGINE_START);
         ck_assert_uint_eq(pump(p->c, p->s), OW_SETUP_RESPONSE_SIZE);
@@ -275,8 +283,12 @@ START_TEST(test_handshake_bytewise) {
         ck_assert_int_eq(ow_engine_send_greeting(p.s, &g), 0);
         feed_bytewise(p.s, p.c);
         expect(p.c, OW_EVENT_GREETING, &ev);
-        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED, .keyid = KEYID, .secret = SECRET,
-                             .secret_len = strlen(SECRET), .keys = &keys, .client_iv = iv };
+        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED,
+                             .keyid = KEYID,
+                             .secret = SECRET,
+                             .secret_len = strlen(SECRET),
+                             .keys = &keys,
+                             .client_iv = iv };
         ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), 0);
         ck_assert_uint_eq(ow_engine_output_pending(p.c), OW_SETUP_RESPONSE_SIZE);
         feed_bytewise(p.c, p.s);
@@ -331,8 +343,12 @@ START_TEST(test_mode_checks) {
         expect(p.c, OW_EVENT_GREETING, &ev);
 
         /* Not offered, not exactly one bit, no key id: nothing goes out. */
-        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED, .keyid = KEYID, .secret = SECRET, .secret_len = 3,
-                             .keys = &keys, .client_iv = iv };
+        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED,
+                             .keyid = KEYID,
+                             .secret = SECRET,
+                             .secret_len = 3,
+                             .keys = &keys,
+                             .client_iv = iv };
         ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), -OW_ERR_MODE);
         cs.mode = OW_MODE_OPEN | OW_MODE_AUTHENTICATED;
         ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), -OW_ERR_MODE);
@@ -371,7 +387,7 @@ START_TEST(test_refused_mode) {
         expect(p.c, OW_EVENT_SERVER_START, &ev);
         ck_assert_int_eq(ev.server_start.accept, OW_ACCEPT_FAILURE);
         ck_assert_int_eq(ow_engine_state(p.c), OW_ENGINE_CLOSED);
-        ck_assert_int_eq(ow_engine_send_request_session(p.c, &(OwSessionRequest) {}), -OW_ERR_STATE);
+        ck_assert_int_eq(ow_engine_send_request_session(p.c, &(OwSessionRequest){}), -OW_ERR_STATE);
         free_pair(&p);
 }
 END_TEST
@@ -390,9 +406,9 @@ START_TEST(test_server_start_checks) {
          * refuses to, so write the Set-Up-Response by hand). */
         new_pair(&p, OW_MODE_OPEN);
         ck_assert_int_eq(ow_engine_send_greeting(p.s, &g), 0);
-        ck_assert_int_eq(ow_setup_response_encode(&(OwSetupResponse) { .mode = OW_MODE_OPEN }, setup,
-                                                  sizeof(setup)),
-                         OW_SETUP_RESPONSE_SIZE);
+        ck_assert_int_eq(
+                ow_setup_response_encode(&(OwSetupResponse){ .mode = OW_MODE_OPEN }, setup, sizeof(setup)),
+                OW_SETUP_RESPONSE_SIZE);
         ck_assert_int_eq(ow_engine_feed(p.s, setup, sizeof(setup)), 0);
         expect(p.s, OW_EVENT_SETUP_RESPONSE, &ev);
         ck_assert_int_eq(ow_engine_send_server_start(p.s, OW_ACCEPT_OK, NULL, 0), -OW_ERR_MODE);
@@ -440,7 +456,7 @@ START_TEST(test_client_setup_errors) {
         ck_assert_int_eq(ow_engine_send_greeting(p.s, &g), 0);
         pump(p.s, p.c);
         expect(p.c, OW_EVENT_GREETING, &ev);
-        ck_assert_int_eq(ow_engine_send_setup_response(p.c, &(OwClientSetup) { .mode = OW_MODE_OPEN }), 0);
+        ck_assert_int_eq(ow_engine_send_setup_response(p.c, &(OwClientSetup){ .mode = OW_MODE_OPEN }), 0);
         buf[15] = 6;
         ck_assert_int_eq(ow_engine_feed(p.c, buf, 32), 0);
         expect_failure(p.c, -OW_ERR_ACCEPT, "bad Server-Start");
@@ -498,18 +514,20 @@ START_TEST(test_batch) {
                 /* One at a time: the second waits for our answer. */
                 expect_nothing(p.s);
                 ck_assert_int_eq(ow_engine_send_start_ack(p.s, OW_ACCEPT_OK), -OW_ERR_STATE);
-                ck_assert_int_eq(ow_engine_send_accept_session(
-                                         p.s, &(OwAcceptSession) { .accept = OW_ACCEPT_OK, .port = 8901,
-                                                                   .sid = to.sid }),
-                                 0);
-                ck_assert_int_eq(ow_engine_send_accept_session(p.s, &(OwAcceptSession) {}), -OW_ERR_STATE);
+                ck_assert_int_eq(
+                        ow_engine_send_accept_session(
+                                p.s,
+                                &(OwAcceptSession){ .accept = OW_ACCEPT_OK, .port = 8901, .sid = to.sid }),
+                        0);
+                ck_assert_int_eq(ow_engine_send_accept_session(p.s, &(OwAcceptSession){}), -OW_ERR_STATE);
                 expect(p.s, OW_EVENT_REQUEST_SESSION, &ev);
                 assert_request_eq(&ev.request, &from);
                 ow_event_done(&ev);
-                ck_assert_int_eq(ow_engine_send_accept_session(
-                                         p.s, &(OwAcceptSession) { .accept = OW_ACCEPT_OK, .port = 8902,
-                                                                   .sid = from.sid }),
-                                 0);
+                ck_assert_int_eq(
+                        ow_engine_send_accept_session(
+                                p.s,
+                                &(OwAcceptSession){ .accept = OW_ACCEPT_OK, .port = 8902, .sid = from.sid }),
+                        0);
                 pump(p.s, p.c);
                 expect(p.c, OW_EVENT_ACCEPT_SESSION, &ev);
                 ck_assert_uint_eq(ev.accept_session.port, 8901);
@@ -521,11 +539,11 @@ START_TEST(test_batch) {
                 ck_assert_int_eq(ow_engine_send_start_sessions(p.c), 0);
                 /* Nothing after Start-Sessions until its Start-Ack. */
                 ck_assert_int_eq(ow_engine_send_request_session(p.c, &to), -OW_ERR_STATE);
-                ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession) {}), -OW_ERR_STATE);
+                ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession){}), -OW_ERR_STATE);
                 pump(p.c, p.s);
                 expect(p.s, OW_EVENT_START_SESSIONS, &ev);
                 ck_assert_int_eq(ow_engine_state(p.s), OW_ENGINE_IDLE); /* until the Start-Ack */
-                ck_assert_int_eq(ow_engine_send_stop_sessions(p.s, &(OwStopSessions) {}), -OW_ERR_STATE);
+                ck_assert_int_eq(ow_engine_send_stop_sessions(p.s, &(OwStopSessions){}), -OW_ERR_STATE);
                 ck_assert_int_eq(ow_engine_send_start_ack(p.s, OW_ACCEPT_OK), 0);
                 pump(p.s, p.c);
                 expect(p.c, OW_EVENT_START_ACK, &ev);
@@ -576,8 +594,9 @@ START_TEST(test_refusals) {
         pump(p.c, p.s);
         expect(p.s, OW_EVENT_REQUEST_SESSION, &ev);
         ow_event_done(&ev);
-        ck_assert_int_eq(ow_engine_send_accept_session(p.s, &(OwAcceptSession) { .accept = OW_ACCEPT_TEMP_RESOURCE }),
-                         0);
+        ck_assert_int_eq(
+                ow_engine_send_accept_session(p.s, &(OwAcceptSession){ .accept = OW_ACCEPT_TEMP_RESOURCE }),
+                0);
         pump(p.s, p.c);
         expect(p.c, OW_EVENT_ACCEPT_SESSION, &ev);
         ck_assert_int_eq(ev.accept_session.accept, OW_ACCEPT_TEMP_RESOURCE);
@@ -592,12 +611,12 @@ START_TEST(test_refusals) {
         ck_assert_int_eq(ev.accept, OW_ACCEPT_FAILURE);
         ck_assert_int_eq(ow_engine_state(p.c), OW_ENGINE_IDLE);
 
-        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession) { .begin = 0, .end = 9 }), 0);
+        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession){ .begin = 0, .end = 9 }), 0);
         pump(p.c, p.s);
         expect(p.s, OW_EVENT_FETCH_SESSION, &ev);
         ck_assert_uint_eq(ev.fetch.end, 9);
         ck_assert_int_eq(ow_engine_send_fetch_request(p.s, &q), -OW_ERR_STATE);
-        ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &(OwFetchAck) { .accept = OW_ACCEPT_FAILURE }), 0);
+        ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &(OwFetchAck){ .accept = OW_ACCEPT_FAILURE }), 0);
         ck_assert_int_eq(ow_engine_send_fetch_request(p.s, &q), -OW_ERR_STATE);
         pump(p.s, p.c);
         expect(p.c, OW_EVENT_FETCH_ACK, &ev);
@@ -619,7 +638,8 @@ START_TEST(test_refusals) {
                 expect(p.s, OW_EVENT_REQUEST_SESSION, &ev);
                 ck_assert_int_eq(ev.error, -OW_ERR_IPVN);
                 ow_event_done(&ev);
-                ck_assert_int_eq(ow_engine_send_accept_session(p.s, &(OwAcceptSession) { .accept = OW_ACCEPT_UNSUPPORTED }),
+                ck_assert_int_eq(ow_engine_send_accept_session(
+                                         p.s, &(OwAcceptSession){ .accept = OW_ACCEPT_UNSUPPORTED }),
                                  0);
 
                 /* Fetch-Session with Begin > End. */
@@ -630,7 +650,8 @@ START_TEST(test_refusals) {
                 ck_assert_int_eq(ow_engine_feed(p.s, buf, 48), 0);
                 expect(p.s, OW_EVENT_FETCH_SESSION, &ev);
                 ck_assert_int_eq(ev.error, -OW_ERR_RANGE);
-                ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &(OwFetchAck) { .accept = OW_ACCEPT_UNSUPPORTED }), 0);
+                ck_assert_int_eq(
+                        ow_engine_send_fetch_ack(p.s, &(OwFetchAck){ .accept = OW_ACCEPT_UNSUPPORTED }), 0);
                 expect_nothing(p.s);
                 ck_assert_int_eq(ow_engine_state(p.s), OW_ENGINE_IDLE);
         }
@@ -675,7 +696,8 @@ START_TEST(test_server_protocol_errors) {
         }
 
         /* In a test, only Stop-Sessions. */
-        static const uint8_t in_test[] = { OW_CMD_REQUEST_SESSION, OW_CMD_START_SESSIONS, OW_CMD_FETCH_SESSION };
+        static const uint8_t in_test[] = { OW_CMD_REQUEST_SESSION, OW_CMD_START_SESSIONS,
+                                           OW_CMD_FETCH_SESSION };
         for (size_t i = 0; i < ELEMENTSOF(in_test); i++) {
                 handshake(&p, OW_MODE_OPEN);
                 start_one(&p);
@@ -702,7 +724,7 @@ START_TEST(test_server_protocol_errors) {
         handshake(&p, OW_MODE_OPEN);
         start_one(&p);
         OwStopSession one = { .next_seqno = 5 };
-        st = (OwStopSessions) { .accept = OW_ACCEPT_OK, .n_sessions = 1, .sessions = &one };
+        st = (OwStopSessions){ .accept = OW_ACCEPT_OK, .n_sessions = 1, .sessions = &one };
         ck_assert_int_eq(ow_stop_sessions_encode(&st, buf, sizeof(buf)), 64);
         buf[16 + 16 + 8] = 1;
         ck_assert_int_eq(ow_engine_feed(p.s, buf, 64), 0);
@@ -787,7 +809,7 @@ START_TEST(test_client_protocol_errors) {
 
         /* A Fetch-Ack counting more records than we bound. */
         handshake(&p, OW_MODE_OPEN);
-        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession) { .end = UINT32_MAX }), 0);
+        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession){ .end = UINT32_MAX }), 0);
         memset(buf, 0, sizeof(buf));
         ow_put_be32(buf + 12, OW_MAX_FETCH_RECORDS + 1);
         ck_assert_int_eq(ow_engine_feed(p.c, buf, 32), 0);
@@ -800,7 +822,7 @@ END_TEST
 /* --- Fetch ----------------------------------------------------------------- */
 
 static OwRecord record_of(uint32_t i) {
-        return (OwRecord) {
+        return (OwRecord){
                 .seq = i,
                 .send_err = 0x8001,
                 .recv_err = 0x0101,
@@ -826,13 +848,14 @@ static void run_fetch(uint32_t mode, uint32_t n, uint32_t batch, size_t piece) {
         Pair p;
 
         handshake(&p, mode);
-        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession) { .end = UINT32_MAX, .sid = q.sid }),
-                         0);
+        ck_assert_int_eq(
+                ow_engine_send_fetch_session(p.c, &(OwFetchSession){ .end = UINT32_MAX, .sid = q.sid }), 0);
         pump(p.c, p.s);
         expect(p.s, OW_EVENT_FETCH_SESSION, &ev);
 
-        OwFetchAck ack = { .accept = OW_ACCEPT_OK, .finished = 1, .next_seqno = n, .n_skip_ranges = 2,
-                           .n_records = n };
+        OwFetchAck ack = {
+                .accept = OW_ACCEPT_OK, .finished = 1, .next_seqno = n, .n_skip_ranges = 2, .n_records = n
+        };
         ck_assert_int_eq(ow_engine_send_fetch_skips(p.s, skips, 2), -OW_ERR_STATE);
         ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &ack), 0);
         ck_assert_int_eq(ow_engine_send_fetch_skips(p.s, skips, 2), -OW_ERR_STATE);
@@ -944,7 +967,7 @@ START_TEST(test_fetch_octets) {
         for (uint32_t i = 0; i < N; i++)
                 recs[i] = record_of(i);
         handshake(&p, OW_MODE_OPEN);
-        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession) { .end = 100 }), 0);
+        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession){ .end = 100 }), 0);
         pump(p.c, p.s);
         expect(p.s, OW_EVENT_FETCH_SESSION, &ev);
         OwFetchAck ack = { .accept = OW_ACCEPT_OK, .finished = 2, .n_records = N };
@@ -985,10 +1008,10 @@ START_TEST(test_fetch_bad_record) {
                 for (uint32_t i = 0; i < 10; i++)
                         recs[i] = record_of(i);
                 handshake(&p, m ? OW_MODE_AUTHENTICATED : OW_MODE_OPEN);
-                ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession) { .end = 9 }), 0);
+                ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &(OwFetchSession){ .end = 9 }), 0);
                 pump(p.c, p.s);
                 expect(p.s, OW_EVENT_FETCH_SESSION, &ev);
-                ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &(OwFetchAck) { .n_records = 10 }), 0);
+                ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &(OwFetchAck){ .n_records = 10 }), 0);
                 ck_assert_int_eq(ow_engine_send_fetch_request(p.s, &q), 0);
                 ck_assert_int_eq(ow_engine_send_fetch_skips(p.s, NULL, 0), 0);
                 /* The engine never sends one. */

@@ -69,7 +69,7 @@ struct OwEngine {
         size_t out_cap, out_off, out_len, out_unsealed;
 
         /* Commands and replies. */
-        const OwMessageSpec *awaited; /* server: the reply the peer waits for */
+        const OwMessageSpec *awaited;                  /* server: the reply the peer waits for */
         const OwMessageSpec *pending[MAX_OUTSTANDING]; /* client: commands unanswered, oldest first */
         unsigned pending_head, n_pending;
         unsigned stops; /* OW_ROLE_BIT()s whose Stop-Sessions crossed in this test */
@@ -136,7 +136,7 @@ void ow_event_done(OwEvent *ev) {
         default:
                 break;
         }
-        *ev = (OwEvent) {};
+        *ev = (OwEvent){};
 }
 
 int ow_engine_new(const OwProtocol *p, OwControlRole role, OwEngine **ret) {
@@ -580,7 +580,8 @@ int ow_engine_server_authenticate(OwEngine *e, const void *secret, size_t secret
         return 0;
 }
 
-int ow_engine_send_server_start(OwEngine *e, OwAccept accept, const uint8_t *server_iv, OwTimestamp start_time) {
+int ow_engine_send_server_start(OwEngine *e, OwAccept accept, const uint8_t *server_iv,
+                                OwTimestamp start_time) {
         OwServerStart ss = { .accept = accept, .start_time = start_time };
         uint8_t buf[OW_SERVER_START_SIZE];
         bool secure;
@@ -606,7 +607,8 @@ int ow_engine_send_server_start(OwEngine *e, OwAccept accept, const uint8_t *ser
 
         if (accept != OW_ACCEPT_OK) {
                 /* Refused: octets 32..47 go out as clear zeros (PROTOCOL.md 3.4). */
-                memset(buf + OW_SERVER_START_CLEAR_SIZE, 0, OW_SERVER_START_SIZE - OW_SERVER_START_CLEAR_SIZE);
+                memset(buf + OW_SERVER_START_CLEAR_SIZE, 0,
+                       OW_SERVER_START_SIZE - OW_SERVER_START_CLEAR_SIZE);
                 r = append_clear(e, buf, sizeof(buf));
                 if (r < 0)
                         return r;
@@ -658,7 +660,7 @@ static int poll_setup_message(OwEngine *e, OwEvent *ret) {
                 if (r < 0)
                         return fail(e, r, "bad Server Greeting");
                 remember_greeting(e, &g);
-                *ret = (OwEvent) { .type = OW_EVENT_GREETING, .greeting = g };
+                *ret = (OwEvent){ .type = OW_EVENT_GREETING, .greeting = g };
                 return 1;
         }
 
@@ -673,7 +675,7 @@ static int poll_setup_message(OwEngine *e, OwEvent *ret) {
         memcpy(e->client_iv, sr.client_iv, sizeof(e->client_iv));
         ow_wipe(sr.token, sizeof(sr.token));
         e->state = OW_ENGINE_START;
-        *ret = (OwEvent) { .type = OW_EVENT_SETUP_RESPONSE, .setup = sr };
+        *ret = (OwEvent){ .type = OW_EVENT_SETUP_RESPONSE, .setup = sr };
         ow_wipe(&sr, sizeof(sr));
         return 1;
 }
@@ -692,11 +694,11 @@ static int poll_server_start(OwEngine *e, OwEvent *ret) {
                 return fail(e, -OW_ERR_ACCEPT, "bad Server-Start");
         if (accept != OW_ACCEPT_OK) {
                 /* Whatever follows is not in a chain; nothing more counts. */
-                ss = (OwServerStart) { .accept = accept };
+                ss = (OwServerStart){ .accept = accept };
                 memcpy(ss.server_iv, msg(e) + 16, OW_IV_SIZE);
                 message_done(e, OW_SERVER_START_CLEAR_SIZE);
                 e->state = OW_ENGINE_CLOSED;
-                *ret = (OwEvent) { .type = OW_EVENT_SERVER_START, .server_start = ss };
+                *ret = (OwEvent){ .type = OW_EVENT_SERVER_START, .server_start = ss };
                 return 1;
         }
         if (avail(e) < OW_SERVER_START_SIZE)
@@ -713,7 +715,7 @@ static int poll_server_start(OwEngine *e, OwEvent *ret) {
         if (r < 0)
                 return fail(e, r, "bad Server-Start");
         e->state = OW_ENGINE_IDLE;
-        *ret = (OwEvent) { .type = OW_EVENT_SERVER_START, .server_start = ss };
+        *ret = (OwEvent){ .type = OW_EVENT_SERVER_START, .server_start = ss };
         return 1;
 }
 
@@ -766,7 +768,7 @@ static int poll_command(OwEngine *e, OwEvent *ret) {
         if (r <= 0)
                 return r;
 
-        ev = (OwEvent) { .type = spec->event };
+        ev = (OwEvent){ .type = spec->event };
         r = spec->decode(msg(e), total, &ev);
         message_done(e, total);
         if (r == -ENOMEM)
@@ -776,7 +778,7 @@ static int poll_command(OwEngine *e, OwEvent *ret) {
                  * answer, it can be a refusal, and the stream stays in step. */
                 if (!spec->reply || !ow_is_owerror(r))
                         return fail_bad(e, r, spec);
-                ev = (OwEvent) { .type = spec->event, .error = r };
+                ev = (OwEvent){ .type = spec->event, .error = r };
         }
 
         if (spec->reply)
@@ -797,7 +799,7 @@ static int poll_reply(OwEngine *e, OwEvent *ret) {
         r = read_message(e, spec, &total);
         if (r <= 0)
                 return r;
-        ev = (OwEvent) { .type = spec->event };
+        ev = (OwEvent){ .type = spec->event };
         r = spec->decode(msg(e), total, &ev);
         message_done(e, total);
         if (r < 0)
@@ -874,7 +876,8 @@ static int poll_fetch_skips(OwEngine *e, OwEvent *ret) {
         r = fetch_part_done(e, ow_fetch_skips_decode(msg(e), total, e->fetch_skips, ranges), total,
                             FETCH_RECORDS, "bad skip ranges");
         if (r > 0)
-                *ret = (OwEvent) { .type = OW_EVENT_FETCH_SKIPS, .skips = { TAKE_PTR(ranges), e->fetch_skips } };
+                *ret = (OwEvent){ .type = OW_EVENT_FETCH_SKIPS,
+                                  .skips = { TAKE_PTR(ranges), e->fetch_skips } };
         return r;
 }
 
@@ -922,8 +925,8 @@ static int poll_fetch_records(OwEngine *e, OwEvent *ret) {
                         if (r < 0)
                                 e->records_error = r;
                         else {
-                                *ret = (OwEvent) { .type = OW_EVENT_FETCH_RECORDS,
-                                                   .records = { TAKE_PTR(recs), k } };
+                                *ret = (OwEvent){ .type = OW_EVENT_FETCH_RECORDS,
+                                                  .records = { TAKE_PTR(recs), k } };
                                 return 1;
                         }
                         continue;
@@ -953,7 +956,7 @@ static int poll_fetch_records(OwEngine *e, OwEvent *ret) {
                 if (e->records_error != 0)
                         return fail(e, e->records_error, "bad records");
                 e->fetch = FETCH_NONE;
-                *ret = (OwEvent) { .type = OW_EVENT_FETCH_DONE };
+                *ret = (OwEvent){ .type = OW_EVENT_FETCH_DONE };
                 return 1;
         }
 }

@@ -137,16 +137,16 @@ typedef struct OwMessageSpec OwMessageSpec;
 
 /* How the engine treats a message beyond reading and writing it. */
 typedef enum OwMessageFlags {
-        OW_MSG_STARTS_TEST = 1u << 0,  /* a reply whose Accept 0 enters OW_ENGINE_TEST */
-        OW_MSG_ENDS_TEST = 1u << 1,    /* the test ends once every role in `senders` has sent it */
-        OW_MSG_FETCH_PARTS = 1u << 2,  /* a reply whose Accept 0 is followed by the fetch parts */
-        OW_MSG_NO_PIPELINE = 1u << 3,  /* a client sends nothing else until its reply came */
+        OW_MSG_STARTS_TEST = 1u << 0, /* a reply whose Accept 0 enters OW_ENGINE_TEST */
+        OW_MSG_ENDS_TEST = 1u << 1,   /* the test ends once every role in `senders` has sent it */
+        OW_MSG_FETCH_PARTS = 1u << 2, /* a reply whose Accept 0 is followed by the fetch parts */
+        OW_MSG_NO_PIPELINE = 1u << 3, /* a client sends nothing else until its reply came */
 } OwMessageFlags;
 
 struct OwMessageSpec {
-        const char *name;  /* "Request-Session": for error contexts */
-        uint8_t command;   /* the first octet of a command; 0 for a reply */
-        size_t size;       /* fixed size; for a variable one, what size_of() needs at least (a block) */
+        const char *name; /* "Request-Session": for error contexts */
+        uint8_t command;  /* the first octet of a command; 0 for a reply */
+        size_t size;      /* fixed size; for a variable one, what size_of() needs at least (a block) */
         /* A variable size, from the (opened) octets so far: the contract of
          * ow_command_size() - 0 and the total, 1 and the octets to have
          * before asking again (never including an HMAC block), or an error.
@@ -155,9 +155,9 @@ struct OwMessageSpec {
         /* The end of an HMAC-terminated first part (Request-Session: 112),
          * 0 if the message has a single HMAC block, at its end. */
         size_t inner_hmac_end;
-        unsigned senders; /* OW_ROLE_BIT()s of who may send it */
-        unsigned states;  /* OW_ENGINE_STATE_BIT()s in which it may be sent */
-        unsigned flags;   /* OwMessageFlags */
+        unsigned senders;           /* OW_ROLE_BIT()s of who may send it */
+        unsigned states;            /* OW_ENGINE_STATE_BIT()s in which it may be sent */
+        unsigned flags;             /* OwMessageFlags */
         const OwMessageSpec *reply; /* what answers it, or NULL */
         OwEventType event;          /* what receiving it produces */
         /* Decode exactly one message into ev's union (ev->type is set by
@@ -173,8 +173,8 @@ struct OwMessageSpec {
 
 /* A mode bit and how the control channel is protected in it. */
 typedef struct OwModeSpec {
-        uint32_t bit;    /* the Modes / Mode field value */
-        OwMode channel;  /* what OwChannel does with the stream: open, or AES-CBC and HMAC */
+        uint32_t bit;   /* the Modes / Mode field value */
+        OwMode channel; /* what OwChannel does with the stream: open, or AES-CBC and HMAC */
 } OwModeSpec;
 
 typedef struct OwProtocol {
@@ -281,7 +281,8 @@ int ow_engine_server_authenticate(OwEngine *e, const void *secret, size_t secret
  * caller's Server-IV (ignored in open mode, where zeros go out), and
  * enters IDLE; any other Accept is a refusal, sent in clear (PROTOCOL.md
  * 3.4), and the engine is CLOSED. */
-int ow_engine_send_server_start(OwEngine *e, OwAccept accept, const uint8_t *server_iv, OwTimestamp start_time);
+int ow_engine_send_server_start(OwEngine *e, OwAccept accept, const uint8_t *server_iv,
+                                OwTimestamp start_time);
 
 /* --- Commands and replies -------------------------------------------------- */
 

@@ -33,12 +33,12 @@ static int stop_encoded_size(const void *m, size_t *ret_size) {
 
 /* The encoder of a message of type T, and the decoder into the event's
  * member F, of ow_<name>_encode() / _decode(). */
-#define CODEC_ADAPTERS(name, T, F)                                                       \
-        static int name##_encode(const void *m, uint8_t *buf, size_t size) {             \
-                return ow_##name##_encode((const T *) m, buf, size);                     \
-        }                                                                                \
-        static int name##_decode(const uint8_t *buf, size_t len, OwEvent *ev) {          \
-                return ow_##name##_decode(buf, len, &ev->F);                             \
+#define CODEC_ADAPTERS(name, T, F)                                              \
+        static int name##_encode(const void *m, uint8_t *buf, size_t size) {    \
+                return ow_##name##_encode((const T *) m, buf, size);            \
+        }                                                                       \
+        static int name##_decode(const uint8_t *buf, size_t len, OwEvent *ev) { \
+                return ow_##name##_decode(buf, len, &ev->F);                    \
         }
 
 CODEC_ADAPTERS(request_session, OwSessionRequest, request)
@@ -90,19 +90,22 @@ static const OwMessageSpec owamp_fetch_ack =
 /* Commands, RFC 4656 3.4-3.8: the client's, when set up and no test runs,
  * except Stop-Sessions. */
 static const OwMessageSpec owamp_request_session = {
-        MESSAGE("Request-Session", OW_REQUEST_SESSION_PREAMBLE_SIZE, OW_EVENT_REQUEST_SESSION, request_session),
+        MESSAGE("Request-Session", OW_REQUEST_SESSION_PREAMBLE_SIZE, OW_EVENT_REQUEST_SESSION,
+                request_session),
         .command = OW_CMD_REQUEST_SESSION,
         .size_of = request_size_of,
         .encoded_size = request_encoded_size,
         .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
-        .senders = CLIENT_ONLY, .states = IN_IDLE,
+        .senders = CLIENT_ONLY,
+        .states = IN_IDLE,
         .reply = &owamp_accept_session,
 };
 
 static const OwMessageSpec owamp_start_sessions = {
         MESSAGE("Start-Sessions", OW_START_SESSIONS_SIZE, OW_EVENT_START_SESSIONS, start_sessions),
         .command = OW_CMD_START_SESSIONS,
-        .senders = CLIENT_ONLY, .states = IN_IDLE,
+        .senders = CLIENT_ONLY,
+        .states = IN_IDLE,
         .flags = OW_MSG_NO_PIPELINE,
         .reply = &owamp_start_ack,
 };
@@ -113,7 +116,8 @@ static const OwMessageSpec owamp_stop_sessions = {
         .command = OW_CMD_STOP_SESSIONS,
         .size_of = ow_stop_sessions_size_from,
         .encoded_size = stop_encoded_size,
-        .senders = OW_ROLES_BOTH, .states = IN_TEST,
+        .senders = OW_ROLES_BOTH,
+        .states = IN_TEST,
         .flags = OW_MSG_ENDS_TEST,
         .refused_context = "Stop-Sessions outside a test",
 };
@@ -121,7 +125,8 @@ static const OwMessageSpec owamp_stop_sessions = {
 static const OwMessageSpec owamp_fetch_session = {
         MESSAGE("Fetch-Session", OW_FETCH_SESSION_SIZE, OW_EVENT_FETCH_SESSION, fetch_session),
         .command = OW_CMD_FETCH_SESSION,
-        .senders = CLIENT_ONLY, .states = IN_IDLE,
+        .senders = CLIENT_ONLY,
+        .states = IN_IDLE,
         .reply = &owamp_fetch_ack,
 };
 

@@ -62,9 +62,9 @@ static bool mode_valid(uint32_t m) {
  */
 typedef struct FixedCodec {
         size_t size;
-        uint8_t command;                       /* first octet on decode; 0: none */
-        int (*encode_check)(const void *m);    /* what we never send though we decode it, or NULL */
-        int (*check)(const void *m);           /* the rules */
+        uint8_t command;                    /* first octet on decode; 0: none */
+        int (*encode_check)(const void *m); /* what we never send though we decode it, or NULL */
+        int (*check)(const void *m);        /* the rules */
         void (*put)(const void *m, uint8_t *buf);
         void (*get)(const uint8_t *buf, void *m);
         size_t msg_size;
@@ -116,18 +116,18 @@ static int fixed_decode(const FixedCodec *c, const uint8_t *buf, size_t len, voi
 }
 
 /* The rules of a message type T as a FixedCodec check. */
-#define DEFINE_FIXED_CHECK(name, T, rules)                                               \
-        static int name##_check(const void *m) {                                         \
-                return CHECK_RULES(rules, (const T *) m);                                \
+#define DEFINE_FIXED_CHECK(name, T, rules)                \
+        static int name##_check(const void *m) {          \
+                return CHECK_RULES(rules, (const T *) m); \
         }
 
 /* The public pair ow_<name>_encode() / _decode() over a FixedCodec. */
-#define DEFINE_FIXED_CODEC(name, T, codec)                                               \
-        int ow_##name##_encode(const T *m, uint8_t *buf, size_t size) {                  \
-                return fixed_encode(&(codec), m, buf, size);                             \
-        }                                                                                \
-        int ow_##name##_decode(const uint8_t *buf, size_t len, T *ret) {                 \
-                return fixed_decode(&(codec), buf, len, ret);                            \
+#define DEFINE_FIXED_CODEC(name, T, codec)                               \
+        int ow_##name##_encode(const T *m, uint8_t *buf, size_t size) {  \
+                return fixed_encode(&(codec), m, buf, size);             \
+        }                                                                \
+        int ow_##name##_decode(const uint8_t *buf, size_t len, T *ret) { \
+                return fixed_decode(&(codec), buf, len, ret);            \
         }
 
 /* --- Server Greeting, RFC 4656 3.1 ---------------------------------------- */
@@ -170,8 +170,12 @@ static void greeting_get(const uint8_t *buf, void *p) {
 
 DEFINE_FIXED_CHECK(greeting, OwServerGreeting, greeting_rules)
 static const FixedCodec greeting_codec = {
-        OW_SERVER_GREETING_SIZE, 0, greeting_encode_check, greeting_check, greeting_put, greeting_get,
-        sizeof(OwServerGreeting),
+        .size = OW_SERVER_GREETING_SIZE,
+        .encode_check = greeting_encode_check,
+        .check = greeting_check,
+        .put = greeting_put,
+        .get = greeting_get,
+        .msg_size = sizeof(OwServerGreeting),
 };
 DEFINE_FIXED_CODEC(server_greeting, OwServerGreeting, greeting_codec)
 
@@ -296,8 +300,11 @@ static void server_start_get(const uint8_t *buf, void *p) {
 
 DEFINE_FIXED_CHECK(server_start, OwServerStart, server_start_rules)
 static const FixedCodec server_start_codec = {
-        OW_SERVER_START_SIZE, 0, NULL, server_start_check, server_start_put, server_start_get,
-        sizeof(OwServerStart),
+        .size = OW_SERVER_START_SIZE,
+        .check = server_start_check,
+        .put = server_start_put,
+        .get = server_start_get,
+        .msg_size = sizeof(OwServerStart),
 };
 DEFINE_FIXED_CODEC(server_start, OwServerStart, server_start_codec)
 
@@ -320,7 +327,8 @@ int ow_command_type(const uint8_t *buf, size_t len) {
 #define STOP_SESSION_HEADER_SIZE (OW_SID_SIZE + STOP_SESSION_COUNTS_SIZE)
 
 static size_t stop_session_record_size(uint32_t k) {
-        return OW_SID_SIZE + ALIGN_TO(STOP_SESSION_COUNTS_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE);
+        return OW_SID_SIZE +
+               ALIGN_TO(STOP_SESSION_COUNTS_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE, OW_BLOCK_SIZE);
 }
 
 /* Each K is bounded before it moves the offset, so the sizes cannot
@@ -585,8 +593,11 @@ static void accept_session_get(const uint8_t *buf, void *p) {
 
 DEFINE_FIXED_CHECK(accept_session, OwAcceptSession, accept_session_rules)
 static const FixedCodec accept_session_codec = {
-        OW_ACCEPT_SESSION_SIZE, 0, NULL, accept_session_check, accept_session_put, accept_session_get,
-        sizeof(OwAcceptSession),
+        .size = OW_ACCEPT_SESSION_SIZE,
+        .check = accept_session_check,
+        .put = accept_session_put,
+        .get = accept_session_get,
+        .msg_size = sizeof(OwAcceptSession),
 };
 DEFINE_FIXED_CODEC(accept_session, OwAcceptSession, accept_session_codec)
 
@@ -775,8 +786,9 @@ int ow_stop_sessions_decode(const uint8_t *buf, size_t len, OwStopSessions *ret)
                 uint32_t k = ow_get_be32(p + OW_SID_SIZE + 4);
 
                 /* K even: the ranges end 8 octets short of a block. */
-                if (k % 2 == 0 && !ow_all_zero(p + STOP_SESSION_HEADER_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE,
-                                               OW_BLOCK_SIZE - STOP_SESSION_COUNTS_SIZE))
+                if (k % 2 == 0 &&
+                    !ow_all_zero(p + STOP_SESSION_HEADER_SIZE + (size_t) k * OW_SKIP_RANGE_SIZE,
+                                 OW_BLOCK_SIZE - STOP_SESSION_COUNTS_SIZE))
                         return -OW_ERR_PADDING;
                 total += k;
                 p += stop_session_record_size(k);
@@ -857,8 +869,12 @@ static void fetch_session_get(const uint8_t *buf, void *p) {
 
 DEFINE_FIXED_CHECK(fetch_session, OwFetchSession, fetch_rules)
 static const FixedCodec fetch_session_codec = {
-        OW_FETCH_SESSION_SIZE, OW_CMD_FETCH_SESSION, NULL, fetch_session_check, fetch_session_put,
-        fetch_session_get, sizeof(OwFetchSession),
+        .size = OW_FETCH_SESSION_SIZE,
+        .command = OW_CMD_FETCH_SESSION,
+        .check = fetch_session_check,
+        .put = fetch_session_put,
+        .get = fetch_session_get,
+        .msg_size = sizeof(OwFetchSession),
 };
 DEFINE_FIXED_CODEC(fetch_session, OwFetchSession, fetch_session_codec)
 
@@ -902,7 +918,11 @@ static void fetch_ack_get(const uint8_t *buf, void *p) {
 
 DEFINE_FIXED_CHECK(fetch_ack, OwFetchAck, fetch_ack_rules)
 static const FixedCodec fetch_ack_codec = {
-        OW_FETCH_ACK_SIZE, 0, NULL, fetch_ack_check, fetch_ack_put, fetch_ack_get, sizeof(OwFetchAck),
+        .size = OW_FETCH_ACK_SIZE,
+        .check = fetch_ack_check,
+        .put = fetch_ack_put,
+        .get = fetch_ack_get,
+        .msg_size = sizeof(OwFetchAck),
 };
 DEFINE_FIXED_CODEC(fetch_ack, OwFetchAck, fetch_ack_codec)
 
@@ -912,9 +932,9 @@ DEFINE_FIXED_CODEC(fetch_ack, OwFetchAck, fetch_ack_codec)
  * block (PROTOCOL.md 5.7). One description per part, one codec for both.
  */
 typedef struct PackedPart {
-        size_t item_size;  /* on the wire */
-        size_t item_sizeof; /* in memory */
-        uint32_t max;      /* bound on n */
+        size_t item_size;               /* on the wire */
+        size_t item_sizeof;             /* in memory */
+        uint32_t max;                   /* bound on n */
         int (*check)(const void *item); /* what encode refuses */
         void (*put)(const void *item, uint8_t *out);
         int (*get)(const uint8_t *in, void *ret); /* decodes and validates */
@@ -1010,7 +1030,8 @@ static int part_decode(const PackedPart *p, const uint8_t *buf, size_t len, uint
                         return r;
         }
         for (uint32_t i = 0; i < n; i++)
-                (void) p->get(buf + (size_t) i * p->item_size, (uint8_t *) ret + (size_t) i * p->item_sizeof);
+                (void) p->get(buf + (size_t) i * p->item_size,
+                              (uint8_t *) ret + (size_t) i * p->item_sizeof);
         return 0;
 }
 

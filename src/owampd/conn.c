@@ -182,7 +182,8 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 if (c->io.eof && c->state != CONN_CLOSING) {
                         /* Anything the engine holds unconsumed is a message
                          * not finished (or one not read yet). */
-                        const char *when = ow_engine_input_pending(c->io.engine) > 0 ? "in the middle of a message"
+                        const char *when = ow_engine_input_pending(c->io.engine) > 0
+                                                   ? "in the middle of a message"
                                            : c->state == CONN_SETUP ? "without answering the greeting"
                                            : c->state != CONN_IDLE  ? "in the middle of a test"
                                                                     : NULL;
@@ -724,7 +725,7 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Fetch-Session from %s with Begin > End",
                          c->peer_str);
                 r = conn_sent(c, ow_engine_send_fetch_ack(c->io.engine,
-                                                          &(OwFetchAck) { .accept = OW_ACCEPT_UNSUPPORTED }));
+                                                          &(OwFetchAck){ .accept = OW_ACCEPT_UNSUPPORTED }));
                 return r < 0 ? conn_fail(c, r, "cannot send Fetch-Ack") : 1;
         }
         if (ev->error < 0)

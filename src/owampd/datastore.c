@@ -541,7 +541,7 @@ int datastore_fetch_more(Conn *c) {
 }
 
 static int fetch_refuse(Conn *c, OwAccept accept) {
-        return ow_engine_send_fetch_ack(c->io.engine, &(OwFetchAck) { .accept = accept });
+        return ow_engine_send_fetch_ack(c->io.engine, &(OwFetchAck){ .accept = accept });
 }
 
 int datastore_fetch(Conn *c, const OwFetchSession *f) {
@@ -666,7 +666,7 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
 
         /* The records: pulled by the connection as it sends, from a file
          * nobody writes any more; at once from one still written. */
-        *fs = (FetchStream) { .m = TAKE_STRUCT(m), .file = file, .begin = f->begin, .end = f->end };
+        *fs = (FetchStream){ .m = TAKE_STRUCT(m), .file = file, .begin = f->begin, .end = f->end };
         fs->file.request.slots = NULL; /* freed here; the stream reads records only */
         assert(!c->fetch_stream);
         c->fetch_stream = TAKE_PTR(fs);

@@ -81,13 +81,14 @@ int client_async_new(sd_event *event, const ClientOptions *o, const ClientAsyncC
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        *c = (ClientAsync) {
+        *c = (ClientAsync){
                 .event = sd_event_ref(event),
                 .o = o,
                 .cb = *cb,
                 .userdata = userdata,
-                .timeout_usec = (uint64_t) (o->timeout_msec > 0 ? o->timeout_msec : CLIENT_TIMEOUT_MSEC_DEFAULT) *
-                                USEC_PER_MSEC,
+                .timeout_usec =
+                        (uint64_t) (o->timeout_msec > 0 ? o->timeout_msec : CLIENT_TIMEOUT_MSEC_DEFAULT) *
+                        USEC_PER_MSEC,
                 .fd = -1,
         };
         ctrl_io_init(&c->io, -1);
@@ -217,8 +218,8 @@ static void dispatch(ClientAsync *c, OwEvent *ev) {
 
         switch (ev->type) {
         case OW_EVENT_GREETING:
-                r = client_answer_greeting(c->o, &ev->greeting, c->io.engine, &c->info.keys, &count_odd, c->error,
-                                           sizeof(c->error));
+                r = client_answer_greeting(c->o, &ev->greeting, c->io.engine, &c->info.keys, &count_odd,
+                                           c->error, sizeof(c->error));
                 if (r < 0) {
                         fail(c, r, "%s", c->error);
                         return;
@@ -284,8 +285,8 @@ static void process(ClientAsync *c) {
                 int r = ow_engine_poll(c->io.engine, &ev);
 
                 if (r < 0) {
-                        fail(c, r, "bad message from the server (%s): %s", ow_engine_error_context(c->io.engine),
-                             ow_strerror(r));
+                        fail(c, r, "bad message from the server (%s): %s",
+                             ow_engine_error_context(c->io.engine), ow_strerror(r));
                         return;
                 }
                 if (r == 0)
@@ -383,7 +384,8 @@ static int on_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *u
                 (void) try_connect(c);
                 return 0;
         }
-        fail(c, -ETIMEDOUT, "no answer from the server within %" PRIu64 " ms", c->timeout_usec / USEC_PER_MSEC);
+        fail(c, -ETIMEDOUT, "no answer from the server within %" PRIu64 " ms",
+             c->timeout_usec / USEC_PER_MSEC);
         return 0;
 }
 
@@ -425,7 +427,8 @@ static int try_connect(ClientAsync *c) {
                 c->io_source = sd_event_source_disable_unref(c->io_source);
                 c->fd = safe_close(c->fd);
         }
-        fail(c, c->last_connect_error, "cannot connect to %s: %s", c->o->server, strerror(-c->last_connect_error));
+        fail(c, c->last_connect_error, "cannot connect to %s: %s", c->o->server,
+             strerror(-c->last_connect_error));
         return c->last_connect_error;
 }
 
@@ -469,7 +472,7 @@ int client_async_connect_fd(ClientAsync *c, int fd) {
                 return r;
         c->fd = fd;
         if (getpeername(fd, &c->info.peer.sa, &l) < 0)
-                c->info.peer = (SockAddr) {};
+                c->info.peer = (SockAddr){};
         r = sd_event_add_io(c->event, &c->io_source, fd, EPOLLIN, on_io, c);
         if (r >= 0)
                 r = tcp_connected(c);
@@ -516,13 +519,14 @@ static int command(ClientAsync *c, Command cmd, const void *m, ClientAsyncReplyF
                 return r;
         if (fn) {
                 c->waiting[(c->head + c->n_waiting) % MAX_WAITING] =
-                        (Waiter) { fn, userdata, cmd == COMMAND_FETCH_SESSION };
+                        (Waiter){ fn, userdata, cmd == COMMAND_FETCH_SESSION };
                 c->n_waiting++;
         }
         return flush(c);
 }
 
-int client_async_request_session(ClientAsync *c, const OwSessionRequest *req, ClientAsyncReplyFn fn, void *userdata) {
+int client_async_request_session(ClientAsync *c, const OwSessionRequest *req, ClientAsyncReplyFn fn,
+                                 void *userdata) {
         assert(c && req && fn);
         return command(c, COMMAND_REQUEST_SESSION, req, fn, userdata);
 }

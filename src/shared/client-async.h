@@ -72,7 +72,8 @@ int client_async_connect_fd(ClientAsync *c, int fd);
  * callbacks.disconnected() is not called. */
 void client_async_disconnect(ClientAsync *c);
 
-int client_async_request_session(ClientAsync *c, const OwSessionRequest *req, ClientAsyncReplyFn fn, void *userdata);
+int client_async_request_session(ClientAsync *c, const OwSessionRequest *req, ClientAsyncReplyFn fn,
+                                 void *userdata);
 int client_async_start_sessions(ClientAsync *c, ClientAsyncReplyFn fn, void *userdata);
 int client_async_stop_sessions(ClientAsync *c, const OwStopSessions *st);
 int client_async_fetch(ClientAsync *c, const OwFetchSession *f, ClientAsyncReplyFn fn, void *userdata);

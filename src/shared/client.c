@@ -42,7 +42,7 @@ static uint64_t mono_usec(void) {
 }
 
 void client_init(Client *c) {
-        *c = (Client) { .fd = -1, .timeout_msec = CLIENT_TIMEOUT_MSEC_DEFAULT };
+        *c = (Client){ .fd = -1, .timeout_msec = CLIENT_TIMEOUT_MSEC_DEFAULT };
         ctrl_io_init(&c->io, -1);
 }
 
@@ -74,7 +74,7 @@ static int connect_with_timeout(int fd, const SockAddr *a, int timeout_msec) {
 void client_target_done(ClientTarget *t) {
         free(t->addrs);
         free(t->src);
-        *t = (ClientTarget) {};
+        *t = (ClientTarget){};
 }
 
 static int errf(char *err, size_t err_size, int r, const char *fmt, ...) _printf_(4, 5);
@@ -113,7 +113,8 @@ int client_target_resolve(const ClientOptions *o, ClientTarget *ret, char *err, 
         return 0;
 }
 
-int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i, char *err, size_t err_size) {
+int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i, char *err,
+                         size_t err_size) {
         const SockAddr *a = &t->addrs[i];
         _cleanup_close_ int fd = -1;
 
@@ -122,8 +123,8 @@ int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i
         fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        if (o->interface &&
-            setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface, (socklen_t) strlen(o->interface)) < 0) {
+        if (o->interface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface,
+                                       (socklen_t) strlen(o->interface)) < 0) {
                 int r = -errno;
                 return errf(err, err_size, r, "cannot use interface %s: %s", o->interface, strerror(-r));
         }
@@ -150,8 +151,8 @@ int client_socket_connected(int fd, SockAddr *ret_local) {
         return 0;
 }
 
-int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, OwEngine *e, OwControlKeys *ret_keys,
-                           bool *ret_count_odd, char *err, size_t err_size) {
+int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, OwEngine *e,
+                           OwControlKeys *ret_keys, bool *ret_count_odd, char *err, size_t err_size) {
         uint8_t client_iv[OW_IV_SIZE] = {};
         char keyid[OW_KEYID_SIZE + 1] = {};
         OwClientSetup setup;
@@ -160,7 +161,8 @@ int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, Ow
 
         *ret_count_odd = false;
         if (g->modes == 0)
-                return errf(err, err_size, -EACCES, "server %s refuses this client (no modes offered)", o->server);
+                return errf(err, err_size, -EACCES, "server %s refuses this client (no modes offered)",
+                            o->server);
 
         uint32_t usable = g->modes & o->modes;
         if (!o->keyid)
@@ -171,25 +173,32 @@ int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, Ow
                             "no common mode: server offers %s%s%s, we allow %s%s%s%s",
                             g->modes & OW_MODE_OPEN ? "O" : "", g->modes & OW_MODE_AUTHENTICATED ? "A" : "",
                             g->modes & OW_MODE_ENCRYPTED ? "E" : "", o->modes & OW_MODE_OPEN ? "O" : "",
-                            o->modes & OW_MODE_AUTHENTICATED ? "A" : "", o->modes & OW_MODE_ENCRYPTED ? "E" : "",
+                            o->modes & OW_MODE_AUTHENTICATED ? "A" : "",
+                            o->modes & OW_MODE_ENCRYPTED ? "E" : "",
                             !o->keyid && (o->modes & ~(uint32_t) OW_MODE_OPEN) ? " (A and E need -u)" : "");
 
         /* The session keys and the Client-IV are ours to pick; the engine
          * derives the Token from them. */
-        setup = (OwClientSetup) { .mode = mode };
+        setup = (OwClientSetup){ .mode = mode };
         if (mode != OW_MODE_OPEN) {
                 int k = ow_pbkdf2_count_check_client(g->count);
                 if (k < 0)
-                        return errf(err, err_size, k, "server asks for %u PBKDF2 iterations; refusing", g->count);
+                        return errf(err, err_size, k, "server asks for %u PBKDF2 iterations; refusing",
+                                    g->count);
                 *ret_count_odd = k > 0;
                 r = random_bytes(ret_keys, sizeof(*ret_keys));
                 if (r >= 0)
                         r = random_bytes(client_iv, sizeof(client_iv));
                 if (r < 0)
-                        return errf(err, err_size, r, "cannot build the authentication token: %s", ow_strerror(r));
+                        return errf(err, err_size, r, "cannot build the authentication token: %s",
+                                    ow_strerror(r));
                 snprintf(keyid, sizeof(keyid), "%s", o->keyid);
-                setup = (OwClientSetup) { .mode = mode, .keyid = keyid, .secret = o->secret,
-                                          .secret_len = o->secret_len, .keys = ret_keys, .client_iv = client_iv };
+                setup = (OwClientSetup){ .mode = mode,
+                                         .keyid = keyid,
+                                         .secret = o->secret,
+                                         .secret_len = o->secret_len,
+                                         .keys = ret_keys,
+                                         .client_iv = client_iv };
         }
         r = ow_engine_send_setup_response(e, &setup);
         ow_wipe(client_iv, sizeof(client_iv));
@@ -403,7 +412,8 @@ int client_fetch(Client *c, uint32_t begin, uint32_t end, const OwSid *sid, Clie
         r = client_flush(c, ow_engine_send_fetch_session(c->io.engine, &fs), "Fetch-Session");
         if (r < 0)
                 return r;
-        r = client_wait(c, OW_EVENT_FETCH_ACK, "Fetch-Ack", MAX(c->timeout_msec, FETCH_ACK_TIMEOUT_MSEC), &ev);
+        r = client_wait(c, OW_EVENT_FETCH_ACK, "Fetch-Ack", MAX(c->timeout_msec, FETCH_ACK_TIMEOUT_MSEC),
+                        &ev);
         if (r < 0)
                 return r;
         f->ack = ev.fetch_ack;

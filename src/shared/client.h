@@ -46,8 +46,8 @@ typedef struct Client {
         OwControlKeys keys;
         OwTimestamp server_start_time;
         uint64_t rtt_usec; /* Set-Up-Response sent -> Server-Start received */
-        uint32_t pbkdf2_count;  /* the greeting's, in modes A and E */
-        bool pbkdf2_count_odd;  /* ... and it is not a power of two (RFC 4656 3.1 asks for one) */
+        uint32_t pbkdf2_count; /* the greeting's, in modes A and E */
+        bool pbkdf2_count_odd; /* ... and it is not a power of two (RFC 4656 3.1 asks for one) */
         int timeout_msec;
         char error[256];
 } Client;
@@ -101,7 +101,8 @@ void client_target_done(ClientTarget *t);
  * such address (try the next one), or another -errno; err is set (not
  * empty) only when the interface cannot be used, and no other address
  * will do better. */
-int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i, char *err, size_t err_size);
+int client_target_socket(const ClientOptions *o, const ClientTarget *t, size_t i, char *err,
+                         size_t err_size);
 /* A connected control socket: TCP_NODELAY, and its local address. */
 int client_socket_connected(int fd, SockAddr *ret_local);
 /* The answer to a Server Greeting: picks the mode from what the server
@@ -109,8 +110,8 @@ int client_socket_connected(int fd, SockAddr *ret_local);
  * Client-IV, and queues the Set-Up-Response in the engine. Returns the
  * mode; *ret_count_odd when the server's PBKDF2 count is not a power of
  * two (the caller may warn). */
-int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, OwEngine *e, OwControlKeys *ret_keys,
-                           bool *ret_count_odd, char *err, size_t err_size);
+int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, OwEngine *e,
+                           OwControlKeys *ret_keys, bool *ret_count_odd, char *err, size_t err_size);
 
 /* Time from the NTP clock, shifted by OWAMP_DEBUG_TIMEOFFSET like the
  * server's. */

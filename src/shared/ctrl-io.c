@@ -14,7 +14,7 @@
 
 void ctrl_io_init(CtrlIO *io, int fd) {
         assert(io);
-        *io = (CtrlIO) { .fd = fd };
+        *io = (CtrlIO){ .fd = fd };
 }
 
 int ctrl_io_attach(CtrlIO *io, int fd, OwControlRole role) {
@@ -26,14 +26,14 @@ int ctrl_io_attach(CtrlIO *io, int fd, OwControlRole role) {
         r = ow_engine_new(&ow_protocol_owamp, role, &e);
         if (r < 0)
                 return r;
-        *io = (CtrlIO) { .fd = fd, .engine = e };
+        *io = (CtrlIO){ .fd = fd, .engine = e };
         return 0;
 }
 
 void ctrl_io_done(CtrlIO *io) {
         assert(io);
         ow_engine_free(io->engine);
-        *io = (CtrlIO) { .fd = -1 };
+        *io = (CtrlIO){ .fd = -1 };
 }
 
 int ctrl_io_read(CtrlIO *io) {
