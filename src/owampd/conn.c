@@ -114,10 +114,12 @@ Conn *conn_free(Conn *c) {
                 return NULL;
         Server *s = c->server;
         TestSession *t, *n;
+        bool had_sessions = c->sessions != NULL;
         LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
                 session_abandon(t);
                 session_free(t);
         }
+        fetch_wait_free(c->fetch_wait);
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
         sd_event_source_disable_unref(c->session_source);
@@ -130,6 +132,8 @@ Conn *conn_free(Conn *c) {
         s->n_conns--;
         free(c);
         server_update_status(s);
+        if (had_sessions)
+                fetch_waits_kick(s); /* their sessions are over (abandoned) */
         return NULL;
 }
 
@@ -171,7 +175,8 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                         const char *when = c->io.rlen > 0          ? "in the middle of a message"
                                            : c->state == CONN_SETUP ? "without answering the greeting"
                                            : c->state != CONN_IDLE  ? "in the middle of a test"
-                                                                    : NULL;
+                                           : c->fetch_wait ? "while its fetch waited for the session to end"
+                                                           : NULL;
                         if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                                          "Peer %s closed the connection %s", c->peer_str, when);
@@ -655,6 +660,7 @@ static void finish_batch(Conn *c) {
         c->our_stop_sent = c->peer_stop_received = false;
         conn_arm_control_timeout(c);
         server_update_status(c->server);
+        fetch_waits_kick(c->server); /* the batch's data is settled */
 }
 
 static void conn_sessions_changed(Conn *c) {
@@ -827,11 +833,52 @@ static int handle_fetch_session(Conn *c) {
         }
         if (r < 0)
                 return conn_fail(c, r, "bad Fetch-Session");
-        r = datastore_fetch(c, &f);
+        if (datastore_fetch_must_wait(c->server, &f)) {
+                /* fetch-wait.c: nothing more is read until it is answered, and
+                 * the control timeout does not run meanwhile. */
+                r = fetch_wait_new(c, &f, &c->fetch_wait);
+                if (r < 0)
+                        return conn_fail(c, r, "cannot wait for the session to end");
+                conn_arm_timer(c, 0);
+                char hex[OW_SID_HEX_SIZE];
+                LogFields lf = { .message_id = MSGID_DATA_FETCHED, .sid = ow_sid_to_hex(&f.sid, hex),
+                                 .peer = c->peer_addr_str, .mode = ow_mode_to_string(c->mode),
+                                 .keyid = c->keyid[0] ? c->keyid : NULL };
+                log_full(LOG_INFO, 0, &lf,
+                         "Whole-session fetch of %s by %s: the session is still running; waiting up to %.1f s "
+                         "for it to end",
+                         hex, c->peer_str, (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / 1e6);
+                return 0;
+        }
+        r = datastore_fetch(c, &f, 0);
         if (r < 0)
                 return conn_fail(c, r, "cannot answer Fetch-Session");
         conn_update_events(c);
         return 1;
+}
+
+void conn_fetch_wait_over(Conn *c) {
+        OwFetchSession f = *fetch_wait_request(c->fetch_wait);
+        uint64_t waited = fetch_wait_elapsed_usec(c->fetch_wait);
+        int r;
+
+        c->fetch_wait = fetch_wait_free(c->fetch_wait);
+        r = datastore_fetch(c, &f, waited);
+        if (r < 0) {
+                conn_fail(c, r, "cannot answer Fetch-Session");
+                return;
+        }
+        conn_arm_control_timeout(c);
+        /* Commands that arrived while it waited. */
+        r = conn_process(c);
+        if (r == -ECONNABORTED)
+                return; /* c is gone */
+        r = ctrl_io_flush(&c->io);
+        if (r < 0) {
+                conn_fail(c, r, "write failed");
+                return;
+        }
+        conn_update_events(c);
 }
 
 /* --- Dispatch ---------------------------------------------------------- */
@@ -840,7 +887,7 @@ static int conn_process(Conn *c) {
         int r;
 
         for (;;) {
-                if (c->state == CONN_CLOSING)
+                if (c->state == CONN_CLOSING || c->fetch_wait)
                         return 0;
                 if (c->state == CONN_SETUP) {
                         r = handle_setup_response(c);
