@@ -203,10 +203,17 @@ START_TEST(test_document) {
         /* 2^22 units = 0.9765625 ms: bucket 10 of 0.1 ms. */
         ck_assert_ptr_nonnull(strstr(b.data, "\"buckets\":[{\"index\":10,\"count\":2}]"));
         ck_assert_ptr_nonnull(strstr(b.data, "\"hops\":{\"min\":5,\"max\":5,\"distinct\":1}"));
-        ck_assert_ptr_nonnull(strstr(b.data,
-                                     "\"delay\":{\"min\":0.0009765625,\"median\":0.001,\"max\":0.0009765625,"
-                                     "\"jitter\":null}"));
-        ck_assert(strncmp(b.data, "{\"schema\":\"owamp-report\",\"schema_version\":1,", 44) == 0);
+        /* Exact: rank 2 of 3 (the lost packet is rank 3), so no P95. */
+        ck_assert_ptr_nonnull(strstr(b.data, "\"delay\":{\"min\":0.0009765625,\"median\":0.0009765625,"
+                                             "\"max\":0.0009765625,\"jitter\":null}"));
+        /* The histogram's: bucket 10's edge with the float width. */
+        ck_assert_ptr_nonnull(
+                strstr(b.data, "\"histogram\":{\"bucket_width\":0.0001,\"median\":0.0009999999747378752,"
+                               "\"jitter\":null,\"percentiles\":[{\"percentile\":25,"
+                               "\"delay\":0.0009999999747378752},"));
+        ck_assert_ptr_nonnull(
+                strstr(b.data, "\"percentiles\":[{\"percentile\":25,\"delay\":0.0009765625},"));
+        ck_assert(strncmp(b.data, "{\"schema\":\"owamp-report\",\"schema_version\":2,", 44) == 0);
         ck_assert(strcmp(b.data + b.len - 4, "}]}\n") == 0);
         ow_buf_done(&b);
 }

@@ -563,7 +563,7 @@ START_TEST(test_options) {
         const char *w[OW_REPORT_MAX_WARNINGS];
         ow_report_options_init(&o);
         ck_assert_int_eq(o.units, 'm');
-        ck_assert(o.bucket_width == 0.0001);
+        ck_assert(o.bucket_width == 0.0001f);
 
         o.records = o.machine = o.quiet = true;
         ck_assert_uint_eq(ow_report_options_reconcile(&o, w), 2);
@@ -705,7 +705,7 @@ static void apply_args(const char *args, OwReportOptions *o, float **pct) {
                         o->units = *v;
                         break;
                 case 'b':
-                        o->bucket_width = strtod(v, NULL);
+                        o->bucket_width = (float) strtod(v, NULL);
                         break;
                 case 'N':
                         o->sub_packets = (uint32_t) strtoul(v, NULL, 10);

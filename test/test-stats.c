@@ -663,6 +663,100 @@ START_TEST(test_many_records) {
 }
 END_TEST
 
+static double delay_of(const OwRecord *r) {
+        return (double) r->recv_time / 4294967296.0 - (double) r->send_time / 4294967296.0;
+}
+
+START_TEST(test_exact_order_statistics) {
+        /* Delays 1..9 ms arriving in a scrambled order, one duplicate (not
+         * counted), then one packet lost: sent = 10, the lost one is
+         * infinitely late. */
+        OwSessionRequest req = make_request(10);
+        uint32_t ms[] = { 5, 1, 9, 3, 7, 2, 8, 4, 6 };
+        OwRecord recs[11];
+        for (uint32_t i = 0; i < 9; i++)
+                recs[i] = rx(i, MS(ms[i]));
+        recs[9] = rx(0, MS(50)); /* a duplicate of 0, far slower: ignored */
+        recs[10] = lost(9);
+
+        OwStats *s;
+        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0001, &s), 0);
+        ow_stats_keep_delays(s, true);
+        ck_assert_int_eq(ow_stats_begin(s, 0, UINT32_MAX), 0);
+        for (size_t i = 0; i < ELEMENTSOF(recs); i++)
+                ck_assert_int_eq(ow_stats_add(s, &recs[i], NULL), 0);
+        ck_assert_int_eq(ow_stats_end(s), 0);
+        const OwStatsResult *r = ow_stats_result(s);
+        ck_assert_uint_eq(r->sent, 10);
+        ck_assert_uint_eq(r->n_delays, 9);
+        for (size_t i = 1; i < r->n_delays; i++)
+                ck_assert(r->delays[i - 1] <= r->delays[i]);
+
+        /* The exact values: rank k is the packet of k ms. */
+        double by_ms[10];
+        for (uint32_t i = 0; i < 9; i++)
+                by_ms[ms[i]] = delay_of(&recs[i]);
+        double v;
+        /* Even count: the mean of ranks 5 and 6. */
+        ck_assert(ow_stats_exact_median(s, &v));
+        ck_assert(v == by_ms[5] / 2 + by_ms[6] / 2);
+        /* Nearest rank: ceil(p/100 x 10). */
+        ck_assert(ow_stats_exact_percentile(s, 50.0, &v) && v == by_ms[5]);
+        ck_assert(ow_stats_exact_percentile(s, 0.0, &v) && v == by_ms[1]);
+        ck_assert(ow_stats_exact_percentile(s, 10.0, &v) && v == by_ms[1]);
+        ck_assert(ow_stats_exact_percentile(s, 10.5, &v) && v == by_ms[2]);
+        ck_assert(ow_stats_exact_percentile(s, 90.0, &v) && v == by_ms[9]);
+        /* Rank 10 is the lost packet: no value. */
+        ck_assert(!ow_stats_exact_percentile(s, 90.01, &v));
+        ck_assert(!ow_stats_exact_percentile(s, 100.0, &v));
+        ck_assert(!ow_stats_exact_jitter(s, &v)); /* P95 is rank 10 */
+        ck_assert(!ow_stats_exact_percentile(s, 100.5, &v));
+        ck_assert(!ow_stats_exact_percentile(s, -1.0, &v));
+        /* The bucket median is still the text formats': the upper edge of
+         * the bucket holding rank 5. */
+        ck_assert(ow_stats_percentile(s, 0.5, &v));
+        ck_assert(v >= by_ms[5] && v < by_ms[5] + 0.0001);
+
+        /* A sub-session of its own, odd count: [0, 5) holds 5, 1, 9, 3, 7. */
+        ck_assert_int_eq(ow_stats_begin(s, 0, 5), 0);
+        for (size_t i = 0; i < ELEMENTSOF(recs); i++)
+                ck_assert_int_eq(ow_stats_add(s, &recs[i], NULL), 0);
+        ck_assert_int_eq(ow_stats_end(s), 0);
+        ck_assert_uint_eq(ow_stats_result(s)->n_delays, 5);
+        ck_assert(ow_stats_exact_median(s, &v) && v == by_ms[5]);
+        ck_assert(ow_stats_exact_jitter(s, &v) && v == by_ms[9] - by_ms[5]);
+        ow_stats_free(s);
+
+        /* Not asked for: nothing kept, no exact values. */
+        _cleanup_(ow_stats_freep) OwStats *t = run(&req, NULL, 0, 0.0001, recs, ELEMENTSOF(recs));
+        ck_assert_ptr_null(ow_stats_result(t)->delays);
+        ck_assert(!ow_stats_exact_median(t, &v));
+}
+END_TEST
+
+START_TEST(test_exact_percentile_decimal) {
+        /* 99.9 % of 1000 packets is rank 999 exactly, though 99.9 in binary
+         * is a little above it; every packet of k+1 ms, none lost. */
+        OwSessionRequest req = make_request(1000);
+        OwStats *s;
+        ck_assert_int_eq(ow_stats_new(&req, NULL, 0, 0.0001, &s), 0);
+        ow_stats_keep_delays(s, true);
+        ck_assert_int_eq(ow_stats_begin(s, 0, UINT32_MAX), 0);
+        for (uint32_t i = 0; i < 1000; i++) {
+                OwRecord rec = rx(i, MS(1) * (i + 1) / 1000);
+                ck_assert_int_eq(ow_stats_add(s, &rec, NULL), 0);
+        }
+        ck_assert_int_eq(ow_stats_end(s), 0);
+        const OwStatsResult *r = ow_stats_result(s);
+        double v;
+        ck_assert(ow_stats_exact_percentile(s, 99.9, &v) && v == r->delays[998]);
+        ck_assert(ow_stats_exact_percentile(s, (double) 99.9f, &v) && v == r->delays[999]);
+        ck_assert(ow_stats_exact_percentile(s, 0.1, &v) && v == r->delays[0]);
+        ck_assert(ow_stats_exact_median(s, &v) && v == r->delays[499] / 2 + r->delays[500] / 2);
+        ow_stats_free(s);
+}
+END_TEST
+
 static Suite *stats_suite(void) {
         Suite *s = suite_create("stats");
         TCase *tc = tcase_create("core");
@@ -685,6 +779,8 @@ static Suite *stats_suite(void) {
         tcase_add_test(tc, test_packet_rate);
         tcase_add_test(tc, test_exponential_schedule);
         tcase_add_test(tc, test_many_records);
+        tcase_add_test(tc, test_exact_order_statistics);
+        tcase_add_test(tc, test_exact_percentile_decimal);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -285,6 +285,19 @@ int ow_report_json_record(const OwSink *out, const OwRecord *r, const OwStatsRec
         return j.r;
 }
 
+/* The number a float prints as (its shortest decimal), as a double: the
+ * percentile the user wrote, 99.9 rather than 99.90000152587890625. */
+static double float_decimal(float v) {
+        char buf[64];
+
+        for (int prec = 6; prec <= 9; prec++) {
+                snprintf(buf, sizeof(buf), "%.*g", prec, (double) v);
+                if (strtof(buf, NULL) == v)
+                        break;
+        }
+        return strtod(buf, NULL);
+}
+
 /* A delay that may be missing (the text formats' "nan"). */
 static void jdelay(Json *j, bool ok, double v) {
         if (ok)
@@ -315,15 +328,16 @@ int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwRepor
         jraw(&j, ",\"max_error\":");
         jdouble(&j, r->max_err);
 
+        /* Exact order statistics from the records (version 2). */
         jraw(&j, ",\"delay\":{\"min\":");
         jdelay(&j, r->min_delay < r->inf_delay, r->min_delay);
         jraw(&j, ",\"median\":");
-        ok = ow_stats_percentile(st, 0.5, &d);
+        ok = ow_stats_exact_median(st, &d);
         jdelay(&j, ok, d);
         jraw(&j, ",\"max\":");
         jdelay(&j, r->max_delay > -r->inf_delay, r->max_delay);
         jraw(&j, ",\"jitter\":");
-        ok = ow_stats_jitter(st, &d);
+        ok = ow_stats_exact_jitter(st, &d);
         jdelay(&j, ok, d);
         jraw(&j, "}");
 
@@ -334,14 +348,32 @@ int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwRepor
                 jraw(&j, i ? ",{\"percentile\":" : "{\"percentile\":");
                 jfloat(&j, pct[i]);
                 jraw(&j, ",\"delay\":");
-                ok = ow_stats_percentile(st, pct[i] / 100.0, &d);
+                ok = ow_stats_exact_percentile(st, float_decimal(pct[i]), &d);
                 jdelay(&j, ok, d);
                 jraw(&j, "}");
         }
 
+        /* The text formats' values, from the histogram: upper bucket edges,
+         * so the median may exceed the maximum. The width is the float the
+         * reference keeps (-b), printed as that float's shortest decimal. */
         jraw(&j, "],\"histogram\":{\"bucket_width\":");
-        jdouble(&j, r->bucket_width);
-        jraw(&j, ",\"buckets\":[");
+        jfloat(&j, (float) r->bucket_width);
+        jraw(&j, ",\"median\":");
+        ok = ow_stats_percentile(st, 0.5, &d);
+        jdelay(&j, ok, d);
+        jraw(&j, ",\"jitter\":");
+        ok = ow_stats_jitter(st, &d);
+        jdelay(&j, ok, d);
+        jraw(&j, ",\"percentiles\":[");
+        for (size_t i = 0; i < n_pct; i++) {
+                jraw(&j, i ? ",{\"percentile\":" : "{\"percentile\":");
+                jfloat(&j, pct[i]);
+                jraw(&j, ",\"delay\":");
+                ok = ow_stats_percentile(st, pct[i] / 100.0, &d);
+                jdelay(&j, ok, d);
+                jraw(&j, "}");
+        }
+        jraw(&j, "],\"buckets\":[");
         for (size_t i = 0; i < r->n_buckets; i++)
                 jfmt(&j, "%s{\"index\":%" PRId32 ",\"count\":%" PRIu32 "}", i ? "," : "",
                      r->buckets[i].index, r->buckets[i].count);

@@ -5,8 +5,10 @@
  * The --json report of owstats, owping and owfetch (ours; the reference has
  * none): one JSON document per session, written as one line, with the
  * session's metadata, one summary per (sub-)session and, with -v, the
- * per-packet records. The statistics are the very values the text formats
- * print (same OwStats pass), in seconds whatever -n says.
+ * per-packet records. The statistics come from the same OwStats pass as the
+ * text formats, in seconds whatever -n says; the median, the jitter and the
+ * percentiles are exact order statistics of the records (version 2), the
+ * text formats' histogram values are under "histogram".
  *
  * The schema ("owamp-report", version OW_REPORT_JSON_VERSION) is documented
  * in owstats(1). Compatible additions (new keys) keep the version; any
@@ -29,7 +31,7 @@
 #include "ow-report.h"
 
 #define OW_REPORT_JSON_SCHEMA "owamp-report"
-#define OW_REPORT_JSON_VERSION 1
+#define OW_REPORT_JSON_VERSION 2
 
 /* The percentiles a summary lists when -a gives none. */
 #define OW_REPORT_JSON_DEFAULT_PERCENTILES \

@@ -94,7 +94,7 @@ _printf_(2, 3) static void pr(Printer *p, const char *fmt, ...) {
 void ow_report_options_init(OwReportOptions *o) {
         *o = (OwReportOptions){
                 .units = 'm',
-                .bucket_width = 0.0001,
+                .bucket_width = 0.0001f,
         };
 }
 
@@ -620,6 +620,8 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &st);
         if (r < 0)
                 return r;
+        /* --json gives exact order statistics besides the histogram's. */
+        ow_stats_keep_delays(st, o->json);
 
         n_packets = s->request->n_packets;
         if (o->sub_packets == 0 || o->sub_packets >= n_packets)

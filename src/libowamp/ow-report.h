@@ -60,20 +60,23 @@ int ow_sink_printf(const OwSink *sink, const char *fmt, ...) _printf_(2, 3);
 
 /* The command-line output options of owstats (and of owping/owfetch). */
 typedef struct OwReportOptions {
-        bool machine;             /* -M */
-        bool raw;                 /* -R */
-        bool quiet;               /* -Q */
-        bool records;             /* -v */
-        uint32_t records_limit;   /* -vN: records read per (sub-)session, 0 = all */
-        bool unix_time;           /* -U */
-        bool print_files;         /* -p: each summary into a file (OwReportFiles) */
-        const char *save_dir;     /* -d: directory of the -p files, NULL = "" */
-        char units;               /* -n: 'n', 'u', 'm' or 's' (either case) */
-        double bucket_width;      /* -b, seconds, > 0 */
+        bool machine;           /* -M */
+        bool raw;               /* -R */
+        bool quiet;             /* -Q */
+        bool records;           /* -v */
+        uint32_t records_limit; /* -vN: records read per (sub-)session, 0 = all */
+        bool unix_time;         /* -U */
+        bool print_files;       /* -p: each summary into a file (OwReportFiles) */
+        const char *save_dir;   /* -d: directory of the -p files, NULL = "" */
+        char units;             /* -n: 'n', 'u', 'm' or 's' (either case) */
+        /* -b, seconds, > 0. A float, as the reference keeps it: every
+         * bucket index and edge is computed from the float's value (so
+         * -b 0.000001 is 9.99999997e-07 s), which decides ties. */
+        float bucket_width;
         uint32_t sub_packets;     /* -N, 0 = the whole session */
         const float *percentiles; /* -a, each 0..100 */
         size_t n_percentiles;
-        bool json;                /* --json: one JSON document per session (ow-report-json.h) */
+        bool json; /* --json: one JSON document per session (ow-report-json.h) */
 
         /* Local time for first:/last:; NULL = UTC (gmtime_r). owstats
          * passes localtime_r, which reads the time zone: I/O the core does

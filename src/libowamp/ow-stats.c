@@ -200,6 +200,12 @@ struct OwStats {
         uint64_t rn_allocated;
         uint64_t reorder_total;
 
+        /* Exact order statistics (ow_stats_keep_delays()): the delay of
+         * every first copy of this (sub-)session, sorted by ow_stats_end(). */
+        bool keep_delays;
+        double *delays;
+        size_t n_delays, delays_allocated;
+
         OwStatsResult result;
         bool in_session;
 };
@@ -297,6 +303,7 @@ OwStats *ow_stats_free(OwStats *s) {
         free(s->stack);
         free(s->depths);
         free(s->rn);
+        free(s->delays);
         free(s);
         return NULL;
 }
@@ -428,6 +435,7 @@ int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last) {
 
         map_clear(&s->bucket_map);
         s->n_buckets = 0;
+        s->n_delays = 0;
 
         s->arrivals = 0;
         s->stack_n = 0;
@@ -593,6 +601,19 @@ static int bucket_add(OwStats *s, double d) {
         return 0;
 }
 
+static int delay_keep(OwStats *s, double d) {
+        if (s->n_delays == s->delays_allocated) {
+                size_t n = MAX(s->delays_allocated * 2, (size_t) 1024);
+                double *p = reallocarray(s->delays, n, sizeof(double));
+                if (!p)
+                        return -ENOMEM;
+                s->delays = p;
+                s->delays_allocated = n;
+        }
+        s->delays[s->n_delays++] = d;
+        return 0;
+}
+
 int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         OwStatsRecordInfo dummy;
         MapSlot *node;
@@ -688,8 +709,18 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         r = bucket_add(s, d);
         if (r < 0)
                 return r;
+        if (s->keep_delays) {
+                r = delay_keep(s, d);
+                if (r < 0)
+                        return r;
+        }
         res->ttl[rec->ttl]++;
         return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return (x > y) - (x < y);
 }
 
 static int cmp_index(const void *a, const void *b) {
@@ -793,7 +824,62 @@ int ow_stats_end(OwStats *s) {
         r->n_reorder = s->max_depth;
         r->reorder = s->rn;
         r->reorder_total = s->reorder_total;
+
+        if (s->n_delays > 0)
+                qsort(s->delays, s->n_delays, sizeof(double), cmp_double);
+        r->delays = s->keep_delays ? s->delays : NULL;
+        r->n_delays = s->keep_delays ? s->n_delays : 0;
         return 0;
+}
+
+void ow_stats_keep_delays(OwStats *s, bool keep) {
+        s->keep_delays = keep;
+}
+
+/* The value of rank k (1-based) among `sent` delays of which the n_delays
+ * received ones are sorted and the rest (lost) are infinitely large. */
+static bool rank_value(const OwStatsResult *r, uint64_t k, double *ret) {
+        if (k < 1 || k > r->n_delays)
+                return false;
+        *ret = r->delays[k - 1];
+        return true;
+}
+
+bool ow_stats_exact_percentile(const OwStats *s, double percent, double *ret) {
+        const OwStatsResult *r = &s->result;
+
+        if (!s->keep_delays || r->sent == 0 || !(percent >= 0.0 && percent <= 100.0))
+                return false;
+        /* Nearest rank, ceil(percent / 100 x sent), at least 1, in integers
+         * (percent to a millionth) so that 99.9 % of 1000 is rank 999, not
+         * the 1000 a binary 99.9 would round to. */
+        uint64_t micro = (uint64_t) (percent * 1e6 + 0.5);
+        uint64_t k = (micro * r->sent + UINT64_C(100000000) - 1) / UINT64_C(100000000);
+        return rank_value(r, MAX(k, (uint64_t) 1), ret);
+}
+
+bool ow_stats_exact_median(const OwStats *s, double *ret) {
+        const OwStatsResult *r = &s->result;
+        double a, b;
+
+        if (!s->keep_delays || r->sent == 0)
+                return false;
+        if (r->sent % 2)
+                return rank_value(r, r->sent / 2 + 1, ret);
+        if (!rank_value(r, r->sent / 2, &a) || !rank_value(r, r->sent / 2 + 1, &b))
+                return false;
+        /* Halves first: no overflow for any two finite doubles. */
+        *ret = a / 2 + b / 2;
+        return true;
+}
+
+bool ow_stats_exact_jitter(const OwStats *s, double *ret) {
+        double p95, p50;
+
+        if (!ow_stats_exact_percentile(s, 95.0, &p95) || !ow_stats_exact_percentile(s, 50.0, &p50))
+                return false;
+        *ret = p95 - p50;
+        return true;
 }
 
 const OwStatsResult *ow_stats_result(const OwStats *s) {

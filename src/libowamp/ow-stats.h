@@ -20,7 +20,8 @@
  * sub-sessions (owstats -N). As in the reference, the reordering
  * denominator then keeps counting across sub-sessions.
  *
- * Memory does not grow per record: the engine keeps the packets that can
+ * Memory does not grow per record (unless exact order statistics are asked
+ * for, ow_stats_keep_delays()): the engine keeps the packets that can
  * still change (those scheduled less than the loss timeout before the
  * newest arrival), one counter per occupied histogram bucket, and a
  * reordering window of at most rate x timeout x 3.5 arrivals, the bounds
@@ -93,6 +94,11 @@ typedef struct OwStatsResult {
         const OwStatsBucket *buckets;
         const OwStatsBucket *buckets_print_order;
         size_t n_buckets;
+
+        /* With ow_stats_keep_delays(): the delays of the first copies,
+         * ascending (as many as the histogram counts); else NULL, 0. */
+        const double *delays;
+        size_t n_delays;
 } OwStatsResult;
 
 /*
@@ -147,6 +153,27 @@ bool ow_stats_percentile(const OwStats *s, double alpha, double *ret);
 
 /* P95 - P50, false if either is missing. */
 bool ow_stats_jitter(const OwStats *s, double *ret);
+
+/*
+ * Exact order statistics, ours (--json): call ow_stats_keep_delays(s, true)
+ * before ow_stats_begin() and the engine keeps the delay of every first
+ * copy (8 octets per received packet: the one thing here that grows with
+ * the records). Over the `sent` packets of the (sub-)session, lost ones
+ * counting as infinitely late (RFC 2679 section 5.1):
+ *
+ *   percentile p (0..100): the delay of rank ceil(p/100 x sent), at least
+ *       rank 1 ("nearest rank"; p taken to a millionth);
+ *   median: the delay of the middle rank, or the mean of the two middle
+ *       ones when sent is even;
+ *   jitter: percentile 95 minus percentile 50.
+ *
+ * false when a rank falls on a lost packet, when there are no packets, or
+ * when delays are not kept.
+ */
+void ow_stats_keep_delays(OwStats *s, bool keep);
+bool ow_stats_exact_percentile(const OwStats *s, double percent, double *ret);
+bool ow_stats_exact_median(const OwStats *s, double *ret);
+bool ow_stats_exact_jitter(const OwStats *s, double *ret);
 
 /* The reference's packet rate (packets per second) of a request: slots /
  * sum of slot parameters; 0 if that sum is 0. */

@@ -36,6 +36,8 @@
 #include "ow-conf.h"
 #include "ow-error.h"
 #include "policy.h"
+#include "usage.h"
+#include "worker-path.h"
 
 #define PID_FILE "owamp-server.pid"
 /* Where the packages install owampd.conf, owampd.limits and owampd.pfs
@@ -70,6 +72,10 @@ static void help(const char *prog) {
                 "   -U user           run as user (name, or -uid)\n"
                 "   -v                verbose logging\n"
                 "   -Z                stay in the foreground, log to stderr too\n"
+                "   -x, -Y, -W        accepted and ignored (the reference's NAT options)\n"
+                "   --version         print the version and exit\n"
+                "\n"
+                "   Long forms: --help (-h), --version\n"
                 "\n"
                 "Version: %s\n",
                 prog, PACKAGE_VERSION);
@@ -156,6 +162,7 @@ static int write_pid_files(Server *s) {
         _cleanup_free_ char *pidp = NULL, *infop = NULL;
         if (asprintf(&pidp, "%s/%s", s->vardir, PID_FILE) < 0 || asprintf(&infop, "%s/%s", s->vardir, INFO_FILE) < 0)
                 return -ENOMEM;
+        s->pid_fd = -1;
         int fd = open(pidp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot open %s: %m", pidp);
@@ -172,12 +179,30 @@ static int write_pid_files(Server *s) {
                 return log_error_errno(r, "Cannot write %s: %m", pidp);
         }
         /* fd stays open (and locked) for the life of the process. */
+        s->pid_fd = fd;
+        s->pid_path = TAKE_PTR(pidp);
         FILE *f = fopen(infop, "we");
         if (!f)
                 return log_error_errno(errno, "Cannot write %s: %m", infop);
+        s->info_path = TAKE_PTR(infop);
         fprintf(f, "START=%020llu\nPID=%lld\n", (unsigned long long) s->uptime, (long long) getpid());
         fclose(f);
         return 0;
+}
+
+/* Nothing of the reference reads these once owampd is gone (its init
+ * script and perfSONAR's service checks read the pid while it runs), so a
+ * stop leaves no stale pid behind. The pid file goes while we still hold
+ * its lock: no other owampd can have written it. Without write access to
+ * vardir any more (root left for -U), say so and leave them. */
+static void remove_pid_files(Server *s) {
+        const char *paths[] = { s->info_path, s->pid_path };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                if (paths[i] && unlink(paths[i]) < 0 && errno != ENOENT)
+                        log_notice("Cannot remove %s: %m", paths[i]);
+        s->pid_fd = safe_close(s->pid_fd);
+        s->info_path = mfree(s->info_path);
+        s->pid_path = mfree(s->pid_path);
 }
 
 static int take_listeners(Server *s, bool *ret_activated) {
@@ -253,7 +278,13 @@ static int setup_launcher(Server *s, OwSessionLauncher mode) {
                          socket_path);
         } else if (why)
                 log_debug("Running sessions as child processes: %s", why);
-        return launcher_fork_new(s->event, launcher_default_worker_path(), &s->launcher);
+        _cleanup_free_ char *worker = NULL;
+        r = worker_path_find(&worker);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "The session worker %s cannot be run (%m): " WORKER_PATH_HINT, worker);
+        return launcher_fork_new(s->event, worker, &s->launcher);
 }
 
 /* The first directory of $STATE_DIRECTORY (StateDirectory= in the unit). */
@@ -277,7 +308,7 @@ static int drop_privileges(uid_t uid, gid_t gid, bool have_user, bool have_group
 }
 
 int main(int argc, char **argv) {
-        Server srv = { .port_low = 0 }, *s = &srv;
+        Server srv = { .port_low = 0, .pid_fd = -1 }, *s = &srv;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         OwConf *conf = NULL, *cli = NULL;
         Options o = {};
@@ -286,12 +317,17 @@ int main(int argc, char **argv) {
         int c, r, ret = EXIT_FAILURE;
         const char *prog = "owampd";
         static const char optstring[] = "+a:c:d:e:fG:hP:R:S:U:vZxYW";
+        static const struct option longopts[] = {
+                { "help", no_argument, NULL, 'h' },
+                USAGE_VERSION_OPTION,
+                {},
+        };
 
         /* The command line, kept apart: it is applied over the files now
          * and again over every reload. */
         if (ow_conf_new(&cli) < 0)
                 return EXIT_FAILURE;
-        while ((c = getopt(argc, argv, optstring)) != -1) {
+        while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
                 OwConfKey key;
                 switch (c) {
                 case 'a':
@@ -337,21 +373,29 @@ int main(int argc, char **argv) {
                         continue;
                 case 'h':
                         help(prog);
+                        ow_conf_free(cli);
+                        return EXIT_SUCCESS;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
+                        ow_conf_free(cli);
                         return EXIT_SUCCESS;
                 default:
                         help(prog);
+                        ow_conf_free(cli);
                         return EXIT_FAILURE;
                 }
                 r = ow_conf_set(cli, key, key == OW_CONF_VERBOSE ? NULL : optarg, &diag);
                 if (r < 0) {
                         fprintf(stderr, "owampd: -%c %s: %s\n", c, optarg ? optarg : "",
                                 ow_diag_format(&diag, msg, sizeof(msg)));
+                        ow_conf_free(cli);
                         return EXIT_FAILURE;
                 }
         }
         if (optind < argc) {
                 fprintf(stderr, "owampd: unexpected argument '%s'\n", argv[optind]);
                 help(prog);
+                ow_conf_free(cli);
                 return EXIT_FAILURE;
         }
 
@@ -535,12 +579,13 @@ int main(int argc, char **argv) {
                 goto finish;
         }
 
+        char ports[32] = "ephemeral (the kernel's choice)";
+        if (s->port_low != 0)
+                snprintf(ports, sizeof(ports), "%u-%u", s->port_low, s->port_high);
         log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STARTED },
-                 "owampd %s ready: modes %s%s%s, test ports %u-%u%s, data in %s, sessions via %s", PACKAGE_VERSION,
+                 "owampd %s ready: modes %s%s%s, test ports %s, data in %s, sessions via %s", PACKAGE_VERSION,
                  s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
-                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", s->port_low, s->port_high,
-                 s->port_low == 0 ? " (ephemeral)" : "", s->datadir,
-                 s->launcher->ops->name);
+                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", ports, s->datadir, s->launcher->ops->name);
         (void) sd_notify(false, "READY=1");
         server_update_status(s);
 
@@ -550,6 +595,7 @@ int main(int argc, char **argv) {
 finish:
         while (s->conns)
                 conn_free(s->conns);
+        remove_pid_files(s);
         sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);
         datastore_done(s);

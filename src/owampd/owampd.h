@@ -168,6 +168,10 @@ struct Server {
         char *confdir;
         char *datadir;
         char *vardir;
+        /* The reference's owamp-server.pid (kept open and locked) and
+         * owamp-server.info in vardir, removed again on the way out. */
+        char *pid_path, *info_path;
+        int pid_fd;
         uint32_t modes;
         uint16_t port_low, port_high;
         uint32_t pbkdf2_count;

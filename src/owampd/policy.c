@@ -110,6 +110,10 @@ int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         r = read_file_limited(p->pfs_path, 16u << 20, &buf, &len);
+        p->pfs_missing = r == -ENOENT;
+        struct stat st;
+        if (r >= 0 && stat(p->pfs_path, &st) == 0)
+                p->pfs_mode = st.st_mode;
         if (r == -ENOENT)
                 r = ow_pfs_new(&p->pfs);
         else if (r >= 0)
@@ -124,6 +128,7 @@ int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
                 goto fail;
 
         r = read_file_limited(p->limits_path, 16u << 20, &buf, &len);
+        p->limits_missing = r == -ENOENT;
         if (r == -ENOENT)
                 r = ow_limits_parse("", 0, p->limits_path, &p->limits, diag);
         else if (r >= 0)
@@ -150,11 +155,20 @@ void policy_install(Server *s, Policy *p, bool reload) {
                 p->generation = s->policy->generation + 1;
         policy_unref(s->policy);
         s->policy = p;
+        /* Name a file only as the source of what it held. */
         log_full(LOG_INFO, 0, &(LogFields){ .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
-                 "%s policy: %zu key%s from %s, %zu class%s from %s", reload ? "Reloaded" : "Loaded",
-                 ow_pfs_count(p->pfs), ow_pfs_count(p->pfs) == 1 ? "" : "s", p->pfs_path,
+                 "%s policy: %zu key%s %s %s%s, %zu class%s %s %s%s", reload ? "Reloaded" : "Loaded",
+                 ow_pfs_count(p->pfs), ow_pfs_count(p->pfs) == 1 ? "" : "s",
+                 p->pfs_missing ? "(there is no" : "from", p->pfs_path, p->pfs_missing ? ")" : "",
                  ow_limits_n_classes(p->limits), ow_limits_n_classes(p->limits) == 1 ? "" : "es",
-                 p->limits_path);
+                 p->limits_missing ? "(the default, open to all: there is no" : "from", p->limits_path,
+                 p->limits_missing ? ")" : "");
+        /* The pass-phrases are the keys of modes A and E. */
+        if (!p->pfs_missing && (p->pfs_mode & (S_IROTH | S_IWOTH)))
+                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases; "
+                            "make it root:owamp and mode 0640 (chmod 0640)",
+                            p->pfs_path, p->pfs_mode & S_IWOTH ? "writable" : "readable",
+                            (unsigned) (p->pfs_mode & 07777), p->pfs_mode & S_IWOTH ? "change" : "read");
 }
 
 uint32_t policy_modes_for_peer(Server *s, const SockAddr *peer) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "macro.h"
 #include "ow-limits.h"
@@ -17,6 +19,8 @@ struct Policy {
         OwPfs *pfs;
         char *limits_path;
         char *pfs_path;
+        bool limits_missing, pfs_missing; /* the file did not exist: empty */
+        mode_t pfs_mode;                  /* as stat() saw it, when present */
         uint64_t generation;
 };
 

@@ -46,6 +46,8 @@
 #include "ow-testpkt.h"
 #include "random-util.h"
 #include "report-io.h"
+#include "usage.h"
+#include "worker-path.h"
 #include "worker-ipc.h"
 
 #define DEFAULT_PORT_LOW 8760
@@ -109,6 +111,33 @@ struct Ping {
         SockAddr test_peer;
 };
 
+static const struct option longopts[] = {
+        { "ipv4", no_argument, NULL, '4' },
+        { "ipv6", no_argument, NULL, '6' },
+        { "auth-mode", required_argument, NULL, 'A' },
+        { "pass-phrase-file", required_argument, NULL, 'k' },
+        { "source", required_argument, NULL, 'S' },
+        { "user", required_argument, NULL, 'u' },
+        { "interface", required_argument, NULL, 'B' },
+        { "control-dscp", required_argument, NULL, 'm' },
+        { "count", required_argument, NULL, 'c' },
+        { "dscp", required_argument, NULL, 'D' },
+        { "end-delay", required_argument, NULL, 'E' },
+        { "save-from", required_argument, NULL, 'F' },
+        { "from", no_argument, NULL, 'f' },
+        { "interval", required_argument, NULL, 'i' },
+        { "loss-timeout", required_argument, NULL, 'L' },
+        { "port-range", required_argument, NULL, 'P' },
+        { "padding", required_argument, NULL, 's' },
+        { "delay-start", required_argument, NULL, 'z' },
+        { "save-to", required_argument, NULL, 'T' },
+        { "to", no_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        REPORT_LONG_OPTIONS,
+        USAGE_VERSION_OPTION,
+        {},
+};
+
 /* On stderr, as the reference: msg ("" for -h) on its own line first. */
 static void usage(const char *msg) {
         FILE *f = stderr;
@@ -139,7 +168,6 @@ static void usage(const char *msg) {
                 "   -S srcaddr     specify the local address or interface for control connection and tests\n"
                 "   -B interface   specify the interface to use for control connection and tests\n"
                 "   -u username    username to use with Authenticated/Encrypted modes\n"
-                "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
                 "   -4             connect using IPv4 addresses only\n"
                 "   -6             connect using IPv6 addresses only\n"
                 "\n"
@@ -157,6 +185,12 @@ static void usage(const char *msg) {
                 "\n"
                 "Version: %s\n\n",
                 PACKAGE_VERSION);
+        usage_more(f, "   -E enddelay    time to wait after the last packet before stopping the sessions "
+                      "(seconds)\n"
+                      "   -X, -Y, -y     accepted and ignored (NAT options of the reference's later "
+                      "versions)\n" CLIENT_USAGE_MORE REPORT_USAGE_MORE
+                      "   --version      print the version and exit\n");
+        usage_long_options(f, longopts);
 }
 
 static int fail(const char *fmt, ...) _printf_(1, 2);
@@ -697,31 +731,6 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
         /* No '+': options may follow the addresses, as GNU getopt lets them
          * with the reference. */
         static const char optstring[] = "64A:k:S:u:B:XYym:c:D:E:F:i:L:P:s:z:" REPORT_SHORT_OPTIONS "hftT:";
-        static const struct option longopts[] = {
-                { "ipv4", no_argument, NULL, '4' },
-                { "ipv6", no_argument, NULL, '6' },
-                { "auth-mode", required_argument, NULL, 'A' },
-                { "pass-phrase-file", required_argument, NULL, 'k' },
-                { "source", required_argument, NULL, 'S' },
-                { "user", required_argument, NULL, 'u' },
-                { "interface", required_argument, NULL, 'B' },
-                { "control-dscp", required_argument, NULL, 'm' },
-                { "count", required_argument, NULL, 'c' },
-                { "dscp", required_argument, NULL, 'D' },
-                { "end-delay", required_argument, NULL, 'E' },
-                { "save-from", required_argument, NULL, 'F' },
-                { "from", no_argument, NULL, 'f' },
-                { "interval", required_argument, NULL, 'i' },
-                { "loss-timeout", required_argument, NULL, 'L' },
-                { "port-range", required_argument, NULL, 'P' },
-                { "padding", required_argument, NULL, 's' },
-                { "delay-start", required_argument, NULL, 'z' },
-                { "save-to", required_argument, NULL, 'T' },
-                { "to", no_argument, NULL, 't' },
-                { "help", no_argument, NULL, 'h' },
-                REPORT_LONG_OPTIONS,
-                {},
-        };
         const char *msg = NULL;
         int c, r;
         uint8_t dscp;
@@ -802,6 +811,9 @@ static int parse_args(int argc, char **argv, PingOptions *o, int *ret_optind) {
                         if (parse_double(optarg, 0, 86400 * 365, &o->delay_start) < 0)
                                 return fail("Invalid '-z' value '%s': positive float expected", optarg);
                         break;
+                case USAGE_ARG_VERSION:
+                        usage_version("owping");
+                        exit(EXIT_SUCCESS);
                 default: /* -h, or an option getopt did not know: the reference exits 0 */
                         usage("");
                         exit(EXIT_SUCCESS);
@@ -919,7 +931,14 @@ int main(int argc, char **argv) {
         (void) sd_event_add_signal(p->event, NULL, SIGINT, on_signal, p);
         (void) sd_event_add_signal(p->event, NULL, SIGTERM, on_signal, p);
         (void) sd_event_add_signal(p->event, NULL, SIGHUP, on_signal, p);
-        r = launcher_fork_new(p->event, launcher_default_worker_path(), &p->launcher);
+        _cleanup_free_ char *worker = NULL;
+        r = worker_path_find(&worker);
+        if (r == -ENOMEM)
+                return fail("Out of memory");
+        if (r < 0)
+                return fail("The session worker %s cannot be run (%s): " WORKER_PATH_HINT, worker,
+                            strerror(-r));
+        r = launcher_fork_new(p->event, worker, &p->launcher);
         if (r < 0)
                 return fail("Cannot set up test endpoints: %s", strerror(-r));
         setenv("OWAMP_LOG_STDERR", "1", 1);

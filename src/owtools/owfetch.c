@@ -27,6 +27,7 @@
 #include "ow-owp.h"
 #include "report-io.h"
 #include "client-args.h"
+#include "usage.h"
 
 static const char prog[] = "owfetch";
 
@@ -37,6 +38,14 @@ static void on_signal(int sig) {
         interrupted++;
 }
 
+static const struct option longopts[] = {
+        CLIENT_ARGS_LONG_OPTIONS,
+        REPORT_LONG_OPTIONS,
+        { "help", no_argument, NULL, 'h' },
+        USAGE_VERSION_OPTION,
+        {},
+};
+
 static void usage(const char *msg) {
         client_usage_head(stderr, prog, msg, "[arguments] servaddr [SID savefile]+");
         fputc('\n', stderr);
@@ -44,6 +53,9 @@ static void usage(const char *msg) {
         fputc('\n', stderr);
         report_usage_output_args(stderr);
         client_usage_version(stderr);
+        usage_more(stderr, CLIENT_USAGE_MORE REPORT_USAGE_MORE CLIENT_USAGE_IGNORED
+                   "   --version      print the version and exit\n");
+        usage_long_options(stderr, longopts);
 }
 
 /* The reference decodes the SID without checking it; we insist on 32 hex
@@ -133,10 +145,8 @@ static bool fetch_one(Client *c, const char *sid_text, const char *path) {
                 fprintf(stderr, "%s: owp_fetch_sid:fopen(%s): %s\n", prog, path, strerror(errno));
                 return false;
         }
-        if (parse_sid(sid_text, &sid) < 0) {
-                fprintf(stderr, "%s: Invalid SID \"%s\": 32 hexadecimal digits expected\n", prog, sid_text);
+        if (parse_sid(sid_text, &sid) < 0) /* main() checked them all */
                 goto fail;
-        }
         r = client_fetch(c, 0, UINT32_MAX, &sid, &f);
         if (r < 0) {
                 fprintf(stderr, "%s: %s\n", prog, c->error);
@@ -146,6 +156,19 @@ static bool fetch_one(Client *c, const char *sid_text, const char *path) {
                 /* The reference takes a session without records for a
                  * refusal too. */
                 fprintf(stderr, "%s: owp_fetch_sid:%s\n", prog, denied);
+                /* The reference's line stays for scripts; ours says what
+                 * the server did answer. */
+                if (f.ack.accept == OW_ACCEPT_FAILURE)
+                        fprintf(stderr,
+                                "%s: the server refused session %s (Accept 1: %s): it has no such session, "
+                                "it is still running, or its data is gone; the server's log says which\n",
+                                prog, sid_text, ow_accept_to_string(f.ack.accept));
+                else if (f.ack.accept != OW_ACCEPT_OK)
+                        fprintf(stderr, "%s: the server refused session %s (Accept %u: %s)\n", prog,
+                                sid_text, (unsigned) f.ack.accept, ow_accept_to_string(f.ack.accept));
+                else
+                        fprintf(stderr, "%s: session %s has no records on the server (none arrived)\n", prog,
+                                sid_text);
                 goto fail;
         }
         r = save_fetched(fd, &f);
@@ -171,12 +194,6 @@ fail:
 
 int main(int argc, char **argv) {
         static const char optstring[] = CLIENT_ARGS_SHORT_OPTIONS REPORT_SHORT_OPTIONS "hftT:";
-        static const struct option longopts[] = {
-                CLIENT_ARGS_LONG_OPTIONS,
-                REPORT_LONG_OPTIONS,
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         OwReportOptions report;
         _cleanup_free_ float *percentiles = NULL;
         _cleanup_(client_args_done) ClientArgs conn;
@@ -206,6 +223,9 @@ int main(int argc, char **argv) {
                 case 't':
                 case 'T':
                         break;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
+                        return EXIT_SUCCESS;
                 default:
                         usage("");
                         return EXIT_SUCCESS;
@@ -221,6 +241,16 @@ int main(int argc, char **argv) {
         if (argc % 2 == 0 || argc < 3) {
                 usage(NULL);
                 return EXIT_FAILURE;
+        }
+        /* The reference asks for whatever its hex decoder made of a bad
+         * SID and exits 0; a SID that is not one is a bad argument. */
+        for (int i = 1; i + 1 < argc; i += 2) {
+                OwSid sid;
+                if (parse_sid(argv[i], &sid) < 0) {
+                        fprintf(stderr, "%s: Invalid SID \"%s\": 32 hexadecimal digits expected\n", prog,
+                                argv[i]);
+                        return EXIT_FAILURE;
+                }
         }
 
         struct sigaction sa = { .sa_handler = on_signal };

@@ -19,25 +19,33 @@
 
 #include "report-io.h"
 #include "client-args.h"
+#include "usage.h"
 
 static const char prog[] = "owstats";
+
+static const struct option longopts[] = {
+        REPORT_LONG_OPTIONS,
+        { "help", no_argument, NULL, 'h' },
+        USAGE_VERSION_OPTION,
+        {},
+};
 
 static void usage(const char *msg) {
         client_usage_head(stderr, prog, msg, "[arguments] sessionfile [sessionfile]*");
         fputc('\n', stderr);
         report_usage_output_args(stderr);
         client_usage_version(stderr);
+        usage_more(
+                stderr, REPORT_USAGE_MORE
+                "   -f, -t, -T file  accepted and ignored (owping's options, as the reference's owstats)\n"
+                "   --version      print the version and exit\n");
+        usage_long_options(stderr, longopts);
 }
 
 int main(int argc, char **argv) {
         /* The reference's getopt string for owstats also holds owping's
          * -f, -t and -T file, which do nothing here. */
         static const char optstring[] = REPORT_SHORT_OPTIONS "hftT:";
-        static const struct option longopts[] = {
-                REPORT_LONG_OPTIONS,
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         OwReportOptions report;
         _cleanup_free_ float *percentiles = NULL;
         const char *warnings[OW_REPORT_MAX_WARNINGS];
@@ -58,6 +66,9 @@ int main(int argc, char **argv) {
                 case 't':
                 case 'T':
                         break;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
+                        return EXIT_SUCCESS;
                 default: /* -h, and whatever getopt did not know */
                         usage("");
                         return EXIT_SUCCESS;

@@ -17,23 +17,29 @@
 
 #include "report-io.h"
 #include "client-args.h"
+#include "usage.h"
 
 static const char prog[] = "owup";
+
+static const struct option longopts[] = {
+        CLIENT_ARGS_LONG_OPTIONS,
+        { "help", no_argument, NULL, 'h' },
+        USAGE_VERSION_OPTION,
+        {},
+};
 
 static void usage(const char *msg) {
         client_usage_head(stderr, prog, msg, "[arguments] servaddr");
         fputc('\n', stderr);
         client_args_usage(stderr);
         client_usage_version(stderr);
+        usage_more(stderr,
+                   CLIENT_USAGE_MORE CLIENT_USAGE_IGNORED "   --version      print the version and exit\n");
+        usage_long_options(stderr, longopts);
 }
 
 int main(int argc, char **argv) {
         static const char optstring[] = CLIENT_ARGS_SHORT_OPTIONS "hftT:";
-        static const struct option longopts[] = {
-                CLIENT_ARGS_LONG_OPTIONS,
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         _cleanup_(client_args_done) ClientArgs conn;
         bool want_usage;
         Client client;
@@ -51,6 +57,9 @@ int main(int argc, char **argv) {
                 case 't':
                 case 'T':
                         break;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
+                        return EXIT_SUCCESS;
                 default:
                         usage("");
                         return EXIT_SUCCESS;

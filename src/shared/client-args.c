@@ -81,7 +81,6 @@ void client_args_usage(FILE *f) {
               "   -S srcaddr     specify the local address or interface for control connection and tests\n"
               "   -B interface   specify the interface to use for control connection and tests\n"
               "   -u username    username to use with Authenticated/Encrypted modes\n"
-              "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
               "   -4             connect using IPv4 addresses only\n"
               "   -6             connect using IPv6 addresses only\n",
               f);
@@ -118,9 +117,22 @@ int client_args_setup(ClientArgs *c, const char *prog, bool strict_identity, boo
                                 fprintf(stderr,
                                         "%s: Unable to find pass-phrase for id=\"%s\" from pffile=\"%s\"\n",
                                         prog, c->client.keyid, c->keyfile);
+                        else if (r == -ENOTTY)
+                                fprintf(stderr,
+                                        "%s: Unable to read the pass-phrase for id=\"%s\": there is no "
+                                        "terminal "
+                                        "to ask on and nothing came on standard input; give a pass-phrase "
+                                        "file "
+                                        "with -k FILE (owampd.pfs(5) format), run %s on a terminal, or pipe "
+                                        "the "
+                                        "pass-phrase in\n",
+                                        prog, c->client.keyid, prog);
                         else
                                 fprintf(stderr, "%s: Unable to read the pass-phrase for id=\"%s\": %s\n",
-                                        prog, c->client.keyid, ow_strerror(r));
+                                        prog, c->client.keyid,
+                                        r == -EINVAL  ? "it is empty"
+                                        : r == -E2BIG ? "it is longer than 1024 octets"
+                                                      : ow_strerror(r));
                         if (strict_identity)
                                 return r;
                         c->client.keyid = NULL;

@@ -48,6 +48,15 @@ int client_args_parse(ClientArgs *c, const char *prog, int opt, const char *arg)
 /* The reference's "[Connection Args]" usage block. */
 void client_args_usage(FILE *f);
 
+/* For usage_more(): the connection option the reference's usage does not
+ * have (-m, from its later versions). */
+#define CLIENT_USAGE_MORE "   -m DSCP        RFC 2474 style DSCP value for TOS byte on control connection\n"
+
+/* For usage_more(): owping's -f -t -T, which owfetch and owup take and
+ * ignore as the reference's do. */
+#define CLIENT_USAGE_IGNORED \
+        "   -f, -t, -T file  accepted and ignored (owping's options, as with the reference)\n"
+
 /*
  * After the options: resolve -A/-u/-k as the reference does (no -A: every
  * mode, which without -u is open mode; a -u whose pass-phrase cannot be

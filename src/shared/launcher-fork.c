@@ -41,11 +41,6 @@ struct Worker {
         LIST_FIELDS(Worker, released);
 };
 
-const char *launcher_default_worker_path(void) {
-        const char *p = getenv("OWAMP_SESSION_WORKER");
-        return !isempty(p) ? p : LIBEXECDIR "/owamp/owamp-session";
-}
-
 static void worker_free(Worker *w) {
         sd_event_source_disable_unref(w->child);
         sd_event_source_disable_unref(w->grace);

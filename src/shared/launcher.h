@@ -49,10 +49,6 @@ struct Launcher {
         char *worker_path;
 };
 
-/* Path of the owamp-session program: $OWAMP_SESSION_WORKER if set (tests,
- * build trees), else the installed one. */
-const char *launcher_default_worker_path(void);
-
 int launcher_fork_new(sd_event *e, const char *worker_path, Launcher **ret);
 
 /* Each worker as a transient unit owamp-session-<sid>.service, started by

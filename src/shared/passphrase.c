@@ -51,8 +51,12 @@ static int read_passphrase(const char *keyid, uint8_t **ret, size_t *ret_len) {
         }
         if (tty)
                 close(fd);
-        if (r == 0 && (len == 0 || len > OW_PFS_MAX_SECRET))
-                r = -EINVAL;
+        /* Nothing typed on a terminal is an empty pass-phrase; nothing on
+         * a standard input that is not one means there was no one to ask. */
+        if (r == 0 && len == 0)
+                r = tty ? -EINVAL : -ENOTTY;
+        else if (r == 0 && len > OW_PFS_MAX_SECRET)
+                r = -E2BIG;
         if (r < 0) {
                 if (buf)
                         ow_wipe(buf, OW_PFS_MAX_SECRET + 1);

@@ -48,8 +48,10 @@ int report_args_parse(OwReportOptions *o, float **percentiles, int c, const char
                 return 1;
         }
         case 'b': {
-                double v = strtod(arg, &end);
-                if (*end || !(v > 0.0)) {
+                /* Stored as a float before the check, as the reference does
+                 * (1e-50 becomes 0 and is refused). */
+                float v = (float) strtod(arg, &end);
+                if (*end || !(v > 0.0f)) {
                         *ret_msg = "Invalid '-b' value. Positive float expected";
                         return -EINVAL;
                 }

@@ -50,6 +50,12 @@ int report_args_parse(OwReportOptions *o, float **percentiles, int c, const char
 /* The reference's "[Output Args]" usage block. */
 void report_usage_output_args(FILE *f);
 
+/* The output options the reference's usage leaves out, for usage_more(). */
+#define REPORT_USAGE_MORE                                                                      \
+        "   -d dir         directory of the -p files\n"                                        \
+        "   -p             write each summary into a file (in -d) and print the file's name\n" \
+        "   --json         one JSON document per session instead of the summary (owstats(1))\n"
+
 /* An OwSink on stdout. */
 int report_stdout_write(void *userdata, const char *data, size_t len);
 static inline OwSink report_stdout_sink(void) {

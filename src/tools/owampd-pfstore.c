@@ -32,6 +32,7 @@
 #include "ow-diag.h"
 #include "ow-error.h"
 #include "ow-pfs.h"
+#include "usage.h"
 
 #define PFS_MAX_FILE_SIZE (16u << 20)
 
@@ -44,13 +45,16 @@ static void help(void) {
                "       %1$s -l -f pfsfile\n"
                "\n"
                "Manage the identities and pass-phrases of an OWAMP pass-phrase file\n"
-               "(owampd.pfs, or a file for owping -k).\n"
+               "(owampd.pfs, or a client's pass-phrase file).\n"
                "\n"
                "  -f pfsfile  the pass-phrase file\n"
                "  -n          create the file (it must not exist yet)\n"
                "  -d          delete the identity instead of setting its pass-phrase\n"
                "  -l          list the identities, one per line\n"
                "  -h          print this message and exit\n"
+               "  --version   print the version and exit\n"
+               "\n"
+               "  Long forms: --help (-h), --version\n"
                "\n"
                "Without -d the pass-phrase is asked for twice on the terminal, or read\n"
                "as one line from standard input when that is not a terminal.\n"
@@ -244,7 +248,13 @@ int main(int argc, char **argv) {
         struct stat st;
         int c, r;
 
-        while ((c = getopt(argc, argv, "f:ndlh")) != -1)
+        static const struct option longopts[] = {
+                { "help", no_argument, NULL, 'h' },
+                USAGE_VERSION_OPTION,
+                {},
+        };
+
+        while ((c = getopt_long(argc, argv, "f:ndlh", longopts, NULL)) != -1)
                 switch (c) {
                 case 'f':
                         file = optarg;
@@ -260,6 +270,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'h':
                         help();
+                        return EXIT_SUCCESS;
+                case USAGE_ARG_VERSION:
+                        usage_version(prog);
                         return EXIT_SUCCESS;
                 default:
                         fprintf(stderr, "Try '%s -h'.\n", prog);

@@ -14,6 +14,11 @@
 #        test/system/rootfs.sh info     print the key, its inputs and paths
 #        test/system/rootfs.sh clean    remove the whole cache
 #
+# OWAMP_IT_IMAGE=build selects a second image: the same plus what building
+# the project needs (test-readme-install.sh builds and installs it in the
+# container as the README says). Each image keeps its own cache entry; a
+# rebuild prunes only older entries of the same image.
+#
 # Needs root, debootstrap and zstd. Every step holds a lock on the cache, so
 # concurrent runs wait for each other (bounded) instead of racing.
 set -eu
@@ -26,6 +31,15 @@ recipe_version=3
 # libnettle8 and libsystemd0 are the project's runtime libraries (libsystemd0
 # comes with systemd); iproute2 gives `ss`/`ip`, procps gives `pgrep`/`ps`.
 packages="systemd,systemd-sysv,dbus,libnss-systemd,libnettle8,iproute2,procps"
+image=${OWAMP_IT_IMAGE:-base}
+case $image in
+base) ;;
+build) packages="$packages,meson,ninja-build,gcc,libc6-dev,pkg-config,nettle-dev,libsystemd-dev,check,scdoc" ;;
+*)
+        echo "rootfs: error: OWAMP_IT_IMAGE must be base or build" >&2
+        exit 2
+        ;;
+esac
 
 cache=${OWAMP_IT_CACHE:-/var/cache/owamp-it}
 lock_wait_sec=${OWAMP_IT_LOCK_WAIT_SEC:-900}
@@ -86,6 +100,9 @@ host_libsystemd() {
 }
 
 inputs() {
+        # (The base image's inputs, and so its key, are what they were
+        # before there were two.)
+        [ "$image" = base ] || echo "image=$image"
         echo "recipe=$recipe_version"
         echo "suite=$(suite)"
         echo "arch=$(dpkg --print-architecture)"
@@ -114,13 +131,25 @@ with_lock() {
 
 # Remove cache entries for other keys: a changed package list must not leave
 # old images behind forever.
+# The image (base, build) an entry's key was made for, from its inputs.
+image_of() {
+        i=$(sed -n 's/^image=//p' "$cache/rootfs-$1.inputs" 2>/dev/null)
+        echo "${i:-base}"
+}
+
 prune() {
         k=$(key)
-        for f in "$cache"/rootfs-*.tar.zst "$cache"/rootfs-*.inputs "$cache"/root-*; do
+        # The inputs last: they say which image the others belong to.
+        for f in "$cache"/root-* "$cache"/rootfs-*.tar.zst "$cache"/rootfs-*.inputs; do
                 [ -e "$f" ] || continue
                 case "$f" in
                 *"-$k".tar.zst | *"-$k".inputs | *"-$k" | *"-$k.ok") ;;
                 *)
+                        n=${f##*/}
+                        n=${n#rootfs-}
+                        n=${n#root-}
+                        n=${n%%.*}
+                        [ "$(image_of "$n")" = "$image" ] || continue
                         log "removing stale $f"
                         rm -rf "$f"
                         ;;

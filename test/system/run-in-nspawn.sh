@@ -210,13 +210,24 @@ mkdir "$out/journal"
 
 # --- image -----------------------------------------------------------------
 t0=$(now)
-base=$("$here/rootfs.sh" ensure) || die "could not prepare the container image"
+# A test that builds the project needs the image with the build tools.
+needs_source=0
+if grep -qx '# owamp-it: needs the source' "$script_dir/$script_name"; then
+        needs_source=1
+        base=$(OWAMP_IT_IMAGE=build "$here/rootfs.sh" ensure) || die "could not prepare the container image"
+else
+        base=$("$here/rootfs.sh" ensure) || die "could not prepare the container image"
+fi
 t_rootfs=$(elapsed "$t0")
 
 work=$(mktemp -d /var/tmp/owamp-it.XXXXXX)
 if [ "$root_mode" = copy ]; then
         t0=$(now)
-        "$here/rootfs.sh" extract "$work/root"
+        if [ "$needs_source" = 1 ]; then
+                OWAMP_IT_IMAGE=build "$here/rootfs.sh" extract "$work/root"
+        else
+                "$here/rootfs.sh" extract "$work/root"
+        fi
         root_args="-D $work/root"
         lock_dir=$work/root
         t_rootfs="$t_rootfs + $(elapsed "$t0") extract"
@@ -237,6 +248,19 @@ cp -p "$here/lib.sh" "$here/container-run.sh" "$opt/"
 cp -pR "$script_dir/." "$opt/tests/"
 if [ -d "$build/test/system" ]; then
         find "$build/test/system" -maxdepth 1 -type f -perm -u+x -exec cp -p {} "$opt/bin/" \;
+fi
+# A test with the line "# owamp-it: needs the source" gets the project's
+# source tree as it is in the working tree (what git tracks or would add;
+# everything but build folders without git) in /opt/owamp-it/source.
+if [ "$needs_source" = 1 ]; then
+        src=$(cd "$here/../.." && pwd)
+        mkdir -p "$opt/source"
+        if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+                (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+                        tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$opt/source" -xf -
+        else
+                tar -C "$src" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$opt/source" -xf -
+        fi
 fi
 cat >"$opt/run.env" <<EOF
 OWAMP_IT_TEST=$test_name

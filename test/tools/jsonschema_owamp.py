@@ -93,7 +93,9 @@ SUMMARY_KEYS = {
     "sent": INT, "lost": INT, "duplicates": INT, "loss_percent": NUM, "sync": BOOL, "max_error": NUM,
     "delay": obj({"min": (NUM, NULL), "median": (NUM, NULL), "max": (NUM, NULL), "jitter": (NUM, NULL)}),
     "percentiles": array_of(obj({"percentile": NUM, "delay": (NUM, NULL)})),
-    "histogram": obj({"bucket_width": NUM, "buckets": array_of(obj({"index": INT, "count": INT}))}),
+    "histogram": obj({"bucket_width": NUM, "median": (NUM, NULL), "jitter": (NUM, NULL),
+                      "percentiles": array_of(obj({"percentile": NUM, "delay": (NUM, NULL)})),
+                      "buckets": array_of(obj({"index": INT, "count": INT}))}),
     "ttl": obj({"counts": array_of(obj({"ttl": INT, "count": INT})), "min": (INT, NULL), "max": (INT, NULL)}),
     "hops": nullable(obj({"min": INT, "max": INT, "distinct": INT})),
     "reordering": obj({"counts": array_of(obj({"n": INT, "count": INT, "percent": NUM})), "window": INT,
@@ -117,7 +119,7 @@ def validate(doc, with_records=False):
         summary["records"] = array_of(RECORD)
     check(doc, {"schema": STR, "schema_version": INT, "session": SESSION,
                 "summaries": array_of(obj(summary))}, "$", errors)
-    if doc.get("schema") != "owamp-report" or doc.get("schema_version") != 1:
+    if doc.get("schema") != "owamp-report" or doc.get("schema_version") != 2:
         errors.append(f"$: schema {doc.get('schema')!r} version {doc.get('schema_version')!r}")
     s = doc.get("session", {})
     if not re.fullmatch(r"[0-9a-f]{32}", str(s.get("sid"))):

@@ -151,6 +151,59 @@ def manifest_owstats_rows():
     return rows
 
 
+# --- Exact order statistics (--json, schema version 2) ----------------------
+
+def order_statistics(delays, sent):
+    """What --json's delay.median, delay.jitter and percentiles[] must be,
+    from the delays of the first copies and the number of packets sent
+    (lost ones count as infinitely late): nearest rank for a percentile,
+    the middle value or the mean of the two middle ones for the median.
+    Returns (median, percentile(p) -> value, jitter); None for no value."""
+    from fractions import Fraction
+    import math
+
+    d = sorted(delays)
+
+    def rank(k):
+        return d[k - 1] if 1 <= k <= len(d) else None
+
+    def percentile(p):
+        if sent == 0:
+            return None
+        return rank(max(1, math.ceil(Fraction(str(p)) * sent / 100)))
+
+    if sent == 0:
+        median = None
+    elif sent % 2:
+        median = rank(sent // 2 + 1)
+    else:
+        a, b = rank(sent // 2), rank(sent // 2 + 1)
+        median = None if a is None or b is None else a / 2 + b / 2
+    p95, p50 = percentile(95), percentile(50)
+    return median, percentile, None if p95 is None or p50 is None else p95 - p50
+
+
+def raw_first_delays(raw_text, first=0, end=None, skips=()):
+    """From owstats -R output: (delays of first copies, packets sent) of
+    sequence numbers [first, end) outside the skip ranges, the way the
+    reference counts sent (one per lost record, one per packet seen)."""
+    seen, delays, sent = set(), [], 0
+    for line in raw_text.splitlines():
+        f = line.split()
+        seq, stime, rtime = int(f[0]), int(f[1]), int(f[4])
+        if seq < first or (end is not None and seq >= end) or any(a <= seq <= b for a, b in skips):
+            continue
+        if rtime == 0:
+            sent += 1
+            continue
+        if seq in seen:
+            continue
+        seen.add(seq)
+        sent += 1
+        delays.append(float(rtime) / 2**32 - float(stime) / 2**32)
+    return delays, sent
+
+
 # --- Synthesised .owp files -------------------------------------------------
 
 NTP_UNIX = 2208988800
@@ -277,6 +330,10 @@ class Owampd:
                 time.sleep(0.05)
             self.stop()
         raise RuntimeError("owampd did not start:\n" + open(self.log).read())
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -7,17 +7,23 @@ arrives within the loss timeout, lost packets never arrive.
 
 import math
 import random
+import struct
 
 import owtest
 
 GAP_UNIT = 2**32
 
 
+def f32(v):
+    """v as a C float (the reference keeps -b and -a in floats)."""
+    return struct.unpack("f", struct.pack("f", v))[0]
+
+
 class Session:
     def __init__(self, name, *, n_packets, gaps, timeout=2.0, ipvn=4, sender=("127.0.0.1", 9000),
                  receiver=("127.0.0.1", 9001), loss=0.0, dup=0.0, reorder=0.0, delay=(0.001, 0.005),
                  skips=(), sync=False, ttls=(255,), seed=1, padding=0, type_p=0, late=False,
-                 finished=1, store_count=True, fetched=False, extra_records=b""):
+                 finished=1, store_count=True, fetched=False, extra_records=b"", delay_raw=None):
         self.name = name
         self.n_packets = n_packets
         self.gaps = gaps            # fixed slot gaps in seconds, cyclic
@@ -56,7 +62,8 @@ class Session:
                 d += rnd.uniform(0.0, 3 * max(gaps))
             ttl = rnd.choice(ttls)
             send = sched[k]
-            recv = send + int(d * 2**32)
+            # delay_raw(rnd, k, send): the delay in 2^-32 s, chosen by the caller.
+            recv = send + (delay_raw(rnd, k, send) if delay_raw else int(d * 2**32))
             arrivals.append((recv, k, send, ttl, True))
             if rnd.random() < dup:
                 arrivals.append((recv + int(rnd.uniform(0.0001, 0.01) * 2**32), k, send, ttl, False))
@@ -90,8 +97,10 @@ class Session:
 
     def expected(self, width=0.0001, first=0, last=None, limit=None):
         """Statistics of [first, last) the reference's way; None values
-        where it prints nan. Only for sessions built without `late`."""
+        where it prints nan. Only for sessions built without `late`.
+        width as given to -b: the reference keeps it in a float."""
         last = self.n_packets if last is None else last
+        width = f32(width)
 
         def skipped(s):
             return any(a <= s <= b for a, b in self.skips)
@@ -102,6 +111,7 @@ class Session:
         dmin = dmax = None
         ttls = {}
         arrivals = []
+        firsts = []  # delays of first copies, file order
         recs = self.recs if limit is None else self.recs[:limit]
         for kind, k, s, r, ttl in recs:
             if not (first <= k < last) or skipped(k):
@@ -119,6 +129,7 @@ class Session:
                 continue
             seen.add(k)
             sent += 1
+            firsts.append(d)
             q = d / width
             b = math.ceil(q) if d > 0 else math.floor(q)
             hist[b] = hist.get(b, 0) + 1
@@ -144,5 +155,5 @@ class Session:
         return {
             "sent": sent, "lost": lost, "dups": dups, "min": dmin, "max": dmax,
             "median": p50, "jitter": None if p50 is None or p95 is None else p95 - p50,
-            "pct": pct, "ttls": ttls, "reorder": rn, "reorder_total": len(arrivals), "L": L,
+            "pct": pct, "first_delays": firsts, "ttls": ttls, "reorder": rn, "reorder_total": len(arrivals), "L": L,
         }

@@ -80,9 +80,13 @@ def compare(s, doc_session, kv, lists, what):
         c.eq(str(s[key]), kv[mkey], f"{what}: {key}")
     c.eq("1" if s["sync"] else "0", kv["SYNC"], f"{what}: sync")
     c.eq(g(s["max_error"]), kv["MAXERR"], f"{what}: max_error")
-    for key, mkey in [("min", "MIN"), ("median", "MEDIAN"), ("max", "MAX"), ("jitter", "PDV")]:
+    for key, mkey in [("min", "MIN"), ("max", "MAX")]:
         v = s["delay"][key]
         c.eq(None if v is None else g(v), kv.get(mkey), f"{what}: delay.{key}")
+    # The text formats' median and jitter are the histogram's.
+    for key, mkey in [("median", "MEDIAN"), ("jitter", "PDV")]:
+        v = s["histogram"][key]
+        c.eq(None if v is None else g(v), kv.get(mkey), f"{what}: histogram.{key}")
     c.eq(sorted((b["index"], b["count"]) for b in s["histogram"]["buckets"]), sorted(lists.get("BUCKETS", [])),
          f"{what}: histogram")
     c.eq([b["index"] for b in s["histogram"]["buckets"]], sorted(b["index"] for b in s["histogram"]["buckets"]),
@@ -119,11 +123,25 @@ for src in sources:
     # The default percentiles, and -a's as the text prints them.
     c.eq([p["percentile"] for p in doc["summaries"][0]["percentiles"]], [25, 50, 75, 90, 95, 99],
          f"{src}: default percentiles")
-    da = json.loads(run(["--json", "-a", "50,90,95,99,12.5"], [src]))
-    ta = run(["-a", "50,90,95,99,12.5"], [src])
-    for p in da["summaries"][0]["percentiles"]:
+    da = json.loads(run(["--json", "-a", "50,90,95,99,12.5,99.9,0,100"], [src]))
+    ta = run(["-a", "50,90,95,99,12.5,99.9,0,100"], [src])
+    for p in da["summaries"][0]["histogram"]["percentiles"]:
         v = "nan" if p["delay"] is None else "%.3g" % (p["delay"] * 1e3)
-        c.check(f"\t{p['percentile']:.1f}: {v} ms\n" in ta, f"{src} -a: percentile {p['percentile']} = {v}")
+        c.check(f"\t{p['percentile']:.1f}: {v} ms\n" in ta, f"{src} -a: histogram percentile {p['percentile']} = {v}")
+
+    # Exact order statistics, against a sort of the raw records (-R).
+    sm = da["summaries"][0]
+    skips = [(r["first_seqno"], r["last_seqno"]) for r in da["session"]["skip_ranges"]]
+    delays, sent = owtest.raw_first_delays(run(["-R"], [src]), skips=skips)
+    c.eq(sent, sm["sent"], f"{src}: sent, from the raw records")
+    median, percentile, jitter = owtest.order_statistics(delays, sent)
+    c.eq(sm["delay"]["median"], median, f"{src} --json: delay.median, exact")
+    c.eq(sm["delay"]["jitter"], jitter, f"{src} --json: delay.jitter, exact P95-P50")
+    c.eq([(p["percentile"], p["delay"]) for p in sm["percentiles"]],
+         [(p, percentile(p)) for p in (50, 90, 95, 99, 12.5, 99.9, 0, 100)], f"{src} --json: percentiles, exact")
+    if delays:
+        c.check(sm["delay"]["min"] <= sm["delay"]["median"] or median is None, f"{src}: min <= median")
+        c.check(median is None or median <= sm["delay"]["max"], f"{src}: exact median <= max")
 
     # -N 25: one summary per block, each matching its -M block.
     dn = json.loads(run(["--json", "-N", "25"], [src]))
@@ -131,6 +149,18 @@ for src in sources:
     c.eq(len(dn["summaries"]), len(mn), f"{src} -N 25: as many summaries as -M blocks")
     for i, (s, (kv, lists)) in enumerate(zip(dn["summaries"], mn)):
         compare(s, dn["session"], kv, lists, f"{src} --json -N 25 block {i}")
+    # Each block's exact median from a sort of the records it read.
+    dnv = json.loads(run(["--json", "-N", "25", "-v"], [src]))
+    for i, s in enumerate(dnv["summaries"]):
+        seen, delays = set(), []
+        for r in s["records"]:
+            if not r["lost"] and r["seqno"] not in seen:
+                seen.add(r["seqno"])
+                delays.append(r["delay"])
+        median, percentile, jitter = owtest.order_statistics(delays, s["sent"])
+        c.eq((s["delay"]["median"], s["delay"]["jitter"], [p["delay"] for p in s["percentiles"]]),
+             (median, jitter, [percentile(p) for p in (25, 50, 75, 90, 95, 99)]),
+             f"{src} --json -N 25 -v block {i}: exact order statistics")
 
     # -v: the records -v prints, in its order, with its delays.
     dv = json.loads(run(["--json", "-v"], [src]))

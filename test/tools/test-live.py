@@ -199,10 +199,28 @@ try:
         c.check(f"owfetch: Unable to fetch sid({unknown})\n".encode() in err, f"owfetch unknown: says so ({err!r})")
         c.check(not os.path.exists(other), "owfetch unknown: no file left")
         c.eq(out, owstats([], fetched), "owfetch unknown + known: the known one's report")
+        # The reference's words for scripts, then ours with the server's
+        # answer, then the reference's last line.
+        c.check((b"owfetch: owp_fetch_sid:Server denied request for to session data - is your clock "
+                 b"synchronized via NTP properly?\n"
+                 b"owfetch: the server refused session " + unknown.encode() + b" (Accept 1: failure, reason "
+                 b"unspecified): it has no such session, it is still running, or its data is gone; the "
+                 b"server's log says which\n"
+                 b"owfetch: Unable to fetch sid(" + unknown.encode() + b")\n") in err,
+                f"owfetch unknown: the reference's line, then the server's answer ({err!r})")
+        c.check(re.search(r"Refusing fetch of session " + unknown + r" by \S+: no such session", d.log_text()),
+                "owfetch unknown: the server's log names the reason")
 
-        rc, out, err = run("owfetch", [addr, "not-a-sid", other])
-        c.eq((rc, out), (0, b""), "owfetch bad SID: exit 0")
-        c.check(b"owfetch: Unable to fetch sid(not-a-sid)\n" in err, "owfetch bad SID: says so")
+        # Not a SID: a bad argument, exit 1 as owfetch(1) says, before any
+        # connection or file.
+        for bad in ["not-a-sid", "1234", "00112233445566778899aabbccddeefg"]:
+            rc, out, err = run("owfetch", [addr, bad, other, sid, fetched])
+            c.eq((rc, out, err), (1, b"", f'owfetch: Invalid SID "{bad}": 32 hexadecimal digits expected\n'.encode()),
+                 f"owfetch bad SID {bad}: exit 1")
+            c.check(not os.path.exists(other), f"owfetch bad SID {bad}: no file made")
+        rc, out, err = run("owfetch", ["127.0.0.1:1", "1234", other])
+        c.eq((rc, err), (1, b'owfetch: Invalid SID "1234": 32 hexadecimal digits expected\n'),
+             "owfetch bad SID: no connection tried")
         rc, out, err = run("owfetch", [addr, sid, "/nonexistent/dir/x.owp"])
         c.eq((rc, out), (0, b""), "owfetch unwritable file: exit 0")
         c.check(b"owp_fetch_sid:fopen(/nonexistent/dir/x.owp): No such file or directory" in err,

@@ -28,12 +28,16 @@ def owstats_in(args, cwd=FX):
 rc, out, err = owstats_in(["-h"])
 c.eq(rc, 0, "-h: exit status")
 c.eq(out, b"", "-h: nothing on stdout")
-m = re.search(rb"\nVersion: (\S+)\n\n$", err)
-c.check(m is not None, f"-h: usage ends with a Version line: {err[-40:]!r}")
+m = re.search(rb"\nVersion: (\S+)\n\n", err)
+c.check(m is not None, f"-h: the reference's usage ends with a Version line: {err[-40:]!r}")
 want_usage = fixture("owstats-h.txt")
 if m:
-    # Byte for byte, but for the version, which is ours.
-    c.eq(err.replace(b"Version: " + m.group(1), b"Version: 5.2.3-1"), want_usage, "-h: usage text")
+    # The reference's text first, byte for byte but for the version (ours),
+    # then what we take besides.
+    ref_part, ours = err[:m.end()], err[m.end():]
+    c.eq(ref_part.replace(b"Version: " + m.group(1), b"Version: 5.2.3-1"), want_usage, "-h: the reference's usage text")
+    c.check(ours.startswith(b"              [More Args]\n\n") and ours.endswith(b"\n\n"),
+            f"-h: our options after it: {ours[:60]!r}")
 usage_body = want_usage.split(b"\n", 1)[1].split(b"\nVersion:")[0]
 
 rc, out2, err2 = owstats_in(["--help"])
