@@ -175,8 +175,8 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                         const char *when = c->io.rlen > 0          ? "in the middle of a message"
                                            : c->state == CONN_SETUP ? "without answering the greeting"
                                            : c->state != CONN_IDLE  ? "in the middle of a test"
-                                           : c->fetch_wait ? "while its fetch waited for the session to end"
-                                                           : NULL;
+                                           : c->fetch_wait          ? "while its fetch waited"
+                                                                    : NULL;
                         if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                                          "Peer %s closed the connection %s", c->peer_str, when);
@@ -841,12 +841,14 @@ static int handle_fetch_session(Conn *c) {
                         return conn_fail(c, r, "cannot wait for the session to end");
                 conn_arm_timer(c, 0);
                 char hex[OW_SID_HEX_SIZE];
-                LogFields lf = { .message_id = MSGID_DATA_FETCHED, .sid = ow_sid_to_hex(&f.sid, hex),
-                                 .peer = c->peer_addr_str, .mode = ow_mode_to_string(c->mode),
+                LogFields lf = { .message_id = MSGID_DATA_FETCHED,
+                                 .sid = ow_sid_to_hex(&f.sid, hex),
+                                 .peer = c->peer_addr_str,
+                                 .mode = ow_mode_to_string(c->mode),
                                  .keyid = c->keyid[0] ? c->keyid : NULL };
                 log_full(LOG_INFO, 0, &lf,
-                         "Whole-session fetch of %s by %s: the session is still running; waiting up to %.1f s "
-                         "for it to end",
+                         "Whole-session fetch of %s by %s: the session is still running; waiting up to "
+                         "%.1f s for it to end",
                          hex, c->peer_str, (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / 1e6);
                 return 0;
         }

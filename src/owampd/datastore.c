@@ -561,8 +561,8 @@ int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
                 char waited[64] = "";
                 if (running && waited_usec > 0)
                         (void) snprintf(waited, sizeof(waited), " after %.1f s", (double) waited_usec / 1e6);
-                log_full(LOG_NOTICE, 0, &lf, "Refusing whole-session fetch of %s by %s: the session is %s%s", hex,
-                         c->peer_str, running ? "still running" : "invalid", waited);
+                log_full(LOG_NOTICE, 0, &lf, "Refusing whole-session fetch of %s by %s: the session is %s%s",
+                         hex, c->peer_str, running ? "still running" : "invalid", waited);
                 return fetch_refuse(c, OW_ACCEPT_FAILURE);
         }
 

@@ -98,7 +98,7 @@ int fetch_wait_new(Conn *c, const OwFetchSession *req, FetchWait **ret) {
         FetchWait *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        *w = (FetchWait) {
+        *w = (FetchWait){
                 .conn = c,
                 .req = *req,
                 .first_usec = s->fetch_wait_usec ? s->fetch_wait_usec : FETCH_WAIT_FIRST_USEC,
