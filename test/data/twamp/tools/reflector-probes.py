@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Open-mode TWAMP session by hand against a server on 127.0.0.1:PORT, then
 feed its reflector odd test packets and print what comes back."""
 import socket, struct, sys, time

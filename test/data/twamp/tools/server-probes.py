@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Open-mode probes of a TWAMP server on 127.0.0.1:PORT: send one malformed or
 unsupported command after Server-Start and print every octet that comes back
 within 3 s (and whether the server closed)."""

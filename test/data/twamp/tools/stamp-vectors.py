@@ -1,3 +1,7 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Print the hand-built STAMP (RFC 8762) and RFC 8972 TLV vectors of
+docs/notes/TWAMP-PROTOCOL.md 10.6 and 11.4."""
 import hmac, hashlib, struct
 ts1 = struct.pack(">II", 0xeeba7e9b, 0xd35b8130)   # T1 from mode-O frame 14
 ts2 = struct.pack(">II", 0xeeba7e9b, 0xd3649d38)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Decode and check a perfSONAR twping<->twampd capture: every control message
 (decrypted in A/E/M), every HMAC, every test packet (decrypted in A/E)."""
 import sys, subprocess, hashlib, hmac, struct
