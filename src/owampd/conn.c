@@ -124,10 +124,12 @@ Conn *conn_free(Conn *c) {
                 return NULL;
         Server *s = c->server;
         TestSession *t, *n;
+        bool had_sessions = c->sessions != NULL;
         LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
                 session_abandon(t);
                 session_free(t);
         }
+        fetch_wait_free(c->fetch_wait);
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
         sd_event_source_disable_unref(c->session_source);
@@ -141,6 +143,8 @@ Conn *conn_free(Conn *c) {
         s->n_conns--;
         free(c);
         server_update_status(s);
+        if (had_sessions)
+                fetch_waits_kick(s); /* their sessions are over (abandoned) */
         return NULL;
 }
 
@@ -186,6 +190,7 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                                                    ? "in the middle of a message"
                                            : c->state == CONN_SETUP ? "without answering the greeting"
                                            : c->state != CONN_IDLE  ? "in the middle of a test"
+                                           : c->fetch_wait          ? "while its fetch waited"
                                                                     : NULL;
                         if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
@@ -589,6 +594,7 @@ static void finish_batch(Conn *c) {
         c->our_stop_sent = c->peer_stop_received = false;
         conn_arm_control_timeout(c);
         server_update_status(c->server);
+        fetch_waits_kick(c->server); /* the batch's data is settled */
 }
 
 static void conn_sessions_changed(Conn *c) {
@@ -730,11 +736,58 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
         }
         if (ev->error < 0)
                 return conn_fail(c, ev->error, "bad Fetch-Session");
-        r = datastore_fetch(c, &ev->fetch);
+        if (datastore_fetch_must_wait(c->server, &ev->fetch)) {
+                /* fetch-wait.c: nothing more is read until it is answered, and
+                 * the control timeout does not run meanwhile. */
+                r = fetch_wait_new(c, &ev->fetch, &c->fetch_wait);
+                if (r < 0)
+                        return conn_fail(c, r, "cannot wait for the session to end");
+                conn_arm_timer(c, 0);
+                char hex[OW_SID_HEX_SIZE];
+                LogFields lf = { .message_id = MSGID_DATA_FETCHED,
+                                 .sid = ow_sid_to_hex(&ev->fetch.sid, hex),
+                                 .peer = c->peer_addr_str,
+                                 .mode = ow_mode_to_string(c->mode),
+                                 .keyid = c->keyid[0] ? c->keyid : NULL };
+                log_full(LOG_INFO, 0, &lf,
+                         "Whole-session fetch of %s by %s: the session is still running; waiting up to "
+                         "%.1f s for it to end",
+                         hex, c->peer_str, (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / 1e6);
+                return 0;
+        }
+        r = datastore_fetch(c, &ev->fetch, 0);
         if (r < 0)
                 return conn_fail(c, r, "cannot answer Fetch-Session");
         conn_update_events(c);
         return 1;
+}
+
+void conn_fetch_wait_over(Conn *c) {
+        OwFetchSession f = *fetch_wait_request(c->fetch_wait);
+        uint64_t waited = fetch_wait_elapsed_usec(c->fetch_wait);
+        int r;
+
+        c->fetch_wait = fetch_wait_free(c->fetch_wait);
+        r = datastore_fetch(c, &f, waited);
+        if (r < 0) {
+                conn_fail(c, r, "cannot answer Fetch-Session");
+                return;
+        }
+        conn_arm_control_timeout(c);
+        /* Commands that arrived while it waited (read once the answer,
+         * streamed or not, is out). */
+        r = conn_process(c);
+        if (r == -ECONNABORTED)
+                return; /* c is gone */
+        r = conn_fetch_pump(c);
+        if (r == -ECONNABORTED)
+                return;
+        r = ctrl_io_flush(&c->io);
+        if (r < 0) {
+                conn_fail(c, r, "write failed");
+                return;
+        }
+        conn_update_events(c);
 }
 
 /* A long fetch answer goes out as the socket takes it: its records are
@@ -785,6 +838,8 @@ static int conn_process(Conn *c) {
 
                 if (c->state == CONN_CLOSING || c->state == CONN_STARTING)
                         return 0; /* STARTING: read the next command once Start-Ack is out */
+                if (c->fetch_wait)
+                        return 0; /* nothing more is read until the waiting fetch is answered */
                 r = ow_engine_poll(c->io.engine, &ev);
                 if (r < 0)
                         return conn_fail(c, r, ow_engine_error_context(c->io.engine));

@@ -544,7 +544,18 @@ static int fetch_refuse(Conn *c, OwAccept accept) {
         return ow_engine_send_fetch_ack(c->io.engine, &(OwFetchAck){ .accept = accept });
 }
 
-int datastore_fetch(Conn *c, const OwFetchSession *f) {
+/* The session is still being received: its data may still change. */
+static bool session_running(Server *s, const OwSid *sid) {
+        TestSession *live = server_find_session(s, sid);
+        return live && live->state != SESSION_FINISHED;
+}
+
+bool datastore_fetch_must_wait(Server *s, const OwFetchSession *f) {
+        return f->begin == 0 && f->end == UINT32_MAX && datastore_find(s, &f->sid) &&
+               session_running(s, &f->sid);
+}
+
+int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
         Server *s = c->server;
         _cleanup_free_ char *path = NULL;
         _cleanup_(mapped_done) Mapped m = {};
@@ -594,12 +605,15 @@ int datastore_fetch(Conn *c, const OwFetchSession *f) {
                 return fetch_refuse(c, OW_ACCEPT_INTERNAL);
         }
 
-        TestSession *live = server_find_session(s, &f->sid);
-        bool running = live && live->state != SESSION_FINISHED;
+        bool running = session_running(s, &f->sid);
         OwOwpFinished fin = file.header.finished;
         if (whole && (running || fin == OW_OWP_FINISHED_ERROR)) {
-                log_full(LOG_NOTICE, 0, &lf, "Refusing whole-session fetch of %s by %s: the session is %s", hex,
-                         c->peer_str, running ? "still running" : "invalid");
+                /* After a wait (fetch-wait.c) Accept 1, as the reference. */
+                char waited[64] = "";
+                if (running && waited_usec > 0)
+                        (void) snprintf(waited, sizeof(waited), " after %.1f s", (double) waited_usec / 1e6);
+                log_full(LOG_NOTICE, 0, &lf, "Refusing whole-session fetch of %s by %s: the session is %s%s",
+                         hex, c->peer_str, running ? "still running" : "invalid", waited);
                 return fetch_refuse(c, OW_ACCEPT_FAILURE);
         }
 

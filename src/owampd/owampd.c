@@ -428,6 +428,11 @@ int main(int argc, char **argv) {
                 log_error("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
                 goto finish;
         }
+        if (fetch_wait_interval_from_env(&s->fetch_wait_usec) < 0) {
+                log_error("Invalid OWAMP_DEBUG_FETCH_WAIT '%s': seconds (0.001 to 60) expected",
+                          getenv("OWAMP_DEBUG_FETCH_WAIT"));
+                goto finish;
+        }
 
         /* Not a cleanup variable: the error paths jump past it. */
         char *state_dir = state_directory();

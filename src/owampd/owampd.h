@@ -42,6 +42,7 @@ typedef struct TestSession TestSession;
 typedef struct Policy Policy;
 typedef struct StoredFile StoredFile;
 typedef struct FetchStream FetchStream;
+typedef struct FetchWait FetchWait;
 
 typedef enum ConnState {
         CONN_SETUP,      /* greeting sent, waiting for Set-Up-Response */
@@ -135,6 +136,7 @@ struct Conn {
         bool any_failure;
 
         FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
+        FetchWait *fetch_wait; /* a whole-session fetch waiting for its session to end; reads nothing else */
 };
 
 struct Server {
@@ -182,6 +184,7 @@ struct Server {
         bool foreground;
 
         int64_t clock_offset_nsec; /* OWAMP_DEBUG_TIMEOFFSET */
+        uint64_t fetch_wait_usec;  /* a waiting fetch's first interval (OWAMP_DEBUG_FETCH_WAIT) */
         OwTimestamp uptime;        /* Start-Time of Server-Start */
         bool shutting_down;
         sd_event_source *dieby_timer; /* shutting down: waiting for the workers */
@@ -206,6 +209,7 @@ int server_bind_listener(Server *s, const char *node);
 int conn_new(Server *s, int fd, const SockAddr *peer);
 Conn *conn_free(Conn *c);
 void conn_session_event(Conn *c); /* a session's state changed; acted on from the event loop */
+void conn_fetch_wait_over(Conn *c); /* its waiting fetch (fetch-wait.c) is to be answered now */
 void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
                        const char *fmt, ...) _printf_(6, 7);
 #define conn_log(c, ...) conn_log_internal(__FILE__, __LINE__, (c), __VA_ARGS__)
@@ -237,12 +241,31 @@ int datastore_mark_incomplete(TestSession *t);
 int datastore_delete(TestSession *t); /* a session that never ran: its file and index entry */
 char *datastore_path(const Server *s, const char *class_path, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
- * output (Fetch-Ack and, when accepted, the three parts). */
-int datastore_fetch(Conn *c, const OwFetchSession *f);
+ * output (Fetch-Ack and, when accepted, the three parts; the records
+ * stream, datastore_fetch_more()). A whole-session fetch of a session
+ * still running is refused (Accept 1); waited_usec, how long fetch-wait.c
+ * waited for it, goes into the log. */
+int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec);
 /* The next batch of a streamed answer's records into the engine; frees
  * c->fetch_stream once they are all out. */
 int datastore_fetch_more(Conn *c);
 FetchStream *datastore_fetch_stream_free(FetchStream *fs);
+/* A whole-session fetch of a stored session that is still running: wait
+ * (fetch-wait.c) before datastore_fetch(). */
+bool datastore_fetch_must_wait(Server *s, const OwFetchSession *f);
+
+/* fetch-wait.c: a whole-session fetch waiting for its session to end
+ * (PROTOCOL.md 5.7), owned by its connection (Conn.fetch_wait). */
+int fetch_wait_new(Conn *c, const OwFetchSession *req, FetchWait **ret);
+FetchWait *fetch_wait_free(FetchWait *w);
+const OwFetchSession *fetch_wait_request(const FetchWait *w);
+uint64_t fetch_wait_elapsed_usec(const FetchWait *w);
+/* A session ended or went away: every waiting fetch looks again now. */
+void fetch_waits_kick(Server *s);
+/* OWAMP_DEBUG_FETCH_WAIT: the first interval in seconds (default 1; each
+ * next one doubles). -EINVAL when malformed. */
+int fetch_wait_interval_from_env(uint64_t *ret_usec);
+uint64_t fetch_wait_total_usec(uint64_t first_usec);
 
 /* policy.c */
 /* On error, err gets "file:line: reason". */

@@ -327,7 +327,7 @@ class Daemon:
     """owampd -Z on loopback with its own directories and a free port."""
 
     def __init__(self, test, modes="OAE", keys=None, family=socket.AF_INET, conf="", limits=None,
-                 args=(), files=None):
+                 args=(), files=None, env=None):
         self.test = test
         self.modes = modes
         self.keys = {"demo": b"demo-secret"} if keys is None else keys
@@ -338,6 +338,7 @@ class Daemon:
         # More files for the configuration directory, by name (owampd.conf.d/x.conf,
         # owamp-server.limits, ...); conf=None writes no owampd.conf.
         self.files = dict(files or {})
+        self.env = dict(env or {})  # more environment for owampd (OWAMP_DEBUG_*)
         n = len(test.daemons)
         self.dir = test.path("owampd-%d" % n)
         self.confdir = os.path.join(self.dir, "conf")
@@ -402,7 +403,7 @@ class Daemon:
             log("$ %s", " ".join(argv))
             with open(self.log_path, "ab") as logf, open(os.path.join(self.dir, "owampd.out"), "ab") as outf:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=outf, stderr=logf,
-                                             env=self.test.env(), cwd=self.dir)
+                                             env=self.test.env(self.env), cwd=self.dir)
             try:
                 wait_for(lambda: self.proc.poll() is not None or
                          re.search(r"^owampd: (\S+:\d+: )?owampd \S+ ready:", self.log(), re.M),
@@ -864,7 +865,14 @@ class RawClient:
 
     def fetch(self, sid, begin=0, end=0xFFFFFFFF, timeout=None):
         """Fetch-Session; returns (ack dict, Request, slots, skips, records)."""
+        self.send_fetch(sid, begin, end)
+        return self.read_fetch(timeout)
+
+    def send_fetch(self, sid, begin=0, end=0xFFFFFFFF):
         self.send(struct.pack(">B7xII16s", 4, begin, end, sid) + b"\0" * 16)
+
+    def read_fetch(self, timeout=None):
+        """The answer to send_fetch(): (ack dict, Request, slots, skips, records)."""
         a = self.recv(32, timeout or 45)
         check_eq(len(a), 32, "Fetch-Ack length")
         accept, finished, next_seqno, n_skips, n_records = struct.unpack(">BBxxIII", a[:16])
@@ -908,6 +916,16 @@ class RawClient:
             if not chunk:
                 return got
             got += chunk
+
+    def pending(self):
+        """Octets the server sent that are waiting to be read (not consumed)."""
+        self.sock.setblocking(False)
+        try:
+            return len(self.sock.recv(65536, socket.MSG_PEEK))
+        except BlockingIOError:
+            return 0
+        finally:
+            self.sock.setblocking(True)
 
     def expect_open(self, wait=0.3):
         """Nothing arrives and the connection stays up for `wait` seconds."""

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+
+/*
+ * A whole-session Fetch-Session (Begin 0, End 0xFFFFFFFF) of a session that
+ * is still running on another connection waits for it to finish, as
+ * perfSONAR's owampd does: it looks again 1, 2, 4, 8 and 16 s apart and,
+ * when the session is still running at the last look (about 31 s after the
+ * request), refuses with Accept 1 (PROTOCOL.md 5.7; docs/notes/
+ * reference-fetch.md). powstream depends on it: it fetches every session on
+ * a new connection while the receiving end is still settling it.
+ *
+ * The wait is a timer of the connection's, never a sleep: the event loop
+ * serves everything else meanwhile. The connection owns its FetchWait and
+ * frees it; while one exists it reads no further command (the reference
+ * blocks in the fetch) and its control timeout is off. A session that ends
+ * makes every waiting fetch look again at once, not at its next scheduled
+ * look, so the answer follows the session's end by one loop iteration.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "owampd.h"
+
+/* The reference's schedule: looks after 1, 2, 4, 8 and 16 s. */
+#define FETCH_WAIT_LOOKS 5
+#define FETCH_WAIT_FIRST_USEC OW_USEC_PER_SEC
+#define FETCH_WAIT_ACCURACY_USEC (10 * UINT64_C(1000)) /* sd-event would coalesce by 250 ms */
+
+struct FetchWait {
+        Conn *conn;
+        OwFetchSession req;
+        sd_event_source *timer;
+        unsigned looks;      /* scheduled looks done */
+        uint64_t first_usec; /* the first interval; each next one doubles */
+        uint64_t start_usec; /* CLOCK_MONOTONIC of the request */
+        uint64_t next_usec;  /* CLOCK_MONOTONIC of the next scheduled look */
+};
+
+int fetch_wait_interval_from_env(uint64_t *ret_usec) {
+        const char *e = getenv("OWAMP_DEBUG_FETCH_WAIT");
+        char *end;
+
+        *ret_usec = FETCH_WAIT_FIRST_USEC;
+        if (isempty(e))
+                return 0;
+        errno = 0;
+        double v = strtod(e, &end);
+        if (errno || end == e || *end || !(v >= 0.001 && v <= 60))
+                return -EINVAL;
+        *ret_usec = (uint64_t) (v * 1e6);
+        return 0;
+}
+
+uint64_t fetch_wait_total_usec(uint64_t first_usec) {
+        return first_usec * ((UINT64_C(1) << FETCH_WAIT_LOOKS) - 1);
+}
+
+static uint64_t now_usec(Server *s) {
+        uint64_t now = 0;
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+static int fetch_wait_arm(FetchWait *w, uint64_t usec) {
+        int r = sd_event_source_set_time(w->timer, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_fetch_wait_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        FetchWait *w = userdata;
+        Conn *c = w->conn;
+        uint64_t now = now_usec(c->server);
+        int r;
+
+        (void) src;
+        (void) usec;
+        if (now >= w->next_usec) {
+                w->looks++;
+                w->next_usec += w->first_usec << w->looks;
+        }
+        if (w->looks >= FETCH_WAIT_LOOKS || !datastore_fetch_must_wait(c->server, &w->req)) {
+                conn_fetch_wait_over(c); /* frees w */
+                return 0;
+        }
+        r = fetch_wait_arm(w, w->next_usec);
+        if (r < 0)
+                conn_fetch_wait_over(c); /* answer now rather than never */
+        return 0;
+}
+
+int fetch_wait_new(Conn *c, const OwFetchSession *req, FetchWait **ret) {
+        Server *s = c->server;
+        int r;
+
+        FetchWait *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *w = (FetchWait){
+                .conn = c,
+                .req = *req,
+                .first_usec = s->fetch_wait_usec ? s->fetch_wait_usec : FETCH_WAIT_FIRST_USEC,
+                .start_usec = now_usec(s),
+        };
+        w->next_usec = w->start_usec + w->first_usec;
+        r = sd_event_add_time(s->event, &w->timer, CLOCK_MONOTONIC, w->next_usec, FETCH_WAIT_ACCURACY_USEC,
+                              on_fetch_wait_timer, w);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        (void) sd_event_source_set_description(w->timer, "fetch-wait");
+        *ret = w;
+        return 0;
+}
+
+FetchWait *fetch_wait_free(FetchWait *w) {
+        if (!w)
+                return NULL;
+        sd_event_source_disable_unref(w->timer);
+        free(w);
+        return NULL;
+}
+
+const OwFetchSession *fetch_wait_request(const FetchWait *w) {
+        return &w->req;
+}
+
+uint64_t fetch_wait_elapsed_usec(const FetchWait *w) {
+        uint64_t now = now_usec(w->conn->server);
+        return now > w->start_usec ? now - w->start_usec : 0;
+}
+
+void fetch_waits_kick(Server *s) {
+        uint64_t now = now_usec(s);
+        Conn *c;
+
+        LIST_FOREACH(conns, c, s->conns)
+                if (c->fetch_wait)
+                        (void) fetch_wait_arm(c->fetch_wait, now);
+}
