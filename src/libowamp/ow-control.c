@@ -115,19 +115,28 @@ static int fixed_decode(const FixedCodec *c, const uint8_t *buf, size_t len, voi
         return 0;
 }
 
-/* The rules of a message type T as a FixedCodec check. */
-#define DEFINE_FIXED_CHECK(name, T, rules)                \
-        static int name##_check(const void *m) {          \
-                return CHECK_RULES(rules, (const T *) m); \
-        }
-
-/* The public pair ow_<name>_encode() / _decode() over a FixedCodec. */
-#define DEFINE_FIXED_CODEC(name, T, codec)                               \
-        int ow_##name##_encode(const T *m, uint8_t *buf, size_t size) {  \
-                return fixed_encode(&(codec), m, buf, size);             \
-        }                                                                \
-        int ow_##name##_decode(const uint8_t *buf, size_t len, T *ret) { \
-                return fixed_decode(&(codec), buf, len, ret);            \
+/* One fixed-size message type T: its rules as the check, the FixedCodec
+ * <name>_codec over <name>_put() and <name>_get() (with the command octet
+ * cmd or 0, an encode-only check or NULL), and the public pair
+ * ow_<pub>_encode() / _decode(). */
+#define DEFINE_FIXED_MESSAGE(pub, name, T, rules, wire_size, cmd, enc_check) \
+        static int name##_check(const void *m) {                             \
+                return CHECK_RULES(rules, (const T *) m);                    \
+        }                                                                    \
+        static const FixedCodec name##_codec = {                             \
+                .size = (wire_size),                                         \
+                .command = (cmd),                                            \
+                .encode_check = (enc_check),                                 \
+                .check = name##_check,                                       \
+                .put = name##_put,                                           \
+                .get = name##_get,                                           \
+                .msg_size = sizeof(T),                                       \
+        };                                                                   \
+        int ow_##pub##_encode(const T *m, uint8_t *buf, size_t size) {       \
+                return fixed_encode(&name##_codec, m, buf, size);            \
+        }                                                                    \
+        int ow_##pub##_decode(const uint8_t *buf, size_t len, T *ret) {      \
+                return fixed_decode(&name##_codec, buf, len, ret);           \
         }
 
 /* --- Server Greeting, RFC 4656 3.1 ---------------------------------------- */
@@ -168,16 +177,8 @@ static void greeting_get(const uint8_t *buf, void *p) {
         m->count = ow_get_be32(buf + 48);
 }
 
-DEFINE_FIXED_CHECK(greeting, OwServerGreeting, greeting_rules)
-static const FixedCodec greeting_codec = {
-        .size = OW_SERVER_GREETING_SIZE,
-        .encode_check = greeting_encode_check,
-        .check = greeting_check,
-        .put = greeting_put,
-        .get = greeting_get,
-        .msg_size = sizeof(OwServerGreeting),
-};
-DEFINE_FIXED_CODEC(server_greeting, OwServerGreeting, greeting_codec)
+DEFINE_FIXED_MESSAGE(server_greeting, greeting, OwServerGreeting, greeting_rules, OW_SERVER_GREETING_SIZE, 0,
+                     greeting_encode_check)
 
 /* --- Set-Up-Response, RFC 4656 3.1 ---------------------------------------- */
 
@@ -298,15 +299,8 @@ static void server_start_get(const uint8_t *buf, void *p) {
         m->start_time = ow_timestamp_get(buf + 32);
 }
 
-DEFINE_FIXED_CHECK(server_start, OwServerStart, server_start_rules)
-static const FixedCodec server_start_codec = {
-        .size = OW_SERVER_START_SIZE,
-        .check = server_start_check,
-        .put = server_start_put,
-        .get = server_start_get,
-        .msg_size = sizeof(OwServerStart),
-};
-DEFINE_FIXED_CODEC(server_start, OwServerStart, server_start_codec)
+DEFINE_FIXED_MESSAGE(server_start, server_start, OwServerStart, server_start_rules, OW_SERVER_START_SIZE, 0,
+                     NULL)
 
 /* --- Commands, RFC 4656 3.4 ------------------------------------------------ */
 
@@ -591,15 +585,8 @@ static void accept_session_get(const uint8_t *buf, void *p) {
         memcpy(m->sid.bytes, buf + 4, OW_SID_SIZE);
 }
 
-DEFINE_FIXED_CHECK(accept_session, OwAcceptSession, accept_session_rules)
-static const FixedCodec accept_session_codec = {
-        .size = OW_ACCEPT_SESSION_SIZE,
-        .check = accept_session_check,
-        .put = accept_session_put,
-        .get = accept_session_get,
-        .msg_size = sizeof(OwAcceptSession),
-};
-DEFINE_FIXED_CODEC(accept_session, OwAcceptSession, accept_session_codec)
+DEFINE_FIXED_MESSAGE(accept_session, accept_session, OwAcceptSession, accept_session_rules,
+                     OW_ACCEPT_SESSION_SIZE, 0, NULL)
 
 /* --- Start-Sessions and Start-Ack, RFC 4656 3.7 --------------------------- */
 
@@ -867,16 +854,8 @@ static void fetch_session_get(const uint8_t *buf, void *p) {
         memcpy(m->sid.bytes, buf + 16, OW_SID_SIZE);
 }
 
-DEFINE_FIXED_CHECK(fetch_session, OwFetchSession, fetch_rules)
-static const FixedCodec fetch_session_codec = {
-        .size = OW_FETCH_SESSION_SIZE,
-        .command = OW_CMD_FETCH_SESSION,
-        .check = fetch_session_check,
-        .put = fetch_session_put,
-        .get = fetch_session_get,
-        .msg_size = sizeof(OwFetchSession),
-};
-DEFINE_FIXED_CODEC(fetch_session, OwFetchSession, fetch_session_codec)
+DEFINE_FIXED_MESSAGE(fetch_session, fetch_session, OwFetchSession, fetch_rules, OW_FETCH_SESSION_SIZE,
+                     OW_CMD_FETCH_SESSION, NULL)
 
 /* --- Fetch-Ack and the fetched parts, RFC 4656 3.8, PROTOCOL.md 5.7 ------- */
 
@@ -916,15 +895,7 @@ static void fetch_ack_get(const uint8_t *buf, void *p) {
         m->n_records = ow_get_be32(buf + 12);
 }
 
-DEFINE_FIXED_CHECK(fetch_ack, OwFetchAck, fetch_ack_rules)
-static const FixedCodec fetch_ack_codec = {
-        .size = OW_FETCH_ACK_SIZE,
-        .check = fetch_ack_check,
-        .put = fetch_ack_put,
-        .get = fetch_ack_get,
-        .msg_size = sizeof(OwFetchAck),
-};
-DEFINE_FIXED_CODEC(fetch_ack, OwFetchAck, fetch_ack_codec)
+DEFINE_FIXED_MESSAGE(fetch_ack, fetch_ack, OwFetchAck, fetch_ack_rules, OW_FETCH_ACK_SIZE, 0, NULL)
 
 /*
  * The two data parts of a fetch answer are the same shape: n items of a
