@@ -89,6 +89,15 @@ static OwControlKeys keys_sample(void) {
         return k;
 }
 
+/* A Set-Up-Response in `mode` with the test's key id and secret. */
+static OwClientSetup setup_of(uint32_t mode, const OwControlKeys *keys, const uint8_t *client_iv) {
+        return (OwClientSetup){ .mode = mode,
+                                .keyid = KEYID,
+                                .secret = SECRET,
+                                .secret_len = strlen(SECRET),
+                                .keys = keys,
+                                .client_iv = client_iv };
+}
 static void new_pair(Pair *p, uint32_t mode) {
         *p = (Pair){ .mode = mode };
         ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_CLIENT, &p->c), 0);
@@ -111,12 +120,7 @@ static void greet_and_answer(Pair *p, const OwServerGreeting *g, uint32_t mode, 
         ck_assert_int_eq(ow_engine_send_greeting(p->s, g), 0);
         pump(p->s, p->c);
         expect(p->c, OW_EVENT_GREETING, &ev);
-        OwClientSetup cs = { .mode = mode,
-                             .keyid = KEYID,
-                             .secret = SECRET,
-                             .secret_len = strlen(SECRET),
-                             .keys = &keys,
-                             .client_iv = client_iv };
+        OwClientSetup cs = setup_of(mode, &keys, client_iv);
         ck_assert_int_eq(ow_engine_send_setup_response(p->c, &cs), 0);
         pump(p->c, p->s);
         expect(p->s, OW_EVENT_SETUP_RESPONSE, &ev);
@@ -145,12 +149,7 @@ static void handshake(Pair *p, uint32_t mode) {
         ck_assert_bytes_eq(ev.greeting.salt, g.salt, OW_SALT_SIZE);
         ow_event_done(&ev);
 
-        OwClientSetup cs = { .mode = mode,
-                             .keyid = KEYID,
-                             .secret = SECRET,
-                             .secret_len = strlen(SECRET),
-                             .keys = &keys,
-                             .client_iv = civ };
+        OwClientSetup cs = setup_of(mode, &keys, civ);
         ck_assert_int_eq(ow_engine_send_setup_response(p->c, &cs), 0);
         ck_assert_int_eq(ow_engine_state(p->c), OW_ENGINE_START);
         ck_assert_uint_eq(pump(p->c, p->s), OW_SETUP_RESPONSE_SIZE);
@@ -283,12 +282,7 @@ START_TEST(test_handshake_bytewise) {
         ck_assert_int_eq(ow_engine_send_greeting(p.s, &g), 0);
         feed_bytewise(p.s, p.c);
         expect(p.c, OW_EVENT_GREETING, &ev);
-        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED,
-                             .keyid = KEYID,
-                             .secret = SECRET,
-                             .secret_len = strlen(SECRET),
-                             .keys = &keys,
-                             .client_iv = iv };
+        OwClientSetup cs = setup_of(OW_MODE_ENCRYPTED, &keys, iv);
         ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), 0);
         ck_assert_uint_eq(ow_engine_output_pending(p.c), OW_SETUP_RESPONSE_SIZE);
         feed_bytewise(p.c, p.s);
@@ -343,12 +337,8 @@ START_TEST(test_mode_checks) {
         expect(p.c, OW_EVENT_GREETING, &ev);
 
         /* Not offered, not exactly one bit, no key id: nothing goes out. */
-        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED,
-                             .keyid = KEYID,
-                             .secret = SECRET,
-                             .secret_len = 3,
-                             .keys = &keys,
-                             .client_iv = iv };
+        OwClientSetup cs = setup_of(OW_MODE_ENCRYPTED, &keys, iv);
+        cs.secret_len = 3;
         ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), -OW_ERR_MODE);
         cs.mode = OW_MODE_OPEN | OW_MODE_AUTHENTICATED;
         ck_assert_int_eq(ow_engine_send_setup_response(p.c, &cs), -OW_ERR_MODE);

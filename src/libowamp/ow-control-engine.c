@@ -743,12 +743,27 @@ static int first_block(OwEngine *e) {
         return 1;
 }
 
+/* One whole message of spec's, decoded into *ev (its type set) and
+ * consumed: 1 with the decoder's result in *ret_decoded; 0 while octets
+ * are missing, or the read's error. */
+static int take_message(OwEngine *e, const OwMessageSpec *spec, OwEvent *ev, int *ret_decoded) {
+        size_t total;
+        int r;
+
+        r = read_message(e, spec, &total);
+        if (r <= 0)
+                return r;
+        *ev = (OwEvent){ .type = spec->event };
+        *ret_decoded = spec->decode(msg(e), total, ev);
+        message_done(e, total);
+        return 1;
+}
+
 /* A command from the peer: its first block tells which. */
 static int poll_command(OwEngine *e, OwEvent *ret) {
         const OwMessageSpec *spec;
         OwEvent ev;
-        size_t total;
-        int r;
+        int r, d;
 
         if (!first_block(e))
                 return 0;
@@ -764,21 +779,17 @@ static int poll_command(OwEngine *e, OwEvent *ret) {
                 return fail(e, -OW_ERR_STATE, why ? why : spec->name);
         }
 
-        r = read_message(e, spec, &total);
+        r = take_message(e, spec, &ev, &d);
         if (r <= 0)
                 return r;
-
-        ev = (OwEvent){ .type = spec->event };
-        r = spec->decode(msg(e), total, &ev);
-        message_done(e, total);
-        if (r == -ENOMEM)
-                return fail(e, r, spec->name);
-        if (r < 0) {
+        if (d == -ENOMEM)
+                return fail(e, d, spec->name);
+        if (d < 0) {
                 /* Read whole and authenticated: when the peer waits for an
                  * answer, it can be a refusal, and the stream stays in step. */
-                if (!spec->reply || !ow_is_owerror(r))
-                        return fail_bad(e, r, spec);
-                ev = (OwEvent){ .type = spec->event, .error = r };
+                if (!spec->reply || !ow_is_owerror(d))
+                        return fail_bad(e, d, spec);
+                ev = (OwEvent){ .type = spec->event, .error = d };
         }
 
         if (spec->reply)
@@ -793,17 +804,13 @@ static int poll_command(OwEngine *e, OwEvent *ret) {
 static int poll_reply(OwEngine *e, OwEvent *ret) {
         const OwMessageSpec *spec = e->pending[e->pending_head]->reply;
         OwEvent ev;
-        size_t total;
-        int r;
+        int r, d;
 
-        r = read_message(e, spec, &total);
+        r = take_message(e, spec, &ev, &d);
         if (r <= 0)
                 return r;
-        ev = (OwEvent){ .type = spec->event };
-        r = spec->decode(msg(e), total, &ev);
-        message_done(e, total);
-        if (r < 0)
-                return fail_bad(e, r, spec);
+        if (d < 0)
+                return fail_bad(e, d, spec);
 
         e->pending_head = (e->pending_head + 1) % MAX_OUTSTANDING;
         e->n_pending--;

@@ -89,23 +89,21 @@ static const OwMessageSpec owamp_fetch_ack =
 
 /* Commands, RFC 4656 3.4-3.8: the client's, when set up and no test runs,
  * except Stop-Sessions. */
+#define CLIENT_COMMAND(nm, cmd, sz, ev, codec) \
+        MESSAGE(nm, sz, ev, codec), .command = cmd, .senders = CLIENT_ONLY, .states = IN_IDLE
+
 static const OwMessageSpec owamp_request_session = {
-        MESSAGE("Request-Session", OW_REQUEST_SESSION_PREAMBLE_SIZE, OW_EVENT_REQUEST_SESSION,
-                request_session),
-        .command = OW_CMD_REQUEST_SESSION,
+        CLIENT_COMMAND("Request-Session", OW_CMD_REQUEST_SESSION, OW_REQUEST_SESSION_PREAMBLE_SIZE,
+                       OW_EVENT_REQUEST_SESSION, request_session),
         .size_of = request_size_of,
         .encoded_size = request_encoded_size,
         .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
         .reply = &owamp_accept_session,
 };
 
 static const OwMessageSpec owamp_start_sessions = {
-        MESSAGE("Start-Sessions", OW_START_SESSIONS_SIZE, OW_EVENT_START_SESSIONS, start_sessions),
-        .command = OW_CMD_START_SESSIONS,
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
+        CLIENT_COMMAND("Start-Sessions", OW_CMD_START_SESSIONS, OW_START_SESSIONS_SIZE,
+                       OW_EVENT_START_SESSIONS, start_sessions),
         .flags = OW_MSG_NO_PIPELINE,
         .reply = &owamp_start_ack,
 };
@@ -123,10 +121,8 @@ static const OwMessageSpec owamp_stop_sessions = {
 };
 
 static const OwMessageSpec owamp_fetch_session = {
-        MESSAGE("Fetch-Session", OW_FETCH_SESSION_SIZE, OW_EVENT_FETCH_SESSION, fetch_session),
-        .command = OW_CMD_FETCH_SESSION,
-        .senders = CLIENT_ONLY,
-        .states = IN_IDLE,
+        CLIENT_COMMAND("Fetch-Session", OW_CMD_FETCH_SESSION, OW_FETCH_SESSION_SIZE, OW_EVENT_FETCH_SESSION,
+                       fetch_session),
         .reply = &owamp_fetch_ack,
 };
 

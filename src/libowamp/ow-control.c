@@ -1006,26 +1006,17 @@ static int part_decode(const PackedPart *p, const uint8_t *buf, size_t len, uint
         return 0;
 }
 
-int ow_fetch_skips_size(uint32_t n, size_t *ret_size) {
-        return part_size(&skips_part, n, ret_size);
-}
+/* The public ow_fetch_<name>_size() / _encode() / _decode() of a part. */
+#define DEFINE_PART_CODEC(name, T, part)                                                      \
+        int ow_fetch_##name##_size(uint32_t n, size_t *ret_size) {                            \
+                return part_size(&(part), n, ret_size);                                       \
+        }                                                                                     \
+        int ow_fetch_##name##_encode(const T *items, uint32_t n, uint8_t *buf, size_t size) { \
+                return part_encode(&(part), items, n, buf, size);                             \
+        }                                                                                     \
+        int ow_fetch_##name##_decode(const uint8_t *buf, size_t len, uint32_t n, T *ret) {    \
+                return part_decode(&(part), buf, len, n, ret);                                \
+        }
 
-int ow_fetch_skips_encode(const OwSkipRange *ranges, uint32_t n, uint8_t *buf, size_t size) {
-        return part_encode(&skips_part, ranges, n, buf, size);
-}
-
-int ow_fetch_skips_decode(const uint8_t *buf, size_t len, uint32_t n, OwSkipRange *ret) {
-        return part_decode(&skips_part, buf, len, n, ret);
-}
-
-int ow_fetch_records_size(uint32_t n, size_t *ret_size) {
-        return part_size(&records_part, n, ret_size);
-}
-
-int ow_fetch_records_encode(const OwRecord *records, uint32_t n, uint8_t *buf, size_t size) {
-        return part_encode(&records_part, records, n, buf, size);
-}
-
-int ow_fetch_records_decode(const uint8_t *buf, size_t len, uint32_t n, OwRecord *ret) {
-        return part_decode(&records_part, buf, len, n, ret);
-}
+DEFINE_PART_CODEC(skips, OwSkipRange, skips_part)
+DEFINE_PART_CODEC(records, OwRecord, records_part)
