@@ -139,6 +139,32 @@ void ow_event_done(OwEvent *ev) {
         *ev = (OwEvent){};
 }
 
+/* The input and output buffers may hold plaintext (in modes A and E,
+ * what was opened or is not sealed yet): wiped before the allocator gets
+ * them back, so never realloc()ed. */
+static void buffer_free(uint8_t *buf, size_t cap) {
+        if (!buf)
+                return;
+        ow_wipe(buf, cap);
+        free(buf);
+}
+
+/* Moves the first len octets of *buf to a new block of new_cap. */
+static int buffer_grow(uint8_t **buf, size_t *cap, size_t len, size_t new_cap) {
+        uint8_t *b;
+
+        assert(len <= *cap && new_cap > *cap);
+        b = malloc(new_cap);
+        if (!b)
+                return -ENOMEM;
+        if (*buf)
+                memcpy(b, *buf, len);
+        buffer_free(*buf, *cap);
+        *buf = b;
+        *cap = new_cap;
+        return 0;
+}
+
 int ow_engine_new(const OwProtocol *p, OwControlRole role, OwEngine **ret) {
         OwEngine *e;
 
@@ -158,11 +184,8 @@ int ow_engine_new(const OwProtocol *p, OwControlRole role, OwEngine **ret) {
 OwEngine *ow_engine_free(OwEngine *e) {
         if (!e)
                 return NULL;
-        if (e->in) {
-                ow_wipe(e->in, e->in_cap);
-                free(e->in);
-        }
-        free(e->out);
+        buffer_free(e->in, e->in_cap);
+        buffer_free(e->out, e->out_cap);
         ow_wipe(e, sizeof(*e));
         free(e);
         return NULL;
@@ -247,19 +270,9 @@ uint8_t *ow_engine_feed_buffer(OwEngine *e, size_t *ret_space) {
         want = MIN(e->in_len + FEED_CHUNK, (size_t) OW_ENGINE_MAX_INPUT);
         if (want > e->in_cap) {
                 size_t cap = MIN(MAX(e->in_cap * 2, want), (size_t) OW_ENGINE_MAX_INPUT);
-                uint8_t *b = malloc(cap);
 
-                /* Not realloc(): the old buffer may hold plaintext, which
-                 * must be wiped, not left to the allocator. */
-                if (!b)
+                if (buffer_grow(&e->in, &e->in_cap, e->in_len, cap) < 0)
                         return NULL;
-                if (e->in) {
-                        memcpy(b, e->in, e->in_len);
-                        ow_wipe(e->in, e->in_cap);
-                        free(e->in);
-                }
-                e->in = b;
-                e->in_cap = cap;
         }
         *ret_space = e->in_cap - e->in_len;
         return e->in + e->in_len;
@@ -409,12 +422,9 @@ static uint8_t *out_reserve(OwEngine *e, size_t n) {
                 }
                 if (used + n > e->out_cap) {
                         size_t cap = MAX(MAX(e->out_cap * 2, used + n), (size_t) 4096);
-                        uint8_t *b = realloc(e->out, cap);
 
-                        if (!b)
+                        if (buffer_grow(&e->out, &e->out_cap, used, cap) < 0)
                                 return NULL;
-                        e->out = b;
-                        e->out_cap = cap;
                 }
         }
         return e->out + used;

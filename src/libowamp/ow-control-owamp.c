@@ -48,13 +48,11 @@ CODEC_ADAPTERS(fetch_session, OwFetchSession, fetch)
 CODEC_ADAPTERS(fetch_ack, OwFetchAck, fetch_ack)
 
 /* Start-Sessions has no fields, Start-Ack only its Accept. */
-static int start_sessions_encode(const void *m, uint8_t *buf, size_t size) {
-        (void) m;
+static int start_sessions_encode(const void *m _unused_, uint8_t *buf, size_t size) {
         return ow_start_sessions_encode(buf, size);
 }
 
-static int start_sessions_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
-        (void) ev;
+static int start_sessions_decode(const uint8_t *buf, size_t len, OwEvent *ev _unused_) {
         return ow_start_sessions_decode(buf, len);
 }
 

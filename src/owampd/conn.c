@@ -148,12 +148,10 @@ Conn *conn_free(Conn *c) {
         return NULL;
 }
 
-static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t revents, void *userdata) {
         Conn *c = userdata;
         int r;
 
-        (void) src;
-        (void) fd;
         if (revents & EPOLLOUT) {
                 r = ctrl_io_flush(&c->io);
                 if (r < 0)
@@ -209,10 +207,8 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
         return 0;
 }
 
-static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
         Conn *c = userdata;
-        (void) src;
-        (void) usec;
         switch (c->state) {
         case CONN_CLOSING:
                 conn_close(c);
@@ -648,8 +644,7 @@ static void conn_sessions_changed(Conn *c) {
         }
 }
 
-static int on_session_event(sd_event_source *src, void *userdata) {
-        (void) src;
+static int on_session_event(sd_event_source *src _unused_, void *userdata) {
         conn_sessions_changed(userdata);
         return 0;
 }
@@ -752,7 +747,8 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
                 log_full(LOG_INFO, 0, &lf,
                          "Whole-session fetch of %s by %s: the session is still running; waiting up to "
                          "%.1f s for it to end",
-                         hex, c->peer_str, (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / 1e6);
+                         hex, c->peer_str,
+                         (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / USEC_PER_SEC);
                 return 0;
         }
         r = datastore_fetch(c, &ev->fetch, 0);
