@@ -931,6 +931,64 @@ static void run_fetch(uint32_t mode, uint32_t n, uint32_t batch, size_t piece) {
         free_pair(&p);
 }
 
+/* A server may answer later, from another callback (owampd's fetch-wait.c
+ * answers a whole-session Fetch-Session once the session ended): the
+ * commands pipelined behind it stay in the engine, unread, until then. */
+START_TEST(test_deferred_answer) {
+        OwSessionRequest q = request_sample(false, 3);
+        OwFetchSession f = { .begin = 0, .end = UINT32_MAX };
+        OwEvent ev;
+        Pair p;
+
+        handshake(&p, modes[_i]);
+        fill(f.sid.bytes, sizeof(f.sid.bytes), 9);
+        ck_assert_int_eq(ow_engine_send_fetch_session(p.c, &f), 0);
+        ck_assert_int_eq(ow_engine_send_request_session(p.c, &q), 0);
+        pump(p.c, p.s);
+        expect(p.s, OW_EVENT_FETCH_SESSION, &ev);
+        ck_assert_int_eq(ev.error, 0);
+        ck_assert_uint_eq(ev.fetch.end, UINT32_MAX);
+        ck_assert_bytes_eq(ev.fetch.sid.bytes, f.sid.bytes, OW_SID_SIZE);
+        ow_event_done(&ev);
+
+        /* Unanswered: nothing more comes out, whatever arrives meanwhile. */
+        expect_nothing(p.s);
+        ck_assert_int_eq(ow_engine_send_request_session(p.c, &q), 0);
+        pump(p.c, p.s);
+        expect_nothing(p.s);
+        ck_assert_uint_gt(ow_engine_input_pending(p.s), 0);
+        ck_assert(ow_engine_awaiting_peer(p.c));
+        ck_assert_uint_eq(ow_engine_output_pending(p.s), 0);
+
+        /* The late answer (Accept 1, as after a wait that ran out), then
+         * both requests in their order. */
+        ck_assert_int_eq(ow_engine_send_fetch_ack(p.s, &(OwFetchAck){ .accept = OW_ACCEPT_FAILURE }), 0);
+        ck_assert_uint_eq(ow_engine_output_pending(p.s), OW_FETCH_ACK_SIZE);
+        for (int i = 0; i < 2; i++) {
+                expect(p.s, OW_EVENT_REQUEST_SESSION, &ev);
+                assert_request_eq(&ev.request, &q);
+                ow_event_done(&ev);
+                ck_assert_int_eq(
+                        ow_engine_send_accept_session(
+                                p.s, &(OwAcceptSession){ .accept = OW_ACCEPT_OK, .port = 8903 + i }),
+                        0);
+        }
+        expect_nothing(p.s);
+        ck_assert_uint_eq(ow_engine_input_pending(p.s), 0);
+
+        pump(p.s, p.c);
+        expect(p.c, OW_EVENT_FETCH_ACK, &ev);
+        ck_assert_int_eq(ev.fetch_ack.accept, OW_ACCEPT_FAILURE);
+        expect(p.c, OW_EVENT_ACCEPT_SESSION, &ev);
+        ck_assert_uint_eq(ev.accept_session.port, 8903);
+        expect(p.c, OW_EVENT_ACCEPT_SESSION, &ev);
+        ck_assert_uint_eq(ev.accept_session.port, 8904);
+        expect_nothing(p.c);
+        ck_assert(!ow_engine_awaiting_peer(p.c));
+        free_pair(&p);
+}
+END_TEST
+
 START_TEST(test_fetch) {
         uint32_t mode = modes[_i];
 
@@ -1092,6 +1150,7 @@ int main(void) {
         tcase_add_test(tc, test_server_protocol_errors);
         tcase_add_loop_test(tc, test_tampered, 0, 2);
         tcase_add_test(tc, test_client_protocol_errors);
+        tcase_add_loop_test(tc, test_deferred_answer, 0, 3);
         tcase_add_loop_test(tc, test_fetch, 0, 3);
         tcase_add_test(tc, test_fetch_octets);
         tcase_add_test(tc, test_fetch_bad_record);
