@@ -502,6 +502,7 @@ int main(int argc, char **argv) {
         r = datastore_scan(s);
         if (r < 0)
                 goto finish;
+        (void) datastore_recover(s);
         uint64_t stored = 0;
         for (size_t i = 0; i < s->n_files; i++)
                 stored += s->files[i].size;

@@ -238,6 +238,10 @@ int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid);
 int datastore_mark_incomplete(TestSession *t);
+/* At start-up, after datastore_scan(): repair the files of sessions whose
+ * writer died (owampd killed), as datastore_mark_incomplete() marks them
+ * (ow_owp_recover()); one journal line per file. Returns how many. */
+int datastore_recover(Server *s);
 int datastore_delete(TestSession *t); /* a session that never ran: its file and index entry */
 char *datastore_path(const Server *s, const char *class_path, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's

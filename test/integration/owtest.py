@@ -496,6 +496,15 @@ class Daemon:
                           "new fds %s" % (timeout, [(c, proc_cmdline(c)) for c in self.children()],
                                           len(now), len(self.baseline_fds), extra))
 
+    def kill(self):
+        """SIGKILL, as a crash: no clean-up of any kind. Its workers (now
+        the test's, as a subreaper) are left to notice on their own."""
+        check(self.proc and self.proc.poll() is None, "owampd is not running")
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+        self.stopped = True
+        check_sanitizers("owampd (or one of its workers)", self.log())
+
     def stop(self, check=True, settle=True):
         """SIGTERM, bounded wait; the checks every test shares. settle:
         first wait until no session runs (false: stop in the middle)."""
