@@ -32,6 +32,7 @@ START_TEST(test_defaults) {
         ck_assert_ptr_null(c->datadir);
         ck_assert_ptr_null(c->vardir);
         ck_assert(!c->verbose && !c->loglocation && !c->rootfolly);
+        ck_assert(!c->allowinsecurepfs); /* a pfs others can read is refused by default */
         ck_assert_int_eq(c->facility, LOG_DAEMON);
         ck_assert_int_eq(c->loglevel, OW_LOG_INFO);
         ck_assert_uint_eq(c->authmode, OW_MODES_ALL);
@@ -120,6 +121,13 @@ START_TEST(test_good_values) {
 
         c = parse_ok("rootfolly\nverbose\nloglocation   # trailing comment\n");
         ck_assert(c->rootfolly && c->verbose && c->loglocation);
+        ck_assert(!c->allowinsecurepfs);
+        ow_conf_free(c);
+
+        c = parse_ok("AllowInsecurePfs\n");
+        ck_assert(c->allowinsecurepfs);
+        ck_assert(ow_conf_is_set(c, OW_CONF_ALLOWINSECUREPFS));
+        ck_assert_str_eq(ow_conf_key_to_string(OW_CONF_ALLOWINSECUREPFS), "allowinsecurepfs");
         ow_conf_free(c);
 
         static const struct {
@@ -290,6 +298,7 @@ static const BadCase bad[] = {
         { "verbose off\n", 0, -OW_ERR_VALUE, 1, "'verbose' takes no value" },
         { "loglocation yes\n", 0, -OW_ERR_VALUE, 1, "'loglocation'" },
         { "rootfolly 1\n", 0, -OW_ERR_VALUE, 1, "'rootfolly'" },
+        { "allowinsecurepfs off\n", 0, -OW_ERR_VALUE, 1, "'allowinsecurepfs' takes no value" },
         /* Values required. */
         { "user\n", 0, -OW_ERR_VALUE, 1, "'user' needs a value" },
         { "group # nothing\n", 0, -OW_ERR_VALUE, 1, "'group' needs a value" },

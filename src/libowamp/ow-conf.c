@@ -37,6 +37,8 @@ static const KeyDesc keys[_OW_CONF_KEY_MAX] = {
         [OW_CONF_ENDDELAY] = { "enddelay", false },
         [OW_CONF_MAXCONTROLSESSIONS] = { "maxcontrolsessions", false },
         [OW_CONF_SESSIONLAUNCHER] = { "sessionlauncher", false },
+        /* Hardening (issue 11). */
+        [OW_CONF_ALLOWINSECUREPFS] = { "allowinsecurepfs", true },
 };
 
 /* glibc's facilitynames, which the reference uses, minus the internal
@@ -292,6 +294,8 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                         c->verbose = true;
                 else if (key == OW_CONF_LOGLOCATION)
                         c->loglocation = true;
+                else if (key == OW_CONF_ALLOWINSECUREPFS)
+                        c->allowinsecurepfs = true;
                 else
                         c->rootfolly = true;
                 goto done;
@@ -500,6 +504,9 @@ int ow_conf_merge(OwConf *dst, const OwConf *src) {
                         break;
                 case OW_CONF_SESSIONLAUNCHER:
                         dst->sessionlauncher = src->sessionlauncher;
+                        break;
+                case OW_CONF_ALLOWINSECUREPFS:
+                        dst->allowinsecurepfs = src->allowinsecurepfs;
                         break;
                 case _OW_CONF_KEY_MAX:
                         break;

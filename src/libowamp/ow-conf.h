@@ -48,6 +48,8 @@ typedef enum OwConfKey {
         OW_CONF_ENDDELAY,
         OW_CONF_MAXCONTROLSESSIONS,
         OW_CONF_SESSIONLAUNCHER,
+        /* Hardening (issue 11): our own keywords. */
+        OW_CONF_ALLOWINSECUREPFS,
         _OW_CONF_KEY_MAX,
 } OwConfKey;
 
@@ -119,6 +121,9 @@ typedef struct OwConf {
         OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
         OwSessionLauncher sessionlauncher; /* auto */
+
+        /* Hardening (issue 11). */
+        bool allowinsecurepfs; /* load an owampd.pfs others may read or write (refused by default) */
 } OwConf;
 
 /* A configuration holding the reference's defaults, with nothing "set". */
@@ -132,7 +137,7 @@ int ow_conf_parse(OwConf *c, const void *buf, size_t len, const char *file, OwDi
 
 /* Set one keyword from its textual value, validated as in a file (for
  * command-line options). value is NULL or "" for the flag keywords
- * (verbose, loglocation, rootfolly), required for all others. */
+ * (verbose, loglocation, rootfolly, allowinsecurepfs), required for all others. */
 int ow_conf_set(OwConf *c, OwConfKey key, const char *value, OwDiag *diag);
 
 /* Copy every keyword set in src onto dst. */

@@ -163,7 +163,7 @@ int server_reload(Server *s) {
 
         r = config_load(s->confdir, s->cli, &conf, err, sizeof(err));
         if (r >= 0)
-                r = policy_load(s->confdir, &p, err, sizeof(err));
+                r = policy_load(s->confdir, conf->allowinsecurepfs, &p, err, sizeof(err));
         if (r < 0) {
                 ow_conf_free(conf);
                 log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR },

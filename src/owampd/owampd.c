@@ -492,7 +492,7 @@ int main(int argc, char **argv) {
         s->uptime = server_now(s);
 
         Policy *policy = NULL;
-        r = policy_load(s->confdir, &policy, msg, sizeof(msg));
+        r = policy_load(s->confdir, s->conf->allowinsecurepfs, &policy, msg, sizeof(msg));
         if (r < 0) {
                 log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
                 goto finish;

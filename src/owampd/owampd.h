@@ -273,7 +273,9 @@ uint64_t fetch_wait_total_usec(uint64_t first_usec);
 
 /* policy.c */
 /* On error, err gets "file:line: reason". */
-int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size);
+/* allow_insecure_pfs (owampd.conf allowinsecurepfs): load an owampd.pfs
+ * that others may read or write, with a warning, instead of refusing it. */
+int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char *err, size_t err_size);
 Policy *policy_ref(Policy *p);
 Policy *policy_unref(Policy *p);
 void policy_install(Server *s, Policy *p, bool reload);

@@ -92,7 +92,7 @@ char *policy_config_path(const char *confdir, const char *ext) {
 
 /* Both files, all or nothing. A missing file is an empty one: no keys,
  * and the reference's single open class "default". */
-int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
+int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char *err, size_t err_size) {
         _cleanup_(policy_unrefp) Policy *p = NULL;
         OwDiag d = {}, *diag = &d;
         int r;
@@ -116,10 +116,22 @@ int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
                 p->pfs_mode = st.st_mode;
         if (r == -ENOENT)
                 r = ow_pfs_new(&p->pfs);
-        else if (r >= 0)
-                r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, diag);
-        else
+        else if (r < 0)
                 ow_diag_set(diag, p->pfs_path, 0, r, "cannot read: %s", strerror(-r));
+        else if ((p->pfs_mode & (S_IROTH | S_IWOTH)) && !allow_insecure_pfs)
+                /* The pass-phrases are the keys of modes A and E: whoever
+                 * reads them is any of their users, whoever writes them adds
+                 * one. Refused, as sshd refuses a private key others can
+                 * read, unless the configuration says otherwise (then
+                 * policy_install() warns). */
+                r = ow_diag_set(diag, p->pfs_path, 0, -EPERM,
+                                "is %s by others (mode %04o): refusing to use its pass-phrases; make it "
+                                "private (chown root:owamp; chmod 0640) or set allowinsecurepfs in owampd.conf",
+                                p->pfs_mode & S_IWOTH ? (p->pfs_mode & S_IROTH ? "readable and writable" : "writable")
+                                                      : "readable",
+                                (unsigned) (p->pfs_mode & 07777));
+        else
+                r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, diag);
         if (buf) {
                 ow_wipe(buf, len);
                 buf = mfree(buf);
@@ -165,8 +177,8 @@ void policy_install(Server *s, Policy *p, bool reload) {
                  p->limits_missing ? ")" : "");
         /* The pass-phrases are the keys of modes A and E. */
         if (!p->pfs_missing && (p->pfs_mode & (S_IROTH | S_IWOTH)))
-                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases; "
-                            "make it root:owamp and mode 0640 (chmod 0640)",
+                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases "
+                            "(allowinsecurepfs is set); make it root:owamp and mode 0640 (chmod 0640)",
                             p->pfs_path, p->pfs_mode & S_IWOTH ? "writable" : "readable",
                             (unsigned) (p->pfs_mode & 07777), p->pfs_mode & S_IWOTH ? "change" : "read");
 }

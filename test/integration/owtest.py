@@ -390,6 +390,8 @@ class Daemon:
             os.makedirs(os.path.dirname(os.path.join(self.confdir, name)), exist_ok=True)
             with open(os.path.join(self.confdir, name), "w") as f:
                 f.write(text)
+            if name.endswith(".pfs"):
+                os.chmod(os.path.join(self.confdir, name), 0o600)  # owampd refuses one others can read
 
         # The port is free when we look; another test may take it before
         # owampd binds, so try a few.
