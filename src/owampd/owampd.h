@@ -286,6 +286,9 @@ const char *policy_class_for(Server *s, const SockAddr *peer, const char *keyid)
  * refusal with the class and the limit; on OK the session holds its
  * resources until policy_release_session(). */
 OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t);
+/* The session's far endpoint is the control connection's peer, or the
+ * class may name another host (allow_foreign_endpoint); logs a refusal. */
+OwAccept policy_check_endpoint(Server *s, Conn *c, TestSession *t);
 void policy_release_session(Server *s, TestSession *t);
 /* The session's file ended up size octets: 0 if that fits its class's
  * hard disk limit (disk x diskfudge), -EDQUOT (logged) if not. */

@@ -295,6 +295,56 @@ static void log_refusal(Conn *c, TestSession *t, const OwLimits *l, size_t cls, 
                  limit_unit(key), why->used, amount, extra_text ? extra_text : "");
 }
 
+/* The far endpoint of a session (the client's Sender or Receiver address
+ * in Request-Session) must be the host that asked, in every mode: else an
+ * authenticated client could aim our test packets at a third party, or
+ * have us take packets from one. allow_foreign_endpoint lets a class ask
+ * for another host (third-party tests), except for packets we send in open
+ * mode (PROTOCOL.md 5.1). RFC 4656 leaves this to policy; the refusal is
+ * Accept 1 (failure), as for any policy refusal. */
+OwAccept policy_check_endpoint(Server *s, Conn *c, TestSession *t) {
+        SockAddr far = t->peer, near = c->peer;
+        char peer[SOCKADDR_STR_MAX];
+        const char *role = t->we_send ? "receiver" : "sender";
+        size_t cls;
+
+        sockaddr_unmap_v4(&far);
+        sockaddr_unmap_v4(&near);
+        if (sockaddr_equal_addr(&far, &near))
+                return OW_ACCEPT_OK;
+        sockaddr_str(&t->peer, peer, sizeof(peer));
+
+        LogFields f = {
+                .message_id = MSGID_SESSION_REFUSED,
+                .sid = t->sid_hex[0] ? t->sid_hex : NULL,
+                .peer = c->peer_addr_str,
+                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
+                .keyid = c->keyid[0] ? c->keyid : NULL,
+        };
+        if (t->we_send && c->mode == OW_MODE_OPEN) {
+                log_full(LOG_NOTICE, 0, &f,
+                         "Refusing session %s from %s: open mode, and the receiver %s is not the requesting host",
+                         t->sid_hex, c->peer_str, peer);
+                return OW_ACCEPT_FAILURE;
+        }
+        if (!s->policy)
+                return OW_ACCEPT_INTERNAL;
+        const OwLimits *l = s->policy->limits;
+        if (resolve_peer(l, &c->peer, c->keyid[0] ? c->keyid : NULL, &cls) < 0)
+                return OW_ACCEPT_INTERNAL;
+        if (ow_limits_get(l, cls, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT))
+                return OW_ACCEPT_OK;
+        char f_class[128];
+        const char *extra[] = { f_class, "OWAMP_LIMIT=allow_foreign_endpoint", NULL };
+        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", ow_limits_class_name(l, cls));
+        f.extra = extra;
+        log_full(LOG_NOTICE, 0, &f,
+                 "Refusing session %s from %s (class %s): the %s %s is not the requesting host "
+                 "(allow_foreign_endpoint is off)",
+                 t->sid_hex, c->peer_str, ow_limits_class_name(l, cls), role, peer);
+        return OW_ACCEPT_FAILURE;
+}
+
 /* Before a disk limit says no, the data directory is counted again; at
  * most once a second, so refused requests cannot keep owampd scanning. */
 #define RESCAN_INTERVAL_USEC (1000 * UINT64_C(1000))

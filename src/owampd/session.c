@@ -147,16 +147,12 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 *ret_accept = OW_ACCEPT_UNSUPPORTED;
                 goto refuse;
         }
-        /* Open mode: we only send to the host that asked (PROTOCOL.md 5.1),
-         * so an anonymous client cannot aim our packets at a third party. */
-        if (t->we_send && c->mode == OW_MODE_OPEN && !sockaddr_equal_addr(&t->peer, &c->peer)) {
-                session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED,
-                            "Refusing session %s from %s: open mode, and the receiver %s is not the requesting "
-                            "host",
-                            t->sid_hex, c->peer_str, peer);
-                *ret_accept = OW_ACCEPT_FAILURE;
+        /* In every mode the far endpoint is the host that asked, unless its
+         * class allows another (policy.c): no client, anonymous or not, can
+         * aim our packets at a third party. Logs its own refusals. */
+        *ret_accept = policy_check_endpoint(s, c, t);
+        if (*ret_accept != OW_ACCEPT_OK)
                 goto refuse;
-        }
 
         t->last_scheduled = req->start_time + schedule_estimate(req);
         /* Logs its own refusals, naming the class and the limit. */
