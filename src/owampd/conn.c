@@ -588,6 +588,7 @@ static void finish_batch(Conn *c) {
         ow_stop_sessions_done(&c->peer_stop);
         c->state = CONN_IDLE;
         c->our_stop_sent = c->peer_stop_received = false;
+        c->stopping_for_failure = false;
         conn_arm_control_timeout(c);
         server_update_status(c->server);
         fetch_waits_kick(c->server); /* the batch's data is settled */
@@ -625,6 +626,26 @@ static void conn_sessions_changed(Conn *c) {
                 if (ow_engine_input_pending(c->io.engine) > 0)
                         (void) conn_process(c);
                 return;
+        }
+
+        /* A session that failed in the middle (its worker died or could
+         * not store its data) fails the batch: stop the others now rather
+         * than at the end of their schedules, so that Stop-Sessions with
+         * Accept 2 tells the client at once. */
+        if (c->state == CONN_TESTING && !all_done(c)) {
+                TestSession *t, *failed = NULL;
+                LIST_FOREACH(by_conn, t, c->sessions)
+                        if (t->failed && (t->state == SESSION_DONE || t->state == SESSION_FINISHED))
+                                failed = t;
+                if (failed && !c->stopping_for_failure) {
+                        c->stopping_for_failure = true;
+                        conn_log(c, LOG_WARNING, MSGID_WORKER_FAILED,
+                                 "Session %s failed during the test; stopping the other sessions of %s", failed->sid_hex,
+                                 c->peer_str);
+                        LIST_FOREACH(by_conn, t, c->sessions)
+                                if (t != failed)
+                                        (void) session_stop(t, server_now(c->server), false, 0);
+                }
         }
 
         if ((c->state == CONN_TESTING || c->state == CONN_STOPPING) && all_done(c)) {

@@ -134,6 +134,7 @@ struct Conn {
         OwTimestamp peer_stop_time;
         OwStopSessions peer_stop;
         bool any_failure;
+        bool stopping_for_failure; /* a session failed mid-test: the others were told to stop */
 
         FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
         FetchWait *fetch_wait; /* a whole-session fetch waiting for its session to end; reads nothing else */

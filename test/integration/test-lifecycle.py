@@ -167,6 +167,50 @@ def case_daemon_killed(t):
     d3.stop(check=False)
 
 
+def proc_environ(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    except OSError:
+        return {}
+
+
+def case_worker_killed(t):
+    """owampd's receiving worker SIGKILLed mid-session: the session ends
+    (owampd's Stop-Sessions says it failed), owping reports the failure,
+    the records stored so far are kept as incomplete and fetchable, and
+    nothing is left running or open."""
+    d = t.daemon()
+    p, sid = start_long_session(t, d)
+    workers = d.children()
+    check_eq(len(workers), 2, "owampd's workers during the test")
+    receiver = [w for w in workers if proc_environ(w).get(b"OWAMP_SID") == sid.encode()]
+    check_eq(len(receiver), 1, "owampd's receiving worker (OWAMP_SID=%s) among %s" % (sid, workers))
+    os.kill(receiver[0], signal.SIGKILL)
+    killed = time.monotonic()
+    d.wait_log(r"Worker of session %s ended with status" % sid)
+    d.wait_log(r"Session %s failed during the test; stopping the other sessions of 127\.0\.0\.1:\d+$" % sid)
+    # The batch fails at once, not when the 20 s schedule ends.
+    rc = p.wait(5)
+    took = time.monotonic() - killed
+    log("owping ended %.2f s after the worker was killed, status %d", took, rc)
+    check(took < 5, "owping took %.1f s to end", took)
+    check_eq(rc, 1, "owping's status after the server's worker died")
+    check_eq(open(p.err_path).read().splitlines(), ["owping: the server reports failed sessions: internal error",
+                                                  "owping: Test session(s) Failed..."],
+             "owping's stderr")
+    d.quiesce()
+    f = check_incomplete(d, sid)
+    with RawClient(d) as c:
+        c.open()
+        ack, req, _, _, records = c.fetch(bytes.fromhex(sid))
+        check_eq((ack["accept"], ack["finished"], ack["n_records"]), (0, 2, len(f.records)),
+                 "Fetch-Ack of the session whose worker was killed")
+        check_eq([r.key() for r in records], [r.key() for r in f.records], "fetched records vs file")
+    q = t.owping(["-A", "O", "-c", "5", "-i", "0.01", "-L", "1", d.addr])
+    check_eq([(s["sent"], s["lost"]) for s in parse_summaries(q.out)], [(5, 0), (5, 0)], "next client's reports")
+
+
 def case_concurrent(t):
     d = t.daemon()
     procs = [t.spawn_owping(["-A", mode, "-c", "50", "-i", "0.01", "-L", "1"] +
@@ -188,6 +232,7 @@ CASES = {
     "client-killed": case_client_killed,
     "daemon-stopped": case_daemon_stopped,
     "daemon-killed": case_daemon_killed,
+    "worker-killed": case_worker_killed,
     "concurrent": case_concurrent,
 }
 
