@@ -26,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,6 +252,26 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
 
 static int apply_patch(int fd, const OwOwpPatch *p) {
         return pwrite_all(fd, p->bytes, p->len, p->offset);
+}
+
+int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_needed) {
+        Server *s = t->server;
+        struct statvfs sv;
+
+        if (statvfs(s->datadir, &sv) < 0)
+                return -errno;
+        /* What this file will take, and what the files being written now
+         * have reserved but not yet written: the disk must hold all. */
+        uint64_t need = MAX(t->disk_reserved, ow_owp_header_size(t->req.n_slots));
+        for (size_t i = 0; i < s->n_files; i++) {
+                const StoredFile *f = &s->files[i];
+                if (f->writer && f->size > f->writer->data_bytes)
+                        need += f->size - f->writer->data_bytes;
+        }
+        uint64_t avail = (uint64_t) sv.f_bavail * (uint64_t) sv.f_frsize;
+        *ret_free = avail;
+        *ret_needed = need;
+        return avail >= need ? 0 : -ENOSPC;
 }
 
 int datastore_create(TestSession *t) {

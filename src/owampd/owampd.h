@@ -234,6 +234,10 @@ void datastore_done(Server *s);
 /* A receive session is going away: charge its file at its real size, or
  * delete it (never ran, or over the class's hard disk limit). */
 void datastore_settle(TestSession *t);
+/* Whether the data directory's file system has room for t's file (its
+ * disk estimate) besides what the files being written still need:
+ * -ENOSPC if not, with what is free and what is needed. */
+int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_needed);
 int datastore_create(TestSession *t);
 int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,

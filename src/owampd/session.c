@@ -189,12 +189,25 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 ow_testpkt_derive_keys(&t->sid, c->keys.aes, c->keys.hmac, &t->keys);
 
         if (!t->we_send) {
+                /* A full disk is a temporary lack of resources (Accept 5):
+                 * space may be freed. Refused before the session starts,
+                 * rather than failing once its records do not fit. */
+                uint64_t avail = 0, needed = 0;
+                r = datastore_check_space(t, &avail, &needed);
+                if (r == -ENOSPC) {
+                        session_log(t, LOG_WARNING, MSGID_SESSION_REFUSED,
+                                    "Refusing session %s from %s: the data directory %s has %" PRIu64
+                                    " octets free, %" PRIu64 " needed",
+                                    t->sid_hex, c->peer_str, s->datadir, avail, needed);
+                        *ret_accept = OW_ACCEPT_TEMP_RESOURCE;
+                        goto refuse;
+                }
                 r = datastore_create(t);
                 if (r < 0) {
                         session_log(t, LOG_ERR, MSGID_SESSION_REFUSED,
                                     "Refusing session %s from %s: cannot create its data file: %s", t->sid_hex,
                                     c->peer_str, strerror(-r));
-                        *ret_accept = OW_ACCEPT_INTERNAL;
+                        *ret_accept = r == -ENOSPC || r == -EDQUOT ? OW_ACCEPT_TEMP_RESOURCE : OW_ACCEPT_INTERNAL;
                         goto refuse;
                 }
         }
