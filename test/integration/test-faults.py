@@ -17,8 +17,8 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from owtest import (Failure, RawClient, Skip, check, check_eq, log, main, make_request,  # noqa: E402
-                    parse_summaries, read_owp)
+from owtest import (RawClient, Skip, check, check_eq, errest_seconds, log, main, make_request,  # noqa: E402
+                    ntp_to_seconds, parse_summaries, read_owp)
 
 ACCEPT_OK, ACCEPT_FAILURE, ACCEPT_INTERNAL, ACCEPT_PERM, ACCEPT_TEMP = 0, 1, 2, 4, 5
 CLONE_NEWNS = 0x00020000
@@ -181,9 +181,59 @@ def case_reload_broken(t):
     d.wait_new(mark, r"Reloaded policy: 1 key from")
 
 
+# --- The clock stepped during a session ------------------------------------------
+
+def check_step(records, step, side, what):
+    """Records of one direction, where `side` ("recv" or "send") is the
+    stepped clock's: the delay moves by `step` seconds from some record on,
+    and from there every estimate of that side is unsynchronised (S bit 0)
+    with an error of at least the step; before it, neither."""
+    check(len(records) == 100, "%s: %d records" % (what, len(records)))
+    sign = 1 if side == "recv" else -1
+    err = [r.recv_err if side == "recv" else r.send_err for r in records]
+    delay = [ntp_to_seconds(r.recv_time - r.send_time) if r.recv_time >= r.send_time
+             else -ntp_to_seconds(r.send_time - r.recv_time) for r in records]
+    stepped = [i for i, e in enumerate(err) if errest_seconds(e) >= abs(step) * 0.99]
+    check(stepped, "%s: no estimate reflects the step: %s" % (what, [hex(e) for e in err]))
+    i0 = stepped[0]
+    check(10 <= i0 <= 90, "%s: the step shows at record %d" % (what, i0))
+    check_eq(stepped, list(range(i0, 100)), "%s: records whose estimate includes the step" % what)
+    check(all(not (e & 0x8000) for e in err[i0:]), "%s: S bit set after the step" % what)
+    check(all(abs(x) < 0.2 for x in delay[:i0]), "%s: delays before the step %s" % (what, delay[:i0]))
+    check(all(abs(x - sign * step) < 0.2 for x in delay[i0 + 1:]),
+          "%s: delays after the step %s" % (what, delay[i0 + 1:]))
+    log("%s: stepped from record %d, delay %.3f s -> %.3f s, error %.3f s", what, i0, delay[0], delay[-1],
+        errest_seconds(err[-1]))
+
+
+def case_clock_step(t):
+    """The clock of owampd's workers stepped by +1 s, then (another owampd)
+    by -1 s, in the middle of a session both ways (OWAMP_DEBUG_CLOCK_STEP,
+    a debug hook: the machine's clock is not touched). The sessions end
+    cleanly with every packet; each worker logs the step, and from the step
+    on its timestamps are marked unsynchronised with an error of at least
+    1 s, which is what the delays moved by."""
+    for step in (1, -1):
+        d = t.daemon(env={"OWAMP_DEBUG_CLOCK_STEP": "2.5:%d" % step, "OWAMP_LOG_STDERR": "1"})
+        to_file, from_file = t.path("to%+d.owp" % step), t.path("from%+d.owp" % step)
+        p = t.owping(["-A", "O", "-c", "100", "-i", "0.05", "-L", "3", "-T", to_file, "-F", from_file, d.addr])
+        check_eq([(s["sent"], s["lost"], s["dups"]) for s in parse_summaries(p.out)], [(100, 0, 0)] * 2,
+                 "reports of the sessions across a %+d s step" % step)
+        found = re.findall(r"The clock was stepped by ([+-]\d+) ms during the session: timestamps from now on "
+                           r"are marked unsynchronised, with an error of at least (\d+) ms", d.log())
+        check_eq(len(found), 2, "step lines (one per worker) in owampd's log:\n%s" % d.log()[-3000:])
+        for jump, total in found:
+            check(abs(int(jump) - 1000 * step) <= 5 and abs(int(total) - 1000) <= 5, "step of %s ms, %s ms" % (
+                jump, total))
+        check_step(read_owp(to_file).records, step, "recv", "owampd receiving, %+d s" % step)
+        check_step(read_owp(from_file).records, step, "send", "owampd sending, %+d s" % step)
+        d.stop()
+
+
 CASES = {
     "disk-full": case_disk_full,
     "reload-broken": case_reload_broken,
+    "clock-step": case_clock_step,
 }
 
 if __name__ == "__main__":
