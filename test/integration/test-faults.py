@@ -114,6 +114,9 @@ def case_disk_full(t):
         check_eq((ack["accept"], ack["finished"]), (0, 2), "fetch of the session that ran out of disk")
     p = t.owping(["-A", "O", "-t"] + QUICK + [d.addr])
     check_eq([(s["sent"], s["lost"]) for s in parse_summaries(p.out)], [(5, 0)], "after the space was freed again")
+    # The usual checks, then the mount goes, so the test's directory can.
+    d.stop()
+    subprocess.run(["umount", datadir], check=True)
 
 
 # --- A reload with broken files under live sessions ---------------------------------
