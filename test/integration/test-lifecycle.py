@@ -143,7 +143,10 @@ def case_daemon_killed(t):
     with open(path, "ab") as f:
         f.write(data[184:184 + 11])
 
-    d2 = t.daemon(args=["-d", d.datadir])
+    # The same data and var directories, as a restarted service has (the
+    # killed one left its pid file behind, unlocked).
+    check(os.path.exists(os.path.join(d.vardir, "owamp-server.pid")), "the killed owampd left no pid file")
+    d2 = t.daemon(args=["-d", d.datadir, "-R", d.vardir])
     d2.wait_log(r"Session %s was left unfinished \(owampd ended without closing it\): %d records kept, "
                 r"a partial last record cut, marked incomplete" % (sid, len(on_disk)))
     d2.wait_log(r"Data directory \S+: 1 unfinished session file repaired, %d records kept" % len(on_disk))
