@@ -1133,8 +1133,9 @@ static Image build_crashed(uint32_t n, size_t partial) {
         ck_assert_int_eq(ow_owp_get_slots_alloc(&f, &req.slots), 1);
         ow_owp_header_init_receiver(1, &h);
         ck_assert_int_eq(ow_owp_header_encode(&h, &req, img.data, img.size), 184);
-        /* The partial record: the first octets of the next one. */
-        memcpy(img.data + 184, ref.data + 184, (size_t) OW_RECORD_SIZE * n + partial);
+        memcpy(img.data + 184, ref.data + 184, (size_t) OW_RECORD_SIZE * n);
+        /* The partial record: the first octets of one (the fixture has 30). */
+        memcpy(img.data + 184 + (size_t) OW_RECORD_SIZE * n, ref.data + 184, partial);
         free(req.slots);
         image_free(&ref);
         return img;
