@@ -86,6 +86,10 @@
  * slew (500 ppm) plus this is a step of the clock, not a correction. */
 #define CLOCK_STEP_MIN_NSEC INT64_C(10000000)
 #define CLOCK_SLEW_MAX_PPM 500
+/* Two reads of CLOCK_MONOTONIC around one of CLOCK_REALTIME further apart
+ * than this: preempted in between, read again (at most CLOCK_READ_TRIES). */
+#define CLOCK_READ_MAX_NSEC INT64_C(1000000)
+#define CLOCK_READ_TRIES 3
 #define PPM_PER_UNIT INT64_C(1000000)
 #define NSEC_PER_MSEC_I INT64_C(1000000)
 #define USEC_PER_MSEC_U UINT64_C(1000)
@@ -168,9 +172,23 @@ static int64_t ms_rounded(int64_t nsec) {
  * timestamp unsynchronised, with an error of at least the steps seen
  * (current_errest()). Slewing, which NTP does within 500 ppm, is not a
  * step. */
-static bool clock_watch(Session *s, int64_t mono) {
-        int64_t gap = realtime_nsec() + clock_offset(s) - mono;
+static bool clock_watch(Session *s) {
+        int64_t m0 = 0, rt = 0, m1 = 0;
         bool stepped = false;
+
+        /* Both clocks at one instant: a preemption between the reads would
+         * look like a step. Read again when one came between them. */
+        for (int i = 0;; i++) {
+                m0 = mono_nsec();
+                rt = realtime_nsec();
+                m1 = mono_nsec();
+                if (m1 - m0 <= CLOCK_READ_MAX_NSEC)
+                        break;
+                if (i == CLOCK_READ_TRIES)
+                        return false; /* look again next time */
+        }
+        int64_t mono = m0 + (m1 - m0) / 2;
+        int64_t gap = rt + clock_offset(s) - mono;
 
         if (s->clock_watched) {
                 int64_t jump = gap - s->clock_gap_nsec;
@@ -201,7 +219,7 @@ static uint64_t errest_usec(OwErrEst e) {
 
 static OwErrEst current_errest(Session *s) {
         int64_t m = mono_nsec();
-        clock_watch(s, m);
+        clock_watch(s);
         if (s->errest == 0 || m - s->errest_at > ERREST_REFRESH_NSEC) {
                 struct timex tx = {};
                 int rc = adjtimex(&tx);
@@ -524,7 +542,7 @@ static int run_sender(Session *s) {
                  * a look at the clock: a step during the wait must show in
                  * this packet's estimate, not the next one's). */
                 OwTimestamp ts = now_owts(s);
-                if (clock_watch(s, mono_nsec()))
+                if (clock_watch(s))
                         err = current_errest(s);
                 (void) ow_testpkt_finish(s->codec, pkt, seq, ts, err);
                 ssize_t sent = send(UDP_FD, pkt, size, 0);
