@@ -588,8 +588,8 @@ static int recover_file(Server *s, StoredFile *sf, uint32_t *ret_records) {
                 if (r < 0)
                         return log_full(LOG_ERR, r, &lf, "Cannot repair %s: writing its header: %m", path);
         }
-        if (fdatasync(fd) < 0)
-                return log_full(LOG_ERR, errno, &lf, "Cannot repair %s: %m", path);
+        /* Synced once for all files, by datastore_recover(): a crash before
+         * that leaves a file that is repaired again. */
         sf->size = rec.size;
         *ret_records = rec.n_records;
         log_full(LOG_NOTICE, 0, &lf,
@@ -612,10 +612,15 @@ int datastore_recover(Server *s) {
                         records += n;
                 }
         }
-        if (repaired > 0)
-                log_notice("Data directory %s: %u unfinished session file%s repaired, %" PRIu64
-                           " records kept",
-                           s->datadir, repaired, repaired == 1 ? "" : "s", records);
+        if (repaired == 0)
+                return 0;
+        /* One sync of the file system, not one per file: thousands of
+         * files (a crash with as many sessions) would take seconds. */
+        _cleanup_close_ int dfd = open(s->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || syncfs(dfd) < 0)
+                log_warning_errno(errno, "Cannot sync the data directory %s after repairs: %m", s->datadir);
+        log_notice("Data directory %s: %u unfinished session file%s repaired, %" PRIu64 " records kept",
+                   s->datadir, repaired, repaired == 1 ? "" : "s", records);
         return (int) repaired;
 }
 
