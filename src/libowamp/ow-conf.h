@@ -48,6 +48,8 @@ typedef enum OwConfKey {
         OW_CONF_ENDDELAY,
         OW_CONF_MAXCONTROLSESSIONS,
         OW_CONF_SESSIONLAUNCHER,
+        /* Resource limits of our own (issue 11); not the reference's. */
+        OW_CONF_MAXTESTSESSIONS,
         _OW_CONF_KEY_MAX,
 } OwConfKey;
 
@@ -95,6 +97,10 @@ typedef struct OwConfNode {
 #define OW_CONF_DIEBY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_ENDDELAY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_MAXCONTROLSESSIONS_MAX UINT32_C(1048576)
+/* maxtestsessions: test sessions held at once by the whole server; each
+ * holds a few descriptors and a process, so more than this is no sane
+ * setting on any host. */
+#define OW_CONF_MAXTESTSESSIONS_MAX UINT32_C(65536)
 
 typedef struct OwConf {
         uint32_t set;                    /* bit (1u << key) for every keyword given */
@@ -119,6 +125,8 @@ typedef struct OwConf {
         OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
         OwSessionLauncher sessionlauncher; /* auto */
+        /* Our own resource limits. */
+        uint32_t maxtestsessions; /* test sessions held by the whole server; 0 = auto (owampd decides) */
 } OwConf;
 
 /* A configuration holding the reference's defaults, with nothing "set". */
