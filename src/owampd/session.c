@@ -12,11 +12,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "owampd.h"
 #include "ow-error.h"
+
+/* maxtestsessions auto: enough for a busy measurement node (a perfSONAR
+ * mesh of a hundred peers holds one or two sessions with each), and small
+ * enough that a single client asking for all of them costs a few hundred
+ * descriptors and ~40 MiB of workers, not the whole host. */
+#define MAX_TEST_SESSIONS_DEFAULT 256u
+/* What one session holds in owampd at most: its test socket or the
+ * channel to its worker, its data file when receiving, and the worker's
+ * pidfd (fork launcher). Starting it adds two more for a moment, one
+ * session at a time. */
+#define SESSION_FDS 3u
+/* The daemon's own: listeners, the journal, the event loop's, the pid
+ * file, the launcher's socket, a datastore scan, with room to spare. */
+#define DAEMON_FDS 64u
+/* One control connection: its socket and a file it is fetching. */
+#define CONN_FDS 2u
 
 static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
                                  const char *fmt, ...) _printf_(6, 7);
@@ -41,6 +58,8 @@ static void session_log_internal(const char *file, int line, TestSession *t, int
         log_internalv(file, line, priority, 0, &f, fmt, ap);
         va_end(ap);
 }
+
+static void session_limit_check_room(Server *s);
 
 TestSession *server_find_session(Server *s, const OwSid *sid) {
         TestSession *t;
@@ -207,6 +226,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         c->n_sessions++;
         c->n_accepted++;
         LIST_PREPEND(all, s->all_sessions, t);
+        s->n_sessions++;
         t->state = SESSION_REQUESTED;
         session_log(t, LOG_INFO, MSGID_SESSION_ACCEPTED,
                     "Accepted session %s from %s: %s %u packets, %s -> %s, port %u, padding %u, DSCP %u, class %s",
@@ -226,10 +246,13 @@ TestSession *session_free(TestSession *t) {
         if (!t)
                 return NULL;
         Server *s = t->server;
+        bool held = t->conn;
         if (t->conn) {
                 LIST_REMOVE(by_conn, t->conn->sessions, t);
                 t->conn->n_sessions--;
                 LIST_REMOVE(all, s->all_sessions, t);
+                assert(s->n_sessions > 0);
+                s->n_sessions--;
         }
         datastore_settle(t);
         policy_release_session(s, t);
@@ -239,6 +262,8 @@ TestSession *session_free(TestSession *t) {
                 if (s->n_sessions_running > 0)
                         s->n_sessions_running--;
         }
+        if (held)
+                session_limit_check_room(s);
         sd_event_source_disable_unref(t->ctl_source);
         safe_close(t->ctl_fd);
         safe_close(t->udp_fd);
@@ -419,7 +444,7 @@ static void on_worker_exit(Worker *w, int status, void *userdata) {
                 session_mark_done(t, true);
 }
 
-int session_start(TestSession *t) {
+static int session_start(TestSession *t) {
         Server *s = t->server;
         int sv[2];
         int r;
@@ -466,6 +491,106 @@ int session_start(TestSession *t) {
         t->state = SESSION_STARTING;
         flush_worker(t);
         return 0;
+}
+
+/* --- Launching workers, a few at a time --------------------------------- */
+
+/* A worker's launch costs owampd time in proportion to the descriptors it
+ * holds (the child's copy of the descriptor table is closed one by one:
+ * 4-6 ms a worker with 2,000 sessions held), and the systemd launcher's
+ * socket may make it wait. Launching a whole batch of sessions at once
+ * stopped every other connection for seconds (issue 11): so this many at
+ * most per turn of the event loop, the connections taking turns, and
+ * everything else that is pending runs in between. */
+#define START_BATCH 8
+
+/* A timer that is already due, not a defer source: sd-event dispatches one
+ * source per turn, the oldest pending first, and a defer source counts as
+ * pending since it was made, so it would run turn after turn with every
+ * connection waiting; a timer is pending from the turn it fell due, and
+ * takes its place among the I/O that came meanwhile. */
+static void session_queue_arm(Server *s) {
+        uint64_t now;
+
+        if (!s->starting || !s->start_source)
+                return;
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+                now = 0;
+        (void) sd_event_source_set_time(s->start_source, now);
+        (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_ONESHOT);
+}
+
+void session_queue_forget(Conn *c) {
+        if (!c->in_starting)
+                return;
+        LIST_REMOVE(starting, c->server->starting, c);
+        c->in_starting = false;
+        c->start_next = NULL;
+}
+
+static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        Server *s = userdata;
+
+        for (unsigned n = 0; n < START_BATCH && s->starting; n++) {
+                Conn *c = s->starting;
+                TestSession *t = c->start_next;
+
+                /* Its turn is taken: to the back of the line, or out. */
+                LIST_REMOVE(starting, s->starting, c);
+                c->in_starting = false;
+                if (c->state != CONN_STARTING || !t)
+                        continue;
+                c->start_next = t->by_conn_next;
+                if (c->start_next) {
+                        LIST_APPEND(starting, s->starting, c);
+                        c->in_starting = true;
+                }
+                assert(t->state == SESSION_QUEUED);
+                int r = session_start(t);
+                if (r < 0) {
+                        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start session %s: %s", t->sid_hex,
+                                    ow_strerror(r));
+                        /* The connection refuses the batch (Start-Ack 2):
+                         * launch none of the rest. */
+                        t->failed = true;
+                        session_queue_forget(c);
+                        conn_session_event(c);
+                }
+        }
+        session_queue_arm(s);
+        return 0;
+}
+
+int session_queue_start(Conn *c) {
+        Server *s = c->server;
+        TestSession *t;
+        int r;
+
+        assert(!c->in_starting);
+        if (!s->start_source) {
+                r = sd_event_add_time(s->event, &s->start_source, CLOCK_MONOTONIC, 0, 1, on_start_batch, s);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_OFF);
+                (void) sd_event_source_set_description(s->start_source, "session-start");
+        }
+        LIST_FOREACH(by_conn, t, c->sessions) {
+                assert(t->state == SESSION_REQUESTED);
+                t->state = SESSION_QUEUED;
+        }
+        c->start_next = c->sessions;
+        if (c->start_next) {
+                LIST_APPEND(starting, s->starting, c);
+                c->in_starting = true;
+        }
+        session_queue_arm(s);
+        return 0;
+}
+
+void session_queue_done(Server *s) {
+        while (s->starting)
+                session_queue_forget(s->starting);
+        s->start_source = sd_event_source_disable_unref(s->start_source);
 }
 
 int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno) {
@@ -534,8 +659,98 @@ void session_abandon(TestSession *t) {
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED,
                                     "Session %s abandoned; %u records kept as incomplete", t->sid_hex,
                                     t->n_records);
-                } else if (t->state != SESSION_REQUESTED)
+                } else if (t->state != SESSION_REQUESTED && t->state != SESSION_QUEUED)
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED, "Session %s abandoned", t->sid_hex);
                 t->state = SESSION_FINISHED;
         }
+}
+
+/* --- maxtestsessions ----------------------------------------------------- */
+
+/* How many sessions the descriptor limit holds next to everything else:
+ * the daemon's own and the control connections' (maxcontrolsessions of
+ * them when that is set, else half of all descriptors), so that sessions
+ * can never take the descriptors accept() needs. */
+static unsigned sessions_by_fds(const Server *s, uint64_t *ret_nofile) {
+        struct rlimit rl;
+        uint64_t nofile = 1024; /* the usual soft limit, if it cannot be read */
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0)
+                nofile = rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t) rl.rlim_cur;
+        *ret_nofile = nofile;
+        uint64_t conns = nofile / 2;
+        if (s->max_control_sessions > 0)
+                conns = MIN(conns, (uint64_t) s->max_control_sessions * CONN_FDS);
+        if (nofile <= DAEMON_FDS + conns + SESSION_FDS)
+                return 1;
+        return (unsigned) MIN((nofile - DAEMON_FDS - conns) / SESSION_FDS, (uint64_t) OW_CONF_MAXTESTSESSIONS_MAX);
+}
+
+void session_limit_update(Server *s) {
+        uint64_t nofile;
+        unsigned by_fds = sessions_by_fds(s, &nofile);
+        unsigned want = s->max_test_sessions_conf ? s->max_test_sessions_conf : MAX_TEST_SESSIONS_DEFAULT;
+        unsigned old = s->max_test_sessions;
+
+        s->max_test_sessions = MIN(want, by_fds);
+        if (s->max_test_sessions < want && s->max_test_sessions_conf)
+                log_warning("maxtestsessions %u does not fit in the descriptor limit (RLIMIT_NOFILE %" PRIu64
+                            ") next to the control connections; at most %u test sessions at once",
+                            want, nofile, s->max_test_sessions);
+        else if (s->max_test_sessions < want)
+                log_notice("The descriptor limit (RLIMIT_NOFILE %" PRIu64 ") holds %u test sessions next to the "
+                           "control connections; at most that many at once (maxtestsessions auto would be %u)",
+                           nofile, s->max_test_sessions, want);
+        else if (old != 0 && old != s->max_test_sessions)
+                log_info("At most %u test sessions at once now (maxtestsessions)", s->max_test_sessions);
+        if (old != s->max_test_sessions)
+                session_limit_check_room(s);
+}
+
+unsigned session_limit_held(Server *s) {
+        unsigned workers = s->launcher ? s->launcher->ops->count(s->launcher) : 0;
+        /* Released workers still running (a fork launcher's grace period,
+         * a unit being stopped) hold a process and, for a moment, more. */
+        unsigned lingering = workers > s->n_sessions_running ? workers - s->n_sessions_running : 0;
+        return s->n_sessions + lingering;
+}
+
+bool session_limit_refuse(Conn *c) {
+        Server *s = c->server;
+        unsigned held = session_limit_held(s);
+
+        if (held < s->max_test_sessions) {
+                /* Released workers are reaped without telling us: their
+                 * room shows here. */
+                session_limit_check_room(s);
+                return false;
+        }
+        s->n_refused_full++;
+        /* One line for a run of refusals, not one per request: a client
+         * that asks for thousands would flood the journal otherwise. */
+        if (!s->sessions_full) {
+                s->sessions_full = true;
+                conn_log(c, LOG_WARNING, MSGID_SESSION_REFUSED,
+                         "Refusing session from %s: the server holds %u test sessions, maxtestsessions is %u "
+                         "(Accept 5); further refusals are counted until there is room again",
+                         c->peer_str, held, s->max_test_sessions);
+        } else
+                conn_log(c, LOG_DEBUG, MSGID_SESSION_REFUSED,
+                         "Refusing session from %s: maxtestsessions (%u) reached", c->peer_str,
+                         s->max_test_sessions);
+        return true;
+}
+
+/* A session went away (or the bound rose): once there is room again,
+ * close the run of refusals with their count. */
+static void session_limit_check_room(Server *s) {
+        if (!s->sessions_full || session_limit_held(s) >= s->max_test_sessions)
+                return;
+        log_full(LOG_NOTICE, 0, &(LogFields) { .message_id = MSGID_SESSION_REFUSED },
+                 "Room for test sessions again (%u held, maxtestsessions %u); %" PRIu64
+                 " Request-Session%s refused at the limit meanwhile",
+                 session_limit_held(s), s->max_test_sessions, s->n_refused_full,
+                 s->n_refused_full == 1 ? " was" : "s were");
+        s->sessions_full = false;
+        s->n_refused_full = 0;
 }
