@@ -726,17 +726,28 @@ bool session_limit_refuse(Conn *c) {
                 return false;
         }
         s->n_refused_full++;
+        /* As policy.c's refusals: which limit, its value, what is used. */
+        char value[32], used[32];
+        snprintf(value, sizeof(value), "OWAMP_LIMIT_VALUE=%u", s->max_test_sessions);
+        snprintf(used, sizeof(used), "OWAMP_LIMIT_USED=%u", held);
+        const char *extra[] = { "OWAMP_LIMIT=maxtestsessions", value, used, NULL };
+        LogFields f = {
+                .message_id = MSGID_SESSION_REFUSED,
+                .peer = c->peer_addr_str,
+                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
+                .keyid = c->keyid[0] ? c->keyid : NULL,
+                .extra = extra,
+        };
         /* One line for a run of refusals, not one per request: a client
          * that asks for thousands would flood the journal otherwise. */
         if (!s->sessions_full) {
                 s->sessions_full = true;
-                conn_log(c, LOG_WARNING, MSGID_SESSION_REFUSED,
+                log_full(LOG_WARNING, 0, &f,
                          "Refusing session from %s: the server holds %u test sessions, maxtestsessions is %u "
                          "(Accept 5); further refusals are counted until there is room again",
                          c->peer_str, held, s->max_test_sessions);
         } else
-                conn_log(c, LOG_DEBUG, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: maxtestsessions (%u) reached", c->peer_str,
+                log_full(LOG_DEBUG, 0, &f, "Refusing session from %s: maxtestsessions (%u) reached", c->peer_str,
                          s->max_test_sessions);
         return true;
 }
