@@ -24,7 +24,7 @@ ACCEPT_OK, ACCEPT_TEMP = 0, 5
 GAP = 0.0625
 
 # src/owampd/session.c: what the auto bound is made of.
-MAX_TEST_SESSIONS_DEFAULT = 256
+MAX_TEST_SESSIONS_DEFAULT = 1024
 SESSION_FDS, DAEMON_FDS = 3, 64
 
 
@@ -112,7 +112,7 @@ def case_session_cap(t):
 
 
 def case_session_cap_auto(t):
-    """maxtestsessions auto: 256, or what the descriptor limit holds next to
+    """maxtestsessions auto: 1024, or what the descriptor limit holds next to
     the control connections (half of the descriptors kept for them); a
     configured bound that does not fit is lowered, with a warning."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -133,7 +133,7 @@ def case_session_cap_auto(t):
     check(re.search(r"ready: .*, at most 45 at once", d2.log()), "the ready line does not say 45")
     # maxcontrolsessions 20 keeps only 40 for the connections.
     d3 = t.daemon(conf="maxcontrolsessions 20\n", wrapper=["prlimit", "--nofile=400:400", "--"])
-    check(re.search(r"ready: .*, at most %d at once" % min(256, auto_bound(400, 20)), d3.log()),
+    check(re.search(r"ready: .*, at most %d at once" % min(MAX_TEST_SESSIONS_DEFAULT, auto_bound(400, 20)), d3.log()),
           "ready line with maxcontrolsessions 20 and 400 descriptors:\n" + d3.log())
     with RawClient(d2) as c:
         c.open()
