@@ -9,6 +9,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -107,6 +108,18 @@ def case_session_cap(t):
     # Start-Sessions: one worker per session of the connection, no more.
     check_eq(b.start(), ACCEPT_OK, "Start-Ack of the second connection")
     check(len(d.children()) <= 6, "%d workers for 6 sessions" % len(d.children()))
+
+    # A reload takes a new bound at once, for connections already open.
+    with open(os.path.join(d.confdir, "owampd.conf"), "w") as f:
+        f.write("maxtestsessions 8\n")
+    mark = d.mark()
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_new(mark, r"At most 8 test sessions at once now \(maxtestsessions\)")
+    d.wait_new(mark, r"Reloaded policy")
+    for i in range(2):
+        check_eq(c.request(send_request(c))[0], ACCEPT_OK, "session %d under the reloaded bound" % (7 + i))
+    check_eq(c.request(send_request(c))[0], ACCEPT_TEMP, "a ninth session")
+    d.wait_new(mark, r"the server holds 8 test sessions, maxtestsessions is 8 \(Accept 5\)")
     b.close()
     c.close()
 
