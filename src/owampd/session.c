@@ -18,6 +18,7 @@
 
 #include "owampd.h"
 #include "ow-error.h"
+#include "units.h"
 
 /* maxtestsessions auto: the 1,000 concurrent sessions this server is
  * built and benchmarked for (README, bench/ "concurrent": ~175 MiB with
@@ -480,8 +481,14 @@ static int session_start(TestSession *t) {
         };
         r = launcher_start(s->launcher, &spec, t->udp_fd, sv[1], on_worker_exit, t, &t->worker);
         safe_close(sv[1]);
-        if (r < 0)
+        if (r < 0) {
+                /* As it was, so that it can be tried again (-EBUSY). */
+                t->ctl_fd = safe_close(t->ctl_fd);
+                if (t->out.data)
+                        ow_wipe(t->out.data, t->out.size);
+                worker_buf_done(&t->out);
                 return r;
+        }
         /* The worker holds the test socket now. */
         t->udp_fd = safe_close(t->udp_fd);
         s->n_sessions_running++;
@@ -505,20 +512,22 @@ static int session_start(TestSession *t) {
  * most per turn of the event loop, the connections taking turns, and
  * everything else that is pending runs in between. */
 #define START_BATCH 8
+/* The launcher is busy (-EBUSY): the next try after this long. */
+#define START_RETRY_USEC (20 * USEC_PER_MSEC)
 
 /* A timer that is already due, not a defer source: sd-event dispatches one
  * source per turn, the oldest pending first, and a defer source counts as
  * pending since it was made, so it would run turn after turn with every
  * connection waiting; a timer is pending from the turn it fell due, and
  * takes its place among the I/O that came meanwhile. */
-static void session_queue_arm(Server *s) {
+static void session_queue_arm(Server *s, uint64_t delay_usec) {
         uint64_t now;
 
         if (!s->starting || !s->start_source)
                 return;
         if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
                 now = 0;
-        (void) sd_event_source_set_time(s->start_source, now);
+        (void) sd_event_source_set_time(s->start_source, now + delay_usec);
         (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_ONESHOT);
 }
 
@@ -549,6 +558,21 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
                 }
                 assert(t->state == SESSION_QUEUED);
                 int r = session_start(t);
+                if (r == -EBUSY) {
+                        /* Its turn again first, a little later. */
+                        if (c->in_starting)
+                                LIST_REMOVE(starting, s->starting, c);
+                        LIST_PREPEND(starting, s->starting, c);
+                        c->in_starting = true;
+                        c->start_next = t;
+                        if (!s->launcher_busy)
+                                session_log(t, LOG_DEBUG, NULL,
+                                            "The session launcher is busy; launching the rest of the sessions later");
+                        s->launcher_busy = true;
+                        session_queue_arm(s, START_RETRY_USEC);
+                        return 0;
+                }
+                s->launcher_busy = false;
                 if (r < 0) {
                         session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start session %s: %s", t->sid_hex,
                                     ow_strerror(r));
@@ -559,7 +583,7 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
                         conn_session_event(c);
                 }
         }
-        session_queue_arm(s);
+        session_queue_arm(s, 0);
         return 0;
 }
 
@@ -585,7 +609,12 @@ int session_queue_start(Conn *c) {
                 LIST_APPEND(starting, s->starting, c);
                 c->in_starting = true;
         }
-        session_queue_arm(s);
+        /* Armed already (a batch due, or a retry behind a busy
+         * launcher): it takes this connection in its turn. */
+        int enabled = SD_EVENT_OFF;
+        (void) sd_event_source_get_enabled(s->start_source, &enabled);
+        if (enabled == SD_EVENT_OFF)
+                session_queue_arm(s, 0);
         return 0;
 }
 

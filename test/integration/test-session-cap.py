@@ -8,11 +8,13 @@ workers of a big batch start (they are launched a few at a time)."""
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -203,10 +205,108 @@ def case_session_start_stall(t):
     a.close()
 
 
+# src/shared/launch-proto.h: 56-octet datagrams, host byte order.
+LAUNCH_MSG_SIZE, LAUNCH_HELLO, LAUNCH_START, LAUNCH_EXITED = 56, 1, 2, 5
+LAUNCH_STATUS_NOT_STARTED = -1001
+
+
+class FakeBroker(threading.Thread):
+    """owampd-launcher's side of the socket, enough for owampd: HELLO, then
+    nothing read until drain is set (a broker stuck on the bus), then every
+    START answered with EXITED "not started"."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.sock.settimeout(20)
+        self.drain = threading.Event()
+        self.stop = threading.Event()
+        self.starts = 0
+        self.error = None
+
+    def run(self):
+        try:
+            c, _ = self.sock.accept()
+            c.send(struct.pack("=I", LAUNCH_HELLO).ljust(LAUNCH_MSG_SIZE, b"\0"))
+            self.drain.wait(60)
+            c.settimeout(None)
+            while not self.stop.is_set():
+                if not select.select([c], [], [], 0.2)[0]:
+                    continue
+                msg, anc, _flags, _addr = c.recvmsg(LAUNCH_MSG_SIZE, socket.CMSG_SPACE(8))
+                if not msg:
+                    break
+                # Counted before its descriptors close: owampd answers the
+                # client as soon as they do.
+                is_start = struct.unpack("=I", msg[:4])[0] == LAUNCH_START
+                self.starts += is_start
+                for level, kind, data in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        for fd in struct.unpack("=%di" % (len(data) // 4), data[:len(data) // 4 * 4]):
+                            os.close(fd)
+                if is_start:
+                    c.send(struct.pack("=II32sQii", LAUNCH_EXITED, 0, msg[8:40], 0, 0, LAUNCH_STATUS_NOT_STARTED))
+            c.close()
+        except Exception as e:  # reported by the test
+            self.error = e
+
+
+def case_session_start_launcher_busy(t):
+    """The systemd launcher's broker stops reading (its queue fills) while
+    a connection starts 400 sessions: owampd must not wait for it (it
+    waited up to 2 s a message, then dropped the broker and every session
+    with it); it tries again later, other clients are served meanwhile,
+    and once the broker reads again its refusals of the units reach the
+    client (Start-Ack 2)."""
+    path = t.path("launcher.socket")
+    broker = FakeBroker(path)
+    broker.start()
+    d = t.daemon(conf="sessionlauncher systemd\nmaxtestsessions 400\n", env={"OWAMP_LAUNCHER_SOCKET": path})
+    check(re.search(r"ready: .*sessions via systemd", d.log()), "owampd does not use the (fake) broker")
+    a = RawClient(d, timeout=60).open()
+    req = recv_request(a, start_delay=60)
+    for done in range(0, 400, 50):
+        a.send(req * 50)
+        for i in range(50):
+            check_eq(a.recv(48)[0], ACCEPT_OK, "session %d" % (done + i + 1))
+    a.send(struct.pack(">B15x", 2) + b"\0" * 16)
+    time.sleep(0.5)  # owampd fills the broker's queue (well before 400 STARTs)
+    worst = 0
+    for _ in range(5):
+        t1 = time.monotonic()
+        with socket.create_connection((d.host, d.port), timeout=30) as s:
+            g = recv_exact(s, 64, 30)
+        worst = max(worst, time.monotonic() - t1)
+        check_eq(len(g), 64, "greeting while the broker is stuck")
+        time.sleep(0.3)
+    log("greetings while the broker does not read: %.3f s at most", worst)
+    check(worst < 0.5, "a greeting took %.3f s while the broker did not read" % worst)
+    check("The session launcher closed" not in d.log() and "Cannot send a request" not in d.log(),
+          "owampd gave up on the broker:\n" + d.log()[-2000:])
+
+    broker.drain.set()
+    ack = a.recv(32, 30)
+    check_eq(len(ack), 32, "Start-Ack length")
+    check_eq(ack[0], 2, "Start-Ack once the broker refused every unit")
+    # The first refusal ends the batch: the rest are never sent.
+    check(broker.starts > 0, "the broker got no START")
+    check(broker.error is None, "fake broker: %r" % broker.error)
+    a.close()
+    # Stopped here, while the broker still listens: its going away would
+    # take a descriptor from owampd's baseline.
+    d.stop()
+    broker.stop.set()
+    broker.join(5)
+    check(broker.error is None, "fake broker: %r" % broker.error)
+
+
 CASES = {
     "session-cap": case_session_cap,
     "session-cap-auto": case_session_cap_auto,
     "session-start-stall": case_session_start_stall,
+    "session-start-launcher-busy": case_session_start_launcher_busy,
 }
 
 if __name__ == "__main__":
