@@ -728,11 +728,11 @@ void session_limit_update(Server *s) {
                 log_warning("maxtestsessions %u does not fit in the descriptor limit (RLIMIT_NOFILE %" PRIu64
                             ") next to the control connections; at most %u test sessions at once",
                             want, nofile, s->max_test_sessions);
-        else if (s->max_test_sessions < want)
+        else if (s->max_test_sessions < want && old != s->max_test_sessions)
                 log_notice("The descriptor limit (RLIMIT_NOFILE %" PRIu64 ") holds %u test sessions next to the "
                            "control connections; at most that many at once (maxtestsessions auto would be %u)",
                            nofile, s->max_test_sessions, want);
-        else if (old != 0 && old != s->max_test_sessions)
+        else if (s->max_test_sessions == want && old != 0 && old != s->max_test_sessions)
                 log_info("At most %u test sessions at once now (maxtestsessions)", s->max_test_sessions);
         if (old != s->max_test_sessions)
                 session_limit_check_room(s);
