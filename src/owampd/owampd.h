@@ -156,7 +156,7 @@ struct Server {
          * of the event loop, one connection after the other (session.c). */
         LIST_HEAD(Conn, starting);
         sd_event_source *start_source; /* a due timer while some wait: the next batch */
-        bool launcher_busy;            /* its last start was -EBUSY: retrying on a timer */
+        bool launcher_busy;            /* its last start was -EBUSY (said once, at debug level) */
 
         sd_event_source **listeners;
         size_t n_listeners;

@@ -541,6 +541,8 @@ void session_queue_forget(Conn *c) {
 
 static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
         Server *s = userdata;
+        unsigned running = s->n_sessions_running;
+        bool busy = false;
 
         for (unsigned n = 0; n < START_BATCH && s->starting; n++) {
                 Conn *c = s->starting;
@@ -568,9 +570,9 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
                         if (!s->launcher_busy)
                                 session_log(t, LOG_DEBUG, NULL,
                                             "The session launcher is busy; launching the rest of the sessions later");
-                        s->launcher_busy = true;
+                        s->launcher_busy = busy = true;
                         session_queue_arm(s, START_RETRY_USEC);
-                        return 0;
+                        break;
                 }
                 s->launcher_busy = false;
                 if (r < 0) {
@@ -583,7 +585,11 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
                         conn_session_event(c);
                 }
         }
-        session_queue_arm(s, 0);
+        /* STATUS= counts the workers launched. */
+        if (s->n_sessions_running != running)
+                server_update_status(s);
+        if (!busy)
+                session_queue_arm(s, 0);
         return 0;
 }
 
