@@ -429,7 +429,16 @@ class Daemon:
             s.settimeout(5)
             check_eq(len(recv_exact(s, 64, 5)), 64, "greeting length")
         self.wait_log(r"Connection from \S+ closed", 5)
-        self.baseline_fds = proc_fds(self.proc.pid)
+        # The line is written just before the connection's socket is
+        # closed: the same table twice in a row, 50 ms apart.
+        prev = None
+        for _ in range(40):
+            now = proc_fds(self.proc.pid)
+            if now == prev:
+                break
+            prev = now
+            time.sleep(0.05)
+        self.baseline_fds = now
 
     def log(self):
         try:
