@@ -17,6 +17,9 @@
 #  - apt-get remove: socket gone, nothing listening, no process left,
 #    conffiles and data kept; apt-get purge: nothing of the packages left
 #    but the system user;
+#  - over a stand-in for perfSONAR's owamp-client/owamp-server 5.2.3-1: an
+#    ordinary upgrade (the epoch), its service stopped and disabled, its
+#    SysV script gone, its configuration kept, ours listening;
 #  - the rpms: their file lists, scriptlets, dependencies and conffiles
 #    (rpm -qp), and installed without scriptlets into a scratch root with
 #    rpm --root: the layout Fedora gets.
@@ -227,6 +230,60 @@ assert_eq "" "$(find /etc /usr /var -path /var/log -prune -o -name '*owamp*' ! -
         grep -v '^/var/tmp/owamp-debs' || true)" \
         "anything named owamp left after the purge"
 assert_success getent passwd owamp
+
+it_step "from perfSONAR's packages: a stand-in owamp-server 5.2.3-1 upgraded to ours"
+# perfSONAR's owamp-server as far as the upgrade cares (its debian/ on
+# GitHub): the same package names without an epoch, /usr/sbin/owampd, an
+# enabled owamp-server.service, a SysV script and conffiles in
+# /etc/owamp-server. Its service here holds no port (a sleep).
+fake=/var/tmp/perfsonar-owamp
+arch=$(dpkg --print-architecture)
+for p in owamp-client owamp-server; do
+        mkdir -p "$fake/$p/DEBIAN"
+        printf 'Package: %s\nVersion: 5.2.3-1\nArchitecture: %s\nMaintainer: stand-in <x@example.org>\nDescription: stand-in for perfSONAR %s 5.2.3\n' \
+                "$p" "$arch" "$p" >"$fake/$p/DEBIAN/control"
+done
+mkdir -p "$fake/owamp-client/usr/bin" "$fake/owamp-server/usr/sbin" "$fake/owamp-server/lib/systemd/system" \
+        "$fake/owamp-server/etc/init.d" "$fake/owamp-server/etc/owamp-server"
+printf '#!/bin/sh\necho perfSONAR owping\n' >"$fake/owamp-client/usr/bin/owping"
+printf '#!/bin/sh\nexec sleep infinity\n' >"$fake/owamp-server/usr/sbin/owampd"
+printf '#!/bin/sh\nexit 0\n' >"$fake/owamp-server/etc/init.d/owamp-server"
+chmod 0755 "$fake/owamp-client/usr/bin/owping" "$fake/owamp-server/usr/sbin/owampd" "$fake/owamp-server/etc/init.d/owamp-server"
+printf '[Service]\nExecStart=/usr/sbin/owampd\n[Install]\nWantedBy=multi-user.target\n' \
+        >"$fake/owamp-server/lib/systemd/system/owamp-server.service"
+echo "# perfSONAR's configuration, edited" >"$fake/owamp-server/etc/owamp-server/owamp-server.conf"
+printf '/etc/init.d/owamp-server\n/etc/owamp-server/owamp-server.conf\n' >"$fake/owamp-server/DEBIAN/conffiles"
+# shellcheck disable=SC2016 # the postinst's own $1
+printf '#!/bin/sh\nset -e\n[ "$1" = configure ] || exit 0\ndeb-systemd-helper enable owamp-server.service\nsystemctl daemon-reload\ndeb-systemd-invoke start owamp-server.service\n' \
+        >"$fake/owamp-server/DEBIAN/postinst"
+chmod 0755 "$fake/owamp-server/DEBIAN/postinst"
+for p in owamp-client owamp-server; do
+        dpkg-deb -Zgzip --root-owner-group -b "$fake/$p" "$fake/${p}_5.2.3-1_$arch.deb" >/dev/null
+done
+dpkg -i "$fake/owamp-client_5.2.3-1_$arch.deb" "$fake/owamp-server_5.2.3-1_$arch.deb" >"$OWAMP_IT_OUT/perfsonar-install.log" 2>&1 ||
+        it_fail "the stand-in perfSONAR packages: $(tail -n 5 "$OWAMP_IT_OUT/perfsonar-install.log")"
+assert_unit_state owamp-server.service active
+assert_eq enabled "$(systemctl is-enabled owamp-server.service)" "perfSONAR's owamp-server.service enabled"
+if ! apt-get install -y "$debs"/new/owamp-client_*.deb "$debs"/new/owamp-server_*.deb \
+        >"$OWAMP_IT_OUT/apt-from-perfsonar.log" 2>&1; then
+        tail -n 30 "$OWAMP_IT_OUT/apt-from-perfsonar.log"
+        it_fail "apt-get install over perfSONAR's packages failed"
+fi
+assert_eq "$version" "$(deb_version owamp-server)" "owamp-server's version over perfSONAR's"
+assert_eq "$version" "$(deb_version owamp-client)" "owamp-client's version over perfSONAR's"
+assert_match "owping .*${version#1:}" "$(owping --version 2>&1)" "owping over perfSONAR's"
+assert_unit_state owamp-server.service inactive
+assert_failure test -e /etc/systemd/system/multi-user.target.wants/owamp-server.service
+assert_failure test -e /etc/init.d/owamp-server
+assert_success test -f /etc/owamp-server/owamp-server.conf
+assert_unit_state owampd.socket active
+assert_eq enabled "$(systemctl is-enabled owampd.socket)" "owampd.socket enabled after perfSONAR's packages"
+owping -c 10 -i 0.01 -L 2 localhost >"$OWAMP_IT_OUT/owping-after-perfsonar.txt" 2>&1 ||
+        it_fail "owping after perfSONAR's packages: $(tail -n 5 "$OWAMP_IT_OUT/owping-after-perfsonar.txt")"
+assert_eq 2 "$(clean_reports "$OWAMP_IT_OUT/owping-after-perfsonar.txt")" "clean reports after perfSONAR's packages"
+apt-get purge -y owamp-server owamp-client >"$OWAMP_IT_OUT/apt-purge-2.log" 2>&1 ||
+        it_fail "apt-get purge after perfSONAR's packages: $(tail -n 5 "$OWAMP_IT_OUT/apt-purge-2.log")"
+wait_for 10 no_procs
 
 it_step "the rpms: file lists, scriptlets, dependencies (rpm -qp)"
 rpms=$pk/rpm
