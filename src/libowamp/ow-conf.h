@@ -48,6 +48,12 @@ typedef enum OwConfKey {
         OW_CONF_ENDDELAY,
         OW_CONF_MAXCONTROLSESSIONS,
         OW_CONF_SESSIONLAUNCHER,
+        /* Limits against hostile clients (issue 11), our own keywords. */
+        OW_CONF_SETUPTIMEOUT,
+        OW_CONF_MAXCONTROLSESSIONSPERADDR,
+        OW_CONF_MAXAUTHFAILURES,
+        OW_CONF_AUTHFAILWINDOW,
+        OW_CONF_AUTHBACKOFF,
         _OW_CONF_KEY_MAX,
 } OwConfKey;
 
@@ -95,6 +101,11 @@ typedef struct OwConfNode {
 #define OW_CONF_DIEBY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_ENDDELAY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_MAXCONTROLSESSIONS_MAX UINT32_C(1048576)
+/* Limits against hostile clients: 0 switches each off. */
+#define OW_CONF_SETUPTIMEOUT_MAX_SEC UINT32_C(3600)
+#define OW_CONF_MAXAUTHFAILURES_MAX UINT32_C(1000000)
+#define OW_CONF_AUTHFAILWINDOW_MAX_SEC UINT32_C(86400)
+#define OW_CONF_AUTHBACKOFF_MAX_SEC UINT32_C(86400)
 
 typedef struct OwConf {
         uint32_t set;                    /* bit (1u << key) for every keyword given */
@@ -119,6 +130,13 @@ typedef struct OwConf {
         OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
         OwSessionLauncher sessionlauncher; /* auto */
+        /* Limits against hostile clients (owampd.conf(5), "LIMITS AGAINST
+         * HOSTILE CLIENTS"). */
+        uint32_t setuptimeout_sec;          /* 30: greeting to the first command; 0 = none */
+        uint32_t maxcontrolsessionsperaddr; /* 64: per IPv4 address or IPv6 /64; 0 = unlimited */
+        uint32_t maxauthfailures;           /* 5: per source in authfailwindow; 0 = no back-off */
+        uint32_t authfailwindow_sec;        /* 60 */
+        uint32_t authbackoff_sec;           /* 60: the first back-off, doubling */
 } OwConf;
 
 /* A configuration holding the reference's defaults, with nothing "set". */

@@ -143,6 +143,7 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
         s->shutting_down = true;
         while (s->conns)
                 conn_free(s->conns);
+        guard_free(s);
         /* dieby: how long the workers get to be gone before we exit
          * without them. */
         if (s->launcher && s->launcher->ops->count(s->launcher) > 0 && s->dieby_sec > 0) {
@@ -490,6 +491,11 @@ int main(int argc, char **argv) {
         }
         s->event = event;
         s->uptime = server_now(s);
+        r = guard_new(s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the connection limits: %m");
+                goto finish;
+        }
 
         Policy *policy = NULL;
         r = policy_load(s->confdir, &policy, msg, sizeof(msg));
@@ -595,6 +601,7 @@ int main(int argc, char **argv) {
 finish:
         while (s->conns)
                 conn_free(s->conns);
+        guard_free(s);
         remove_pid_files(s);
         sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);
