@@ -356,9 +356,9 @@ bool guard_auth_failed(Server *s, const SockAddr *peer, const char *keyid) {
                 src->window_failures = 0;
                 src->unlogged = 0;
                 src->several_keyids = false;
-                (void) snprintf(src->keyid, sizeof(src->keyid), "%s", keyid);
         } else if (!streq(src->keyid, keyid))
                 src->several_keyids = true;
+        (void) snprintf(src->keyid, sizeof(src->keyid), "%s", keyid); /* the last one tried */
         src->window_failures++;
         bool first = src->window_failures == 1;
         if (!first)
@@ -369,7 +369,9 @@ bool guard_auth_failed(Server *s, const SockAddr *peer, const char *keyid) {
             src->backoff_until_usec == 0) {
                 uint64_t len = s->auth_backoff_usec << MIN(src->n_backoffs, BACKOFF_MAX_SHIFT);
                 src->backoff_until_usec = now + len;
-                src->forget_usec = src->backoff_until_usec + len;
+                /* Doubling again unless it keeps quiet for twice as long
+                 * (and a window) after this back-off. */
+                src->forget_usec = src->backoff_until_usec + MAX(2 * len, s->auth_fail_window_usec);
                 src->n_backoffs++;
                 src->backoff_refused = 0;
                 log_full(LOG_WARNING, 0,
