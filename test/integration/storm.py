@@ -19,6 +19,8 @@ epoll through selectors; every loop bounded in time.
 """
 
 import errno
+import heapq
+import itertools
 import os
 import random
 import resource
@@ -70,14 +72,19 @@ class Storm:
         self.rng = random.Random(seed)
         self.sel = selectors.DefaultSelector()
         self.conns = set()
-        self.pending = []  # (time, source, kind): to (re)open
+        self.pending = []  # heap of (time, seq, source, kind): to (re)open
+        self.slow = []     # heap of (time, seq, conn): slowloris octets due
+        self.seq = itertools.count()
         self.stats = {"opened": 0, "greeted": 0, "closed_by_server": 0, "refused_at_once": 0,
                       "connect_errors": 0, "peak_open": 0, "peak_greeted": 0}
         now = time.monotonic()
         for source, kind, count in plan:
             assert kind in KINDS, kind
             for _ in range(count):
-                self.pending.append((now, source, kind))
+                self._reopen(now, source, kind)
+
+    def _reopen(self, when, source, kind):
+        heapq.heappush(self.pending, (when, next(self.seq), source, kind))
 
     def _open(self, source, kind, now):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -91,12 +98,12 @@ class Storm:
         except OSError:
             s.close()
             self.stats["connect_errors"] += 1
-            self.pending.append((now + self.reconnect_delay, source, kind))
+            self._reopen(now + self.reconnect_delay, source, kind)
             return
         if r not in (0, errno.EINPROGRESS):
             s.close()
             self.stats["connect_errors"] += 1
-            self.pending.append((now + self.reconnect_delay, source, kind))
+            self._reopen(now + self.reconnect_delay, source, kind)
             return
         c = _Conn()
         c.sock, c.kind, c.source = s, kind, source
@@ -127,7 +134,7 @@ class Storm:
             self.stats["closed_by_server"] += 1
             if c.greeted == 0:
                 self.stats["refused_at_once"] += 1
-        self.pending.append((now + self.reconnect_delay, c.source, c.kind))
+        self._reopen(now + self.reconnect_delay, c.source, c.kind)
 
     def _readable(self, c, now):
         try:
@@ -147,6 +154,7 @@ class Storm:
                 self._send(c, c.payload, now)
             elif c.kind == "slowloris":
                 c.next_at = now
+                heapq.heappush(self.slow, (now, next(self.seq), c))
 
     def _send(self, c, data, now):
         try:
@@ -169,19 +177,20 @@ class Storm:
             if now >= end:
                 break
             # (Re)open what is due, a bounded number per step.
-            if self.pending:
-                self.pending.sort()
-                n = 0
-                while self.pending and self.pending[0][0] <= now and n < max_opens_per_step:
-                    _, source, kind = self.pending.pop(0)
-                    self._open(source, kind, now)
-                    n += 1
+            n = 0
+            while self.pending and self.pending[0][0] <= now and n < max_opens_per_step:
+                _, _, source, kind = heapq.heappop(self.pending)
+                self._open(source, kind, now)
+                n += 1
             # Slowloris octets that are due.
-            for c in list(self.conns):
-                if c.kind == "slowloris" and c.next_at is not None and c.next_at <= now and \
-                        c.sent < len(c.payload):
-                    self._send(c, c.payload[c.sent:c.sent + 1], now)
+            while self.slow and self.slow[0][0] <= now:
+                _, _, c = heapq.heappop(self.slow)
+                if c not in self.conns or c.sent >= len(c.payload):
+                    continue
+                self._send(c, c.payload[c.sent:c.sent + 1], now)
+                if c in self.conns:
                     c.next_at = now + self.slow_interval
+                    heapq.heappush(self.slow, (c.next_at, next(self.seq), c))
             self.stats["peak_open"] = max(self.stats["peak_open"], len(self.conns))
             timeout = min(0.05, max(0.0, end - now))
             for key, _ in self.sel.select(timeout):
@@ -198,6 +207,7 @@ class Storm:
             c.sock.close()
         self.conns.clear()
         self.pending.clear()
+        self.slow.clear()
         self.sel.close()
 
 
