@@ -38,6 +38,9 @@
 #define CLOSING_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define GUARD_GRACE_USEC USEC_PER_MINUTE
 #define MAX_SESSIONS_PER_CONN 4096
+/* sd-event priority of a connection once its set-up is done (the listener
+ * and connections still in their set-up: SD_EVENT_PRIORITY_NORMAL). */
+#define CONN_PRIORITY_ACCEPTED (SD_EVENT_PRIORITY_NORMAL - 10)
 
 static int conn_process(Conn *c);
 static int conn_fetch_pump(Conn *c);
@@ -59,15 +62,27 @@ void conn_log_internal(const char *file, int line, Conn *c, int priority, const 
         va_end(ap);
 }
 
+/* Edge-triggered: on_conn_io() reads until EAGAIN and writes until it
+ * would block anyway, and a level-triggered socket with octets waiting is
+ * reported by every epoll_wait() until its turn comes - sd-event
+ * dispatches one source per wait, so a storm of connections with input
+ * made each wake-up cost as much as all of them (owampd spent its time in
+ * the kernel's poll of ready sockets while the listen queue overflowed). */
+static void conn_set_events(Conn *c, uint32_t ev) {
+        ev |= EPOLLET;
+        if (!c->io_source || ev == c->io_events)
+                return; /* an edge-triggered update would re-arm (a system call) for nothing */
+        if (sd_event_source_set_io_events(c->io_source, ev) >= 0)
+                c->io_events = ev;
+}
+
 static void conn_update_events(Conn *c) {
-        if (!c->io_source)
-                return;
         uint32_t ev = EPOLLIN;
         /* A fetch answer still being produced: once the socket takes
          * more, produce more (conn_fetch_pump()). */
         if (ctrl_io_want_write(&c->io) || c->fetch_stream)
                 ev |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->io_source, ev);
+        conn_set_events(c, ev);
 }
 
 static void conn_arm_timer(Conn *c, uint64_t usec) {
@@ -110,7 +125,7 @@ static void conn_finish(Conn *c) {
                 conn_close(c);
                 return;
         }
-        (void) sd_event_source_set_io_events(c->io_source, EPOLLOUT);
+        conn_set_events(c, EPOLLOUT);
         conn_arm_timer(c, CLOSING_TIMEOUT_USEC);
 }
 
@@ -333,9 +348,10 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         if (r < 0)
                 goto fail;
 
-        r = sd_event_add_io(s->event, &c->io_source, c->fd, EPOLLIN, on_conn_io, c);
+        r = sd_event_add_io(s->event, &c->io_source, c->fd, EPOLLIN | EPOLLET, on_conn_io, c);
         if (r < 0)
                 goto fail;
+        c->io_events = EPOLLIN | EPOLLET;
         (void) sd_event_source_set_description(c->io_source, "control-connection");
         r = sd_event_add_time(s->event, &c->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 0, on_conn_timer, c);
         if (r < 0)
@@ -513,6 +529,12 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                  c->class_name ? ", class " : "", c->class_name ? c->class_name : "");
         c->state = CONN_IDLE;
         conn_arm_control_timeout(c);
+        /* Set up: served before connections that are not (yet), so a storm
+         * of anonymous ones delays an accepted client's commands by no
+         * more than a wake-up. */
+        (void) sd_event_source_set_priority(c->io_source, CONN_PRIORITY_ACCEPTED);
+        (void) sd_event_source_set_priority(c->timer_source, CONN_PRIORITY_ACCEPTED);
+        (void) sd_event_source_set_priority(c->session_source, CONN_PRIORITY_ACCEPTED);
         return 1;
 }
 

@@ -607,6 +607,7 @@ finish:
         launcher_free(s->launcher);
         datastore_done(s);
         policy_unref(s->policy);
+        sd_event_source_disable_unref(s->accept_pause);
         for (size_t i = 0; i < s->n_listeners; i++)
                 sd_event_source_disable_unref(s->listeners[i]);
         free(s->listeners);

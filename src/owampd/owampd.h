@@ -111,6 +111,7 @@ struct Conn {
         int fd;
         CtrlIO io; /* the socket and the control engine (all the protocol) */
         sd_event_source *io_source;
+        uint32_t io_events; /* what io_source waits for (EPOLLET always) */
         sd_event_source *timer_source;
         sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
         ConnState state;
@@ -191,6 +192,8 @@ struct Server {
         uint32_t max_auth_failures;   /* in auth_fail_window_usec, then a back-off; 0: never */
         uint64_t auth_fail_window_usec;
         uint64_t auth_backoff_usec;   /* the first back-off; doubles with each next one */
+        sd_event_source *accept_pause;     /* out of descriptors: the listeners wait (server.c) */
+        uint64_t accept_pause_logged_usec; /* its last log line */
         double diskfudge;
         uint32_t diskfudge_permille;
         uint32_t dieby_sec;
