@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # A connection storm against the socket-activated owampd (issue 11):
-# 1,100 hostile connections (owamp-it-storm: idle, slowloris, garbage and
+# 1,200 hostile connections (owamp-it-storm: idle, slowloris, garbage and
 # half Set-Up-Responses, 50 from each of 127.0.0.2..127.0.0.23, and 100
 # from 127.0.0.24, over maxcontrolsessionsperaddr) for 12 s, with a
 # setuptimeout of 3 s from a drop-in. Meanwhile a real owping completes
