@@ -17,7 +17,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import storm  # noqa: E402
-from owtest import RawClient, check, check_eq, log, main, parse_summaries, proc_fds, wait_for  # noqa: E402
+from owtest import (RawClient, check, check_eq, ipv6_loopback_available, log, main, parse_summaries,  # noqa: E402
+                    proc_fds, wait_for)
 
 QUICK = ["-c", "5", "-i", "0.01", "-L", "1"]
 MODE_OPEN, MODE_AUTH = 1, 2
@@ -119,6 +120,24 @@ def case_per_addr(t):
         c.close()
     p = t.owping(["-A", "O", "-S", "127.0.0.2"] + QUICK + [d.addr])
     check_eq(len(re.findall(r"^5 sent, 0 lost", p.out, re.M)), 2, "clean reports from 127.0.0.2")
+    # IPv6 counts by /64 (only ::1 is there to connect from: its /64 is ::/64).
+    if not ipv6_loopback_available():
+        log("no ::1: the IPv6 part is skipped")
+        return
+    d6 = t.daemon(conf="maxcontrolsessionsperaddr 2\n", family=socket.AF_INET6)
+    two = [RawClient(d6) for _ in range(2)]
+    s = socket.create_connection((d6.host, d6.port), timeout=5)
+    s.settimeout(5)
+    try:
+        got = s.recv(64)
+    except ConnectionResetError:
+        got = b""
+    check_eq(got, b"", "what a third connection from ::1 got")
+    d6.wait_log(r"Refusing connection from \[::1\]:%d: 2 connections from ::/64 already "
+                r"\(maxcontrolsessionsperaddr\)" % s.getsockname()[1])
+    s.close()
+    for c in two:
+        c.close()
 
 
 def wrong_auth(d, source="127.0.0.1", keyid=b"demo"):
