@@ -38,9 +38,6 @@
 #define CLOSING_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define GUARD_GRACE_USEC USEC_PER_MINUTE
 #define MAX_SESSIONS_PER_CONN 4096
-/* sd-event priority of a connection once its set-up is done (the listener
- * and connections still in their set-up: SD_EVENT_PRIORITY_NORMAL). */
-#define CONN_PRIORITY_ACCEPTED (SD_EVENT_PRIORITY_NORMAL - 10)
 
 static int conn_process(Conn *c);
 static int conn_fetch_pump(Conn *c);
@@ -529,12 +526,6 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                  c->class_name ? ", class " : "", c->class_name ? c->class_name : "");
         c->state = CONN_IDLE;
         conn_arm_control_timeout(c);
-        /* Set up: served before connections that are not (yet), so a storm
-         * of anonymous ones delays an accepted client's commands by no
-         * more than a wake-up. */
-        (void) sd_event_source_set_priority(c->io_source, CONN_PRIORITY_ACCEPTED);
-        (void) sd_event_source_set_priority(c->timer_source, CONN_PRIORITY_ACCEPTED);
-        (void) sd_event_source_set_priority(c->session_source, CONN_PRIORITY_ACCEPTED);
         return 1;
 }
 
