@@ -79,6 +79,13 @@ static void conn_update_events(Conn *c) {
          * more, produce more (conn_fetch_pump()). */
         if (ctrl_io_want_write(&c->io) || c->fetch_stream)
                 ev |= EPOLLOUT;
+        /* The socket may have taken all we had and still be writable:
+         * no edge would come, so re-arm (epoll reports it again at once
+         * if it is writable) and the next wake-up produces more. One
+         * window per wake-up, as before, so a fast reader's fetch does not
+         * hold the loop. */
+        if (c->fetch_stream)
+                c->io_events = 0;
         conn_set_events(c, ev);
 }
 
