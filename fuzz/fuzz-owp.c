@@ -4,10 +4,12 @@
  * Parse arbitrary bytes as an .owp session file, then touch everything a
  * reader would: slots (both ways), every record, every skip range, and for
  * version 3 the header encoder, which must accept whatever the parser
- * accepted.
+ * accepted. Start-up recovery too: a file it repairs must parse after the
+ * repair, incomplete, with the records it kept, and need no second one.
  */
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "ow-owp.h"
@@ -45,6 +47,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (n != f.header_size || ow_owp_header_encode(&f.header, &f.request, buf, n) != (int) n)
                         abort();
                 free(buf);
+        }
+
+        OwOwpRecovery rec;
+        r = ow_owp_recover(data, size, &rec);
+        if (r < 0)
+                abort(); /* it parsed above */
+        if (r > 0) {
+                OwOwpFile g;
+                uint8_t *fixed = malloc(rec.size ? rec.size : 1);
+
+                if (!fixed || rec.size + rec.cut != size || rec.size > size)
+                        abort();
+                memcpy(fixed, data, rec.size);
+                for (size_t i = 0; i < OW_OWP_RECOVERY_PATCHES; i++)
+                        if (ow_owp_patch_apply(&rec.patches[i], fixed, rec.size) < 0)
+                                abort();
+                if (ow_owp_parse(fixed, rec.size, &g) < 0 || g.header.finished != OW_OWP_FINISHED_INCOMPLETE ||
+                    g.n_records != rec.n_records || g.header.n_records != rec.n_records ||
+                    ow_owp_recover(fixed, rec.size, &rec) != 0)
+                        abort();
+                free(fixed);
         }
 
         free(slots);

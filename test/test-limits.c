@@ -75,6 +75,9 @@ START_TEST(test_reference_limits) {
         /* Default everywhere. */
         ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_ALLOW_OPEN_MODE), 1);
         ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_TEST_SESSIONS), 0);
+        /* Ours: a test endpoint must be the control peer unless a class says so. */
+        ck_assert_uint_eq(ow_limits_get(l, root, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), 0);
+        ck_assert_uint_eq(ow_limits_get(l, regular, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), 0);
 
         ck_assert_str_eq(resolve(l, "192.0.2.7", NULL), "regular");
         ck_assert_str_eq(resolve(l, "2001:db8::7", "someone"), "regular");
@@ -235,6 +238,19 @@ START_TEST(test_values) {
         ck_assert_int_eq(ow_limits_class_find(l, "ROOT"), -OW_ERR_UNKNOWN);
         ow_limits_free(l);
 
+        /* allow_foreign_endpoint: a boolean, inherited like the others. */
+        l = parse_ok("limit root with allow_foreign_endpoint=off\n"
+                     "limit third with parent=root, Allow_Foreign_Endpoint=on\n"
+                     "limit sub with parent=third\n"
+                     "limit back with parent=third, allow_foreign_endpoint=off\n");
+        ck_assert_uint_eq(ow_limits_get(l, 0, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), 0);
+        ck_assert_uint_eq(ow_limits_get(l, 1, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), 1);
+        ck_assert_uint_eq(ow_limits_get(l, 2, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), 1);
+        ck_assert(!ow_limits_class_sets(l, 2, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT));
+        ck_assert_uint_eq(ow_limits_get(l, 3, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), 0);
+        ck_assert_str_eq(ow_limit_key_to_string(OW_LIMIT_ALLOW_FOREIGN_ENDPOINT), "allow_foreign_endpoint");
+        ow_limits_free(l);
+
         /* A trailing comment after whitespace. */
         l = parse_ok("limit r with disk=1k # one thousand bytes\nassign default r # everyone\n");
         ck_assert_uint_eq(ow_limits_get(l, 0, OW_LIMIT_DISK), 1000);
@@ -287,6 +303,7 @@ static const BadCase bad[] = {
         { "limit root with delete_on_fetch=yes\n", 0, -OW_ERR_VALUE, 1,
           "'delete_on_fetch' must be 'on' or 'off'" },
         { "limit root with allow_open_mode=1\n", 0, -OW_ERR_VALUE, 1, "'allow_open_mode'" },
+        { "limit root with allow_foreign_endpoint=yes\n", 0, -OW_ERR_VALUE, 1, "'allow_foreign_endpoint'" },
         { "limit root with disk=1,disk=2\n", 0, -OW_ERR_DUPLICATE, 1, "'disk' given twice" },
         { "limit root with \\\n disk=1,\\\n DISK=2\n", 0, -OW_ERR_DUPLICATE, 3, "'disk' given twice" },
         /* The hierarchy. */

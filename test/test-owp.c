@@ -1112,6 +1112,215 @@ START_TEST(test_unfinished_counts) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Recovery of a receiver file its writer never finished
+ * ------------------------------------------------------------------------ */
+
+/* What owampd leaves when it is killed in the middle of a session:
+ * keep30-from's request behind the receiver's opening header, its first n
+ * records, then `partial` octets of a record cut short. */
+static Image build_crashed(uint32_t n, size_t partial) {
+        Image ref = image_load("keep30-from.owp");
+        OwOwpFile f;
+        OwSessionRequest req;
+        OwOwpHeader h;
+        Image img = image_new(184 + (size_t) OW_RECORD_SIZE * n + partial);
+
+        ck_assert_uint_le(n, 30);
+        ck_assert_uint_lt(partial, OW_RECORD_SIZE);
+        ck_assert_int_eq(image_parse(&ref, &f), 0);
+        req = f.request;
+        ck_assert_int_eq(ow_owp_get_slots_alloc(&f, &req.slots), 1);
+        ow_owp_header_init_receiver(1, &h);
+        ck_assert_int_eq(ow_owp_header_encode(&h, &req, img.data, img.size), 184);
+        memcpy(img.data + 184, ref.data + 184, (size_t) OW_RECORD_SIZE * n);
+        /* The partial record: the first octets of one (the fixture has 30). */
+        memcpy(img.data + 184 + (size_t) OW_RECORD_SIZE * n, ref.data + 184, partial);
+        free(req.slots);
+        image_free(&ref);
+        return img;
+}
+
+/* Cut and patch as a caller does; returns the repaired image. */
+static Image apply_recovery(const Image *img, const OwOwpRecovery *rec) {
+        Image out;
+
+        ck_assert_uint_eq(rec->size + rec->cut, img->size);
+        out = image_new(rec->size);
+        memcpy(out.data, img->data, rec->size);
+        for (size_t i = 0; i < OW_OWP_RECOVERY_PATCHES; i++)
+                apply(&rec->patches[i], &out);
+        return out;
+}
+
+static void assert_recovered(const Image *img, uint32_t n) {
+        Image ref = image_load("keep30-from.owp");
+        OwOwpFile f, r;
+
+        ck_assert_int_eq(image_parse(img, &f), 0);
+        ck_assert_int_eq(f.header.finished, OW_OWP_FINISHED_INCOMPLETE);
+        ck_assert_uint_eq(f.header.next_seqno, 0);
+        ck_assert_uint_eq(f.header.n_records, n);
+        ck_assert_uint_eq(f.header.n_skips, 0);
+        ck_assert_uint_eq(f.header.skips_offset, 0);
+        ck_assert_uint_eq(f.n_records, n);
+        ck_assert_uint_eq(img->size, 184 + (size_t) OW_RECORD_SIZE * n);
+        ck_assert_int_eq(f.layout, OW_OWP_LAYOUT_RECEIVER);
+        ck_assert_int_eq(image_parse(&ref, &r), 0);
+        for (uint32_t i = 0; i < n; i++) {
+                OwRecord a, b;
+
+                ck_assert_int_eq(ow_owp_get_record(&f, i, &a), 0);
+                ck_assert_int_eq(ow_owp_get_record(&r, i, &b), 0);
+                assert_records_eq(&a, &b);
+        }
+        image_free(&ref);
+}
+
+START_TEST(test_recover_truncated_record) {
+        Image img = build_crashed(30, 10), fixed;
+        OwOwpRecovery rec;
+
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 1);
+        ck_assert_uint_eq(rec.n_records, 30);
+        ck_assert_uint_eq(rec.size, 184 + 30 * OW_RECORD_SIZE);
+        ck_assert_uint_eq(rec.cut, 10);
+        /* finished first: a crash between the two writes leaves a file
+         * marked incomplete, which every reader counts by its size. */
+        ck_assert_uint_eq(rec.patches[0].offset, OW_OWP_OFF_FINISHED);
+        ck_assert_uint_eq(rec.patches[1].offset, OW_OWP_OFF_N_RECORDS);
+        fixed = apply_recovery(&img, &rec);
+        assert_recovered(&fixed, 30);
+        /* Repaired once is repaired: nothing more to do. */
+        ck_assert_int_eq(ow_owp_recover(fixed.data, fixed.size, &rec), 0);
+        image_free(&fixed);
+        image_free(&img);
+}
+END_TEST
+
+START_TEST(test_recover_whole_records) {
+        Image img = build_crashed(17, 0), fixed;
+        OwOwpRecovery rec;
+
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 1);
+        ck_assert_uint_eq(rec.n_records, 17);
+        ck_assert_uint_eq(rec.cut, 0);
+        fixed = apply_recovery(&img, &rec);
+        assert_recovered(&fixed, 17);
+        image_free(&fixed);
+        image_free(&img);
+}
+END_TEST
+
+START_TEST(test_recover_header_only) {
+        /* Killed before the first record came, or inside the first one. */
+        for (size_t partial = 0; partial < OW_RECORD_SIZE; partial += 8) {
+                Image img = build_crashed(0, partial), fixed;
+                OwOwpRecovery rec;
+
+                ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 1);
+                ck_assert_uint_eq(rec.n_records, 0);
+                ck_assert_uint_eq(rec.size, 184);
+                ck_assert_uint_eq(rec.cut, partial);
+                fixed = apply_recovery(&img, &rec);
+                assert_recovered(&fixed, 0);
+                image_free(&fixed);
+                image_free(&img);
+        }
+}
+END_TEST
+
+START_TEST(test_recover_interrupted) {
+        Image img = build_crashed(20, 3), fixed;
+        OwOwpRecovery rec, again;
+        OwOwpHeader h;
+        OwOwpPatch p;
+
+        /* Killed inside Stop-Sessions after step 1 (the count written, the
+         * records compacted: fewer than on disk here, as a stale count). */
+        ow_owp_header_init_receiver(1, &h);
+        ck_assert_int_eq(ow_owp_header_set_n_records(&h, 12, &p), 0);
+        apply(&p, &img);
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 1);
+        ck_assert_uint_eq(rec.n_records, 20);
+
+        /* Killed inside a repair: cut, not yet patched; then with finished
+         * written and the count not. */
+        fixed = image_new(rec.size);
+        memcpy(fixed.data, img.data, rec.size);
+        ck_assert_int_eq(ow_owp_recover(fixed.data, fixed.size, &again), 1);
+        ck_assert_uint_eq(again.cut, 0);
+        ck_assert_uint_eq(again.n_records, 20);
+        apply(&rec.patches[0], &fixed);
+        ck_assert_int_eq(ow_owp_recover(fixed.data, fixed.size, &again), 0);
+        OwOwpFile f;
+        ck_assert_int_eq(image_parse(&fixed, &f), 0);
+        ck_assert_uint_eq(f.n_records, 20);
+        ck_assert_int_eq(f.header.finished, OW_OWP_FINISHED_INCOMPLETE);
+        image_free(&fixed);
+        image_free(&img);
+}
+END_TEST
+
+START_TEST(test_recover_leaves_alone) {
+        Image ref = image_load("keep30-from.owp"), fetched = image_load("keep30-to.owp");
+        Image skips = build_receiver_with_skips(), img;
+        OwOwpRecovery rec = { .n_records = 4242 };
+        OwOwpFile v3;
+
+        /* Finished normally, from a receiver and from a fetch client. */
+        ck_assert_int_eq(ow_owp_recover(ref.data, ref.size, &rec), 0);
+        ck_assert_int_eq(ow_owp_recover(fetched.data, fetched.size, &rec), 0);
+        ck_assert_int_eq(ow_owp_recover(skips.data, skips.size, &rec), 0);
+
+        /* Marked incomplete by a SIGTERM (or by a repair). */
+        img = build_crashed(30, 0);
+        ow_put_be32(img.data + OW_OWP_OFF_FINISHED, OW_OWP_FINISHED_INCOMPLETE);
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 0);
+
+        /* Invalid at Stop-Sessions: finished 0 with the sender's Next
+         * Seqno, or with the skip offset set (when Next Seqno is 0). */
+        ow_put_be32(img.data + OW_OWP_OFF_FINISHED, OW_OWP_FINISHED_ERROR);
+        ow_put_be32(img.data + OW_OWP_OFF_NEXT_SEQNO, 17);
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 0);
+        ow_put_be32(img.data + OW_OWP_OFF_NEXT_SEQNO, 0);
+        ow_put_be32(img.data + OW_OWP_OFF_N_RECORDS, 30);
+        ow_put_be64(img.data + OW_OWP_OFF_SKIPS, img.size);
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 0);
+        image_free(&img);
+
+        /* Old versions are never written, so never repaired. */
+        img = build_old(2, 5, OW_OWP_FINISHED_ERROR, &v3);
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), 0);
+        free((void *) v3.data);
+        image_free(&img);
+
+        ck_assert_uint_eq(rec.n_records, 4242); /* untouched */
+        image_free(&skips);
+        image_free(&fetched);
+        image_free(&ref);
+}
+END_TEST
+
+START_TEST(test_recover_errors) {
+        Image img = build_crashed(3, 0);
+        OwOwpRecovery rec = { .n_records = 4242 };
+
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, NULL), -EINVAL);
+        ck_assert_int_eq(ow_owp_recover(NULL, 5, &rec), -EINVAL);
+        /* Cut inside the header: nothing to keep, and nothing to guess. */
+        ck_assert_int_eq(ow_owp_recover(img.data, 183, &rec), -OW_ERR_TRUNCATED);
+        ck_assert_int_eq(ow_owp_recover(img.data, 0, &rec), -OW_ERR_TRUNCATED);
+        img.data[0] = 'X';
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), -OW_ERR_MAGIC);
+        img.data[0] = 'O';
+        ow_put_be32(img.data + OW_OWP_OFF_FINISHED, 7);
+        ck_assert_int_eq(ow_owp_recover(img.data, img.size, &rec), -OW_ERR_FINISHED);
+        ck_assert_uint_eq(rec.n_records, 4242);
+        image_free(&img);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("owp");
         TCase *tc;
@@ -1153,6 +1362,15 @@ int main(void) {
         tcase_add_test(tc, test_slots);
         tcase_add_test(tc, test_million_records);
         tcase_add_test(tc, test_unfinished_counts);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("recover");
+        tcase_add_test(tc, test_recover_truncated_record);
+        tcase_add_test(tc, test_recover_whole_records);
+        tcase_add_test(tc, test_recover_header_only);
+        tcase_add_test(tc, test_recover_interrupted);
+        tcase_add_test(tc, test_recover_leaves_alone);
+        tcase_add_test(tc, test_recover_errors);
         suite_add_tcase(s, tc);
 
         return test_run_suite(s);

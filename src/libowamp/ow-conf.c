@@ -38,6 +38,9 @@ static const KeyDesc keys[_OW_CONF_KEY_MAX] = {
         [OW_CONF_ENDDELAY] = { "enddelay", false },
         [OW_CONF_MAXCONTROLSESSIONS] = { "maxcontrolsessions", false },
         [OW_CONF_SESSIONLAUNCHER] = { "sessionlauncher", false },
+        /* Hardening (issue 11). */
+        [OW_CONF_ALLOWINSECUREPFS] = { "allowinsecurepfs", true },
+        [OW_CONF_MAXTESTSESSIONS] = { "maxtestsessions", false },
         [OW_CONF_SETUPTIMEOUT] = { "setuptimeout", false },
         [OW_CONF_MAXCONTROLSESSIONSPERADDR] = { "maxcontrolsessionsperaddr", false },
         [OW_CONF_MAXAUTHFAILURES] = { "maxauthfailures", false },
@@ -331,6 +334,8 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                         c->verbose = true;
                 else if (key == OW_CONF_LOGLOCATION)
                         c->loglocation = true;
+                else if (key == OW_CONF_ALLOWINSECUREPFS)
+                        c->allowinsecurepfs = true;
                 else
                         c->rootfolly = true;
                 goto done;
@@ -448,6 +453,21 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                         }
                 return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
                                    "'sessionlauncher' must be one of auto, fork, systemd, got '%s'", q);
+        case OW_CONF_MAXTESTSESSIONS:
+                /* "auto": owampd derives it from its descriptor limit. 0
+                 * is refused rather than read as "unlimited" (as
+                 * maxcontrolsessions reads it): this limit is what keeps
+                 * one client from exhausting the server. */
+                if (ow_cfg_word_eq(value, strlen(value), "auto")) {
+                        c->maxtestsessions = 0;
+                        break;
+                }
+                if (ow_cfg_parse_uint(value, OW_CONF_MAXTESTSESSIONS_MAX, &u) < 0 || u == 0)
+                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
+                                           "'maxtestsessions' must be auto or a count from 1 to %u, got '%s'",
+                                           OW_CONF_MAXTESTSESSIONS_MAX, q);
+                c->maxtestsessions = (uint32_t) u;
+                break;
         case OW_CONF_SETUPTIMEOUT:
         case OW_CONF_MAXCONTROLSESSIONSPERADDR:
         case OW_CONF_MAXAUTHFAILURES:
@@ -558,6 +578,12 @@ int ow_conf_merge(OwConf *dst, const OwConf *src) {
                         break;
                 case OW_CONF_SESSIONLAUNCHER:
                         dst->sessionlauncher = src->sessionlauncher;
+                        break;
+                case OW_CONF_ALLOWINSECUREPFS:
+                        dst->allowinsecurepfs = src->allowinsecurepfs;
+                        break;
+                case OW_CONF_MAXTESTSESSIONS:
+                        dst->maxtestsessions = src->maxtestsessions;
                         break;
                 case OW_CONF_SETUPTIMEOUT:
                 case OW_CONF_MAXCONTROLSESSIONSPERADDR:

@@ -48,6 +48,10 @@ typedef enum OwConfKey {
         OW_CONF_ENDDELAY,
         OW_CONF_MAXCONTROLSESSIONS,
         OW_CONF_SESSIONLAUNCHER,
+        /* Hardening (issue 11): our own keywords. */
+        OW_CONF_ALLOWINSECUREPFS,
+        /* Resource limits of our own (issue 11); not the reference's. */
+        OW_CONF_MAXTESTSESSIONS,
         /* Limits against hostile clients (issue 11), our own keywords. */
         OW_CONF_SETUPTIMEOUT,
         OW_CONF_MAXCONTROLSESSIONSPERADDR,
@@ -106,6 +110,10 @@ typedef struct OwConfNode {
 #define OW_CONF_MAXAUTHFAILURES_MAX UINT32_C(1000000)
 #define OW_CONF_AUTHFAILWINDOW_MAX_SEC UINT32_C(86400)
 #define OW_CONF_AUTHBACKOFF_MAX_SEC UINT32_C(86400)
+/* maxtestsessions: test sessions held at once by the whole server; each
+ * holds a few descriptors and a process, so more than this is no sane
+ * setting on any host. */
+#define OW_CONF_MAXTESTSESSIONS_MAX UINT32_C(65536)
 
 typedef struct OwConf {
         uint32_t set;                    /* bit (1u << key) for every keyword given */
@@ -130,6 +138,11 @@ typedef struct OwConf {
         OwTimestamp enddelay;        /* 1.0 s */
         uint32_t maxcontrolsessions; /* 0 = unlimited */
         OwSessionLauncher sessionlauncher; /* auto */
+
+        /* Hardening (issue 11). */
+        bool allowinsecurepfs; /* load an owampd.pfs others may read or write (refused by default) */
+        /* Our own resource limits. */
+        uint32_t maxtestsessions; /* test sessions held by the whole server; 0 = auto (owampd decides) */
         /* Limits against hostile clients (owampd.conf(5), "LIMITS AGAINST
          * HOSTILE CLIENTS"). */
         uint32_t setuptimeout_sec;          /* 30: greeting to the first command; 0 = none */
@@ -150,7 +163,7 @@ int ow_conf_parse(OwConf *c, const void *buf, size_t len, const char *file, OwDi
 
 /* Set one keyword from its textual value, validated as in a file (for
  * command-line options). value is NULL or "" for the flag keywords
- * (verbose, loglocation, rootfolly), required for all others. */
+ * (verbose, loglocation, rootfolly, allowinsecurepfs), required for all others. */
 int ow_conf_set(OwConf *c, OwConfKey key, const char *value, OwDiag *diag);
 
 /* Copy every keyword set in src onto dst. */

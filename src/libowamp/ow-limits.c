@@ -65,6 +65,7 @@ static const struct {
         [OW_LIMIT_DELETE_ON_FETCH] = { "delete_on_fetch", LIMIT_BOOL, 0 },
         [OW_LIMIT_ALLOW_OPEN_MODE] = { "allow_open_mode", LIMIT_BOOL, 1 },
         [OW_LIMIT_TEST_SESSIONS] = { "test_sessions", LIMIT_INT, 0 },
+        [OW_LIMIT_ALLOW_FOREIGN_ENDPOINT] = { "allow_foreign_endpoint", LIMIT_BOOL, 0 },
 };
 
 const char *ow_limit_key_to_string(OwLimitKey key) {
@@ -289,7 +290,7 @@ static int parse_limit(Parser *p, size_t pos) {
                         return P_FAIL(
                                 p, ks, -OW_ERR_KEYWORD,
                                 "unknown limit '%s' (expected parent, bandwidth, disk, delete_on_fetch, "
-                                "allow_open_mode or test_sessions)",
+                                "allow_open_mode, test_sessions or allow_foreign_endpoint)",
                                 ow_cfg_quote(t + ks, ke - ks, q));
                 if (vs == ve)
                         return P_FAIL(p, eq, -OW_ERR_VALUE, "'%s' needs a value",

@@ -36,6 +36,11 @@ typedef enum OwLimitKey {
         OW_LIMIT_DELETE_ON_FETCH, /* 0/1: delete a session file once it was fetched; default 0 */
         OW_LIMIT_ALLOW_OPEN_MODE, /* 0/1: open (unauthenticated) mode allowed; default 1 */
         OW_LIMIT_TEST_SESSIONS,   /* test sessions per control connection; 0 = no limit */
+        /* Not the reference's (issue 11): 0/1, a session's far endpoint
+         * (the client's Sender or Receiver address) may be another host
+         * than the control connection's peer, in modes A and E (never for
+         * packets owampd sends in open mode); default 0. */
+        OW_LIMIT_ALLOW_FOREIGN_ENDPOINT,
         _OW_LIMIT_KEY_MAX,
 } OwLimitKey;
 

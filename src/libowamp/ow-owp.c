@@ -500,3 +500,45 @@ int ow_owp_patch_apply(const OwOwpPatch *p, uint8_t *buf, size_t size) {
         memcpy(buf + p->offset, p->bytes, p->len);
         return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Recovery of an unfinished receiver file (see ow-owp.h)
+ * ------------------------------------------------------------------------ */
+
+int ow_owp_recover(const void *data, size_t size, OwOwpRecovery *ret) {
+        OwOwpFile f;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = ow_owp_parse(data, size, &f);
+        if (r < 0)
+                return r;
+        if (f.version != OW_OWP_VERSION)
+                return 0;
+
+        /* Only the receiver's opening header (or one with its record count
+         * already written by Stop-Sessions step 1): anything else was set by
+         * a writer that got as far as ending the session. */
+        const OwOwpHeader *h = &f.header;
+        if (h->finished != OW_OWP_FINISHED_ERROR || h->next_seqno != 0 || h->n_skips != 0 ||
+            h->skips_offset != 0)
+                return 0;
+
+        /* ow_owp_parse() counted the whole records up to the end of the
+         * buffer (finished is not NORMAL), a partial last one ignored. */
+        OwOwpRecovery rec = {
+                .n_records = f.n_records,
+                .size = h->records_offset + (uint64_t) OW_RECORD_SIZE * f.n_records,
+        };
+        rec.cut = size - rec.size;
+
+        OwOwpHeader fixed = *h;
+        r = ow_owp_header_set_finished(&fixed, OW_OWP_FINISHED_INCOMPLETE, 0, &rec.patches[0]);
+        if (r >= 0)
+                r = ow_owp_header_set_n_records(&fixed, f.n_records, &rec.patches[1]);
+        if (r < 0)
+                return r;
+        *ret = rec;
+        return 1;
+}

@@ -245,3 +245,37 @@ int ow_owp_header_set_finished(OwOwpHeader *h, OwOwpFinished finished, uint32_t 
 
 /* Apply a patch to a file image in memory; -ERANGE if it does not fit. */
 int ow_owp_patch_apply(const OwOwpPatch *p, uint8_t *buf, size_t size);
+
+/*
+ * Recovery of a receiver's file its writer never finished (owampd killed
+ * in the middle of a session: no Stop-Sessions, no SIGTERM).
+ *
+ * Such a file still has the header ow_owp_header_init_receiver() wrote
+ * (finished 0, Next Seqno 0, no skip ranges and no skip offset; the record
+ * count 0, or already set when the writer died inside its Stop-Sessions
+ * steps 1-2) followed by the records appended so far, the last one maybe
+ * cut short. A session that finished (1), one marked incomplete (2), and
+ * one found invalid at Stop-Sessions (0, but with its Next Seqno or its
+ * skip offset set: see datastore_finalize()) are left as they are, and so
+ * is anything that is not version 3.
+ *
+ * The repair, what the SIGTERM path does to a running session's file: cut
+ * the file to `size` (whole records only), then apply patches[0]
+ * (finished OW_OWP_FINISHED_INCOMPLETE, Next Seqno 0) and patches[1] (the
+ * record count) in that order. A crash between the steps leaves a file
+ * that parses, and that this function repairs again.
+ */
+#define OW_OWP_RECOVERY_PATCHES 2
+
+typedef struct OwOwpRecovery {
+        uint64_t size;      /* the file's size once repaired */
+        uint64_t cut;       /* octets of a partial trailing record cut (size + cut = the size given) */
+        uint32_t n_records; /* whole records kept */
+        OwOwpPatch patches[OW_OWP_RECOVERY_PATCHES];
+} OwOwpRecovery;
+
+/* Decide for the whole file image data[0..size) (as ow_owp_parse() takes
+ * it). Returns 1 and sets *ret when the file needs the repair above, 0 when it
+ * needs none, or ow_owp_parse()'s error for a file that does not parse
+ * (which no repair can fix). */
+int ow_owp_recover(const void *data, size_t size, OwOwpRecovery *ret);

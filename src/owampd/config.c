@@ -99,6 +99,7 @@ void config_apply(Server *s, const OwConf *conf) {
         s->control_timeout_usec = (uint64_t) conf->controltimeout_sec * 1000000;
         s->enddelay_nsec = ow_duration_to_nsec(conf->enddelay);
         s->max_control_sessions = conf->maxcontrolsessions;
+        s->max_test_sessions_conf = conf->maxtestsessions;
         s->diskfudge = conf->diskfudge;
         /* The parser bounds it to 1.0 .. 10.0. */
         s->diskfudge_permille = (uint32_t) (conf->diskfudge * 1000.0 + 0.5);
@@ -169,7 +170,7 @@ int server_reload(Server *s) {
 
         r = config_load(s->confdir, s->cli, &conf, err, sizeof(err));
         if (r >= 0)
-                r = policy_load(s->confdir, &p, err, sizeof(err));
+                r = policy_load(s->confdir, conf->allowinsecurepfs, &p, err, sizeof(err));
         if (r < 0) {
                 ow_conf_free(conf);
                 log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR },
@@ -194,6 +195,7 @@ int server_reload(Server *s) {
         conf->sessionlauncher = keep->sessionlauncher;
 
         config_apply(s, conf);
+        session_limit_update(s);
         ow_conf_free(s->conf);
         s->conf = conf;
         policy_install(s, TAKE_PTR(p), true);

@@ -160,6 +160,7 @@ Conn *conn_free(Conn *c) {
         Server *s = c->server;
         TestSession *t, *n;
         bool had_sessions = c->sessions != NULL;
+        session_queue_forget(c);
         LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
                 session_abandon(t);
                 session_free(t);
@@ -572,6 +573,10 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
                          "Refusing session from %s: more than %u sessions on one connection", c->peer_str,
                          MAX_SESSIONS_PER_CONN);
                 accept = OW_ACCEPT_TEMP_RESOURCE;
+        } else if (session_limit_refuse(c)) {
+                /* maxtestsessions, every connection together: before
+                 * anything is allocated, bound or created (no data file). */
+                accept = OW_ACCEPT_TEMP_RESOURCE;
         } else {
                 r = session_new(c, req, &accept, &t);
                 if (r < 0 && accept == OW_ACCEPT_OK)
@@ -617,16 +622,16 @@ static int handle_start_sessions(Conn *c) {
                 return r < 0 ? conn_fail(c, r, "cannot send Start-Ack") : 1;
         }
 
-        TestSession *t;
-        LIST_FOREACH(by_conn, t, c->sessions) {
-                r = session_start(t);
-                if (r < 0) {
-                        conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start session %s: %s", t->sid_hex,
-                                 ow_strerror(r));
-                        (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
-                        conn_finish(c);
-                        return -ECONNABORTED;
-                }
+        /* The workers are launched from the event loop, a few at a time
+         * (session.c), while other connections are served; the Start-Ack
+         * goes once every one of them is READY (conn_sessions_changed()). */
+        r = session_queue_start(c);
+        if (r < 0) {
+                conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start the sessions of %s: %s", c->peer_str,
+                         ow_strerror(r));
+                (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
+                conn_finish(c);
+                return -ECONNABORTED;
         }
         c->state = CONN_STARTING;
         c->any_failure = false;
@@ -698,6 +703,7 @@ static void finish_batch(Conn *c) {
         ow_stop_sessions_done(&c->peer_stop);
         c->state = CONN_IDLE;
         c->our_stop_sent = c->peer_stop_received = false;
+        c->stopping_for_failure = false;
         conn_arm_control_timeout(c);
         server_update_status(c->server);
         fetch_waits_kick(c->server); /* the batch's data is settled */
@@ -717,7 +723,7 @@ static void conn_sessions_changed(Conn *c) {
                                 conn_finish(c);
                                 return;
                         }
-                        if (t->state == SESSION_STARTING)
+                        if (t->state == SESSION_QUEUED || t->state == SESSION_STARTING)
                                 ready = false;
                 }
                 if (!ready)
@@ -735,6 +741,26 @@ static void conn_sessions_changed(Conn *c) {
                 if (ow_engine_input_pending(c->io.engine) > 0)
                         (void) conn_process(c);
                 return;
+        }
+
+        /* A session that failed in the middle (its worker died or could
+         * not store its data) fails the batch: stop the others now rather
+         * than at the end of their schedules, so that Stop-Sessions with
+         * Accept 2 tells the client at once. */
+        if (c->state == CONN_TESTING && !all_done(c)) {
+                TestSession *t, *failed = NULL;
+                LIST_FOREACH(by_conn, t, c->sessions)
+                        if (t->failed && (t->state == SESSION_DONE || t->state == SESSION_FINISHED))
+                                failed = t;
+                if (failed && !c->stopping_for_failure) {
+                        c->stopping_for_failure = true;
+                        conn_log(c, LOG_WARNING, MSGID_WORKER_FAILED,
+                                 "Session %s failed during the test; stopping the other sessions of %s", failed->sid_hex,
+                                 c->peer_str);
+                        LIST_FOREACH(by_conn, t, c->sessions)
+                                if (t != failed)
+                                        (void) session_stop(t, server_now(c->server), false, 0);
+                }
         }
 
         if ((c->state == CONN_TESTING || c->state == CONN_STOPPING) && all_done(c)) {

@@ -23,8 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,6 +254,26 @@ static int apply_patch(int fd, const OwOwpPatch *p) {
         return pwrite_all(fd, p->bytes, p->len, p->offset);
 }
 
+int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_needed) {
+        Server *s = t->server;
+        struct statvfs sv;
+
+        if (statvfs(s->datadir, &sv) < 0)
+                return -errno;
+        /* What this file will take, and what the files being written now
+         * have reserved but not yet written: the disk must hold all. */
+        uint64_t need = MAX(t->disk_reserved, ow_owp_header_size(t->req.n_slots));
+        for (size_t i = 0; i < s->n_files; i++) {
+                const StoredFile *f = &s->files[i];
+                if (f->writer && f->size > f->writer->data_bytes)
+                        need += f->size - f->writer->data_bytes;
+        }
+        uint64_t avail = (uint64_t) sv.f_bavail * (uint64_t) sv.f_frsize;
+        *ret_free = avail;
+        *ret_needed = need;
+        return avail >= need ? 0 : -ENOSPC;
+}
+
 int datastore_create(TestSession *t) {
         Server *s = t->server;
         _cleanup_free_ uint8_t *hdr = NULL;
@@ -294,6 +316,16 @@ int datastore_create(TestSession *t) {
         }
         if (fd < 0)
                 return -ENOENT;
+        /* Held while the session writes: start-up recovery leaves alone a
+         * file that some other process (a second owampd on the same data
+         * directory) still holds. Released when the fd closes, by a crash
+         * too. */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                r = -errno;
+                (void) unlink(t->data_path);
+                safe_close(fd);
+                return r;
+        }
         r = pwrite_all(fd, hdr, size, 0);
         if (r < 0) {
                 (void) unlink(t->data_path);
@@ -410,8 +442,21 @@ int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *s
 
         if (invalid) {
                 /* Marked as an error: the data stays for inspection but a
-                 * whole-session fetch is refused, as with the reference. */
-                r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_ERROR, next_seqno, &p);
+                 * whole-session fetch is refused, as with the reference.
+                 * The count and the (empty) skip ranges are written too, so
+                 * that start-up recovery (ow_owp_recover()) tells this file
+                 * from one whose writer died, even with a Next Seqno of 0. */
+                r = ow_owp_header_set_n_records(&t->owp, t->n_records, &p);
+                if (r >= 0)
+                        r = apply_patch(t->data_fd, &p);
+                if (r >= 0)
+                        r = ow_owp_header_set_n_skips(&t->owp, 0, p2);
+                if (r >= 0)
+                        r = apply_patch(t->data_fd, &p2[0]);
+                if (r >= 0)
+                        r = apply_patch(t->data_fd, &p2[1]);
+                if (r >= 0)
+                        r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_ERROR, next_seqno, &p);
                 if (r >= 0)
                         r = apply_patch(t->data_fd, &p);
                 *ret_invalid = true;
@@ -464,16 +509,6 @@ int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *s
         return r;
 }
 
-int datastore_mark_incomplete(TestSession *t) {
-        OwOwpPatch p;
-        if (t->data_fd < 0)
-                return -EBADF;
-        int r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_INCOMPLETE, 0, &p);
-        if (r < 0)
-                return r;
-        return apply_patch(t->data_fd, &p);
-}
-
 typedef struct Mapped {
         void *data;
         size_t size;
@@ -482,6 +517,111 @@ typedef struct Mapped {
 static void mapped_done(Mapped *m) {
         if (m->data && m->data != MAP_FAILED)
                 munmap(m->data, m->size);
+}
+
+/* What ow_owp_recover() does at start-up to a file whose writer died:
+ * finished 2 first (from then on every reader counts the records by the
+ * size), then the count. */
+int datastore_mark_incomplete(TestSession *t) {
+        OwOwpPatch p;
+        if (t->data_fd < 0)
+                return -EBADF;
+        int r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_INCOMPLETE, 0, &p);
+        if (r >= 0)
+                r = apply_patch(t->data_fd, &p);
+        if (r >= 0 && ow_owp_header_set_n_records(&t->owp, t->n_records, &p) >= 0)
+                r = apply_patch(t->data_fd, &p);
+        return r;
+}
+
+/* One file of the index: repaired (1), nothing to do (0), or an error
+ * (logged here). */
+static int recover_file(Server *s, StoredFile *sf, uint32_t *ret_records) {
+        char hex[OW_SID_HEX_SIZE];
+        LogFields lf = { .message_id = MSGID_SESSION_FINISHED, .sid = ow_sid_to_hex(&sf->sid, hex) };
+        _cleanup_free_ char *path = datastore_path(s, sf->class_path, &sf->sid);
+        OwOwpRecovery rec;
+        struct stat st;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 0; /* gone meanwhile */
+                return log_full(LOG_WARNING, errno, &lf, "Cannot open %s to check it: %m", path);
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK) {
+                        log_full(LOG_NOTICE, 0, &lf,
+                                 "Data file %s is held by another process (a second owampd on this data "
+                                 "directory?); not checked",
+                                 path);
+                        return 0;
+                }
+                return log_full(LOG_WARNING, errno, &lf, "Cannot lock %s: %m", path);
+        }
+        if (fstat(fd, &st) < 0)
+                return log_full(LOG_WARNING, errno, &lf, "Cannot stat %s: %m", path);
+        if (!S_ISREG(st.st_mode) || st.st_size == 0)
+                return 0;
+
+        Mapped m = { .size = (size_t) st.st_size };
+        m.data = mmap(NULL, m.size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m.data == MAP_FAILED)
+                return log_full(LOG_WARNING, errno, &lf, "Cannot map %s: %m", path);
+        r = ow_owp_recover(m.data, m.size, &rec);
+        mapped_done(&m);
+        if (r < 0) {
+                log_full(LOG_WARNING, r, &lf, "Data file %s is damaged and cannot be repaired: %s", path,
+                         ow_strerror(r));
+                return 0;
+        }
+        if (r == 0)
+                return 0;
+
+        if (rec.cut > 0 && ftruncate(fd, (off_t) rec.size) < 0)
+                return log_full(LOG_ERR, errno, &lf, "Cannot repair %s: cutting its partial record: %m", path);
+        for (size_t i = 0; i < ELEMENTSOF(rec.patches); i++) {
+                r = apply_patch(fd, &rec.patches[i]);
+                if (r < 0)
+                        return log_full(LOG_ERR, r, &lf, "Cannot repair %s: writing its header: %m", path);
+        }
+        /* Synced once for all files, by datastore_recover(): a crash before
+         * that leaves a file that is repaired again. */
+        sf->size = rec.size;
+        *ret_records = rec.n_records;
+        log_full(LOG_NOTICE, 0, &lf,
+                 "Session %s was left unfinished (owampd ended without closing it): %u records kept%s, marked "
+                 "incomplete",
+                 hex, rec.n_records, rec.cut > 0 ? ", a partial last record cut" : "");
+        return 1;
+}
+
+int datastore_recover(Server *s) {
+        unsigned repaired = 0;
+        uint64_t records = 0;
+
+        for (size_t i = 0; i < s->n_files; i++) {
+                uint32_t n = 0;
+                if (s->files[i].writer)
+                        continue;
+                if (recover_file(s, &s->files[i], &n) > 0) {
+                        repaired++;
+                        records += n;
+                }
+        }
+        if (repaired == 0)
+                return 0;
+        /* One sync of the file system, not one per file: thousands of
+         * files (a crash with as many sessions) would take seconds. */
+        _cleanup_close_ int dfd = open(s->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || syncfs(dfd) < 0)
+                log_warning_errno(errno, "Cannot sync the data directory %s after repairs: %m", s->datadir);
+        log_notice("Data directory %s: %u unfinished session file%s repaired, %" PRIu64 " records kept",
+                   s->datadir, repaired, repaired == 1 ? "" : "s", records);
+        return (int) repaired;
 }
 
 /*

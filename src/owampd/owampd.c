@@ -483,6 +483,7 @@ int main(int argc, char **argv) {
         }
 
         raise_nofile_limit();
+        session_limit_update(s); /* from the limit raised */
 
         r = sd_event_default(&event);
         if (r < 0) {
@@ -498,7 +499,7 @@ int main(int argc, char **argv) {
         }
 
         Policy *policy = NULL;
-        r = policy_load(s->confdir, &policy, msg, sizeof(msg));
+        r = policy_load(s->confdir, s->conf->allowinsecurepfs, &policy, msg, sizeof(msg));
         if (r < 0) {
                 log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
                 goto finish;
@@ -508,6 +509,7 @@ int main(int argc, char **argv) {
         r = datastore_scan(s);
         if (r < 0)
                 goto finish;
+        (void) datastore_recover(s);
         uint64_t stored = 0;
         for (size_t i = 0; i < s->n_files; i++)
                 stored += s->files[i].size;
@@ -589,9 +591,10 @@ int main(int argc, char **argv) {
         if (s->port_low != 0)
                 snprintf(ports, sizeof(ports), "%u-%u", s->port_low, s->port_high);
         log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STARTED },
-                 "owampd %s ready: modes %s%s%s, test ports %s, data in %s, sessions via %s", PACKAGE_VERSION,
-                 s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
-                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", ports, s->datadir, s->launcher->ops->name);
+                 "owampd %s ready: modes %s%s%s, test ports %s, data in %s, sessions via %s, at most %u at once",
+                 PACKAGE_VERSION, s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
+                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", ports, s->datadir, s->launcher->ops->name,
+                 s->max_test_sessions);
         (void) sd_notify(false, "READY=1");
         server_update_status(s);
 
@@ -602,6 +605,7 @@ finish:
         while (s->conns)
                 conn_free(s->conns);
         guard_free(s);
+        session_queue_done(s);
         remove_pid_files(s);
         sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);

@@ -57,6 +57,7 @@ typedef enum ConnState {
 
 typedef enum SessionState {
         SESSION_REQUESTED, /* accepted, socket bound, not started */
+        SESSION_QUEUED,    /* Start-Sessions came: waiting its turn to be launched (session.c) */
         SESSION_STARTING,  /* worker launched, no READY yet */
         SESSION_RUNNING,   /* READY received */
         SESSION_DONE,      /* DONE received (or the worker failed) */
@@ -127,6 +128,12 @@ struct Conn {
         char *class_name; /* policy class the connection was admitted under */
         uint64_t policy_generation;
 
+        /* Start-Sessions came: its sessions wait in turn with those of
+         * other connections to be launched (session.c). */
+        LIST_FIELDS(Conn, starting);
+        bool in_starting;                 /* on Server.starting */
+        TestSession *start_next;          /* its next session to launch */
+
         LIST_HEAD(TestSession, sessions); /* of the current batch */
         unsigned n_sessions;
         unsigned n_accepted; /* sessions accepted on this connection so far (test_sessions) */
@@ -136,6 +143,7 @@ struct Conn {
         OwTimestamp peer_stop_time;
         OwStopSessions peer_stop;
         bool any_failure;
+        bool stopping_for_failure; /* a session failed mid-test: the others were told to stop */
 
         /* Limits against hostile clients (guard.c). */
         bool guarded;            /* counted against its source's connections */
@@ -153,6 +161,11 @@ struct Server {
         unsigned n_conns;
         LIST_HEAD(TestSession, all_sessions);
         unsigned n_sessions_running;
+        /* Connections whose sessions wait to be launched, a few per turn
+         * of the event loop, one connection after the other (session.c). */
+        LIST_HEAD(Conn, starting);
+        sd_event_source *start_source; /* a due timer while some wait: the next batch */
+        bool launcher_busy;            /* its last start was -EBUSY (said once, at debug level) */
 
         sd_event_source **listeners;
         size_t n_listeners;
@@ -194,6 +207,12 @@ struct Server {
         uint64_t auth_backoff_usec;   /* the first back-off; doubles with each next one */
         sd_event_source *accept_pause;     /* out of descriptors: the listeners wait (server.c) */
         uint64_t accept_pause_logged_usec; /* its last log line */
+        /* The global bound on test sessions (session.c, issue 11). */
+        uint32_t max_test_sessions_conf; /* maxtestsessions as configured; 0: auto */
+        unsigned max_test_sessions;      /* in force: from the above and RLIMIT_NOFILE */
+        unsigned n_sessions;             /* TestSessions held, every connection together */
+        uint64_t n_refused_full;         /* refused at the bound since it was last reached */
+        bool sessions_full;              /* the bound was reached and said so; not yet left */
         double diskfudge;
         uint32_t diskfudge_permille;
         uint32_t dieby_sec;
@@ -260,11 +279,26 @@ void conn_log_internal(const char *file, int line, Conn *c, int priority, const 
 /* session.c */
 int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret);
 TestSession *session_free(TestSession *t);
-int session_start(TestSession *t);
+/* Start-Sessions: launch the connection's sessions' workers from the
+ * event loop, a few at a time, taking turns with other connections; each
+ * READY, or a failure, comes as conn_session_event(). */
+int session_queue_start(Conn *c);
+void session_queue_forget(Conn *c); /* the connection goes away, or stops waiting */
+void session_queue_done(Server *s);
 int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno);
 int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp stop_time);
 void session_abandon(TestSession *t); /* connection lost: kill, keep data as incomplete */
 TestSession *server_find_session(Server *s, const OwSid *sid);
+/* maxtestsessions: work out the bound in force from the configuration and
+ * the descriptor limit (at start-up, after raising it, and on reload);
+ * logs when it differs from what was asked. */
+void session_limit_update(Server *s);
+/* Sessions held now: those that exist and the workers of released ones
+ * still running. */
+unsigned session_limit_held(Server *s);
+/* A Request-Session would go past maxtestsessions: count it and log the
+ * first of a run of such refusals (the caller answers Accept 5). */
+bool session_limit_refuse(Conn *c);
 
 /* datastore.c */
 #define DATASTORE_HIERARCHY_DIR \
@@ -276,11 +310,19 @@ void datastore_done(Server *s);
 /* A receive session is going away: charge its file at its real size, or
  * delete it (never ran, or over the class's hard disk limit). */
 void datastore_settle(TestSession *t);
+/* Whether the data directory's file system has room for t's file (its
+ * disk estimate) besides what the files being written still need:
+ * -ENOSPC if not, with what is free and what is needed. */
+int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_needed);
 int datastore_create(TestSession *t);
 int datastore_append(TestSession *t, const uint8_t *records, size_t n);
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid);
 int datastore_mark_incomplete(TestSession *t);
+/* At start-up, after datastore_scan(): repair the files of sessions whose
+ * writer died (owampd killed), as datastore_mark_incomplete() marks them
+ * (ow_owp_recover()); one journal line per file. Returns how many. */
+int datastore_recover(Server *s);
 int datastore_delete(TestSession *t); /* a session that never ran: its file and index entry */
 char *datastore_path(const Server *s, const char *class_path, const OwSid *sid);
 /* Build the whole Fetch-Session response for sid into the connection's
@@ -312,7 +354,9 @@ uint64_t fetch_wait_total_usec(uint64_t first_usec);
 
 /* policy.c */
 /* On error, err gets "file:line: reason". */
-int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size);
+/* allow_insecure_pfs (owampd.conf allowinsecurepfs): load an owampd.pfs
+ * that others may read or write, with a warning, instead of refusing it. */
+int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char *err, size_t err_size);
 Policy *policy_ref(Policy *p);
 Policy *policy_unref(Policy *p);
 void policy_install(Server *s, Policy *p, bool reload);
@@ -323,6 +367,9 @@ const char *policy_class_for(Server *s, const SockAddr *peer, const char *keyid)
  * refusal with the class and the limit; on OK the session holds its
  * resources until policy_release_session(). */
 OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t);
+/* The session's far endpoint is the control connection's peer, or the
+ * class may name another host (allow_foreign_endpoint); logs a refusal. */
+OwAccept policy_check_endpoint(Server *s, Conn *c, TestSession *t);
 void policy_release_session(Server *s, TestSession *t);
 /* The session's file ended up size octets: 0 if that fits its class's
  * hard disk limit (disk x diskfudge), -EDQUOT (logged) if not. */

@@ -92,7 +92,7 @@ char *policy_config_path(const char *confdir, const char *ext) {
 
 /* Both files, all or nothing. A missing file is an empty one: no keys,
  * and the reference's single open class "default". */
-int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
+int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char *err, size_t err_size) {
         _cleanup_(policy_unrefp) Policy *p = NULL;
         OwDiag d = {}, *diag = &d;
         int r;
@@ -116,10 +116,22 @@ int policy_load(const char *confdir, Policy **ret, char *err, size_t err_size) {
                 p->pfs_mode = st.st_mode;
         if (r == -ENOENT)
                 r = ow_pfs_new(&p->pfs);
-        else if (r >= 0)
-                r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, diag);
-        else
+        else if (r < 0)
                 ow_diag_set(diag, p->pfs_path, 0, r, "cannot read: %s", strerror(-r));
+        else if ((p->pfs_mode & (S_IROTH | S_IWOTH)) && !allow_insecure_pfs)
+                /* The pass-phrases are the keys of modes A and E: whoever
+                 * reads them is any of their users, whoever writes them adds
+                 * one. Refused, as sshd refuses a private key others can
+                 * read, unless the configuration says otherwise (then
+                 * policy_install() warns). */
+                r = ow_diag_set(diag, p->pfs_path, 0, -EPERM,
+                                "is %s by others (mode %04o): refusing to use its pass-phrases; make it "
+                                "private (chown root:owamp; chmod 0640) or set allowinsecurepfs in owampd.conf",
+                                p->pfs_mode & S_IWOTH ? (p->pfs_mode & S_IROTH ? "readable and writable" : "writable")
+                                                      : "readable",
+                                (unsigned) (p->pfs_mode & 07777));
+        else
+                r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, diag);
         if (buf) {
                 ow_wipe(buf, len);
                 buf = mfree(buf);
@@ -165,8 +177,8 @@ void policy_install(Server *s, Policy *p, bool reload) {
                  p->limits_missing ? ")" : "");
         /* The pass-phrases are the keys of modes A and E. */
         if (!p->pfs_missing && (p->pfs_mode & (S_IROTH | S_IWOTH)))
-                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases; "
-                            "make it root:owamp and mode 0640 (chmod 0640)",
+                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases "
+                            "(allowinsecurepfs is set); make it root:owamp and mode 0640 (chmod 0640)",
                             p->pfs_path, p->pfs_mode & S_IWOTH ? "writable" : "readable",
                             (unsigned) (p->pfs_mode & 07777), p->pfs_mode & S_IWOTH ? "change" : "read");
 }
@@ -281,6 +293,56 @@ static void log_refusal(Conn *c, TestSession *t, const OwLimits *l, size_t cls, 
                  " in use, %" PRIu64 " requested%s",
                  t->sid_hex, c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit,
                  limit_unit(key), why->used, amount, extra_text ? extra_text : "");
+}
+
+/* The far endpoint of a session (the client's Sender or Receiver address
+ * in Request-Session) must be the host that asked, in every mode: else an
+ * authenticated client could aim our test packets at a third party, or
+ * have us take packets from one. allow_foreign_endpoint lets a class ask
+ * for another host (third-party tests), except for packets we send in open
+ * mode (PROTOCOL.md 5.1). RFC 4656 leaves this to policy; the refusal is
+ * Accept 1 (failure), as for any policy refusal. */
+OwAccept policy_check_endpoint(Server *s, Conn *c, TestSession *t) {
+        SockAddr far = t->peer, near = c->peer;
+        char peer[SOCKADDR_STR_MAX];
+        const char *role = t->we_send ? "receiver" : "sender";
+        size_t cls;
+
+        sockaddr_unmap_v4(&far);
+        sockaddr_unmap_v4(&near);
+        if (sockaddr_equal_addr(&far, &near))
+                return OW_ACCEPT_OK;
+        sockaddr_str(&t->peer, peer, sizeof(peer));
+
+        LogFields f = {
+                .message_id = MSGID_SESSION_REFUSED,
+                .sid = t->sid_hex[0] ? t->sid_hex : NULL,
+                .peer = c->peer_addr_str,
+                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
+                .keyid = c->keyid[0] ? c->keyid : NULL,
+        };
+        if (t->we_send && c->mode == OW_MODE_OPEN) {
+                log_full(LOG_NOTICE, 0, &f,
+                         "Refusing session %s from %s: open mode, and the receiver %s is not the requesting host",
+                         t->sid_hex, c->peer_str, peer);
+                return OW_ACCEPT_FAILURE;
+        }
+        if (!s->policy)
+                return OW_ACCEPT_INTERNAL;
+        const OwLimits *l = s->policy->limits;
+        if (resolve_peer(l, &c->peer, c->keyid[0] ? c->keyid : NULL, &cls) < 0)
+                return OW_ACCEPT_INTERNAL;
+        if (ow_limits_get(l, cls, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT))
+                return OW_ACCEPT_OK;
+        char f_class[128];
+        const char *extra[] = { f_class, "OWAMP_LIMIT=allow_foreign_endpoint", NULL };
+        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", ow_limits_class_name(l, cls));
+        f.extra = extra;
+        log_full(LOG_NOTICE, 0, &f,
+                 "Refusing session %s from %s (class %s): the %s %s is not the requesting host "
+                 "(allow_foreign_endpoint is off)",
+                 t->sid_hex, c->peer_str, ow_limits_class_name(l, cls), role, peer);
+        return OW_ACCEPT_FAILURE;
 }
 
 /* Before a disk limit says no, the data directory is counted again; at

@@ -21,6 +21,32 @@ int clock_offset_from_env(int64_t *ret_nsec) {
         return 0;
 }
 
+static int seconds_to_nsec(const char *p, char **end, double min, double max, int64_t *ret) {
+        errno = 0;
+        double v = strtod(p, end);
+        if (errno || *end == p || !(v >= min && v <= max))
+                return -EINVAL;
+        *ret = (int64_t) (v * 1e9);
+        return 0;
+}
+
+int clock_step_from_env(int64_t *ret_after_nsec, int64_t *ret_step_nsec) {
+        const char *e = getenv("OWAMP_DEBUG_CLOCK_STEP");
+        int64_t after, step;
+        char *end;
+
+        *ret_after_nsec = *ret_step_nsec = 0;
+        if (isempty(e))
+                return 0;
+        if (seconds_to_nsec(e, &end, 0, 1e6, &after) < 0 || after <= 0 || *end != ':')
+                return -EINVAL;
+        if (seconds_to_nsec(end + 1, &end, -1e6, 1e6, &step) < 0 || step == 0 || *end)
+                return -EINVAL;
+        *ret_after_nsec = after;
+        *ret_step_nsec = step;
+        return 0;
+}
+
 OwTimestamp clock_now(int64_t offset_nsec) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

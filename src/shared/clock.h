@@ -13,3 +13,10 @@
 int clock_offset_from_env(int64_t *ret_nsec);
 
 OwTimestamp clock_now(int64_t offset_nsec);
+
+/* For tests only: OWAMP_DEBUG_CLOCK_STEP="AFTER:STEP" (decimal seconds)
+ * makes a session worker's clock jump by STEP (-1e6 < STEP < 1e6, not 0)
+ * AFTER seconds (0 < AFTER <= 1e6) after the worker started, as if the
+ * system clock had been stepped, without touching the machine's clock.
+ * 0 with both set to 0 when unset or empty; -EINVAL when malformed. */
+int clock_step_from_env(int64_t *ret_after_nsec, int64_t *ret_step_nsec);

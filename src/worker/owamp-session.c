@@ -82,6 +82,17 @@
 #define RECV_COALESCE_MAX_NSEC INT64_C(1000000)
 #define NSEC_PER_SEC INT64_C(1000000000)
 #define ERREST_REFRESH_NSEC INT64_C(1000000000)
+/* A change of CLOCK_REALTIME against CLOCK_MONOTONIC beyond what NTP may
+ * slew (500 ppm) plus this is a step of the clock, not a correction. */
+#define CLOCK_STEP_MIN_NSEC INT64_C(10000000)
+#define CLOCK_SLEW_MAX_PPM 500
+/* Two reads of CLOCK_MONOTONIC around one of CLOCK_REALTIME further apart
+ * than this: preempted in between, read again (at most CLOCK_READ_TRIES). */
+#define CLOCK_READ_MAX_NSEC INT64_C(1000000)
+#define CLOCK_READ_TRIES 3
+#define PPM_PER_UNIT INT64_C(1000000)
+#define NSEC_PER_MSEC_I INT64_C(1000000)
+#define USEC_PER_MSEC_U UINT64_C(1000)
 #define SETUP_TIMEOUT_MSEC 30000
 
 typedef struct Session {
@@ -96,6 +107,14 @@ typedef struct Session {
 
         OwErrEst errest;
         int64_t errest_at; /* monotonic ns of the last refresh */
+
+        /* Clock steps (clock_watch()): realtime - monotonic when last looked. */
+        bool clock_watched;
+        int64_t clock_gap_nsec, clock_watched_at;
+        int64_t clock_stepped_nsec; /* sum of the steps seen, in absolute value */
+        /* OWAMP_DEBUG_CLOCK_STEP (tests): CLOCK_MONOTONIC ns from which the
+         * clock reads debug_step_nsec more; 0: never. */
+        int64_t debug_step_at, debug_step_nsec;
 
         /* sender */
         int64_t wake_late_nsec; /* tracked high quantile of clock_nanosleep's overshoot */
@@ -119,26 +138,97 @@ static int64_t mono_nsec(void) {
         return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Our clock's offset from CLOCK_REALTIME: OWAMP_DEBUG_TIMEOFFSET, plus the
+ * step of OWAMP_DEBUG_CLOCK_STEP once its time has come (tests only). */
+static int64_t clock_offset(const Session *s) {
+        int64_t off = s->setup.clock_offset_nsec;
+        if (s->debug_step_at > 0 && mono_nsec() >= s->debug_step_at)
+                off += s->debug_step_nsec;
+        return off;
+}
+
 static OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
-        return ow_timestamp_from_timespec_shifted(ts, s->setup.clock_offset_nsec);
+        return ow_timestamp_from_timespec_shifted(ts, clock_offset(s));
 }
 
 static OwTimestamp now_owts(const Session *s) {
-        return clock_now(s->setup.clock_offset_nsec);
+        return clock_now(clock_offset(s));
 }
 
 /* CLOCK_REALTIME value at which our (offset) clock reads t. */
 static void owts_to_realtime(const Session *s, OwTimestamp t, struct timespec *ret) {
-        ow_timestamp_to_timespec_shifted(t, s->setup.clock_offset_nsec, ret);
+        ow_timestamp_to_timespec_shifted(t, clock_offset(s), ret);
+}
+
+static int64_t realtime_nsec(void);
+
+static int64_t ms_rounded(int64_t nsec) {
+        return (nsec + (nsec < 0 ? -NSEC_PER_MSEC_I : NSEC_PER_MSEC_I) / 2) / NSEC_PER_MSEC_I;
+}
+
+/* A step of the clock in the middle of a session (an operator's date -s,
+ * ntpdate, chrony's makestep) makes the timestamps before and after it
+ * disagree by the step: say so once per step, and from then on mark every
+ * timestamp unsynchronised, with an error of at least the steps seen
+ * (current_errest()). Slewing, which NTP does within 500 ppm, is not a
+ * step. */
+static bool clock_watch(Session *s) {
+        int64_t m0 = 0, rt = 0, m1 = 0;
+        bool stepped = false;
+
+        /* Both clocks at one instant: a preemption between the reads would
+         * look like a step. Read again when one came between them. */
+        for (int i = 0;; i++) {
+                m0 = mono_nsec();
+                rt = realtime_nsec();
+                m1 = mono_nsec();
+                if (m1 - m0 <= CLOCK_READ_MAX_NSEC)
+                        break;
+                if (i == CLOCK_READ_TRIES)
+                        return false; /* look again next time */
+        }
+        int64_t mono = m0 + (m1 - m0) / 2;
+        int64_t gap = rt + clock_offset(s) - mono;
+
+        if (s->clock_watched) {
+                int64_t jump = gap - s->clock_gap_nsec;
+                int64_t elapsed = mono - s->clock_watched_at;
+                int64_t allowed = CLOCK_STEP_MIN_NSEC + elapsed / (PPM_PER_UNIT / CLOCK_SLEW_MAX_PPM);
+                if (jump > allowed || -jump > allowed) {
+                        s->clock_stepped_nsec += jump < 0 ? -jump : jump;
+                        log_full(LOG_WARNING, 0, &s->log,
+                                 "The clock was stepped by %+" PRId64 " ms during the session: timestamps "
+                                 "from now on are marked unsynchronised, with an error of at least %" PRId64
+                                 " ms",
+                                 ms_rounded(jump), ms_rounded(s->clock_stepped_nsec));
+                        stepped = true;
+                }
+        }
+        s->clock_gap_nsec = gap;
+        s->clock_watched_at = mono;
+        s->clock_watched = true;
+        return stepped;
+}
+
+/* An estimate's bound in microseconds: Multiplier x 2^(Scale - 32) s. */
+static uint64_t errest_usec(OwErrEst e) {
+        unsigned __int128 v = (unsigned __int128) ow_errest_multiplier(e) << ow_errest_scale(e);
+        v = v * OW_USEC_PER_SEC >> 32;
+        return v > UINT64_MAX ? UINT64_MAX : (uint64_t) v;
 }
 
 static OwErrEst current_errest(Session *s) {
         int64_t m = mono_nsec();
+        clock_watch(s);
         if (s->errest == 0 || m - s->errest_at > ERREST_REFRESH_NSEC) {
                 struct timex tx = {};
                 int rc = adjtimex(&tx);
                 s->errest = ow_errest_from_timex(rc, &tx);
                 s->errest_at = m;
+        }
+        if (s->clock_stepped_nsec > 0) {
+                uint64_t us = MAX(errest_usec(s->errest), (uint64_t) (s->clock_stepped_nsec / NSEC_PER_MSEC_I) * USEC_PER_MSEC_U);
+                return (OwErrEst) (ow_errest_from_usec(true, us) & ~OW_ERREST_S_BIT);
         }
         return s->errest;
 }
@@ -448,8 +538,13 @@ static int run_sender(Session *s) {
                 if (r > 0)
                         break;
 
-                /* Nothing but the timestamp and the send from here on. */
-                (void) ow_testpkt_finish(s->codec, pkt, seq, now_owts(s), err);
+                /* Nothing but the timestamp and the send from here on (and
+                 * a look at the clock: a step during the wait must show in
+                 * this packet's estimate, not the next one's). */
+                OwTimestamp ts = now_owts(s);
+                if (clock_watch(s))
+                        err = current_errest(s);
+                (void) ow_testpkt_finish(s->codec, pkt, seq, ts, err);
                 ssize_t sent = send(UDP_FD, pkt, size, 0);
                 realtime_leave(s);
                 if (sent < 0) {
@@ -885,6 +980,17 @@ int main(int argc, char **argv) {
         }
         ow_sid_to_hex(&s.setup.sid, s.sid_hex);
         s.log.sid = s.sid_hex;
+
+        int64_t step_after;
+        if (clock_step_from_env(&step_after, &s.debug_step_nsec) < 0)
+                return fail(&s, -EINVAL, "Invalid OWAMP_DEBUG_CLOCK_STEP (AFTER:STEP in seconds expected)"),
+                       EXIT_FAILURE;
+        if (step_after > 0) {
+                s.debug_step_at = mono_nsec() + step_after;
+                log_full(LOG_NOTICE, 0, &s.log, "OWAMP_DEBUG_CLOCK_STEP: the clock will be stepped by %+" PRId64
+                         " ms in %" PRId64 " ms (a test)",
+                         s.debug_step_nsec / NSEC_PER_MSEC_I, step_after / NSEC_PER_MSEC_I);
+        }
 
         OwTestKeys keys;
         memcpy(keys.aes, s.setup.test_aes_key, sizeof(keys.aes));

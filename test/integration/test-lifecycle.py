@@ -8,6 +8,7 @@ far is kept."""
 import os
 import re
 import signal
+import struct
 import sys
 import time
 
@@ -110,6 +111,109 @@ def case_daemon_stopped(t):
                                 "owping: Test session(s) Failed..."], "owping's stderr")
 
 
+def case_daemon_killed(t):
+    """owampd SIGKILLed in the middle of a session (issue 11 item 3): its
+    workers notice and end; the data file, left with its opening header
+    (finished 0, no count), is repaired by the next owampd at start-up:
+    records kept, a torn last record cut, marked incomplete, fetchable."""
+    d = t.daemon()
+    p, sid = start_long_session(t, d)
+    workers = d.children()
+    check_eq(len(workers), 2, "owampd's workers during the test")
+    d.kill()
+    killed = time.monotonic()
+    # Its workers are ours now (the test is a subreaper): they see their
+    # controller's channel close and end.
+    left = t.reap_orphans(3)
+    check_eq(left, [], "owampd's workers still running after its death (%s)" % [proc_cmdline(x) for x in left])
+    log("owampd's workers ended %.2f s after the kill", time.monotonic() - killed)
+    rc = p.wait(LOSS_TIMEOUT + 10)
+    check_eq(rc, 1, "owping's status without its server")
+
+    path = d.data_path(sid)
+    with open(path, "rb") as f:
+        data = f.read()
+    finished, next_seqno, n_skips, n_records, skips_off = struct.unpack(">IIIIQ", data[8:32])
+    check_eq((finished, next_seqno, n_skips, n_records, skips_off), (0, 0, 0, 0, 0),
+             "header left by the killed owampd")
+    on_disk = parse_owp(data).records
+    check(len(on_disk) >= 20, "only %d records on disk", len(on_disk))
+    check_eq((len(data) - 184) % 25, 0, "whole records on disk")
+    # A write torn by the crash: part of one more record.
+    with open(path, "ab") as f:
+        f.write(data[184:184 + 11])
+
+    # The same data and var directories, as a restarted service has (the
+    # killed one left its pid file behind, unlocked).
+    check(os.path.exists(os.path.join(d.vardir, "owamp-server.pid")), "the killed owampd left no pid file")
+    d2 = t.daemon(args=["-d", d.datadir, "-R", d.vardir])
+    d2.wait_log(r"Session %s was left unfinished \(owampd ended without closing it\): %d records kept, "
+                r"a partial last record cut, marked incomplete" % (sid, len(on_disk)))
+    d2.wait_log(r"Data directory \S+: 1 unfinished session file repaired, %d records kept" % len(on_disk))
+    with open(path, "rb") as f:
+        fixed = f.read()
+    check_eq(len(fixed), len(data), "size after the repair (the torn record cut)")
+    f = parse_owp(fixed)
+    check_eq((f.finished, f.next_seqno, f.stored_n_records), (2, 0, len(on_disk)), "header after the repair")
+    check_eq([r.key() for r in f.records], [r.key() for r in on_disk], "records after the repair")
+    with RawClient(d2) as c:
+        c.open()
+        ack, req, _, _, records = c.fetch(bytes.fromhex(sid))
+        check_eq((ack["accept"], ack["finished"], ack["n_records"]), (0, 2, len(on_disk)),
+                 "Fetch-Ack of the repaired session")
+        check_eq(req.sid.hex(), sid, "SID of the fetched request")
+        check_eq([r.key() for r in records], [r.key() for r in on_disk], "fetched records vs the file")
+    # A second start finds nothing more to repair.
+    d2.stop(check=False)
+    d3 = t.daemon(args=["-d", d.datadir])
+    check(not re.search(r"left unfinished|repaired", d3.log()), "a repaired file repaired again:\n%s" % d3.log())
+    d3.stop(check=False)
+
+
+def proc_environ(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    except OSError:
+        return {}
+
+
+def case_worker_killed(t):
+    """owampd's receiving worker SIGKILLed mid-session: the session ends
+    (owampd's Stop-Sessions says it failed), owping reports the failure,
+    the records stored so far are kept as incomplete and fetchable, and
+    nothing is left running or open."""
+    d = t.daemon()
+    p, sid = start_long_session(t, d)
+    workers = d.children()
+    check_eq(len(workers), 2, "owampd's workers during the test")
+    receiver = [w for w in workers if proc_environ(w).get(b"OWAMP_SID") == sid.encode()]
+    check_eq(len(receiver), 1, "owampd's receiving worker (OWAMP_SID=%s) among %s" % (sid, workers))
+    os.kill(receiver[0], signal.SIGKILL)
+    killed = time.monotonic()
+    d.wait_log(r"Worker of session %s ended with status" % sid)
+    d.wait_log(r"Session %s failed during the test; stopping the other sessions of 127\.0\.0\.1:\d+$" % sid)
+    # The batch fails at once, not when the 20 s schedule ends.
+    rc = p.wait(5)
+    took = time.monotonic() - killed
+    log("owping ended %.2f s after the worker was killed, status %d", took, rc)
+    check(took < 5, "owping took %.1f s to end", took)
+    check_eq(rc, 1, "owping's status after the server's worker died")
+    check_eq(open(p.err_path).read().splitlines(), ["owping: the server reports failed sessions: internal error",
+                                                  "owping: Test session(s) Failed..."],
+             "owping's stderr")
+    d.quiesce()
+    f = check_incomplete(d, sid)
+    with RawClient(d) as c:
+        c.open()
+        ack, req, _, _, records = c.fetch(bytes.fromhex(sid))
+        check_eq((ack["accept"], ack["finished"], ack["n_records"]), (0, 2, len(f.records)),
+                 "Fetch-Ack of the session whose worker was killed")
+        check_eq([r.key() for r in records], [r.key() for r in f.records], "fetched records vs file")
+    q = t.owping(["-A", "O", "-c", "5", "-i", "0.01", "-L", "1", d.addr])
+    check_eq([(s["sent"], s["lost"]) for s in parse_summaries(q.out)], [(5, 0), (5, 0)], "next client's reports")
+
+
 def case_concurrent(t):
     d = t.daemon()
     procs = [t.spawn_owping(["-A", mode, "-c", "50", "-i", "0.01", "-L", "1"] +
@@ -130,6 +234,8 @@ def case_concurrent(t):
 CASES = {
     "client-killed": case_client_killed,
     "daemon-stopped": case_daemon_stopped,
+    "daemon-killed": case_daemon_killed,
+    "worker-killed": case_worker_killed,
     "concurrent": case_concurrent,
 }
 

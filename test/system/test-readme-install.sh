@@ -11,7 +11,8 @@
 #    /usr/local, and an owping through the socket works;
 #  - the "Configuration" block makes owampd.pfs root:owamp 0640 with one
 #    identity, owampd re-reads it and the identity authenticates; made
-#    readable by others, owampd warns with the file and its mode.
+#    readable by others, owampd refuses to reload it, naming the file and
+#    its mode, and keeps the keys it had.
 # owamp-it: needs the source
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$OWAMP_IT_LIB"
@@ -32,11 +33,12 @@ readme_block() {
                 inside && block { exit }' "$src/README.md"
 }
 
-# pfs_warnings [PRIORITY]: owampd's journal lines about owampd.pfs and others.
+# pfs_warnings [PRIORITY]: owampd's journal lines about owampd.pfs and others
+# (a warning with allowinsecurepfs, else the refusal of a reload).
 pfs_warnings() {
-        journal_messages _SYSTEMD_UNIT=owampd.service ${1:+PRIORITY=$1} | grep 'owampd\.pfs is .* by others' || true
+        journal_messages _SYSTEMD_UNIT=owampd.service ${1:+PRIORITY=$1} | grep 'owampd\.pfs:\? is .* by others' || true
 }
-has_pfs_warning() { [ -n "$(pfs_warnings 4)" ]; }
+has_pfs_refusal() { [ -n "$(pfs_warnings 3)" ]; }
 
 it_step "the README's blocks"
 readme_block "Installing from the source tree" >"$OWAMP_IT_OUT/readme-install.sh"
@@ -101,9 +103,12 @@ owping -A A -u alice -k /root/alice.pfs -c 5 -i 0.01 -L 1 127.0.0.1 >"$OWAMP_IT_
         it_fail "owping as alice: $(cat "$OWAMP_IT_OUT/owping-alice.txt")"
 assert_eq 2 "$(grep -c '^5 sent, 0 lost' "$OWAMP_IT_OUT/owping-alice.txt")" "alice's sessions ran"
 
-it_step "owampd.pfs readable by others: a warning naming it and its mode"
+it_step "owampd.pfs readable by others: the reload refused, naming it and its mode; the keys stay"
 chmod 0644 /etc/owamp/owampd.pfs
 systemctl reload owampd.service
-wait_for 10 has_pfs_warning
-assert_match '^/etc/owamp/owampd\.pfs is readable by others \(mode 0644\): anyone on this host can read' \
-        "$(pfs_warnings 4 | tail -n1)" "the warning, at priority warning"
+wait_for 10 has_pfs_refusal
+assert_match '^Reload failed: /etc/owamp/owampd\.pfs: is readable by others \(mode 0644\): refusing to use its pass-phrases' \
+        "$(pfs_warnings 3 | tail -n1)" "the refusal, at priority err"
+owping -A A -u alice -k /root/alice.pfs -c 5 -i 0.01 -L 1 127.0.0.1 >"$OWAMP_IT_OUT/owping-alice-2.txt" 2>&1 ||
+        it_fail "owping as alice after the refused reload: $(cat "$OWAMP_IT_OUT/owping-alice-2.txt")"
+chmod 0640 /etc/owamp/owampd.pfs

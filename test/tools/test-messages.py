@@ -4,8 +4,11 @@
 
 - owampd's policy line names a file only when it was read: "0 keys (there
   is no DIR/owampd.pfs)", not "from DIR/owampd.pfs";
-- a pass-phrase file others may read (or write) gets a warning naming it
-  and its mode, at start and on a reload; 0640 and 0600 get none;
+- a pass-phrase file others may read (or write) is refused (issue 11
+  item 6): owampd does not start, naming the file and its mode, and a
+  reload keeps the previous policy; with allowinsecurepfs in owampd.conf
+  it is used with a warning naming it and its mode, at start and on a
+  reload; 0640 and 0600 get neither;
 - the ready line says "test ports ephemeral", not "0-0";
 - owamp-server.pid and owamp-server.info are in -R while owampd runs
   (the pid its own, the START= line the NTP time owup reports) and gone
@@ -115,26 +118,72 @@ try:
     c.check("readable by others" not in d.text() and "writable by others" not in d.text(),
             "pfs 0640: no warning")
 
-    # Made readable by others, then writable: a warning on each reload.
+    # Made readable by others, then writable: each reload refused, the
+    # previous policy kept (still one key: an empty file would have none).
+    pfs = os.path.join(d.conf, "owampd.pfs")
+    for mode, word in [(0o644, "readable"), (0o602, "writable"), (0o606, "readable and writable")]:
+        os.chmod(pfs, mode)
+        with open(pfs, "w") as f:
+            f.write("")  # would be 0 keys if it were loaded
+        before = len(re.findall(r"Reload failed", d.text()))
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"Reload failed", before + 1)
+        tail = d.text().split("Reload failed")[-1]
+        c.check(re.search(rf"^: {re.escape(pfs)}: is {word} by others \(mode {mode:04o}\): refusing to use its "
+                          r"pass-phrases; make it private \(chown root:owamp; chmod 0640\) or set allowinsecurepfs "
+                          r"in owampd\.conf \(keeping the previous configuration and policy\)$", tail, re.M),
+                f"pfs {mode:04o}: the refusal names the file and its mode:\n{tail}")
+        c.check(d.proc.poll() is None, f"pfs {mode:04o}: owampd still runs")
+        with open(pfs, "w") as f:
+            f.write(PFS)
+    os.chmod(pfs, 0o600)
+    before = len(re.findall(r"Reloaded policy", d.text()))
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"Reloaded policy: 1 key from", before + 1)
+    c.check("by others" not in d.text().split("Reloaded policy")[-1], "pfs 0600: no warning")
+    c.eq(d.stop(), 0, "present: clean stop")
+
+    # With allowinsecurepfs: loaded, and a warning on every reload.
+    d = Daemon("allowed", {"owampd.pfs": (PFS, 0o640), "owampd.conf": ("allowinsecurepfs\n", 0o644)})
     pfs = os.path.join(d.conf, "owampd.pfs")
     for mode, word, n in [(0o644, "readable", 1), (0o606, "writable", 1), (0o600, None, 0)]:
         os.chmod(pfs, mode)
         before = len(re.findall(r"Reloaded policy", d.text()))
         d.proc.send_signal(signal.SIGHUP)
-        d.wait_log(r"Reloaded policy", before + 1)
+        d.wait_log(r"Reloaded policy: 1 key", before + 1)
         tail = d.text().split("Reloaded policy")[-1]
         if word:
             c.check(re.search(rf"{re.escape(pfs)} is {word} by others \(mode {mode:04o}\): anyone on this host can "
-                              r"\w+ the pass-phrases; make it root:owamp and mode 0640", tail),
+                              r"\w+ the pass-phrases \(allowinsecurepfs is set\); make it root:owamp and mode 0640",
+                              tail),
                     f"pfs {mode:04o}: the warning names the file and its mode:\n{tail}")
         else:
             c.check("by others" not in tail, f"pfs {mode:04o}: no warning:\n{tail}")
-    c.eq(d.stop(), 0, "present: clean stop")
+    c.eq(d.stop(), 0, "allowed: clean stop")
 
-    # At start, too.
-    d = Daemon("loose", {"owampd.pfs": (PFS, 0o644)})
+    # At start: refused, with the file and its mode, and exit status 1.
+    conf = os.path.join(tmp, "loose", "conf")
+    var = os.path.join(tmp, "loose", "var")
+    os.makedirs(conf)
+    os.makedirs(var)
+    with open(os.path.join(conf, "owampd.pfs"), "w") as f:
+        f.write(PFS)
+    os.chmod(os.path.join(conf, "owampd.pfs"), 0o644)
+    argv = [owtest.prog("owampd"), "-Z", "-c", conf, "-d", var, "-R", var, "-S", f"127.0.0.1:{owtest.free_port()}"]
+    if os.geteuid() == 0:
+        argv.append("-f")
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=owtest.base_env(), timeout=30)
+    err = p.stderr.decode(errors="replace")
+    c.eq(p.returncode, 1, f"pfs 0644 at start: exit status; stderr:\n{err}")
+    c.check(re.search(rf"{re.escape(conf)}/owampd\.pfs: is readable by others \(mode 0644\): refusing", err),
+            f"pfs 0644 at start: the refusal names the file and its mode:\n{err}")
+    c.check("ready:" not in err, f"pfs 0644 at start: never ready:\n{err}")
+
+    # At start with allowinsecurepfs: a warning, and it runs.
+    d = Daemon("loose-allowed", {"owampd.pfs": (PFS, 0o644), "owampd.conf": ("allowinsecurepfs\n", 0o644)})
     c.check(re.search(rf"{re.escape(d.conf)}/owampd\.pfs is readable by others \(mode 0644\)", d.text()),
-            f"pfs 0644 at start: a warning:\n{d.text()}")
+            f"pfs 0644 at start with allowinsecurepfs: a warning:\n{d.text()}")
+    c.check(re.search(r"Loaded policy: 1 key from", d.text()), f"pfs 0644 with allowinsecurepfs: loaded:\n{d.text()}")
     d.stop()
 
     # owping -u without -k, without a terminal (a session of its own, stdin
