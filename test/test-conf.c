@@ -570,6 +570,59 @@ START_TEST(test_session_launcher) {
 }
 END_TEST
 
+/* maxtestsessions: our global bound on test sessions (issue 11). */
+START_TEST(test_max_test_sessions) {
+        OwConf *c;
+        OwDiag d;
+        char msg[512];
+
+        c = parse_ok("");
+        ck_assert_uint_eq(c->maxtestsessions, 0); /* auto */
+        ck_assert(!ow_conf_is_set(c, OW_CONF_MAXTESTSESSIONS));
+        ow_conf_free(c);
+
+        c = parse_ok("maxtestsessions 1\n");
+        ck_assert_uint_eq(c->maxtestsessions, 1);
+        ck_assert(ow_conf_is_set(c, OW_CONF_MAXTESTSESSIONS));
+        ow_conf_free(c);
+        c = parse_ok("MaxTestSessions 65536 # the most\n");
+        ck_assert_uint_eq(c->maxtestsessions, OW_CONF_MAXTESTSESSIONS_MAX);
+        ow_conf_free(c);
+
+        /* auto after a number goes back to auto, and counts as set. */
+        c = parse_ok("maxtestsessions 12\nmaxtestsessions AUTO\n");
+        ck_assert_uint_eq(c->maxtestsessions, 0);
+        ck_assert(ow_conf_is_set(c, OW_CONF_MAXTESTSESSIONS));
+        ck_assert_uint_eq(c->line[OW_CONF_MAXTESTSESSIONS], 2);
+        ow_conf_free(c);
+
+        /* 0 is not "unlimited" here; refused values leave it as it was. */
+        c = parse_ok("maxtestsessions 40\n");
+        static const char *const bad_values[] = { "maxtestsessions 0\n",      "maxtestsessions 65537\n",
+                                                  "maxtestsessions -1\n",     "maxtestsessions many\n",
+                                                  "maxtestsessions\n",        "maxtestsessions 1 2\n",
+                                                  "maxtestsessions 4294967297\n" };
+        for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+                int r = ow_conf_parse(c, bad_values[i], strlen(bad_values[i]), "t.conf", &d);
+                ck_assert_msg(r < 0, "\"%s\" was accepted", bad_values[i]);
+                ck_assert_uint_eq(c->maxtestsessions, 40);
+        }
+        ck_assert_int_eq(ow_conf_parse(c, bad_values[0], strlen(bad_values[0]), "t.conf", &d), -OW_ERR_VALUE);
+        ck_assert_str_eq(ow_diag_format(&d, msg, sizeof(msg)),
+                         "t.conf:1: 'maxtestsessions' must be auto or a count from 1 to 65536, got '0'");
+
+        /* The command line (or a drop-in) over it; merge copies it. */
+        ck_assert_int_eq(ow_conf_set(c, OW_CONF_MAXTESTSESSIONS, "7", &d), 0);
+        OwConf *dst = NULL;
+        ck_assert_int_eq(ow_conf_new(&dst), 0);
+        ck_assert_int_eq(ow_conf_merge(dst, c), 0);
+        ck_assert_uint_eq(dst->maxtestsessions, 7);
+        ck_assert(ow_conf_is_set(dst, OW_CONF_MAXTESTSESSIONS));
+        ow_conf_free(dst);
+        ow_conf_free(c);
+}
+END_TEST
+
 START_TEST(test_keys) {
         for (int k = 0; k < _OW_CONF_KEY_MAX; k++) {
                 const char *n = ow_conf_key_to_string((OwConfKey) k);
@@ -674,6 +727,9 @@ START_TEST(test_shipped_conf) {
                 case OW_CONF_SESSIONLAUNCHER:
                         ck_assert_int_eq(c->sessionlauncher, def->sessionlauncher);
                         break;
+                case OW_CONF_MAXTESTSESSIONS:
+                        ck_assert_uint_eq(c->maxtestsessions, def->maxtestsessions);
+                        break;
                 default:
                         /* user, group, datadir, vardir: no default, an
                          * example; the flags: off unless given. */
@@ -702,6 +758,7 @@ int main(void) {
         tcase_add_test(tc, test_syntax);
         tcase_add_test(tc, test_layers);
         tcase_add_test(tc, test_session_launcher);
+        tcase_add_test(tc, test_max_test_sessions);
         tcase_add_test(tc, test_keys);
         tcase_add_test(tc, test_shipped_conf);
         suite_add_tcase(s, tc);

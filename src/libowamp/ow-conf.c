@@ -39,6 +39,7 @@ static const KeyDesc keys[_OW_CONF_KEY_MAX] = {
         [OW_CONF_SESSIONLAUNCHER] = { "sessionlauncher", false },
         /* Hardening (issue 11). */
         [OW_CONF_ALLOWINSECUREPFS] = { "allowinsecurepfs", true },
+        [OW_CONF_MAXTESTSESSIONS] = { "maxtestsessions", false },
 };
 
 /* glibc's facilitynames, which the reference uses, minus the internal
@@ -413,6 +414,21 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                         }
                 return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
                                    "'sessionlauncher' must be one of auto, fork, systemd, got '%s'", q);
+        case OW_CONF_MAXTESTSESSIONS:
+                /* "auto": owampd derives it from its descriptor limit. 0
+                 * is refused rather than read as "unlimited" (as
+                 * maxcontrolsessions reads it): this limit is what keeps
+                 * one client from exhausting the server. */
+                if (ow_cfg_word_eq(value, strlen(value), "auto")) {
+                        c->maxtestsessions = 0;
+                        break;
+                }
+                if (ow_cfg_parse_uint(value, OW_CONF_MAXTESTSESSIONS_MAX, &u) < 0 || u == 0)
+                        return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
+                                           "'maxtestsessions' must be auto or a count from 1 to %u, got '%s'",
+                                           OW_CONF_MAXTESTSESSIONS_MAX, q);
+                c->maxtestsessions = (uint32_t) u;
+                break;
         default:
                 return -EINVAL;
         }
@@ -507,6 +523,9 @@ int ow_conf_merge(OwConf *dst, const OwConf *src) {
                         break;
                 case OW_CONF_ALLOWINSECUREPFS:
                         dst->allowinsecurepfs = src->allowinsecurepfs;
+                        break;
+                case OW_CONF_MAXTESTSESSIONS:
+                        dst->maxtestsessions = src->maxtestsessions;
                         break;
                 case _OW_CONF_KEY_MAX:
                         break;

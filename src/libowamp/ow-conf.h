@@ -50,6 +50,8 @@ typedef enum OwConfKey {
         OW_CONF_SESSIONLAUNCHER,
         /* Hardening (issue 11): our own keywords. */
         OW_CONF_ALLOWINSECUREPFS,
+        /* Resource limits of our own (issue 11); not the reference's. */
+        OW_CONF_MAXTESTSESSIONS,
         _OW_CONF_KEY_MAX,
 } OwConfKey;
 
@@ -97,6 +99,10 @@ typedef struct OwConfNode {
 #define OW_CONF_DIEBY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_ENDDELAY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_MAXCONTROLSESSIONS_MAX UINT32_C(1048576)
+/* maxtestsessions: test sessions held at once by the whole server; each
+ * holds a few descriptors and a process, so more than this is no sane
+ * setting on any host. */
+#define OW_CONF_MAXTESTSESSIONS_MAX UINT32_C(65536)
 
 typedef struct OwConf {
         uint32_t set;                    /* bit (1u << key) for every keyword given */
@@ -124,6 +130,8 @@ typedef struct OwConf {
 
         /* Hardening (issue 11). */
         bool allowinsecurepfs; /* load an owampd.pfs others may read or write (refused by default) */
+        /* Our own resource limits. */
+        uint32_t maxtestsessions; /* test sessions held by the whole server; 0 = auto (owampd decides) */
 } OwConf;
 
 /* A configuration holding the reference's defaults, with nothing "set". */

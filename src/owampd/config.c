@@ -98,6 +98,7 @@ void config_apply(Server *s, const OwConf *conf) {
         s->control_timeout_usec = (uint64_t) conf->controltimeout_sec * 1000000;
         s->enddelay_nsec = ow_duration_to_nsec(conf->enddelay);
         s->max_control_sessions = conf->maxcontrolsessions;
+        s->max_test_sessions_conf = conf->maxtestsessions;
         s->diskfudge = conf->diskfudge;
         /* The parser bounds it to 1.0 .. 10.0. */
         s->diskfudge_permille = (uint32_t) (conf->diskfudge * 1000.0 + 0.5);
@@ -188,6 +189,7 @@ int server_reload(Server *s) {
         conf->sessionlauncher = keep->sessionlauncher;
 
         config_apply(s, conf);
+        session_limit_update(s);
         ow_conf_free(s->conf);
         s->conf = conf;
         policy_install(s, TAKE_PTR(p), true);

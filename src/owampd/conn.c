@@ -125,6 +125,7 @@ Conn *conn_free(Conn *c) {
         Server *s = c->server;
         TestSession *t, *n;
         bool had_sessions = c->sessions != NULL;
+        session_queue_forget(c);
         LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
                 session_abandon(t);
                 session_free(t);
@@ -462,6 +463,10 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
                          "Refusing session from %s: more than %u sessions on one connection", c->peer_str,
                          MAX_SESSIONS_PER_CONN);
                 accept = OW_ACCEPT_TEMP_RESOURCE;
+        } else if (session_limit_refuse(c)) {
+                /* maxtestsessions, every connection together: before
+                 * anything is allocated, bound or created (no data file). */
+                accept = OW_ACCEPT_TEMP_RESOURCE;
         } else {
                 r = session_new(c, req, &accept, &t);
                 if (r < 0 && accept == OW_ACCEPT_OK)
@@ -507,16 +512,16 @@ static int handle_start_sessions(Conn *c) {
                 return r < 0 ? conn_fail(c, r, "cannot send Start-Ack") : 1;
         }
 
-        TestSession *t;
-        LIST_FOREACH(by_conn, t, c->sessions) {
-                r = session_start(t);
-                if (r < 0) {
-                        conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start session %s: %s", t->sid_hex,
-                                 ow_strerror(r));
-                        (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
-                        conn_finish(c);
-                        return -ECONNABORTED;
-                }
+        /* The workers are launched from the event loop, a few at a time
+         * (session.c), while other connections are served; the Start-Ack
+         * goes once every one of them is READY (conn_sessions_changed()). */
+        r = session_queue_start(c);
+        if (r < 0) {
+                conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start the sessions of %s: %s", c->peer_str,
+                         ow_strerror(r));
+                (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
+                conn_finish(c);
+                return -ECONNABORTED;
         }
         c->state = CONN_STARTING;
         c->any_failure = false;
@@ -608,7 +613,7 @@ static void conn_sessions_changed(Conn *c) {
                                 conn_finish(c);
                                 return;
                         }
-                        if (t->state == SESSION_STARTING)
+                        if (t->state == SESSION_QUEUED || t->state == SESSION_STARTING)
                                 ready = false;
                 }
                 if (!ready)

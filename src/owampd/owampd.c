@@ -482,6 +482,7 @@ int main(int argc, char **argv) {
         }
 
         raise_nofile_limit();
+        session_limit_update(s); /* from the limit raised */
 
         r = sd_event_default(&event);
         if (r < 0) {
@@ -584,9 +585,10 @@ int main(int argc, char **argv) {
         if (s->port_low != 0)
                 snprintf(ports, sizeof(ports), "%u-%u", s->port_low, s->port_high);
         log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STARTED },
-                 "owampd %s ready: modes %s%s%s, test ports %s, data in %s, sessions via %s", PACKAGE_VERSION,
-                 s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
-                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", ports, s->datadir, s->launcher->ops->name);
+                 "owampd %s ready: modes %s%s%s, test ports %s, data in %s, sessions via %s, at most %u at once",
+                 PACKAGE_VERSION, s->modes & OW_MODE_OPEN ? "O" : "", s->modes & OW_MODE_AUTHENTICATED ? "A" : "",
+                 s->modes & OW_MODE_ENCRYPTED ? "E" : "", ports, s->datadir, s->launcher->ops->name,
+                 s->max_test_sessions);
         (void) sd_notify(false, "READY=1");
         server_update_status(s);
 
@@ -596,6 +598,7 @@ int main(int argc, char **argv) {
 finish:
         while (s->conns)
                 conn_free(s->conns);
+        session_queue_done(s);
         remove_pid_files(s);
         sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);

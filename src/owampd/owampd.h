@@ -56,6 +56,7 @@ typedef enum ConnState {
 
 typedef enum SessionState {
         SESSION_REQUESTED, /* accepted, socket bound, not started */
+        SESSION_QUEUED,    /* Start-Sessions came: waiting its turn to be launched (session.c) */
         SESSION_STARTING,  /* worker launched, no READY yet */
         SESSION_RUNNING,   /* READY received */
         SESSION_DONE,      /* DONE received (or the worker failed) */
@@ -125,6 +126,12 @@ struct Conn {
         char *class_name; /* policy class the connection was admitted under */
         uint64_t policy_generation;
 
+        /* Start-Sessions came: its sessions wait in turn with those of
+         * other connections to be launched (session.c). */
+        LIST_FIELDS(Conn, starting);
+        bool in_starting;                 /* on Server.starting */
+        TestSession *start_next;          /* its next session to launch */
+
         LIST_HEAD(TestSession, sessions); /* of the current batch */
         unsigned n_sessions;
         unsigned n_accepted; /* sessions accepted on this connection so far (test_sessions) */
@@ -146,6 +153,11 @@ struct Server {
         unsigned n_conns;
         LIST_HEAD(TestSession, all_sessions);
         unsigned n_sessions_running;
+        /* Connections whose sessions wait to be launched, a few per turn
+         * of the event loop, one connection after the other (session.c). */
+        LIST_HEAD(Conn, starting);
+        sd_event_source *start_source; /* a due timer while some wait: the next batch */
+        bool launcher_busy;            /* its last start was -EBUSY (said once, at debug level) */
 
         sd_event_source **listeners;
         size_t n_listeners;
@@ -178,6 +190,12 @@ struct Server {
         uint64_t control_timeout_usec; /* 0: none */
         uint64_t enddelay_nsec;
         uint32_t max_control_sessions; /* 0: unlimited */
+        /* The global bound on test sessions (session.c, issue 11). */
+        uint32_t max_test_sessions_conf; /* maxtestsessions as configured; 0: auto */
+        unsigned max_test_sessions;      /* in force: from the above and RLIMIT_NOFILE */
+        unsigned n_sessions;             /* TestSessions held, every connection together */
+        uint64_t n_refused_full;         /* refused at the bound since it was last reached */
+        bool sessions_full;              /* the bound was reached and said so; not yet left */
         double diskfudge;
         uint32_t diskfudge_permille;
         uint32_t dieby_sec;
@@ -218,11 +236,26 @@ void conn_log_internal(const char *file, int line, Conn *c, int priority, const 
 /* session.c */
 int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret);
 TestSession *session_free(TestSession *t);
-int session_start(TestSession *t);
+/* Start-Sessions: launch the connection's sessions' workers from the
+ * event loop, a few at a time, taking turns with other connections; each
+ * READY, or a failure, comes as conn_session_event(). */
+int session_queue_start(Conn *c);
+void session_queue_forget(Conn *c); /* the connection goes away, or stops waiting */
+void session_queue_done(Server *s);
 int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno);
 int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp stop_time);
 void session_abandon(TestSession *t); /* connection lost: kill, keep data as incomplete */
 TestSession *server_find_session(Server *s, const OwSid *sid);
+/* maxtestsessions: work out the bound in force from the configuration and
+ * the descriptor limit (at start-up, after raising it, and on reload);
+ * logs when it differs from what was asked. */
+void session_limit_update(Server *s);
+/* Sessions held now: those that exist and the workers of released ones
+ * still running. */
+unsigned session_limit_held(Server *s);
+/* A Request-Session would go past maxtestsessions: count it and log the
+ * first of a run of such refusals (the caller answers Accept 5). */
+bool session_limit_refuse(Conn *c);
 
 /* datastore.c */
 #define DATASTORE_HIERARCHY_DIR \

@@ -12,11 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "owampd.h"
 #include "ow-error.h"
+#include "units.h"
+
+/* maxtestsessions auto: the 1,000 concurrent sessions this server is
+ * built and benchmarked for (README, bench/ "concurrent": ~175 MiB with
+ * their workers), as many as owampd-launcher runs units for one owampd;
+ * bounded, so that clients asking for more cost ~3,000 descriptors and
+ * ~180 MiB at worst, not the whole host (4,096 a connection and nothing
+ * else bounding them took all 20,000 descriptors with three). */
+#define MAX_TEST_SESSIONS_DEFAULT 1024u
+/* What one session holds in owampd at most: its test socket or the
+ * channel to its worker, its data file when receiving, and the worker's
+ * pidfd (fork launcher). Starting it adds two more for a moment, one
+ * session at a time. */
+#define SESSION_FDS 3u
+/* The daemon's own: listeners, the journal, the event loop's, the pid
+ * file, the launcher's socket, a datastore scan, with room to spare. */
+#define DAEMON_FDS 64u
+/* One control connection: its socket and a file it is fetching. */
+#define CONN_FDS 2u
 
 static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
                                  const char *fmt, ...) _printf_(6, 7);
@@ -41,6 +61,8 @@ static void session_log_internal(const char *file, int line, TestSession *t, int
         log_internalv(file, line, priority, 0, &f, fmt, ap);
         va_end(ap);
 }
+
+static void session_limit_check_room(Server *s);
 
 TestSession *server_find_session(Server *s, const OwSid *sid) {
         TestSession *t;
@@ -216,6 +238,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         c->n_sessions++;
         c->n_accepted++;
         LIST_PREPEND(all, s->all_sessions, t);
+        s->n_sessions++;
         t->state = SESSION_REQUESTED;
         session_log(t, LOG_INFO, MSGID_SESSION_ACCEPTED,
                     "Accepted session %s from %s: %s %u packets, %s -> %s, port %u, padding %u, DSCP %u, class %s",
@@ -235,10 +258,13 @@ TestSession *session_free(TestSession *t) {
         if (!t)
                 return NULL;
         Server *s = t->server;
+        bool held = t->conn;
         if (t->conn) {
                 LIST_REMOVE(by_conn, t->conn->sessions, t);
                 t->conn->n_sessions--;
                 LIST_REMOVE(all, s->all_sessions, t);
+                assert(s->n_sessions > 0);
+                s->n_sessions--;
         }
         datastore_settle(t);
         policy_release_session(s, t);
@@ -248,6 +274,8 @@ TestSession *session_free(TestSession *t) {
                 if (s->n_sessions_running > 0)
                         s->n_sessions_running--;
         }
+        if (held)
+                session_limit_check_room(s);
         sd_event_source_disable_unref(t->ctl_source);
         safe_close(t->ctl_fd);
         safe_close(t->udp_fd);
@@ -428,7 +456,7 @@ static void on_worker_exit(Worker *w, int status, void *userdata) {
                 session_mark_done(t, true);
 }
 
-int session_start(TestSession *t) {
+static int session_start(TestSession *t) {
         Server *s = t->server;
         int sv[2];
         int r;
@@ -462,8 +490,14 @@ int session_start(TestSession *t) {
         };
         r = launcher_start(s->launcher, &spec, t->udp_fd, sv[1], on_worker_exit, t, &t->worker);
         safe_close(sv[1]);
-        if (r < 0)
+        if (r < 0) {
+                /* As it was, so that it can be tried again (-EBUSY). */
+                t->ctl_fd = safe_close(t->ctl_fd);
+                if (t->out.data)
+                        ow_wipe(t->out.data, t->out.size);
+                worker_buf_done(&t->out);
                 return r;
+        }
         /* The worker holds the test socket now. */
         t->udp_fd = safe_close(t->udp_fd);
         s->n_sessions_running++;
@@ -475,6 +509,134 @@ int session_start(TestSession *t) {
         t->state = SESSION_STARTING;
         flush_worker(t);
         return 0;
+}
+
+/* --- Launching workers, a few at a time --------------------------------- */
+
+/* A worker's launch costs owampd time in proportion to the descriptors it
+ * holds (the child's copy of the descriptor table is closed one by one:
+ * 4-6 ms a worker with 2,000 sessions held), and the systemd launcher's
+ * socket may make it wait. Launching a whole batch of sessions at once
+ * stopped every other connection for seconds (issue 11): so this many at
+ * most per turn of the event loop, the connections taking turns, and
+ * everything else that is pending runs in between. */
+#define START_BATCH 8
+/* The launcher is busy (-EBUSY): the next try after this long. */
+#define START_RETRY_USEC (20 * USEC_PER_MSEC)
+
+/* A timer that is already due, not a defer source: sd-event dispatches one
+ * source per turn, the oldest pending first, and a defer source counts as
+ * pending since it was made, so it would run turn after turn with every
+ * connection waiting; a timer is pending from the turn it fell due, and
+ * takes its place among the I/O that came meanwhile. */
+static void session_queue_arm(Server *s, uint64_t delay_usec) {
+        uint64_t now;
+
+        if (!s->starting || !s->start_source)
+                return;
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+                now = 0;
+        (void) sd_event_source_set_time(s->start_source, now + delay_usec);
+        (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_ONESHOT);
+}
+
+void session_queue_forget(Conn *c) {
+        if (!c->in_starting)
+                return;
+        LIST_REMOVE(starting, c->server->starting, c);
+        c->in_starting = false;
+        c->start_next = NULL;
+}
+
+static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        Server *s = userdata;
+        unsigned running = s->n_sessions_running;
+        bool busy = false;
+
+        for (unsigned n = 0; n < START_BATCH && s->starting; n++) {
+                Conn *c = s->starting;
+                TestSession *t = c->start_next;
+
+                /* Its turn is taken: to the back of the line, or out. */
+                LIST_REMOVE(starting, s->starting, c);
+                c->in_starting = false;
+                if (c->state != CONN_STARTING || !t)
+                        continue;
+                c->start_next = t->by_conn_next;
+                if (c->start_next) {
+                        LIST_APPEND(starting, s->starting, c);
+                        c->in_starting = true;
+                }
+                assert(t->state == SESSION_QUEUED);
+                int r = session_start(t);
+                if (r == -EBUSY) {
+                        /* Its turn again first, a little later. */
+                        if (c->in_starting)
+                                LIST_REMOVE(starting, s->starting, c);
+                        LIST_PREPEND(starting, s->starting, c);
+                        c->in_starting = true;
+                        c->start_next = t;
+                        if (!s->launcher_busy)
+                                session_log(t, LOG_DEBUG, NULL,
+                                            "The session launcher is busy; launching the rest of the sessions later");
+                        s->launcher_busy = busy = true;
+                        session_queue_arm(s, START_RETRY_USEC);
+                        break;
+                }
+                s->launcher_busy = false;
+                if (r < 0) {
+                        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start session %s: %s", t->sid_hex,
+                                    ow_strerror(r));
+                        /* The connection refuses the batch (Start-Ack 2):
+                         * launch none of the rest. */
+                        t->failed = true;
+                        session_queue_forget(c);
+                        conn_session_event(c);
+                }
+        }
+        /* STATUS= counts the workers launched. */
+        if (s->n_sessions_running != running)
+                server_update_status(s);
+        if (!busy)
+                session_queue_arm(s, 0);
+        return 0;
+}
+
+int session_queue_start(Conn *c) {
+        Server *s = c->server;
+        TestSession *t;
+        int r;
+
+        assert(!c->in_starting);
+        if (!s->start_source) {
+                r = sd_event_add_time(s->event, &s->start_source, CLOCK_MONOTONIC, 0, 1, on_start_batch, s);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_OFF);
+                (void) sd_event_source_set_description(s->start_source, "session-start");
+        }
+        LIST_FOREACH(by_conn, t, c->sessions) {
+                assert(t->state == SESSION_REQUESTED);
+                t->state = SESSION_QUEUED;
+        }
+        c->start_next = c->sessions;
+        if (c->start_next) {
+                LIST_APPEND(starting, s->starting, c);
+                c->in_starting = true;
+        }
+        /* Armed already (a batch due, or a retry behind a busy
+         * launcher): it takes this connection in its turn. */
+        int enabled = SD_EVENT_OFF;
+        (void) sd_event_source_get_enabled(s->start_source, &enabled);
+        if (enabled == SD_EVENT_OFF)
+                session_queue_arm(s, 0);
+        return 0;
+}
+
+void session_queue_done(Server *s) {
+        while (s->starting)
+                session_queue_forget(s->starting);
+        s->start_source = sd_event_source_disable_unref(s->start_source);
 }
 
 int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno) {
@@ -543,8 +705,109 @@ void session_abandon(TestSession *t) {
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED,
                                     "Session %s abandoned; %u records kept as incomplete", t->sid_hex,
                                     t->n_records);
-                } else if (t->state != SESSION_REQUESTED)
+                } else if (t->state != SESSION_REQUESTED && t->state != SESSION_QUEUED)
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED, "Session %s abandoned", t->sid_hex);
                 t->state = SESSION_FINISHED;
         }
+}
+
+/* --- maxtestsessions ----------------------------------------------------- */
+
+/* How many sessions the descriptor limit holds next to everything else:
+ * the daemon's own and the control connections' (maxcontrolsessions of
+ * them when that is set, else half of all descriptors), so that sessions
+ * can never take the descriptors accept() needs. */
+static unsigned sessions_by_fds(const Server *s, uint64_t *ret_nofile) {
+        struct rlimit rl;
+        uint64_t nofile = 1024; /* the usual soft limit, if it cannot be read */
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0)
+                nofile = rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t) rl.rlim_cur;
+        *ret_nofile = nofile;
+        uint64_t conns = nofile / 2;
+        if (s->max_control_sessions > 0)
+                conns = MIN(conns, (uint64_t) s->max_control_sessions * CONN_FDS);
+        if (nofile <= DAEMON_FDS + conns + SESSION_FDS)
+                return 1;
+        return (unsigned) MIN((nofile - DAEMON_FDS - conns) / SESSION_FDS, (uint64_t) OW_CONF_MAXTESTSESSIONS_MAX);
+}
+
+void session_limit_update(Server *s) {
+        uint64_t nofile;
+        unsigned by_fds = sessions_by_fds(s, &nofile);
+        unsigned want = s->max_test_sessions_conf ? s->max_test_sessions_conf : MAX_TEST_SESSIONS_DEFAULT;
+        unsigned old = s->max_test_sessions;
+
+        s->max_test_sessions = MIN(want, by_fds);
+        if (s->max_test_sessions < want && s->max_test_sessions_conf)
+                log_warning("maxtestsessions %u does not fit in the descriptor limit (RLIMIT_NOFILE %" PRIu64
+                            ") next to the control connections; at most %u test sessions at once",
+                            want, nofile, s->max_test_sessions);
+        else if (s->max_test_sessions < want && old != s->max_test_sessions)
+                log_notice("The descriptor limit (RLIMIT_NOFILE %" PRIu64 ") holds %u test sessions next to the "
+                           "control connections; at most that many at once (maxtestsessions auto would be %u)",
+                           nofile, s->max_test_sessions, want);
+        else if (s->max_test_sessions == want && old != 0 && old != s->max_test_sessions)
+                log_info("At most %u test sessions at once now (maxtestsessions)", s->max_test_sessions);
+        if (old != s->max_test_sessions)
+                session_limit_check_room(s);
+}
+
+unsigned session_limit_held(Server *s) {
+        unsigned workers = s->launcher ? s->launcher->ops->count(s->launcher) : 0;
+        /* Released workers still running (a fork launcher's grace period,
+         * a unit being stopped) hold a process and, for a moment, more. */
+        unsigned lingering = workers > s->n_sessions_running ? workers - s->n_sessions_running : 0;
+        return s->n_sessions + lingering;
+}
+
+bool session_limit_refuse(Conn *c) {
+        Server *s = c->server;
+        unsigned held = session_limit_held(s);
+
+        if (held < s->max_test_sessions) {
+                /* Released workers are reaped without telling us: their
+                 * room shows here. */
+                session_limit_check_room(s);
+                return false;
+        }
+        s->n_refused_full++;
+        /* As policy.c's refusals: which limit, its value, what is used. */
+        char value[32], used[32];
+        snprintf(value, sizeof(value), "OWAMP_LIMIT_VALUE=%u", s->max_test_sessions);
+        snprintf(used, sizeof(used), "OWAMP_LIMIT_USED=%u", held);
+        const char *extra[] = { "OWAMP_LIMIT=maxtestsessions", value, used, NULL };
+        LogFields f = {
+                .message_id = MSGID_SESSION_REFUSED,
+                .peer = c->peer_addr_str,
+                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
+                .keyid = c->keyid[0] ? c->keyid : NULL,
+                .extra = extra,
+        };
+        /* One line for a run of refusals, not one per request: a client
+         * that asks for thousands would flood the journal otherwise. */
+        if (!s->sessions_full) {
+                s->sessions_full = true;
+                log_full(LOG_WARNING, 0, &f,
+                         "Refusing session from %s: the server holds %u test sessions, maxtestsessions is %u "
+                         "(Accept 5); further refusals are counted until there is room again",
+                         c->peer_str, held, s->max_test_sessions);
+        } else
+                log_full(LOG_DEBUG, 0, &f, "Refusing session from %s: maxtestsessions (%u) reached", c->peer_str,
+                         s->max_test_sessions);
+        return true;
+}
+
+/* A session went away (or the bound rose): once there is room again,
+ * close the run of refusals with their count. */
+static void session_limit_check_room(Server *s) {
+        if (!s->sessions_full || session_limit_held(s) >= s->max_test_sessions)
+                return;
+        log_full(LOG_NOTICE, 0, &(LogFields) { .message_id = MSGID_SESSION_REFUSED },
+                 "Room for test sessions again (%u held, maxtestsessions %u); %" PRIu64
+                 " Request-Session%s refused at the limit meanwhile",
+                 session_limit_held(s), s->max_test_sessions, s->n_refused_full,
+                 s->n_refused_full == 1 ? " was" : "s were");
+        s->sessions_full = false;
+        s->n_refused_full = 0;
 }

@@ -120,6 +120,10 @@ int launch_unit_name(const char *sid, char buf[static LAUNCH_UNIT_NAME_MAX]) {
 }
 
 int launch_send(int fd, const LaunchMsg *m, const int *fds, size_t n_fds) {
+        return launch_send_flags(fd, m, fds, n_fds, 0);
+}
+
+int launch_send_flags(int fd, const LaunchMsg *m, const int *fds, size_t n_fds, int flags) {
         uint8_t buf[LAUNCH_MSG_SIZE];
         union {
                 struct cmsghdr h;
@@ -143,7 +147,7 @@ int launch_send(int fd, const LaunchMsg *m, const int *fds, size_t n_fds) {
                 memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
         }
         for (;;) {
-                ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)

@@ -90,6 +90,9 @@ bool launch_sid_valid(const char *sid);
 /* Send one message with its fds (n_fds must match the type). Blocking
  * sockets block; non-blocking ones return -EAGAIN. */
 int launch_send(int fd, const LaunchMsg *m, const int *fds, size_t n_fds);
+/* The same with sendmsg() flags: MSG_DONTWAIT gives -EAGAIN instead of
+ * waiting (up to the socket's SO_SNDTIMEO) while the peer's queue is full. */
+int launch_send_flags(int fd, const LaunchMsg *m, const int *fds, size_t n_fds, int flags);
 
 /* Receive one message. Returns 1 and the message, 0 at end of stream, or a
  * negative error (-EAGAIN when nothing is there: it never blocks). fds receives exactly

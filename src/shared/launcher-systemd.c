@@ -48,6 +48,7 @@ struct Worker {
         bool exited;
         bool released;
         bool stop_sent;
+        bool stop_pending; /* its STOP waits for room in the socket */
 };
 
 struct SystemdLauncher {
@@ -57,9 +58,24 @@ struct SystemdLauncher {
         sd_event_source *io;
         LIST_HEAD(Worker, workers);
         unsigned n_alive;
+        unsigned n_stop_pending;
 };
 
+static void update_events(SystemdLauncher *sl) {
+        if (sl->io)
+                (void) sd_event_source_set_io_events(sl->io, EPOLLIN | (sl->n_stop_pending > 0 ? EPOLLOUT : 0));
+}
+
+static void stop_pending_clear(Worker *w) {
+        if (!w->stop_pending)
+                return;
+        w->stop_pending = false;
+        w->launcher->n_stop_pending--;
+        update_events(w->launcher);
+}
+
 static void worker_free(Worker *w) {
+        stop_pending_clear(w);
         LIST_REMOVE(workers, w->launcher->workers, w);
         free(w);
 }
@@ -77,6 +93,7 @@ static void worker_exited(Worker *w, int status) {
                 return;
         w->exited = true;
         w->launcher->n_alive--;
+        stop_pending_clear(w); /* nothing left to stop */
         if (w->released) {
                 worker_free(w);
                 return;
@@ -102,11 +119,14 @@ static void disconnect(SystemdLauncher *sl) {
         }
 }
 
+static void flush_stops(SystemdLauncher *sl);
+
 static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         SystemdLauncher *sl = userdata;
 
         (void) src;
-        (void) revents;
+        if (revents & EPOLLOUT)
+                flush_stops(sl);
         for (unsigned i = 0; i < 64; i++) {
                 LaunchMsg m;
                 int fds[LAUNCH_MAX_FDS];
@@ -235,7 +255,13 @@ static int systemd_start(Launcher *l, const WorkerSpec *spec, int udp_fd, int ct
         };
         memcpy(m.sid, spec->sid_hex, LAUNCH_SID_LEN);
         int fds[] = { udp_fd, ctl_fd };
-        r = launch_send(sl->fd, &m, fds, ELEMENTSOF(fds));
+        /* Never wait for the broker here: owampd's event loop would wait
+         * with it (up to SEND_TIMEOUT_USEC for each of a batch of
+         * sessions). A full queue is the broker being busy; the caller
+         * tries again later. */
+        r = launch_send_flags(sl->fd, &m, fds, ELEMENTSOF(fds), MSG_DONTWAIT);
+        if (r == -EAGAIN)
+                return -EBUSY;
         if (r < 0) {
                 log_error_errno(r, "Cannot send a request to the session launcher: %m");
                 disconnect(sl);
@@ -251,19 +277,47 @@ static int systemd_start(Launcher *l, const WorkerSpec *spec, int udp_fd, int ct
         return 0;
 }
 
+/* STOP without waiting: with the broker's queue full (a batch of STARTs
+ * it has not read yet), a blocking send would stop owampd's event loop
+ * for SEND_TIMEOUT_USEC per session. It goes out once the socket takes
+ * it (flush_stops()). */
+static int send_stop(Worker *w) {
+        SystemdLauncher *sl = w->launcher;
+        LaunchMsg m = { .type = LAUNCH_MSG_STOP };
+
+        memcpy(m.sid, w->sid, LAUNCH_SID_LEN);
+        int r = launch_send_flags(sl->fd, &m, NULL, 0, MSG_DONTWAIT);
+        if (r == -EAGAIN) {
+                if (!w->stop_pending) {
+                        w->stop_pending = true;
+                        sl->n_stop_pending++;
+                        update_events(sl);
+                }
+                return r;
+        }
+        stop_pending_clear(w);
+        if (r < 0)
+                return log_error_errno(r, "Cannot ask the session launcher to stop session %s: %m", w->sid);
+        w->stop_sent = true;
+        return 0;
+}
+
+static void flush_stops(SystemdLauncher *sl) {
+        Worker *w;
+
+        if (sl->fd < 0)
+                return;
+        LIST_FOREACH(workers, w, sl->workers)
+                if (w->stop_pending && send_stop(w) == -EAGAIN)
+                        break;
+}
+
 static void systemd_kill(Worker *w) {
         SystemdLauncher *sl = w->launcher;
 
-        if (w->exited || w->stop_sent || sl->fd < 0)
+        if (w->exited || w->stop_sent || w->stop_pending || sl->fd < 0)
                 return;
-        LaunchMsg m = { .type = LAUNCH_MSG_STOP };
-        memcpy(m.sid, w->sid, LAUNCH_SID_LEN);
-        int r = launch_send(sl->fd, &m, NULL, 0);
-        if (r < 0) {
-                log_error_errno(r, "Cannot ask the session launcher to stop session %s: %m", w->sid);
-                return;
-        }
-        w->stop_sent = true;
+        (void) send_stop(w);
 }
 
 static void systemd_release(Worker *w) {

@@ -34,6 +34,9 @@ typedef struct WorkerSpec {
 
 typedef struct LauncherOps {
         const char *name;
+        /* -EBUSY: it cannot take another worker now (the systemd
+         * launcher's broker has a full queue); nothing was started or
+         * kept, and the same call may be made again later. */
         int (*start)(Launcher *l, const WorkerSpec *spec, int udp_fd, int ctl_fd, WorkerExitHandler cb,
                      void *userdata, Worker **ret);
         void (*kill)(Worker *w);       /* make it end now; the exit handler still runs */

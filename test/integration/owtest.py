@@ -327,7 +327,7 @@ class Daemon:
     """owampd -Z on loopback with its own directories and a free port."""
 
     def __init__(self, test, modes="OAE", keys=None, family=socket.AF_INET, conf="", limits=None,
-                 args=(), files=None, env=None):
+                 args=(), files=None, env=None, wrapper=()):
         self.test = test
         self.modes = modes
         self.keys = {"demo": b"demo-secret"} if keys is None else keys
@@ -339,6 +339,8 @@ class Daemon:
         # owamp-server.limits, ...); conf=None writes no owampd.conf.
         self.files = dict(files or {})
         self.env = dict(env or {})  # more environment for owampd (OWAMP_DEBUG_*)
+        # A command that execs owampd in the same process (prlimit --nofile=N:N --).
+        self.wrapper = list(wrapper)
         n = len(test.daemons)
         self.dir = test.path("owampd-%d" % n)
         self.confdir = os.path.join(self.dir, "conf")
@@ -397,7 +399,7 @@ class Daemon:
         # owampd binds, so try a few.
         for attempt in range(5):
             self.port = free_tcp_port(self.family)
-            argv = [OWAMPD, "-Z", "-c", self.confdir, "-d", self.datadir, "-R", self.vardir,
+            argv = self.wrapper + [OWAMPD, "-Z", "-c", self.confdir, "-d", self.datadir, "-R", self.vardir,
                     "-S", ("[::1]:%d" if self.family == socket.AF_INET6 else "127.0.0.1:%d") % self.port,
                     "-a", self.modes] + self.extra_args
             if os.geteuid() == 0:
@@ -429,7 +431,16 @@ class Daemon:
             s.settimeout(5)
             check_eq(len(recv_exact(s, 64, 5)), 64, "greeting length")
         self.wait_log(r"Connection from \S+ closed", 5)
-        self.baseline_fds = proc_fds(self.proc.pid)
+        # The line is written just before the connection's socket is
+        # closed: the same table twice in a row, 50 ms apart.
+        prev = None
+        for _ in range(40):
+            now = proc_fds(self.proc.pid)
+            if now == prev:
+                break
+            prev = now
+            time.sleep(0.05)
+        self.baseline_fds = now
 
     def log(self):
         try:
