@@ -623,6 +623,70 @@ START_TEST(test_max_test_sessions) {
 }
 END_TEST
 
+/* The limits against hostile clients: defaults, bounds, merge. */
+START_TEST(test_hostile_limits) {
+        OwConf *c;
+        OwDiag d;
+        char msg[512];
+
+        c = parse_ok("");
+        ck_assert_uint_eq(c->setuptimeout_sec, 30);
+        ck_assert_uint_eq(c->maxcontrolsessionsperaddr, 64);
+        ck_assert_uint_eq(c->maxauthfailures, 5);
+        ck_assert_uint_eq(c->authfailwindow_sec, 60);
+        ck_assert_uint_eq(c->authbackoff_sec, 60);
+        ow_conf_free(c);
+
+        c = parse_ok("setuptimeout 0\nMaxControlSessionsPerAddr 0\nmaxauthfailures 0\nauthfailwindow 1\n"
+                     "authbackoff 1\n");
+        ck_assert_uint_eq(c->setuptimeout_sec, 0);
+        ck_assert_uint_eq(c->maxcontrolsessionsperaddr, 0);
+        ck_assert_uint_eq(c->maxauthfailures, 0);
+        ck_assert_uint_eq(c->authfailwindow_sec, 1);
+        ck_assert_uint_eq(c->authbackoff_sec, 1);
+        ck_assert(ow_conf_is_set(c, OW_CONF_AUTHBACKOFF));
+        ck_assert_uint_eq(c->line[OW_CONF_AUTHBACKOFF], 5);
+        ow_conf_free(c);
+
+        c = parse_ok("setuptimeout 3600\nmaxcontrolsessionsperaddr 1048576\nmaxauthfailures 1000000\n"
+                     "authfailwindow 86400\nauthbackoff 86400\n");
+        ck_assert_uint_eq(c->setuptimeout_sec, 3600);
+        ck_assert_uint_eq(c->maxcontrolsessionsperaddr, 1048576);
+        ck_assert_uint_eq(c->maxauthfailures, 1000000);
+        ck_assert_uint_eq(c->authfailwindow_sec, 86400);
+        ck_assert_uint_eq(c->authbackoff_sec, 86400);
+
+        static const char *const bad_values[] = {
+                "setuptimeout 3601\n", "setuptimeout -1\n", "setuptimeout 1.5\n",
+                "maxcontrolsessionsperaddr 1048577\n", "maxauthfailures 1000001\n", "authfailwindow 0\n",
+                "authbackoff 0\n", "authbackoff 86401\n", "authbackoff\n", "authbackoff 1 2\n",
+        };
+        for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+                int r = ow_conf_parse(c, bad_values[i], strlen(bad_values[i]), "t.conf", &d);
+                ck_assert_msg(r < 0, "\"%s\" was accepted", bad_values[i]);
+        }
+        /* Refused values leave the settings as they were. */
+        ck_assert_uint_eq(c->setuptimeout_sec, 3600);
+        ck_assert_uint_eq(c->authbackoff_sec, 86400);
+        ck_assert_int_eq(ow_conf_parse(c, "authfailwindow 0\n", 17, "t.conf", &d), -OW_ERR_VALUE);
+        ck_assert_str_eq(ow_diag_format(&d, msg, sizeof(msg)),
+                         "t.conf:1: 'authfailwindow' must be whole seconds from 1 to 86400, got '0'");
+
+        /* The command line's copy wins; merge copies every one. */
+        OwConf *dst = NULL;
+        ck_assert_int_eq(ow_conf_new(&dst), 0);
+        ck_assert_int_eq(ow_conf_set(c, OW_CONF_SETUPTIMEOUT, "7", &d), 0);
+        ck_assert_int_eq(ow_conf_merge(dst, c), 0);
+        ck_assert_uint_eq(dst->setuptimeout_sec, 7);
+        ck_assert_uint_eq(dst->maxcontrolsessionsperaddr, 1048576);
+        ck_assert_uint_eq(dst->maxauthfailures, 1000000);
+        ck_assert_uint_eq(dst->authfailwindow_sec, 86400);
+        ck_assert_uint_eq(dst->authbackoff_sec, 86400);
+        ow_conf_free(dst);
+        ow_conf_free(c);
+}
+END_TEST
+
 START_TEST(test_keys) {
         for (int k = 0; k < _OW_CONF_KEY_MAX; k++) {
                 const char *n = ow_conf_key_to_string((OwConfKey) k);
@@ -730,6 +794,21 @@ START_TEST(test_shipped_conf) {
                 case OW_CONF_MAXTESTSESSIONS:
                         ck_assert_uint_eq(c->maxtestsessions, def->maxtestsessions);
                         break;
+                case OW_CONF_SETUPTIMEOUT:
+                        ck_assert_uint_eq(c->setuptimeout_sec, def->setuptimeout_sec);
+                        break;
+                case OW_CONF_MAXCONTROLSESSIONSPERADDR:
+                        ck_assert_uint_eq(c->maxcontrolsessionsperaddr, def->maxcontrolsessionsperaddr);
+                        break;
+                case OW_CONF_MAXAUTHFAILURES:
+                        ck_assert_uint_eq(c->maxauthfailures, def->maxauthfailures);
+                        break;
+                case OW_CONF_AUTHFAILWINDOW:
+                        ck_assert_uint_eq(c->authfailwindow_sec, def->authfailwindow_sec);
+                        break;
+                case OW_CONF_AUTHBACKOFF:
+                        ck_assert_uint_eq(c->authbackoff_sec, def->authbackoff_sec);
+                        break;
                 default:
                         /* user, group, datadir, vardir: no default, an
                          * example; the flags: off unless given. */
@@ -759,6 +838,7 @@ int main(void) {
         tcase_add_test(tc, test_layers);
         tcase_add_test(tc, test_session_launcher);
         tcase_add_test(tc, test_max_test_sessions);
+        tcase_add_test(tc, test_hostile_limits);
         tcase_add_test(tc, test_keys);
         tcase_add_test(tc, test_shipped_conf);
         suite_add_tcase(s, tc);

@@ -1109,6 +1109,67 @@ START_TEST(test_input_bound) {
 }
 END_TEST
 
+/* A reader is offered a small buffer first, doubled each time it fills
+ * it; an engine with nothing pending gives its buffers back. */
+START_TEST(test_input_buffer_size) {
+        OwEngine *e;
+        size_t space, last;
+        uint8_t *p;
+
+        ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_SERVER, &e), 0);
+        OwServerGreeting g = { .modes = OW_MODE_OPEN, .count = 1024 };
+        ck_assert_int_eq(ow_engine_send_greeting(e, &g), 0);
+        p = ow_engine_feed_buffer(e, &space);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(space, 512);
+        /* Part of it: as much room again next time, no more. */
+        memset(p, 0, 100);
+        ck_assert_int_eq(ow_engine_feed_commit(e, 100), 0);
+        ck_assert_ptr_nonnull(ow_engine_feed_buffer(e, &space));
+        ck_assert_uint_ge(space, 512);
+        ck_assert_uint_lt(space, 1024);
+        /* Filled: more is offered each time (the buffer doubles). */
+        last = 0;
+        for (int i = 0; i < 12; i++) {
+                p = ow_engine_feed_buffer(e, &space);
+                ck_assert_ptr_nonnull(p);
+                memset(p, 0, space);
+                ck_assert_int_eq(ow_engine_feed_commit(e, space), 0);
+                last = space;
+        }
+        ck_assert_uint_ge(last, 64 << 10);
+        /* Pending input and output: nothing is released. */
+        size_t pending = ow_engine_input_pending(e);
+        ow_engine_release_buffers(e);
+        ck_assert_uint_eq(ow_engine_input_pending(e), pending);
+        size_t len;
+        ck_assert_ptr_nonnull(ow_engine_output(e, &len));
+        ck_assert_uint_eq(len, OW_SERVER_GREETING_SIZE);
+        ow_engine_free(e);
+
+        /* Nothing pending: both go, and come back small. */
+        ck_assert_int_eq(ow_engine_new(&ow_protocol_owamp, OW_CONTROL_SERVER, &e), 0);
+        ck_assert_int_eq(ow_engine_send_greeting(e, &g), 0);
+        ck_assert_ptr_nonnull(ow_engine_output(e, &len));
+        ow_engine_output_done(e, len);
+        ck_assert_ptr_nonnull(ow_engine_feed_buffer(e, &space));
+        ow_engine_release_buffers(e);
+        ck_assert_ptr_null(ow_engine_output(e, &len));
+        ck_assert_uint_eq(len, 0);
+        p = ow_engine_feed_buffer(e, &space);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(space, 512);
+        /* A Set-Up-Response in open mode still decodes after all that. */
+        uint8_t sr[OW_SETUP_RESPONSE_SIZE] = { 0, 0, 0, 1 };
+        ck_assert_int_eq(ow_engine_feed(e, sr, sizeof(sr)), 0);
+        OwEvent ev;
+        ck_assert_int_eq(ow_engine_poll(e, &ev), 1);
+        ck_assert_int_eq(ev.type, OW_EVENT_SETUP_RESPONSE);
+        ow_event_done(&ev);
+        ow_engine_free(e);
+}
+END_TEST
+
 START_TEST(test_protocol_table) {
         const OwProtocol *p = &ow_protocol_owamp;
 
@@ -1155,6 +1216,7 @@ int main(void) {
         tcase_add_test(tc, test_fetch_octets);
         tcase_add_test(tc, test_fetch_bad_record);
         tcase_add_test(tc, test_input_bound);
+        tcase_add_test(tc, test_input_buffer_size);
         tcase_add_test(tc, test_protocol_table);
         tcase_set_timeout(tc, 120);
         suite_add_tcase(s, tc);

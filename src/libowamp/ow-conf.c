@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,7 +41,40 @@ static const KeyDesc keys[_OW_CONF_KEY_MAX] = {
         /* Hardening (issue 11). */
         [OW_CONF_ALLOWINSECUREPFS] = { "allowinsecurepfs", true },
         [OW_CONF_MAXTESTSESSIONS] = { "maxtestsessions", false },
+        [OW_CONF_SETUPTIMEOUT] = { "setuptimeout", false },
+        [OW_CONF_MAXCONTROLSESSIONSPERADDR] = { "maxcontrolsessionsperaddr", false },
+        [OW_CONF_MAXAUTHFAILURES] = { "maxauthfailures", false },
+        [OW_CONF_AUTHFAILWINDOW] = { "authfailwindow", false },
+        [OW_CONF_AUTHBACKOFF] = { "authbackoff", false },
 };
+
+/* The limits against hostile clients: whole numbers in a range, each with
+ * what it counts for the error message. */
+static const struct {
+        OwConfKey key;
+        uint32_t max;
+        const char *what;
+        size_t offset;
+} limit_keys[] = {
+        { OW_CONF_SETUPTIMEOUT, OW_CONF_SETUPTIMEOUT_MAX_SEC, "whole seconds from 0 (none)",
+          offsetof(OwConf, setuptimeout_sec) },
+        { OW_CONF_MAXCONTROLSESSIONSPERADDR, OW_CONF_MAXCONTROLSESSIONS_MAX, "a count from 0 (unlimited)",
+          offsetof(OwConf, maxcontrolsessionsperaddr) },
+        { OW_CONF_MAXAUTHFAILURES, OW_CONF_MAXAUTHFAILURES_MAX, "a count from 0 (no back-off)",
+          offsetof(OwConf, maxauthfailures) },
+        { OW_CONF_AUTHFAILWINDOW, OW_CONF_AUTHFAILWINDOW_MAX_SEC, "whole seconds from 1",
+          offsetof(OwConf, authfailwindow_sec) },
+        { OW_CONF_AUTHBACKOFF, OW_CONF_AUTHBACKOFF_MAX_SEC, "whole seconds from 1",
+          offsetof(OwConf, authbackoff_sec) },
+};
+
+static uint32_t *limit_field(OwConf *c, size_t i) {
+        return (uint32_t *) ((uint8_t *) c + limit_keys[i].offset);
+}
+
+static uint32_t limit_get(const OwConf *c, size_t i) {
+        return *(const uint32_t *) ((const uint8_t *) c + limit_keys[i].offset);
+}
 
 /* glibc's facilitynames, which the reference uses, minus the internal
  * "mark"; "security" is glibc's deprecated alias of "auth". */
@@ -120,6 +154,11 @@ static void conf_defaults(OwConf *c) {
                 .controltimeout_sec = 1800,
                 .pbkdf2_count = OW_PBKDF2_COUNT_DEFAULT,
                 .enddelay = OW_TIMESTAMP_FROM_SEC(1),
+                .setuptimeout_sec = 30,
+                .maxcontrolsessionsperaddr = 64,
+                .maxauthfailures = 5,
+                .authfailwindow_sec = 60,
+                .authbackoff_sec = 60,
         };
 }
 
@@ -429,6 +468,25 @@ static int conf_apply(OwConf *c, OwConfKey key, const char *value, const char *f
                                            OW_CONF_MAXTESTSESSIONS_MAX, q);
                 c->maxtestsessions = (uint32_t) u;
                 break;
+        case OW_CONF_SETUPTIMEOUT:
+        case OW_CONF_MAXCONTROLSESSIONSPERADDR:
+        case OW_CONF_MAXAUTHFAILURES:
+        case OW_CONF_AUTHFAILWINDOW:
+        case OW_CONF_AUTHBACKOFF:
+                for (size_t i = 0; i < ELEMENTSOF(limit_keys); i++) {
+                        if (limit_keys[i].key != key)
+                                continue;
+                        /* A window or a back-off of 0 would mean nothing. */
+                        uint32_t min = key == OW_CONF_AUTHFAILWINDOW || key == OW_CONF_AUTHBACKOFF ? 1 : 0;
+                        uint32_t v;
+                        if (parse_seconds(value, limit_keys[i].max, &v) < 0 || v < min)
+                                return ow_diag_set(diag, file, line, -OW_ERR_VALUE,
+                                                   "'%s' must be %s to %u, got '%s'", name, limit_keys[i].what,
+                                                   limit_keys[i].max, q);
+                        *limit_field(c, i) = v;
+                        goto done;
+                }
+                assert_not_reached();
         default:
                 return -EINVAL;
         }
@@ -526,6 +584,15 @@ int ow_conf_merge(OwConf *dst, const OwConf *src) {
                         break;
                 case OW_CONF_MAXTESTSESSIONS:
                         dst->maxtestsessions = src->maxtestsessions;
+                        break;
+                case OW_CONF_SETUPTIMEOUT:
+                case OW_CONF_MAXCONTROLSESSIONSPERADDR:
+                case OW_CONF_MAXAUTHFAILURES:
+                case OW_CONF_AUTHFAILWINDOW:
+                case OW_CONF_AUTHBACKOFF:
+                        for (size_t i = 0; i < ELEMENTSOF(limit_keys); i++)
+                                if (limit_keys[i].key == (OwConfKey) k)
+                                        *limit_field(dst, i) = limit_get(src, i);
                         break;
                 case _OW_CONF_KEY_MAX:
                         break;

@@ -52,6 +52,12 @@ typedef enum OwConfKey {
         OW_CONF_ALLOWINSECUREPFS,
         /* Resource limits of our own (issue 11); not the reference's. */
         OW_CONF_MAXTESTSESSIONS,
+        /* Limits against hostile clients (issue 11), our own keywords. */
+        OW_CONF_SETUPTIMEOUT,
+        OW_CONF_MAXCONTROLSESSIONSPERADDR,
+        OW_CONF_MAXAUTHFAILURES,
+        OW_CONF_AUTHFAILWINDOW,
+        OW_CONF_AUTHBACKOFF,
         _OW_CONF_KEY_MAX,
 } OwConfKey;
 
@@ -103,6 +109,11 @@ typedef struct OwConfNode {
  * holds a few descriptors and a process, so more than this is no sane
  * setting on any host. */
 #define OW_CONF_MAXTESTSESSIONS_MAX UINT32_C(65536)
+/* Limits against hostile clients: 0 switches each off. */
+#define OW_CONF_SETUPTIMEOUT_MAX_SEC UINT32_C(3600)
+#define OW_CONF_MAXAUTHFAILURES_MAX UINT32_C(1000000)
+#define OW_CONF_AUTHFAILWINDOW_MAX_SEC UINT32_C(86400)
+#define OW_CONF_AUTHBACKOFF_MAX_SEC UINT32_C(86400)
 
 typedef struct OwConf {
         uint32_t set;                    /* bit (1u << key) for every keyword given */
@@ -132,6 +143,13 @@ typedef struct OwConf {
         bool allowinsecurepfs; /* load an owampd.pfs others may read or write (refused by default) */
         /* Our own resource limits. */
         uint32_t maxtestsessions; /* test sessions held by the whole server; 0 = auto (owampd decides) */
+        /* Limits against hostile clients (owampd.conf(5), "LIMITS AGAINST
+         * HOSTILE CLIENTS"). */
+        uint32_t setuptimeout_sec;          /* 30: greeting to the first command; 0 = none */
+        uint32_t maxcontrolsessionsperaddr; /* 64: per IPv4 address or IPv6 /64; 0 = unlimited */
+        uint32_t maxauthfailures;           /* 5: per source in authfailwindow; 0 = no back-off */
+        uint32_t authfailwindow_sec;        /* 60 */
+        uint32_t authbackoff_sec;           /* 60: the first back-off, doubling */
 } OwConf;
 
 /* A configuration holding the reference's defaults, with nothing "set". */

@@ -28,8 +28,16 @@
 /* Replies a client may be waiting for at once (pipelined commands). */
 #define MAX_OUTSTANDING 64u
 
-/* Room offered to a reader at least, and the smallest buffer. */
-#define FEED_CHUNK (UINT32_C(64) << 10)
+/* Room offered to a reader: FEED_CHUNK_MIN at first, doubled each time a
+ * read fills all it was offered, up to FEED_CHUNK_MAX. A connection that
+ * only ever sees the set-up and a few commands (or nothing: a server's
+ * idle or hostile peers, thousands at once) keeps a buffer of a few
+ * hundred octets; a fetch's stream of records gets the large one after a
+ * few reads. */
+#define FEED_CHUNK_MIN UINT32_C(512)
+#define FEED_CHUNK_MAX (UINT32_C(64) << 10)
+/* The smallest output buffer. */
+#define OUT_CAP_MIN UINT32_C(512)
 
 typedef enum FetchPhase {
         FETCH_NONE,
@@ -62,7 +70,8 @@ struct OwEngine {
         uint8_t *in;
         size_t in_cap, in_off, in_len;
         size_t opened;
-        size_t rd_total; /* size of the message being read, 0 until known */
+        size_t rd_total;   /* size of the message being read, 0 until known */
+        size_t feed_chunk; /* room offered to the next read (FEED_CHUNK_MIN .. _MAX) */
 
         /* Output. */
         uint8_t *out;
@@ -177,6 +186,7 @@ int ow_engine_new(const OwProtocol *p, OwControlRole role, OwEngine **ret) {
         e->role = role;
         e->state = OW_ENGINE_GREETING;
         e->context = "";
+        e->feed_chunk = FEED_CHUNK_MIN;
         *ret = e;
         return 0;
 }
@@ -267,7 +277,7 @@ uint8_t *ow_engine_feed_buffer(OwEngine *e, size_t *ret_space) {
         }
         if (e->in_len >= OW_ENGINE_MAX_INPUT)
                 return NULL;
-        want = MIN(e->in_len + FEED_CHUNK, (size_t) OW_ENGINE_MAX_INPUT);
+        want = MIN(e->in_len + e->feed_chunk, (size_t) OW_ENGINE_MAX_INPUT);
         if (want > e->in_cap) {
                 size_t cap = MIN(MAX(e->in_cap * 2, want), (size_t) OW_ENGINE_MAX_INPUT);
 
@@ -282,6 +292,9 @@ int ow_engine_feed_commit(OwEngine *e, size_t n) {
         assert(e);
         if (n > e->in_cap - e->in_len)
                 return -EINVAL;
+        /* All the room was used: more is probably coming. */
+        if (n > 0 && n == e->in_cap - e->in_len && e->feed_chunk < FEED_CHUNK_MAX)
+                e->feed_chunk *= 2;
         e->in_len += n;
         return 0;
 }
@@ -421,7 +434,7 @@ static uint8_t *out_reserve(OwEngine *e, size_t n) {
                         e->out_off = 0;
                 }
                 if (used + n > e->out_cap) {
-                        size_t cap = MAX(MAX(e->out_cap * 2, used + n), (size_t) 4096);
+                        size_t cap = MAX(MAX(e->out_cap * 2, used + n), (size_t) OUT_CAP_MIN);
 
                         if (buffer_grow(&e->out, &e->out_cap, used, cap) < 0)
                                 return NULL;
@@ -446,6 +459,21 @@ void ow_engine_output_done(OwEngine *e, size_t n) {
 size_t ow_engine_output_pending(const OwEngine *e) {
         assert(e);
         return e->out_len - e->out_off;
+}
+
+void ow_engine_release_buffers(OwEngine *e) {
+        assert(e);
+        if (e->in && e->in_off == e->in_len && e->opened == 0 && e->rd_total == 0) {
+                buffer_free(e->in, e->in_cap);
+                e->in = NULL;
+                e->in_cap = e->in_off = e->in_len = 0;
+                e->feed_chunk = FEED_CHUNK_MIN;
+        }
+        if (e->out && e->out_off == e->out_len && e->out_unsealed == 0) {
+                buffer_free(e->out, e->out_cap);
+                e->out = NULL;
+                e->out_cap = e->out_off = e->out_len = 0;
+        }
 }
 
 /* Seal n octets just reserved (unsealed ones must not be pending) with the

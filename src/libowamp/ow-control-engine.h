@@ -235,6 +235,10 @@ int ow_engine_feed(OwEngine *e, const void *data, size_t len);
 /* Octets received and not yet consumed as whole messages (a message in the
  * middle, or messages waiting for their turn). */
 size_t ow_engine_input_pending(const OwEngine *e);
+/* Free the input buffer if it holds nothing unconsumed and the output
+ * buffer if it holds nothing to send (each wiped), so an idle connection
+ * keeps none; the next feed or send allocates again, small. */
+void ow_engine_release_buffers(OwEngine *e);
 
 /*
  * The next event: 1 and *ret filled (free it with ow_event_done()), 0 when

@@ -18,6 +18,7 @@
 #include "owampd.h"
 #include "ow-error.h"
 #include "policy.h"
+#include "units.h"
 
 /* On error, err gets "file:line: reason". */
 static int config_load_file(OwConf *conf, const char *path, bool required, char *err, size_t err_size) {
@@ -103,6 +104,11 @@ void config_apply(Server *s, const OwConf *conf) {
         /* The parser bounds it to 1.0 .. 10.0. */
         s->diskfudge_permille = (uint32_t) (conf->diskfudge * 1000.0 + 0.5);
         s->dieby_sec = conf->dieby_sec;
+        s->setup_timeout_usec = (uint64_t) conf->setuptimeout_sec * USEC_PER_SEC;
+        s->max_conns_per_addr = conf->maxcontrolsessionsperaddr;
+        s->max_auth_failures = conf->maxauthfailures;
+        s->auth_fail_window_usec = (uint64_t) conf->authfailwindow_sec * USEC_PER_SEC;
+        s->auth_backoff_usec = (uint64_t) conf->authbackoff_sec * USEC_PER_SEC;
         log_set_max_priority(conf_log_priority(conf));
         log_set_facility(conf->facility);
         log_set_location(conf->loglocation);

@@ -59,15 +59,34 @@ void conn_log_internal(const char *file, int line, Conn *c, int priority, const 
         va_end(ap);
 }
 
+/* Edge-triggered: on_conn_io() reads until EAGAIN and writes until it
+ * would block anyway, and a level-triggered socket with octets waiting is
+ * reported by every epoll_wait() until its turn comes - sd-event
+ * dispatches one source per wait, so a storm of connections with input
+ * made each wake-up cost as much as all of them (owampd spent its time in
+ * the kernel's poll of ready sockets while the listen queue overflowed). */
+static void conn_set_events(Conn *c, uint32_t ev) {
+        ev |= EPOLLET;
+        if (!c->io_source || ev == c->io_events)
+                return; /* an edge-triggered update would re-arm (a system call) for nothing */
+        if (sd_event_source_set_io_events(c->io_source, ev) >= 0)
+                c->io_events = ev;
+}
+
 static void conn_update_events(Conn *c) {
-        if (!c->io_source)
-                return;
         uint32_t ev = EPOLLIN;
         /* A fetch answer still being produced: once the socket takes
          * more, produce more (conn_fetch_pump()). */
         if (ctrl_io_want_write(&c->io) || c->fetch_stream)
                 ev |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(c->io_source, ev);
+        /* The socket may have taken all we had and still be writable:
+         * no edge would come, so re-arm (epoll reports it again at once
+         * if it is writable) and the next wake-up produces more. One
+         * window per wake-up, as before, so a fast reader's fetch does not
+         * hold the loop. */
+        if (c->fetch_stream)
+                c->io_events = 0;
+        conn_set_events(c, ev);
 }
 
 static void conn_arm_timer(Conn *c, uint64_t usec) {
@@ -83,8 +102,17 @@ static void conn_arm_timer(Conn *c, uint64_t usec) {
         (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
 }
 
+/* controltimeout from now, or the set-up deadline if that comes first. */
 static void conn_arm_control_timeout(Conn *c) {
-        conn_arm_timer(c, c->server->control_timeout_usec);
+        uint64_t usec = c->server->control_timeout_usec;
+
+        if (c->setup_deadline != 0) {
+                uint64_t now;
+                (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
+                uint64_t left = c->setup_deadline > now ? c->setup_deadline - now : 1;
+                usec = usec == 0 ? left : MIN(usec, left);
+        }
+        conn_arm_timer(c, usec);
 }
 
 /* After the engine queued something: ask for POLLOUT. Passes r through. */
@@ -101,21 +129,28 @@ static void conn_finish(Conn *c) {
                 conn_close(c);
                 return;
         }
-        (void) sd_event_source_set_io_events(c->io_source, EPOLLOUT);
+        conn_set_events(c, EPOLLOUT);
         conn_arm_timer(c, CLOSING_TIMEOUT_USEC);
 }
 
 /* A protocol violation or an I/O error: log and drop the connection. */
 static int conn_fail(Conn *c, int error, const char *what) {
-        conn_log(c, LOG_WARNING, MSGID_PROTOCOL_ERROR, "Closing connection from %s: %s: %s", c->peer_str,
-                 what, ow_strerror(error));
+        /* Before the set-up anyone can make us write this, as often as
+         * they connect: rate-limited (guard.c). */
+        if (c->state != CONN_SETUP || guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->peer_str))
+                conn_log(c, LOG_WARNING, MSGID_PROTOCOL_ERROR, "Closing connection from %s: %s: %s",
+                         c->peer_str, what, ow_strerror(error));
+        else
+                c->quiet_close = true;
         conn_close(c);
         return -ECONNABORTED;
 }
 
 static void conn_close(Conn *c) {
-        conn_log(c, LOG_INFO, MSGID_CONNECTION_CLOSED, "Connection from %s closed (%" PRIu64
-                 " octets in, %" PRIu64 " out)", c->peer_str, c->io.bytes_in, c->io.bytes_out);
+        /* Refusals that are counted instead of logged close quietly too. */
+        conn_log(c, c->quiet_close ? LOG_DEBUG : LOG_INFO, MSGID_CONNECTION_CLOSED,
+                 "Connection from %s closed (%" PRIu64 " octets in, %" PRIu64 " out)", c->peer_str,
+                 c->io.bytes_in, c->io.bytes_out);
         conn_free(c);
 }
 
@@ -140,6 +175,8 @@ Conn *conn_free(Conn *c) {
         ow_wipe(&c->keys, sizeof(c->keys));
         ow_stop_sessions_done(&c->peer_stop);
         free(c->class_name);
+        if (c->guarded)
+                guard_conn_closed(s, &c->peer);
         LIST_REMOVE(conns, s->conns, c);
         s->n_conns--;
         free(c);
@@ -191,7 +228,10 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
                                            : c->state != CONN_IDLE  ? "in the middle of a test"
                                            : c->fetch_wait          ? "while its fetch waited"
                                                                     : NULL;
-                        if (when)
+                        if (when && c->state == CONN_SETUP &&
+                            !guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->peer_str))
+                                c->quiet_close = true;
+                        else if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                                          "Peer %s closed the connection %s", c->peer_str, when);
                         conn_close(c);
@@ -204,6 +244,9 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
         r = ctrl_io_flush(&c->io);
         if (r < 0)
                 return conn_fail(c, r, "write failed"), 0;
+        /* A connection waiting for its peer holds no buffers: thousands of
+         * idle ones cost only their Conn and engine. */
+        ow_engine_release_buffers(c->io.engine);
         conn_update_events(c);
         return 0;
 }
@@ -233,13 +276,31 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                         }
                 break;
         }
-        default:
+        default: {
+                uint64_t now;
+                (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
+                if (c->setup_deadline != 0 && now >= c->setup_deadline) {
+                        /* However busy the peer kept the connection: a
+                         * slow one is as good as a silent one. */
+                        c->quiet_close = !guard_log_allowed(c->server, GUARD_LOG_SETUP_TIMEOUT, c->peer_str);
+                        if (!c->quiet_close)
+                                conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
+                                         "Closing connection from %s: %s within setuptimeout (%" PRIu64
+                                         " s) of the greeting",
+                                         c->peer_str,
+                                         c->state == CONN_SETUP ? "no complete Set-Up-Response"
+                                                                : "no command",
+                                         c->server->setup_timeout_usec / USEC_PER_SEC);
+                        conn_close(c);
+                        break;
+                }
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                          "Control connection from %s timed out: no message for controltimeout (%" PRIu64
                          " s)",
                          c->peer_str, c->server->control_timeout_usec / USEC_PER_SEC);
                 conn_close(c);
                 break;
+        }
         }
         return 0;
 }
@@ -249,19 +310,34 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         Conn *c;
         int r, one = 1;
 
+        /* maxcontrolsessionsperaddr: closed at once, before it costs more
+         * than its descriptor. */
+        SockAddr from = *peer;
+        char from_str[SOCKADDR_STR_MAX];
+        sockaddr_unmap_v4(&from);
+        r = guard_conn_admit(s, &from, sockaddr_str(&from, from_str, sizeof(from_str)));
+        if (r == -EUSERS)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up connection from %s: %m", from_str);
+
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                guard_conn_closed(s, &from);
                 return -ENOMEM;
+        }
         c->server = s;
         c->fd = -1;
-        c->peer = *peer;
-        sockaddr_unmap_v4(&c->peer);
-        sockaddr_str(&c->peer, c->peer_str, sizeof(c->peer_str));
+        c->peer = from;
+        c->guarded = true;
+        memcpy(c->peer_str, from_str, sizeof(c->peer_str));
         sockaddr_addr_str(&c->peer, c->peer_addr_str, sizeof(c->peer_addr_str));
         socklen_t l = sizeof(c->local);
         if (getsockname(fd, &c->local.sa, &l) < 0) {
+                r = -errno;
+                guard_conn_closed(s, &from);
                 free(c);
-                return -errno;
+                return r;
         }
         sockaddr_unmap_v4(&c->local);
         /* Small control messages must not wait for delayed ACKs (the
@@ -277,9 +353,10 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         if (r < 0)
                 goto fail;
 
-        r = sd_event_add_io(s->event, &c->io_source, c->fd, EPOLLIN, on_conn_io, c);
+        r = sd_event_add_io(s->event, &c->io_source, c->fd, EPOLLIN | EPOLLET, on_conn_io, c);
         if (r < 0)
                 goto fail;
+        c->io_events = EPOLLIN | EPOLLET;
         (void) sd_event_source_set_description(c->io_source, "control-connection");
         r = sd_event_add_time(s->event, &c->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 0, on_conn_timer, c);
         if (r < 0)
@@ -298,6 +375,12 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
          * error. */
         bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
         c->modes_offered = too_many ? 0 : policy_modes_for_peer(s, &c->peer);
+        /* After too many failed authentications (guard.c): no
+         * authenticated mode for a while; open mode if it is allowed. */
+        if (c->modes_offered & ~(uint32_t) OW_MODE_OPEN && guard_auth_backoff(s, &c->peer)) {
+                c->auth_backoff = true;
+                c->modes_offered &= OW_MODE_OPEN;
+        }
         OwServerGreeting g = { .modes = c->modes_offered, .count = s->pbkdf2_count };
         r = random_bytes(g.challenge, sizeof(g.challenge));
         if (r >= 0)
@@ -307,6 +390,7 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
         if (r < 0)
                 goto fail;
         (void) ctrl_io_flush(&c->io);
+        ow_engine_release_buffers(c->io.engine);
         conn_update_events(c);
         server_update_status(s);
 
@@ -314,6 +398,16 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 conn_log(c, LOG_WARNING, MSGID_CONNECTION_REFUSED,
                          "Refusing connection from %s: maxcontrolsessions (%u) reached", c->peer_str,
                          s->max_control_sessions);
+                conn_finish(c);
+                return 0;
+        }
+        if (c->modes_offered == 0 && c->auth_backoff) {
+                if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->peer_str))
+                        conn_log(c, LOG_NOTICE, MSGID_AUTH_FAILURES,
+                                 "Refusing connection from %s: its address is in a back-off after failed "
+                                 "authentications",
+                                 c->peer_str);
+                c->quiet_close = true;
                 conn_finish(c);
                 return 0;
         }
@@ -332,6 +426,11 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                          c->peer_str, cls ? cls : "-");
         }
         c->state = CONN_SETUP;
+        if (s->setup_timeout_usec > 0) {
+                uint64_t now;
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                c->setup_deadline = now + s->setup_timeout_usec;
+        }
         conn_arm_control_timeout(c);
         return 0;
 
@@ -374,7 +473,14 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: open mode is not allowed for class %s (allow_open_mode off)",
                                  c->peer_str, cls);
-                else
+                else if (c->auth_backoff) {
+                        if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->peer_str))
+                                conn_log(c, LOG_NOTICE, MSGID_AUTH_FAILURES,
+                                         "Refusing %s: mode %c was not offered: its address is in a back-off "
+                                         "after failed authentications",
+                                         c->peer_str, ow_mode_to_char(sr->mode));
+                        c->quiet_close = true;
+                } else
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
                                  ow_mode_to_char(sr->mode), c->modes_offered);
@@ -396,9 +502,13 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                 if (secret)
                         ow_wipe(secret, secret_len);
                 if (r < 0 || !known) {
-                        conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
+                        /* The first of a window as itself; the others in
+                         * one line per source and window (guard.c). */
+                        bool first = guard_auth_failed(s, &c->peer, sr->keyid);
+                        conn_log(c, first ? LOG_NOTICE : LOG_DEBUG, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
                                  sr->keyid, known ? "wrong passphrase" : "unknown key id");
+                        c->quiet_close = !first;
                         (void) send_server_start(c, OW_ACCEPT_FAILURE);
                         conn_finish(c); /* frees c at once if nothing could be queued */
                         return -ECONNABORTED;
@@ -836,6 +946,9 @@ static int conn_fetch_pump(Conn *c) {
 /* --- Dispatch ---------------------------------------------------------- */
 
 static int conn_dispatch(Conn *c, OwEvent *ev) {
+        /* The first command: the set-up deadline is met. */
+        if (ev->type != OW_EVENT_SETUP_RESPONSE)
+                c->setup_deadline = 0;
         switch (ev->type) {
         case OW_EVENT_SETUP_RESPONSE:
                 return handle_setup_response(c, &ev->setup);

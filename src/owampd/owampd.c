@@ -143,6 +143,7 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
         s->shutting_down = true;
         while (s->conns)
                 conn_free(s->conns);
+        guard_free(s);
         /* dieby: how long the workers get to be gone before we exit
          * without them. */
         if (s->launcher && s->launcher->ops->count(s->launcher) > 0 && s->dieby_sec > 0) {
@@ -491,6 +492,11 @@ int main(int argc, char **argv) {
         }
         s->event = event;
         s->uptime = server_now(s);
+        r = guard_new(s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the connection limits: %m");
+                goto finish;
+        }
 
         Policy *policy = NULL;
         r = policy_load(s->confdir, s->conf->allowinsecurepfs, &policy, msg, sizeof(msg));
@@ -599,11 +605,13 @@ finish:
         while (s->conns)
                 conn_free(s->conns);
         session_queue_done(s);
+        guard_free(s);
         remove_pid_files(s);
         sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);
         datastore_done(s);
         policy_unref(s->policy);
+        sd_event_source_disable_unref(s->accept_pause);
         for (size_t i = 0; i < s->n_listeners; i++)
                 sd_event_source_disable_unref(s->listeners[i]);
         free(s->listeners);

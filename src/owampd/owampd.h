@@ -43,6 +43,7 @@ typedef struct Policy Policy;
 typedef struct StoredFile StoredFile;
 typedef struct FetchStream FetchStream;
 typedef struct FetchWait FetchWait;
+typedef struct Guard Guard;
 
 typedef enum ConnState {
         CONN_SETUP,      /* greeting sent, waiting for Set-Up-Response */
@@ -111,6 +112,7 @@ struct Conn {
         int fd;
         CtrlIO io; /* the socket and the control engine (all the protocol) */
         sd_event_source *io_source;
+        uint32_t io_events; /* what io_source waits for (EPOLLET always) */
         sd_event_source *timer_source;
         sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
         ConnState state;
@@ -142,6 +144,12 @@ struct Conn {
         OwStopSessions peer_stop;
         bool any_failure;
         bool stopping_for_failure; /* a session failed mid-test: the others were told to stop */
+
+        /* Limits against hostile clients (guard.c). */
+        bool guarded;            /* counted against its source's connections */
+        bool auth_backoff;       /* its source was in a back-off at the greeting */
+        bool quiet_close;        /* refused with a line counted, not logged: its close at debug level */
+        uint64_t setup_deadline; /* CLOCK_MONOTONIC usec: set-up and first command by then; 0: done */
 
         FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
         FetchWait *fetch_wait; /* a whole-session fetch waiting for its session to end; reads nothing else */
@@ -196,6 +204,15 @@ struct Server {
         unsigned n_sessions;             /* TestSessions held, every connection together */
         uint64_t n_refused_full;         /* refused at the bound since it was last reached */
         bool sessions_full;              /* the bound was reached and said so; not yet left */
+        /* Limits against hostile clients (guard.c, owampd.conf(5)). */
+        Guard *guard;
+        uint64_t setup_timeout_usec;  /* greeting to the first command; 0: none */
+        uint32_t max_conns_per_addr;  /* per IPv4 address or IPv6 /64; 0: unlimited */
+        uint32_t max_auth_failures;   /* in auth_fail_window_usec, then a back-off; 0: never */
+        uint64_t auth_fail_window_usec;
+        uint64_t auth_backoff_usec;   /* the first back-off; doubles with each next one */
+        sd_event_source *accept_pause;     /* out of descriptors: the listeners wait (server.c) */
+        uint64_t accept_pause_logged_usec; /* its last log line */
         double diskfudge;
         uint32_t diskfudge_permille;
         uint32_t dieby_sec;
@@ -223,6 +240,32 @@ OwTimestamp server_now(const Server *s);
 void server_update_status(Server *s);
 int server_add_listener(Server *s, int fd);
 int server_bind_listener(Server *s, const char *node);
+
+/* guard.c: limits against hostile clients, by source (an IPv4 address,
+ * an IPv6 /64). */
+typedef enum GuardLog {
+        GUARD_LOG_PER_ADDR,      /* refusals over maxcontrolsessionsperaddr */
+        GUARD_LOG_SETUP_TIMEOUT, /* connections closed at setuptimeout */
+        GUARD_LOG_BACKOFF,       /* refusals during an authentication back-off */
+        GUARD_LOG_SETUP_ERROR,   /* connections that failed or went away before the set-up was done */
+        _GUARD_LOG_MAX,
+} GuardLog;
+int guard_new(Server *s);
+void guard_free(Server *s);
+/* A new connection from peer (unmapped): 0 and counted, or -EUSERS
+ * (logged, rate-limited) over maxcontrolsessionsperaddr. */
+int guard_conn_admit(Server *s, const SockAddr *peer, const char *peer_str);
+void guard_conn_closed(Server *s, const SockAddr *peer);
+/* A failed authentication: counted; true when it is the first of its
+ * source's window and should be logged as itself (the others go into
+ * one line per window). May start a back-off (logged). */
+bool guard_auth_failed(Server *s, const SockAddr *peer, const char *keyid);
+/* peer's source is in a back-off: offer it no authenticated mode. */
+bool guard_auth_backoff(Server *s, const SockAddr *peer);
+/* One more of a line any client can make us write for each connection:
+ * true to log it now; false when counted instead, for a line with the
+ * count at the end of the interval. */
+bool guard_log_allowed(Server *s, GuardLog kind, const char *peer);
 
 /* conn.c */
 int conn_new(Server *s, int fd, const SockAddr *peer);

@@ -20,6 +20,9 @@
 
 #include "clock.h"
 #include "owampd.h"
+#include "units.h"
+
+#define ACCEPT_BATCH 1024u
 
 OwTimestamp server_now(const Server *s) {
         return clock_now(s->clock_offset_nsec);
@@ -31,14 +34,56 @@ void server_update_status(Server *s) {
                           s->n_sessions_running == 1 ? "" : "s");
 }
 
+/* Out of descriptors: the listeners wait this long before they accept
+ * again (level-triggered, they would spin meanwhile). */
+#define ACCEPT_PAUSE_USEC (100 * USEC_PER_MSEC)
+
+static void listeners_enable(Server *s, int enabled) {
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i], enabled);
+}
+
+static int on_accept_pause_over(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        Server *s = userdata;
+        if (!s->shutting_down)
+                listeners_enable(s, SD_EVENT_ON);
+        return 0;
+}
+
+static void accept_pause(Server *s, int error) {
+        uint64_t now = 0;
+        int r;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (s->accept_pause_logged_usec == 0 || now >= s->accept_pause_logged_usec + 10 * USEC_PER_SEC) {
+                log_warning_errno(error, "Cannot accept connections: %m (%u open); pausing for %u ms", s->n_conns,
+                                  (unsigned) (ACCEPT_PAUSE_USEC / USEC_PER_MSEC));
+                s->accept_pause_logged_usec = now;
+        }
+        if (!s->accept_pause) {
+                r = sd_event_add_time(s->event, &s->accept_pause, CLOCK_MONOTONIC, UINT64_MAX, 0,
+                                      on_accept_pause_over, s);
+                if (r < 0)
+                        return; /* keep accepting: a busy loop is better than none */
+                (void) sd_event_source_set_description(s->accept_pause, "accept-pause");
+        }
+        (void) sd_event_source_set_time(s->accept_pause, now + ACCEPT_PAUSE_USEC);
+        (void) sd_event_source_set_enabled(s->accept_pause, SD_EVENT_ONESHOT);
+        listeners_enable(s, SD_EVENT_OFF);
+}
+
 static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Server *s = userdata;
 
         (void) src;
         (void) revents;
-        /* Accept a bounded number per wake-up so one busy listener cannot
-         * starve the rest of the loop. */
-        for (unsigned i = 0; i < 64; i++) {
+        /* Drain the queue, up to a bound so one busy listener cannot starve
+         * the rest of the loop. A small bound let a storm of reconnecting
+         * clients overflow the kernel's queue, and a new client's SYNs were
+         * dropped (seconds of retransmits) while owampd had time to spare:
+         * a refusal over maxcontrolsessionsperaddr costs less than a
+         * retransmit. */
+        for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
                 SockAddr peer;
                 socklen_t len = sizeof(peer);
                 int cfd = accept4(fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -46,7 +91,7 @@ static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *use
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return 0;
                         if (errno == EMFILE || errno == ENFILE) {
-                                log_warning_errno(errno, "Cannot accept connections: %m");
+                                accept_pause(s, errno);
                                 return 0;
                         }
                         return log_error_errno(errno, "accept() failed: %m"), 0;

@@ -34,6 +34,7 @@
 #define MSGID_CONNECTION_CLOSED "ed47564083044fc3ac9b8e9e09bd433b"
 #define MSGID_WORKER_FAILED "e1737b7619b64780beb06510c9636257"
 #define MSGID_CONFIG_RELOADED "a5323b7485054b40a05fdac9c6121208"
+#define MSGID_AUTH_FAILURES "2cc7d795680f433996dfb921ceadea99"
 /* The session worker (owamp-session) and the unit broker (owampd-launcher). */
 #define MSGID_ENDPOINT_READY "897f11886bab42268a6f9f5fa8dc5fb4"
 #define MSGID_ENDPOINT_DONE "950605539adf4459a9e9ae024cc8118c"

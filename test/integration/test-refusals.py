@@ -45,17 +45,22 @@ def case_auth(t):
     check_refused(p, r"^owping: .*refused.*wrong key id or passphrase")
     d.wait_log(r"Refusing 127\.0\.0\.1:\d+: authentication failed for key id 'demo' \(wrong passphrase\)")
 
-    stranger = d.client_pfs({"stranger": b"demo-secret"})
-    p = t.owping(["-A", "E", "-u", "stranger", "-k", stranger] + QUICK + [d.addr], expect_rc=None)
+    # Only a source's first failure of each authfailwindow is logged as
+    # itself (the others are counted: test-hostile.py, auth-backoff), so
+    # the unknown key id goes to a server of its own.
+    d2 = t.daemon()
+    stranger = d2.client_pfs({"stranger": b"demo-secret"})
+    p = t.owping(["-A", "E", "-u", "stranger", "-k", stranger] + QUICK + [d2.addr], expect_rc=None)
     check_refused(p, r"^owping: .*refused.*wrong key id or passphrase")
-    d.wait_log(r"Refusing 127\.0\.0\.1:\d+: authentication failed for key id 'stranger' \(unknown key id\)")
+    d2.wait_log(r"Refusing 127\.0\.0\.1:\d+: authentication failed for key id 'stranger' \(unknown key id\)")
 
     # A key id that is not in the client's own file never reaches the server.
     p = t.owping(["-A", "A", "-u", "nobody-here", "-k", wrong] + QUICK + [d.addr], expect_rc=None)
     check_refused(p, r"^owping: Unable to find pass-phrase for id=\"nobody-here\"")
 
     # The refused connections are gone and the next client is served.
-    check_eq(len(re.findall(r"Connection from \S+ closed", d.log())), 3, "connections closed (probe + 2 refused)")
+    check_eq(len(re.findall(r"Connection from \S+ closed", d.log())), 2, "connections closed (probe + 1 refused)")
+    check_eq(len(re.findall(r"Connection from \S+ closed", d2.log())), 2, "connections closed (probe + 1 refused)")
     check_serves(t, d, "A")
     check_eq(len(d.received_sids()), 1, "sessions received")
 
