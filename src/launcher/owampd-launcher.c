@@ -57,13 +57,16 @@
  * OWAMP_LAUNCHER_MAX_UNITS= in its unit changes it (1 to MAX_UNITS_MAX). */
 #define MAX_UNITS_DEFAULT 1024
 #define MAX_UNITS_MAX 65536
-/* StartTransientUnit calls in flight at once. The system bus allows a
- * connection 128 pending replies (dbus-daemon's max_replies_per_connection);
- * beyond that systemd never sees the call. While this many are out, the
- * broker reads no more requests: owampd's sends then find the socket full
- * and it tries again later (launcher-systemd.c), and the descriptors of the
- * waiting requests stay in the socket, not in the broker. */
-#define STARTS_IN_FLIGHT_MAX 32
+/* Calls to systemd awaiting an answer, at most (StartTransientUnit,
+ * StopUnit, GetAll). The system bus lets a connection wait for 128 replies
+ * (dbus-daemon's max_replies_per_connection); beyond, it refuses the call
+ * and systemd never sees it: 520 sessions started at once lost units that
+ * way, and their stops failed likewise. While this many are out, the
+ * broker reads no more requests (owampd finds the socket full and tries
+ * again later, launcher-systemd.c; the descriptors of the waiting requests
+ * stay in the socket, not here), and stops and result queries wait their
+ * turn. */
+#define BUS_CALLS_MAX 64
 /* How long systemd may take to run a unit's program (Type=exec: until
  * execve()); owampd gives a whole batch 30 s to become ready. */
 #define UNIT_START_TIMEOUT_USEC (20 * UINT64_C(1000000))
@@ -95,8 +98,9 @@ struct Unit {
         char sid[LAUNCH_SID_LEN + 1];
         char name[LAUNCH_UNIT_NAME_MAX];
         char *path;
-        sd_bus_slot *call_slot;
-        bool start_in_flight; /* its StartTransientUnit has no answer yet */
+        sd_bus_slot *call_slot; /* its StartTransientUnit or GetAll, while unanswered (counted in n_calls) */
+        bool stop_wanted;       /* its StopUnit waits for room among the calls */
+        bool finish_wanted;     /* its GetAll waits likewise */
         bool start_job_done; /* the first JobRemoved for it: its start job */
         bool finishing;      /* inactive: collecting its result */
         bool stop_sent;
@@ -112,8 +116,9 @@ struct Broker {
         LIST_HEAD(Unit, units);
         unsigned n_units;
         unsigned max_units;
-        unsigned n_starts_in_flight;
+        unsigned n_calls; /* calls to systemd awaiting an answer */
         bool closing;
+        bool exiting;
 };
 
 static void unit_log(Unit *u, int priority, const char *message_id, int error, const char *fmt, ...)
@@ -140,16 +145,32 @@ static void send_event(Broker *b, LaunchMsgType type, const char *sid, int statu
                 log_warning_errno(r, "Cannot report to owampd: %m");
 }
 
-/* Its StartTransientUnit was answered (or will never be): the broker may
- * read the next request. */
-static void start_done(Unit *u) {
-        Broker *b = u->broker;
-        if (!u->start_in_flight)
-                return;
-        u->start_in_flight = false;
-        assert(b->n_starts_in_flight > 0);
-        if (b->n_starts_in_flight-- == STARTS_IN_FLIGHT_MAX && b->io)
+/* --- calls to systemd, bounded ------------------------------------------- */
+
+static void calls_pump(Broker *b);
+
+static void call_begin(Broker *b) {
+        b->n_calls++;
+        if (b->n_calls >= BUS_CALLS_MAX && b->io)
+                (void) sd_event_source_set_enabled(b->io, SD_EVENT_OFF);
+}
+
+/* A call was answered (or cancelled): what waits goes first, then owampd's
+ * requests again. */
+static void call_end(Broker *b) {
+        assert(b->n_calls > 0);
+        b->n_calls--;
+        calls_pump(b);
+        if (b->n_calls < BUS_CALLS_MAX && b->io)
                 (void) sd_event_source_set_enabled(b->io, SD_EVENT_ON);
+}
+
+/* Forget the unit's call in flight: its callback will not run. */
+static void unit_cancel_call(Unit *u) {
+        if (!u->call_slot)
+                return;
+        u->call_slot = sd_bus_slot_unref(u->call_slot);
+        call_end(u->broker);
 }
 
 static Unit *unit_free(Unit *u) {
@@ -158,8 +179,12 @@ static Unit *unit_free(Unit *u) {
         Broker *b = u->broker;
         LIST_REMOVE(units, b->units, u);
         b->n_units--;
-        start_done(u);
-        sd_bus_slot_unref(u->call_slot);
+        if (u->call_slot) {
+                u->call_slot = sd_bus_slot_unref(u->call_slot);
+                b->n_calls--; /* no pump: u is half gone */
+                if (b->n_calls < BUS_CALLS_MAX && b->io)
+                        (void) sd_event_source_set_enabled(b->io, SD_EVENT_ON);
+        }
         free(u->path);
         free(u);
         if (b->closing && b->n_units == 0)
@@ -209,7 +234,7 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
         int r;
 
         (void) ret_error;
-        u->call_slot = sd_bus_slot_unref(u->call_slot);
+        unit_cancel_call(u);
         if (sd_bus_message_is_method_error(m, NULL)) {
                 const sd_bus_error *e = sd_bus_message_get_error(m);
                 unit_log(u, LOG_WARNING, MSGID_UNIT_FINISHED, 0, "Cannot read the result of %s: %s", u->name,
@@ -252,19 +277,33 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+static void unit_finish_send(Unit *u) {
+        Broker *b = u->broker;
+
+        u->finish_wanted = false;
+        int r = sd_bus_call_method_async(b->bus, &u->call_slot, SD_DEST, u->path,
+                                         "org.freedesktop.DBus.Properties", "GetAll", on_service_props, u, "s",
+                                         "org.freedesktop.systemd1.Service");
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask for the result of %s: %m", u->name);
+                unit_report(u, LAUNCH_STATUS_NOT_STARTED, "unknown"); /* frees u */
+                return;
+        }
+        call_begin(b);
+}
+
 /* The unit went inactive or failed: read how its program ended. */
 static void unit_finish(Unit *u) {
         if (u->finishing)
                 return;
         u->finishing = true;
-        u->call_slot = sd_bus_slot_unref(u->call_slot);
-        int r = sd_bus_call_method_async(u->broker->bus, &u->call_slot, SD_DEST, u->path,
-                                         "org.freedesktop.DBus.Properties", "GetAll", on_service_props, u, "s",
-                                         "org.freedesktop.systemd1.Service");
-        if (r < 0) {
-                log_warning_errno(r, "Cannot ask for the result of %s: %m", u->name);
-                unit_report(u, LAUNCH_STATUS_NOT_STARTED, "unknown");
+        u->stop_wanted = false;
+        unit_cancel_call(u); /* its start's answer no longer matters */
+        if (u->broker->n_calls >= BUS_CALLS_MAX) {
+                u->finish_wanted = true;
+                return;
         }
+        unit_finish_send(u);
 }
 
 static Unit *find_unit_by_path(Broker *b, const char *path) {
@@ -352,8 +391,7 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         Unit *u = userdata;
 
         (void) ret_error;
-        u->call_slot = sd_bus_slot_unref(u->call_slot);
-        start_done(u);
+        unit_cancel_call(u);
         if (!sd_bus_message_is_method_error(m, NULL))
                 return 0;
         const sd_bus_error *e = sd_bus_message_get_error(m);
@@ -371,8 +409,10 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 }
 
 static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        (void) userdata;
+        Broker *b = userdata;
+
         (void) ret_error;
+        call_end(b);
         if (sd_bus_message_is_method_error(m, NULL)) {
                 const sd_bus_error *e = sd_bus_message_get_error(m);
                 /* Already gone is fine: we follow its end anyway. */
@@ -382,15 +422,56 @@ static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         return 0;
 }
 
+static void unit_stop_send(Unit *u) {
+        Broker *b = u->broker;
+
+        u->stop_wanted = false;
+        unit_log(u, LOG_DEBUG, NULL, 0, "Stopping %s", u->name);
+        /* A floating call (the unit may be gone before the answer). */
+        int r = sd_bus_call_method_async(b->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", on_stop_reply,
+                                         b, "ss", u->name, "replace");
+        if (r < 0) {
+                unit_log(u, LOG_ERR, NULL, r, "Cannot stop %s: %m", u->name);
+                return;
+        }
+        call_begin(b);
+}
+
 static void unit_stop(Unit *u) {
         if (u->finishing || u->stop_sent)
                 return;
         u->stop_sent = true;
-        unit_log(u, LOG_DEBUG, NULL, 0, "Stopping %s", u->name);
-        int r = sd_bus_call_method_async(u->broker->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit",
-                                         on_stop_reply, NULL, "ss", u->name, "replace");
-        if (r < 0)
-                unit_log(u, LOG_ERR, NULL, r, "Cannot stop %s: %m", u->name);
+        if (u->broker->n_calls >= BUS_CALLS_MAX) {
+                u->stop_wanted = true;
+                return;
+        }
+        unit_stop_send(u);
+}
+
+/* Send what waits for room among the calls: results first (they free a
+ * unit), then stops. Each send may free a unit: look again from the start
+ * every time. */
+static void calls_pump(Broker *b) {
+        while (!b->exiting && b->n_calls < BUS_CALLS_MAX) {
+                Unit *u, *next = NULL;
+                LIST_FOREACH(units, u, b->units)
+                        if (u->finish_wanted) {
+                                next = u;
+                                break;
+                        }
+                if (next) {
+                        unit_finish_send(next);
+                        continue;
+                }
+                LIST_FOREACH(units, u, b->units)
+                        if (u->stop_wanted) {
+                                next = u;
+                                break;
+                        }
+                if (!next)
+                        return;
+                unit_stop_send(next);
+        }
 }
 
 /* --- the unit's fixed properties --------------------------------------- */
@@ -617,9 +698,7 @@ static void handle_start(Broker *b, const LaunchMsg *req, int udp_fd, int ctl_fd
                 r = sd_bus_call_async(b->bus, &u->call_slot, m, on_start_reply, u, START_CALL_TIMEOUT_USEC);
         if (r < 0)
                 goto fail;
-        u->start_in_flight = true;
-        if (++b->n_starts_in_flight == STARTS_IN_FLIGHT_MAX)
-                (void) sd_event_source_set_enabled(b->io, SD_EVENT_OFF);
+        call_begin(b);
         unit_log(u, LOG_DEBUG, NULL, 0, "Starting %s (run time at most %" PRIu64 " s)", u->name,
                  req->runtime_max_usec / 1000000);
         return;
@@ -665,7 +744,7 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         (void) s;
         (void) revents;
-        for (unsigned i = 0; i < 64 && !b->closing && b->n_starts_in_flight < STARTS_IN_FLIGHT_MAX; i++) {
+        for (unsigned i = 0; i < 64 && !b->closing && b->n_calls < BUS_CALLS_MAX; i++) {
                 LaunchMsg req;
                 int fds[LAUNCH_MAX_FDS];
                 int r = launch_recv(fd, &req, fds);
@@ -857,6 +936,7 @@ int main(int argc, char **argv) {
 
         r = sd_event_loop(event);
 
+        b.exiting = true;
         while (b.units)
                 unit_free(b.units);
         sd_event_source_disable_unref(b.io);
