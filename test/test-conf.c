@@ -791,9 +791,6 @@ START_TEST(test_shipped_conf) {
                 case OW_CONF_SESSIONLAUNCHER:
                         ck_assert_int_eq(c->sessionlauncher, def->sessionlauncher);
                         break;
-                case OW_CONF_MAXTESTSESSIONS:
-                        ck_assert_uint_eq(c->maxtestsessions, def->maxtestsessions);
-                        break;
                 case OW_CONF_SETUPTIMEOUT:
                         ck_assert_uint_eq(c->setuptimeout_sec, def->setuptimeout_sec);
                         break;
@@ -808,6 +805,9 @@ START_TEST(test_shipped_conf) {
                         break;
                 case OW_CONF_AUTHBACKOFF:
                         ck_assert_uint_eq(c->authbackoff_sec, def->authbackoff_sec);
+                        break;
+                case OW_CONF_MAXTESTSESSIONS:
+                        ck_assert_uint_eq(c->maxtestsessions, def->maxtestsessions);
                         break;
                 default:
                         /* user, group, datadir, vardir: no default, an
@@ -837,8 +837,8 @@ int main(void) {
         tcase_add_test(tc, test_syntax);
         tcase_add_test(tc, test_layers);
         tcase_add_test(tc, test_session_launcher);
-        tcase_add_test(tc, test_max_test_sessions);
         tcase_add_test(tc, test_hostile_limits);
+        tcase_add_test(tc, test_max_test_sessions);
         tcase_add_test(tc, test_keys);
         tcase_add_test(tc, test_shipped_conf);
         suite_add_tcase(s, tc);

@@ -105,15 +105,15 @@ typedef struct OwConfNode {
 #define OW_CONF_DIEBY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_ENDDELAY_MAX_SEC UINT32_C(86400)
 #define OW_CONF_MAXCONTROLSESSIONS_MAX UINT32_C(1048576)
-/* maxtestsessions: test sessions held at once by the whole server; each
- * holds a few descriptors and a process, so more than this is no sane
- * setting on any host. */
-#define OW_CONF_MAXTESTSESSIONS_MAX UINT32_C(65536)
 /* Limits against hostile clients: 0 switches each off. */
 #define OW_CONF_SETUPTIMEOUT_MAX_SEC UINT32_C(3600)
 #define OW_CONF_MAXAUTHFAILURES_MAX UINT32_C(1000000)
 #define OW_CONF_AUTHFAILWINDOW_MAX_SEC UINT32_C(86400)
 #define OW_CONF_AUTHBACKOFF_MAX_SEC UINT32_C(86400)
+/* maxtestsessions: test sessions held at once by the whole server; each
+ * holds a few descriptors and a process, so more than this is no sane
+ * setting on any host. */
+#define OW_CONF_MAXTESTSESSIONS_MAX UINT32_C(65536)
 
 typedef struct OwConf {
         uint32_t set;                    /* bit (1u << key) for every keyword given */

@@ -604,8 +604,8 @@ int main(int argc, char **argv) {
 finish:
         while (s->conns)
                 conn_free(s->conns);
-        session_queue_done(s);
         guard_free(s);
+        session_queue_done(s);
         remove_pid_files(s);
         sd_event_source_disable_unref(s->dieby_timer);
         launcher_free(s->launcher);

@@ -198,12 +198,6 @@ struct Server {
         uint64_t control_timeout_usec; /* 0: none */
         uint64_t enddelay_nsec;
         uint32_t max_control_sessions; /* 0: unlimited */
-        /* The global bound on test sessions (session.c, issue 11). */
-        uint32_t max_test_sessions_conf; /* maxtestsessions as configured; 0: auto */
-        unsigned max_test_sessions;      /* in force: from the above and RLIMIT_NOFILE */
-        unsigned n_sessions;             /* TestSessions held, every connection together */
-        uint64_t n_refused_full;         /* refused at the bound since it was last reached */
-        bool sessions_full;              /* the bound was reached and said so; not yet left */
         /* Limits against hostile clients (guard.c, owampd.conf(5)). */
         Guard *guard;
         uint64_t setup_timeout_usec;  /* greeting to the first command; 0: none */
@@ -213,6 +207,12 @@ struct Server {
         uint64_t auth_backoff_usec;   /* the first back-off; doubles with each next one */
         sd_event_source *accept_pause;     /* out of descriptors: the listeners wait (server.c) */
         uint64_t accept_pause_logged_usec; /* its last log line */
+        /* The global bound on test sessions (session.c, issue 11). */
+        uint32_t max_test_sessions_conf; /* maxtestsessions as configured; 0: auto */
+        unsigned max_test_sessions;      /* in force: from the above and RLIMIT_NOFILE */
+        unsigned n_sessions;             /* TestSessions held, every connection together */
+        uint64_t n_refused_full;         /* refused at the bound since it was last reached */
+        bool sessions_full;              /* the bound was reached and said so; not yet left */
         double diskfudge;
         uint32_t diskfudge_permille;
         uint32_t dieby_sec;
