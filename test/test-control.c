@@ -99,7 +99,12 @@ END_TEST
 
 static OwSetupResponse setup_sample(OwMode mode, const char *keyid) {
         OwSetupResponse s = { .mode = mode };
-        snprintf(s.keyid, sizeof(s.keyid), "%s", keyid);
+        size_t n = strlen(keyid);
+
+        /* A bounded copy the compiler can see through (snprintf here trips
+         * -Wformat-truncation at -O3: the callers pass up to 80 bytes). */
+        ck_assert_uint_lt(n, sizeof(s.keyid));
+        memcpy(s.keyid, keyid, n + 1);
         fill(s.token, sizeof(s.token), 3);
         fill(s.client_iv, sizeof(s.client_iv), 4);
         return s;

@@ -554,9 +554,11 @@ int main(int argc, char **argv) {
                         dup2(null, 2);
                         safe_close(null);
                 }
-                (void) chdir("/");
+                int chdir_errno = chdir("/") < 0 ? errno : 0;
                 /* A daemon has no stderr; everything goes to the journal/syslog. */
                 log_setup("owampd", LOG_TARGET_AUTO, conf->facility, false, config_log_priority(conf));
+                if (chdir_errno != 0)
+                        log_warning_errno(chdir_errno, "Cannot change to /, staying where started: %m");
         }
 
         if (ow_conf_is_set(conf, OW_CONF_VARDIR) || !under_systemd) {

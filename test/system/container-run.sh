@@ -11,7 +11,8 @@
 #      then end the container with that status.
 #
 # Inputs from /opt/owamp-it/run.env: OWAMP_IT_TEST (name), OWAMP_IT_SCRIPT
-# (path in the container), OWAMP_IT_TEST_TIMEOUT_SEC.
+# (path in the container), OWAMP_IT_TEST_TIMEOUT_SEC, OWAMP_IT_INSTALL_STAGE
+# (0 for a test of the packages: steps 1 and 2 are then left to the test).
 set -u
 
 it=/opt/owamp-it
@@ -54,22 +55,25 @@ staged_conf() {
 
 log "setting up for $OWAMP_IT_TEST"
 
-# --keep-directory-symlink: the image has merged /usr (/lib -> usr/lib); a
-# staged lib/ must go through the link, not replace it.
-if ! tar -C "$stage" -cf - . | tar -C / --keep-directory-symlink --no-overwrite-dir -xf -; then
-        log "installing the staged project failed"
-        finish 125
-fi
+# A test of the packages (OWAMP_IT_INSTALL_STAGE=0) installs them itself.
+if [ "${OWAMP_IT_INSTALL_STAGE:-1}" = 1 ]; then
+        # --keep-directory-symlink: the image has merged /usr (/lib -> usr/lib); a
+        # staged lib/ must go through the link, not replace it.
+        if ! tar -C "$stage" -cf - . | tar -C / --keep-directory-symlink --no-overwrite-dir -xf -; then
+                log "installing the staged project failed"
+                finish 125
+        fi
 
-mapfile -t sysusers < <(staged_conf sysusers.d)
-if [ "${#sysusers[@]}" -gt 0 ] && ! systemd-sysusers "${sysusers[@]}"; then
-        log "systemd-sysusers ${sysusers[*]} failed"
-        finish 125
-fi
-mapfile -t tmpfiles < <(staged_conf tmpfiles.d)
-if [ "${#tmpfiles[@]}" -gt 0 ] && ! systemd-tmpfiles --create "${tmpfiles[@]}"; then
-        log "systemd-tmpfiles --create ${tmpfiles[*]} failed"
-        finish 125
+        mapfile -t sysusers < <(staged_conf sysusers.d)
+        if [ "${#sysusers[@]}" -gt 0 ] && ! systemd-sysusers "${sysusers[@]}"; then
+                log "systemd-sysusers ${sysusers[*]} failed"
+                finish 125
+        fi
+        mapfile -t tmpfiles < <(staged_conf tmpfiles.d)
+        if [ "${#tmpfiles[@]}" -gt 0 ] && ! systemd-tmpfiles --create "${tmpfiles[@]}"; then
+                log "systemd-tmpfiles --create ${tmpfiles[*]} failed"
+                finish 125
+        fi
 fi
 if ! systemctl daemon-reload; then
         log "systemctl daemon-reload failed"

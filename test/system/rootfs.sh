@@ -16,7 +16,9 @@
 #
 # OWAMP_IT_IMAGE=build selects a second image: the same plus what building
 # the project needs (test-readme-install.sh builds and installs it in the
-# container as the README says). Each image keeps its own cache entry; a
+# container as the README says); OWAMP_IT_IMAGE=packages a third: the base
+# plus rpm (test-packages.sh installs the .debs with apt and the rpms into a
+# scratch root with rpm --root). Each image keeps its own cache entry; a
 # rebuild prunes only older entries of the same image.
 #
 # Needs root, debootstrap and zstd. Every step holds a lock on the cache, so
@@ -35,8 +37,9 @@ image=${OWAMP_IT_IMAGE:-base}
 case $image in
 base) ;;
 build) packages="$packages,meson,ninja-build,gcc,libc6-dev,pkg-config,nettle-dev,libsystemd-dev,check,scdoc" ;;
+packages) packages="$packages,rpm" ;;
 *)
-        echo "rootfs: error: OWAMP_IT_IMAGE must be base or build" >&2
+        echo "rootfs: error: OWAMP_IT_IMAGE must be base, build or packages" >&2
         exit 2
         ;;
 esac

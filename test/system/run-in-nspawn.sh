@@ -24,6 +24,11 @@
 # Exit status: the test's (0 pass, 77 skip, anything else fail); 124 when the
 # container had to be killed after OWAMP_IT_TIMEOUT_SEC.
 #
+# A test with the line "# owamp-it: needs the packages" gets the folder
+# tools/build-packages made (OWAMP_IT_PACKAGES, default BUILD_DIR/packages)
+# in /opt/owamp-it/packages instead of the staged build: nothing of the
+# project is installed in its container, the test installs the packages.
+#
 # Environment: OWAMP_IT_TIMEOUT_SEC (hard limit for the whole container,
 # default 300), OWAMP_IT_ROOT_MODE (overlay: boot the cached image with
 # --volatile=overlay, the default; copy: extract a private copy per run),
@@ -212,22 +217,30 @@ mkdir "$out/journal"
 t0=$(now)
 # A test that builds the project needs the image with the build tools.
 needs_source=0
+needs_packages=0
+image=base
 if grep -qx '# owamp-it: needs the source' "$script_dir/$script_name"; then
         needs_source=1
-        base=$(OWAMP_IT_IMAGE=build "$here/rootfs.sh" ensure) || die "could not prepare the container image"
-else
-        base=$("$here/rootfs.sh" ensure) || die "could not prepare the container image"
+        image=build
 fi
+# A test of the packages gets them instead of the staged build, and the
+# image with rpm.
+if grep -qx '# owamp-it: needs the packages' "$script_dir/$script_name"; then
+        needs_packages=1
+        image=packages
+        packages_dir=${OWAMP_IT_PACKAGES:-$build/packages}
+        if [ ! -d "$packages_dir/deb" ] || [ ! -d "$packages_dir/deb-rebuild" ] || [ ! -d "$packages_dir/rpm" ]; then
+                die "$test_name needs the packages: no $packages_dir/deb, deb-rebuild and rpm; make them with" \
+                        "tools/build-packages --no-check --rebuild 1 $packages_dir (tools/run-tests does)"
+        fi
+fi
+base=$(OWAMP_IT_IMAGE=$image "$here/rootfs.sh" ensure) || die "could not prepare the container image"
 t_rootfs=$(elapsed "$t0")
 
 work=$(mktemp -d /var/tmp/owamp-it.XXXXXX)
 if [ "$root_mode" = copy ]; then
         t0=$(now)
-        if [ "$needs_source" = 1 ]; then
-                OWAMP_IT_IMAGE=build "$here/rootfs.sh" extract "$work/root"
-        else
-                "$here/rootfs.sh" extract "$work/root"
-        fi
+        OWAMP_IT_IMAGE=$image "$here/rootfs.sh" extract "$work/root"
         root_args="-D $work/root"
         lock_dir=$work/root
         t_rootfs="$t_rootfs + $(elapsed "$t0") extract"
@@ -262,7 +275,11 @@ if [ "$needs_source" = 1 ]; then
                 tar -C "$src" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$opt/source" -xf -
         fi
 fi
+if [ "$needs_packages" = 1 ]; then
+        cp -pR "$packages_dir" "$opt/packages"
+fi
 cat >"$opt/run.env" <<EOF
+OWAMP_IT_INSTALL_STAGE=$((1 - needs_packages))
 OWAMP_IT_TEST=$test_name
 OWAMP_IT_SCRIPT=/opt/owamp-it/tests/$script_name
 OWAMP_IT_TEST_TIMEOUT_SEC=$((timeout_sec - 20))
