@@ -51,8 +51,34 @@
 
 #define WORKER_PATH LIBEXECDIR "/owamp/owamp-session"
 
-/* At most this many units per owampd; beyond, START is refused. */
-#define MAX_UNITS 1024
+/* At most this many units per owampd; beyond, START is refused. owampd's
+ * own bound (maxtestsessions, 1024 by default) keeps it below that; this
+ * one is the broker's, since it must assume owampd may be compromised.
+ * OWAMP_LAUNCHER_MAX_UNITS= in its unit changes it (1 to MAX_UNITS_MAX). */
+#define MAX_UNITS_DEFAULT 1024
+#define MAX_UNITS_MAX 65536
+/* Calls to systemd awaiting an answer, at most (StartTransientUnit,
+ * StopUnit, GetAll). The system bus lets a connection wait for 128 replies
+ * (dbus-daemon's max_replies_per_connection); beyond, it refuses the call
+ * and systemd never sees it: 520 sessions started at once lost units that
+ * way, and their stops failed likewise. While this many are out, the
+ * broker reads no more requests (owampd finds the socket full and tries
+ * again later, launcher-systemd.c; the descriptors of the waiting requests
+ * stay in the socket, not here), and stops and result queries wait their
+ * turn. */
+#define BUS_CALLS_MAX 64
+/* How long systemd may take to run a unit's program (Type=exec: until
+ * execve()); owampd gives a whole batch 30 s to become ready. */
+#define UNIT_START_TIMEOUT_USEC (20 * UINT64_C(1000000))
+/* The answer to StartTransientUnit; after this the unit is stopped in case
+ * systemd made it all the same. */
+#define START_CALL_TIMEOUT_USEC (25 * UINT64_C(1000000))
+/* Each unit's own limits: the worker holds its test socket, its channel and
+ * its log streams (a handful of descriptors), one thread, and buffers of a
+ * few hundred KiB. */
+#define UNIT_NOFILE_MAX UINT64_C(64)
+#define UNIT_TASKS_MAX UINT64_C(4)
+#define UNIT_MEMORY_MAX (UINT64_C(64) * 1024 * 1024)
 /* A session unit gets this long to end on SIGTERM before SIGKILL. */
 #define UNIT_STOP_TIMEOUT_USEC (5 * UINT64_C(1000000))
 /* After owampd left: how long to wait for the units to go before exiting. */
@@ -72,8 +98,9 @@ struct Unit {
         char sid[LAUNCH_SID_LEN + 1];
         char name[LAUNCH_UNIT_NAME_MAX];
         char *path;
-        sd_bus_slot *match_slot;
-        sd_bus_slot *call_slot;
+        sd_bus_slot *call_slot; /* its StartTransientUnit or GetAll, while unanswered (counted in n_calls) */
+        bool stop_wanted;       /* its StopUnit waits for room among the calls */
+        bool finish_wanted;     /* its GetAll waits likewise */
         bool start_job_done; /* the first JobRemoved for it: its start job */
         bool finishing;      /* inactive: collecting its result */
         bool stop_sent;
@@ -88,7 +115,10 @@ struct Broker {
         sd_event_source *exit_timer;
         LIST_HEAD(Unit, units);
         unsigned n_units;
+        unsigned max_units;
+        unsigned n_calls; /* calls to systemd awaiting an answer */
         bool closing;
+        bool exiting;
 };
 
 static void unit_log(Unit *u, int priority, const char *message_id, int error, const char *fmt, ...)
@@ -115,14 +145,46 @@ static void send_event(Broker *b, LaunchMsgType type, const char *sid, int statu
                 log_warning_errno(r, "Cannot report to owampd: %m");
 }
 
+/* --- calls to systemd, bounded ------------------------------------------- */
+
+static void calls_pump(Broker *b);
+
+static void call_begin(Broker *b) {
+        b->n_calls++;
+        if (b->n_calls >= BUS_CALLS_MAX && b->io)
+                (void) sd_event_source_set_enabled(b->io, SD_EVENT_OFF);
+}
+
+/* A call was answered (or cancelled): what waits goes first, then owampd's
+ * requests again. */
+static void call_end(Broker *b) {
+        assert(b->n_calls > 0);
+        b->n_calls--;
+        calls_pump(b);
+        if (b->n_calls < BUS_CALLS_MAX && b->io)
+                (void) sd_event_source_set_enabled(b->io, SD_EVENT_ON);
+}
+
+/* Forget the unit's call in flight: its callback will not run. */
+static void unit_cancel_call(Unit *u) {
+        if (!u->call_slot)
+                return;
+        u->call_slot = sd_bus_slot_unref(u->call_slot);
+        call_end(u->broker);
+}
+
 static Unit *unit_free(Unit *u) {
         if (!u)
                 return NULL;
         Broker *b = u->broker;
         LIST_REMOVE(units, b->units, u);
         b->n_units--;
-        sd_bus_slot_unref(u->match_slot);
-        sd_bus_slot_unref(u->call_slot);
+        if (u->call_slot) {
+                u->call_slot = sd_bus_slot_unref(u->call_slot);
+                b->n_calls--; /* no pump: u is half gone */
+                if (b->n_calls < BUS_CALLS_MAX && b->io)
+                        (void) sd_event_source_set_enabled(b->io, SD_EVENT_ON);
+        }
         free(u->path);
         free(u);
         if (b->closing && b->n_units == 0)
@@ -172,7 +234,7 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
         int r;
 
         (void) ret_error;
-        u->call_slot = sd_bus_slot_unref(u->call_slot);
+        unit_cancel_call(u);
         if (sd_bus_message_is_method_error(m, NULL)) {
                 const sd_bus_error *e = sd_bus_message_get_error(m);
                 unit_log(u, LOG_WARNING, MSGID_UNIT_FINISHED, 0, "Cannot read the result of %s: %s", u->name,
@@ -215,27 +277,57 @@ static int on_service_props(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+static void unit_finish_send(Unit *u) {
+        Broker *b = u->broker;
+
+        u->finish_wanted = false;
+        int r = sd_bus_call_method_async(b->bus, &u->call_slot, SD_DEST, u->path,
+                                         "org.freedesktop.DBus.Properties", "GetAll", on_service_props, u, "s",
+                                         "org.freedesktop.systemd1.Service");
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask for the result of %s: %m", u->name);
+                unit_report(u, LAUNCH_STATUS_NOT_STARTED, "unknown"); /* frees u */
+                return;
+        }
+        call_begin(b);
+}
+
 /* The unit went inactive or failed: read how its program ended. */
 static void unit_finish(Unit *u) {
         if (u->finishing)
                 return;
         u->finishing = true;
-        u->call_slot = sd_bus_slot_unref(u->call_slot);
-        int r = sd_bus_call_method_async(u->broker->bus, &u->call_slot, SD_DEST, u->path,
-                                         "org.freedesktop.DBus.Properties", "GetAll", on_service_props, u, "s",
-                                         "org.freedesktop.systemd1.Service");
-        if (r < 0) {
-                log_warning_errno(r, "Cannot ask for the result of %s: %m", u->name);
-                unit_report(u, LAUNCH_STATUS_NOT_STARTED, "unknown");
+        u->stop_wanted = false;
+        unit_cancel_call(u); /* its start's answer no longer matters */
+        if (u->broker->n_calls >= BUS_CALLS_MAX) {
+                u->finish_wanted = true;
+                return;
         }
+        unit_finish_send(u);
 }
 
+static Unit *find_unit_by_path(Broker *b, const char *path) {
+        Unit *u;
+        if (!path)
+                return NULL;
+        LIST_FOREACH(units, u, b->units)
+                if (streq(u->path, path))
+                        return u;
+        return NULL;
+}
+
+/* One match for every unit's PropertiesChanged, not one per unit: the
+ * system bus allows a connection 512 match rules
+ * (max_match_rules_per_connection), fewer than the units a broker may
+ * follow, and each AddMatch would be one more pending reply. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Unit *u = userdata;
+        Unit *u = find_unit_by_path(userdata, sd_bus_message_get_path(m));
         const char *iface;
         int r;
 
         (void) ret_error;
+        if (!u)
+                return 0;
         r = sd_bus_message_read(m, "s", &iface);
         if (r < 0 || !streq(iface, "org.freedesktop.systemd1.Unit"))
                 return 0;
@@ -299,20 +391,28 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         Unit *u = userdata;
 
         (void) ret_error;
-        u->call_slot = sd_bus_slot_unref(u->call_slot);
+        unit_cancel_call(u);
         if (!sd_bus_message_is_method_error(m, NULL))
                 return 0;
         const sd_bus_error *e = sd_bus_message_get_error(m);
         unit_log(u, LOG_ERR, MSGID_LAUNCH_REFUSED, 0, "systemd refused to start %s: %s", u->name,
                  e && e->message ? e->message : "?");
+        /* No answer in time (sd-bus's own timeout, or the bus dropped
+         * the call): systemd may still make the unit. Stop it blindly
+         * (a floating call): nobody would follow it otherwise. */
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_TIMEOUT, SD_BUS_ERROR_NO_REPLY))
+                (void) sd_bus_call_method_async(u->broker->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit",
+                                                NULL, NULL, "ss", u->name, "replace");
         send_event(u->broker, LAUNCH_MSG_EXITED, u->sid, LAUNCH_STATUS_NOT_STARTED);
         unit_free(u);
         return 0;
 }
 
 static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        (void) userdata;
+        Broker *b = userdata;
+
         (void) ret_error;
+        call_end(b);
         if (sd_bus_message_is_method_error(m, NULL)) {
                 const sd_bus_error *e = sd_bus_message_get_error(m);
                 /* Already gone is fine: we follow its end anyway. */
@@ -322,15 +422,56 @@ static int on_stop_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         return 0;
 }
 
+static void unit_stop_send(Unit *u) {
+        Broker *b = u->broker;
+
+        u->stop_wanted = false;
+        unit_log(u, LOG_DEBUG, NULL, 0, "Stopping %s", u->name);
+        /* A floating call (the unit may be gone before the answer). */
+        int r = sd_bus_call_method_async(b->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", on_stop_reply,
+                                         b, "ss", u->name, "replace");
+        if (r < 0) {
+                unit_log(u, LOG_ERR, NULL, r, "Cannot stop %s: %m", u->name);
+                return;
+        }
+        call_begin(b);
+}
+
 static void unit_stop(Unit *u) {
         if (u->finishing || u->stop_sent)
                 return;
         u->stop_sent = true;
-        unit_log(u, LOG_DEBUG, NULL, 0, "Stopping %s", u->name);
-        int r = sd_bus_call_method_async(u->broker->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit",
-                                         on_stop_reply, NULL, "ss", u->name, "replace");
-        if (r < 0)
-                unit_log(u, LOG_ERR, NULL, r, "Cannot stop %s: %m", u->name);
+        if (u->broker->n_calls >= BUS_CALLS_MAX) {
+                u->stop_wanted = true;
+                return;
+        }
+        unit_stop_send(u);
+}
+
+/* Send what waits for room among the calls: results first (they free a
+ * unit), then stops. Each send may free a unit: look again from the start
+ * every time. */
+static void calls_pump(Broker *b) {
+        while (!b->exiting && b->n_calls < BUS_CALLS_MAX) {
+                Unit *u, *next = NULL;
+                LIST_FOREACH(units, u, b->units)
+                        if (u->finish_wanted) {
+                                next = u;
+                                break;
+                        }
+                if (next) {
+                        unit_finish_send(next);
+                        continue;
+                }
+                LIST_FOREACH(units, u, b->units)
+                        if (u->stop_wanted) {
+                                next = u;
+                                break;
+                        }
+                if (!next)
+                        return;
+                unit_stop_send(next);
+        }
 }
 
 /* --- the unit's fixed properties --------------------------------------- */
@@ -439,10 +580,18 @@ static int append_properties(sd_bus_message *m, const LaunchMsg *req, int udp_fd
             (r = sd_bus_message_append(m, "(sv)", "StandardOutputFileDescriptor", "h", ctl_fd)) < 0 ||
             (r = append_string(m, "StandardError", "journal")) < 0 ||
             (r = sd_bus_message_append(m, "(sv)", "RuntimeMaxUSec", "t", req->runtime_max_usec)) < 0 ||
+            (r = sd_bus_message_append(m, "(sv)", "TimeoutStartUSec", "t", UNIT_START_TIMEOUT_USEC)) < 0 ||
             (r = sd_bus_message_append(m, "(sv)", "TimeoutStopUSec", "t", UNIT_STOP_TIMEOUT_USEC)) < 0 ||
             (r = append_string(m, "CollectMode", "inactive-or-failed")) < 0 ||
             (r = append_bool(m, "AddRef", true)) < 0 ||
-            (r = sd_bus_message_append(m, "(sv)", "TasksMax", "t", UINT64_C(4))) < 0 ||
+            /* Resources: whatever a compromised worker tries, it stays
+             * one small process. */
+            (r = sd_bus_message_append(m, "(sv)", "TasksMax", "t", UNIT_TASKS_MAX)) < 0 ||
+            (r = sd_bus_message_append(m, "(sv)", "LimitNOFILE", "t", UNIT_NOFILE_MAX)) < 0 ||
+            (r = sd_bus_message_append(m, "(sv)", "LimitNOFILESoft", "t", UNIT_NOFILE_MAX)) < 0 ||
+            (r = sd_bus_message_append(m, "(sv)", "LimitCORE", "t", UINT64_C(0))) < 0 ||
+            (r = sd_bus_message_append(m, "(sv)", "LimitCORESoft", "t", UINT64_C(0))) < 0 ||
+            (r = sd_bus_message_append(m, "(sv)", "MemoryMax", "t", UNIT_MEMORY_MAX)) < 0 ||
             /* Identity and privileges */
             (r = append_bool(m, "DynamicUser", true)) < 0 ||
             (r = sd_bus_message_append(m, "(sv)", "CapabilityBoundingSet", "t", UINT64_C(0))) < 0 ||
@@ -521,7 +670,7 @@ static void handle_start(Broker *b, const LaunchMsg *req, int udp_fd, int ctl_fd
                 return refuse(b, req, "shutting down");
         if (find_unit(b, req->sid))
                 return refuse(b, req, "a unit for this session exists already");
-        if (b->n_units >= MAX_UNITS)
+        if (b->n_units >= b->max_units)
                 return refuse(b, req, "too many units");
 
         Unit *u = calloc(1, sizeof(*u));
@@ -533,13 +682,9 @@ static void handle_start(Broker *b, const LaunchMsg *req, int udp_fd, int ctl_fd
         LIST_PREPEND(units, b->units, u);
         b->n_units++;
 
+        /* Its PropertiesChanged come through the broker's one match,
+         * installed before any unit was started. */
         r = sd_bus_path_encode(SD_PATH "/unit", u->name, &u->path);
-        if (r < 0)
-                goto fail;
-        /* Subscribe before starting, so that no change can slip by; the bus
-         * delivers our AddMatch before the start request. */
-        r = sd_bus_match_signal_async(b->bus, &u->match_slot, SD_DEST, u->path, "org.freedesktop.DBus.Properties",
-                                      "PropertiesChanged", on_properties_changed, NULL, u);
         if (r < 0)
                 goto fail;
         r = sd_bus_message_new_method_call(b->bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "StartTransientUnit");
@@ -550,9 +695,10 @@ static void handle_start(Broker *b, const LaunchMsg *req, int udp_fd, int ctl_fd
         if (r >= 0)
                 r = sd_bus_message_append(m, "a(sa(sv))", 0);
         if (r >= 0)
-                r = sd_bus_call_async(b->bus, &u->call_slot, m, on_start_reply, u, 0);
+                r = sd_bus_call_async(b->bus, &u->call_slot, m, on_start_reply, u, START_CALL_TIMEOUT_USEC);
         if (r < 0)
                 goto fail;
+        call_begin(b);
         unit_log(u, LOG_DEBUG, NULL, 0, "Starting %s (run time at most %" PRIu64 " s)", u->name,
                  req->runtime_max_usec / 1000000);
         return;
@@ -598,7 +744,7 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         (void) s;
         (void) revents;
-        for (unsigned i = 0; i < 64 && !b->closing; i++) {
+        for (unsigned i = 0; i < 64 && !b->closing && b->n_calls < BUS_CALLS_MAX; i++) {
                 LaunchMsg req;
                 int fds[LAUNCH_MAX_FDS];
                 int r = launch_recv(fd, &req, fds);
@@ -679,6 +825,24 @@ static int check_peer(Broker *b, const struct ucred *cred) {
         return 0;
 }
 
+/* OWAMP_LAUNCHER_MAX_UNITS: unset or empty for the default. */
+static int parse_max_units(const char *s, unsigned *ret) {
+        char *end;
+
+        if (!s || !*s) {
+                *ret = MAX_UNITS_DEFAULT;
+                return 0;
+        }
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != 0 || v < 1 || v > MAX_UNITS_MAX)
+                return -ERANGE;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 int main(int argc, char **argv) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -693,6 +857,13 @@ int main(int argc, char **argv) {
                   getenv("OWAMP_LAUNCHER_DEBUG") ? LOG_DEBUG : LOG_INFO);
         if (argc > 1) {
                 log_error("This program is started by owampd-launcher.socket, not by hand.");
+                return EXIT_FAILURE;
+        }
+
+        r = parse_max_units(getenv("OWAMP_LAUNCHER_MAX_UNITS"), &b.max_units);
+        if (r < 0) {
+                log_error("OWAMP_LAUNCHER_MAX_UNITS= must be a count from 1 to %u, got '%s'", MAX_UNITS_MAX,
+                          getenv("OWAMP_LAUNCHER_MAX_UNITS"));
                 return EXIT_FAILURE;
         }
 
@@ -740,6 +911,13 @@ int main(int argc, char **argv) {
         r = sd_bus_match_signal(bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved", on_job_removed, &b);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch systemd's jobs: %m"), EXIT_FAILURE;
+        r = sd_bus_add_match(bus, NULL,
+                             "type='signal',sender='" SD_DEST "',interface='org.freedesktop.DBus.Properties',"
+                             "member='PropertiesChanged',path_namespace='" SD_PATH "/unit',"
+                             "arg0='org.freedesktop.systemd1.Unit'",
+                             on_properties_changed, &b);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch systemd's units: %m"), EXIT_FAILURE;
         r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", &error, NULL, NULL);
         if (r < 0)
                 return log_error_errno(r, "Cannot subscribe to systemd: %s", error.message ? error.message : "?"),
@@ -758,6 +936,7 @@ int main(int argc, char **argv) {
 
         r = sd_event_loop(event);
 
+        b.exiting = true;
         while (b.units)
                 unit_free(b.units);
         sd_event_source_disable_unref(b.io);

@@ -35,7 +35,12 @@
 
 /* A send must not stall the daemon for long; the broker reads at once. */
 #define SEND_TIMEOUT_USEC (2 * UINT64_C(1000000))
-#define RECONNECT_TIMEOUT_USEC (5 * UINT64_C(1000000))
+/* A reconnect waits in owampd's event loop (for the broker's HELLO), so it
+ * is short, and after a failure not tried again for a while: a broker
+ * that cannot be reached must not stall every connection once per
+ * session. */
+#define RECONNECT_TIMEOUT_USEC (2 * UINT64_C(1000000))
+#define RECONNECT_BACKOFF_USEC (10 * UINT64_C(1000000))
 
 typedef struct SystemdLauncher SystemdLauncher;
 
@@ -59,6 +64,7 @@ struct SystemdLauncher {
         LIST_HEAD(Worker, workers);
         unsigned n_alive;
         unsigned n_stop_pending;
+        uint64_t reconnect_after_usec; /* CLOCK_MONOTONIC: no reconnect before this */
 };
 
 static void update_events(SystemdLauncher *sl) {
@@ -233,10 +239,15 @@ static int systemd_start(Launcher *l, const WorkerSpec *spec, int udp_fd, int ct
         if (find_worker(sl, spec->sid_hex))
                 return -EEXIST;
         if (sl->fd < 0) {
+                if (mono_usec() < sl->reconnect_after_usec)
+                        return -ENOTCONN; /* said so at the failed try */
                 r = do_connect(sl, RECONNECT_TIMEOUT_USEC);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot reach the session launcher at %s: %m",
-                                               sl->socket_path);
+                if (r < 0) {
+                        sl->reconnect_after_usec = mono_usec() + RECONNECT_BACKOFF_USEC;
+                        return log_error_errno(r, "Cannot reach the session launcher at %s: %m; not trying "
+                                               "again for %u s", sl->socket_path,
+                                               (unsigned) (RECONNECT_BACKOFF_USEC / 1000000));
+                }
                 log_info("Reconnected to the session launcher");
         }
 
