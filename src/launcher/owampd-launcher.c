@@ -48,6 +48,7 @@
 #include "log.h"
 #include "macro.h"
 #include "ow-error.h"
+#include "usage.h"
 
 #define WORKER_PATH LIBEXECDIR "/owamp/owamp-session"
 
@@ -852,9 +853,18 @@ int main(int argc, char **argv) {
         socklen_t len = sizeof(cred);
         int r;
 
-        (void) argv;
         log_setup("owampd-launcher", LOG_TARGET_AUTO, LOG_DAEMON, false,
                   getenv("OWAMP_LAUNCHER_DEBUG") ? LOG_DEBUG : LOG_INFO);
+        if (argc == 2 && streq(argv[1], "--version")) {
+                usage_version("owampd-launcher");
+                return EXIT_SUCCESS;
+        }
+        if (argc == 2 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
+                printf("owampd-launcher: owampd's broker that starts session units; started by\n"
+                       "owampd-launcher.socket, not by hand (owampd(8), \"SYSTEMD AND PRIVILEGES\").\n"
+                       "   Long forms: --help (-h), --version\n");
+                return EXIT_SUCCESS;
+        }
         if (argc > 1) {
                 log_error("This program is started by owampd-launcher.socket, not by hand.");
                 return EXIT_FAILURE;

@@ -50,6 +50,7 @@
 #include "ow-sid.h"
 #include "ow-testpkt.h"
 #include "ow-time.h"
+#include "usage.h"
 #include "worker-ipc.h"
 
 #define UDP_FD 0
@@ -928,7 +929,6 @@ int main(int argc, char **argv) {
         Session s = {};
         int r;
 
-        (void) argv;
         const char *prio = getenv("OWAMP_LOG_PRIORITY");
         const char *sid = getenv("OWAMP_SID");
         log_setup("owamp-session", getenv("OWAMP_LOG_STDERR") ? LOG_TARGET_NONE : LOG_TARGET_AUTO, LOG_DAEMON,
@@ -936,6 +936,16 @@ int main(int argc, char **argv) {
         if (sid && strlen(sid) == 32)
                 s.log.sid = sid;
 
+        if (argc == 2 && streq(argv[1], "--version")) {
+                usage_version("owamp-session");
+                return EXIT_SUCCESS;
+        }
+        if (argc == 2 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
+                printf("owamp-session: the test session worker; started by owampd and owping,\n"
+                       "not by hand (owampd(8), \"SYSTEMD AND PRIVILEGES\").\n"
+                       "   Long forms: --help (-h), --version\n");
+                return EXIT_SUCCESS;
+        }
         if (argc > 1) {
                 log_error("This program is started by owampd and owping, not by hand.");
                 return EXIT_FAILURE;

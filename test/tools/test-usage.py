@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """-h and --version of every program, against the man pages and getopt.
 
-For owping, owstats, owfetch, owup, owampd and owampd-pfstore:
+For owping, owstats, owfetch, owup, owampd and owampd-pfstore (and, at the
+end, --version and -h of owamp-session and owampd-launcher):
 
 - the options the man page documents (each entry's first line: "*-c*,
   *--count*=_count_" followed by an indented description), the options
@@ -156,5 +157,20 @@ for name, (env, page, reference) in PROGRAMS.items():
     # --version.
     rc, out, err = run(name, ["--version"])
     c.eq((rc, out, err), (0, f"{name} {VERSION}\n", ""), f"{name} --version")
+
+# The programs owampd, owping and the socket units start (no options of
+# their own): --version as the others, -h says who starts them, and any
+# other argument is refused with exit status 1.
+for name, var in (("owamp-session", "OWAMP_SESSION_WORKER"), ("owampd-launcher", "OWAMPD_LAUNCHER")):
+    def run_internal(args):
+        p = subprocess.run([os.environ[var]] + args, env=owtest.base_env(OWAMP_LOG_STDERR="1"),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    c.eq(run_internal(["--version"]), (0, f"{name} {VERSION}\n", ""), f"{name} --version")
+    rc, out, err = run_internal(["-h"])
+    c.check(rc == 0 and out.startswith(f"{name}: ") and "not by hand" in out, f"{name} -h: who starts it ({rc}, {out!r})")
+    c.eq(run_internal(["--help"]), (rc, out, err), f"{name} --help = -h")
+    rc, out, err = run_internal(["--bogus"])
+    c.check(rc == 1 and out == "", f"{name} --bogus: refused with exit status 1 ({rc}, {out!r})")
 
 c.done()
