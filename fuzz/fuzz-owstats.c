@@ -5,6 +5,11 @@
  * every kind of report over it (summary, -M -U, -v with -N sub-sessions,
  * -R, percentiles with other units and bucket widths). Failures are fine;
  * crashes, leaks and undefined behaviour are not.
+ *
+ * A report costs about as much as the parse (printf of every record), so
+ * under libFuzzer (OW_FUZZ_LIBFUZZER) each input gets one kind, picked by
+ * its length: six times the inputs per second, every kind still reached.
+ * The corpus replay runs every kind over every input.
  */
 
 #include <stdlib.h>
@@ -16,7 +21,8 @@
 
 /* Bounds the schedule walk (which, as in the reference, runs to the end of
  * the session) so that one input cannot take minutes. */
-#define MAX_PACKETS 65536u
+#define MAX_PACKETS 4096u
+#define N_VARIANTS 6u
 
 static int discard(void *userdata, const char *data, size_t len) {
         (void) userdata;
@@ -41,7 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(host, data, MIN(size, sizeof(host) - 1));
         rf.session.from_host = host;
 
-        for (unsigned variant = 0; variant < 6; variant++) {
+#ifdef OW_FUZZ_LIBFUZZER
+        unsigned first = size % N_VARIANTS, end = first + 1;
+#else
+        unsigned first = 0, end = N_VARIANTS;
+#endif
+        for (unsigned variant = first; variant < end; variant++) {
                 OwReportOptions o;
 
                 ow_report_options_init(&o);
