@@ -434,6 +434,11 @@ int main(int argc, char **argv) {
                           getenv("OWAMP_DEBUG_FETCH_WAIT"));
                 goto finish;
         }
+        if (start_timeout_from_env(&s->start_timeout_usec) < 0) {
+                log_error("Invalid OWAMP_DEBUG_START_TIMEOUT '%s': seconds (0.1 to 600) expected",
+                          getenv("OWAMP_DEBUG_START_TIMEOUT"));
+                goto finish;
+        }
 
         /* Not a cleanup variable: the error paths jump past it. */
         char *state_dir = state_directory();

@@ -136,6 +136,7 @@ struct Conn {
 
         LIST_HEAD(TestSession, sessions); /* of the current batch */
         unsigned n_sessions;
+        unsigned n_started; /* workers of the batch being started that are ready: each new one re-arms the deadline */
         unsigned n_accepted; /* sessions accepted on this connection so far (test_sessions) */
         bool our_stop_sent;
         bool peer_stop_received;
@@ -221,6 +222,7 @@ struct Server {
 
         int64_t clock_offset_nsec; /* OWAMP_DEBUG_TIMEOFFSET */
         uint64_t fetch_wait_usec;  /* a waiting fetch's first interval (OWAMP_DEBUG_FETCH_WAIT) */
+        uint64_t start_timeout_usec; /* a batch's start may go this long with no worker ready (OWAMP_DEBUG_START_TIMEOUT) */
         OwTimestamp uptime;        /* Start-Time of Server-Start */
         bool shutting_down;
         sd_event_source *dieby_timer; /* shutting down: waiting for the workers */
@@ -351,6 +353,12 @@ void fetch_waits_kick(Server *s);
  * next one doubles). -EINVAL when malformed. */
 int fetch_wait_interval_from_env(uint64_t *ret_usec);
 uint64_t fetch_wait_total_usec(uint64_t first_usec);
+
+/* conn.c */
+/* How long the start of a batch may go without another of its workers
+ * becoming ready: 30 s, or OWAMP_DEBUG_START_TIMEOUT seconds (0.1 to 600).
+ * -EINVAL when malformed. */
+int start_timeout_from_env(uint64_t *ret_usec);
 
 /* policy.c */
 /* On error, err gets "file:line: reason". */

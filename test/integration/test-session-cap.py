@@ -302,11 +302,80 @@ def case_session_start_launcher_busy(t):
     check(broker.error is None, "fake broker: %r" % broker.error)
 
 
+WRAPPER = """#!%(python)s
+# A slow worker start: owamp-session after a pause, one after another.
+import fcntl, os, time
+lock = os.open(%(lock)r, os.O_WRONLY | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
+time.sleep(%(pause)r)
+os.close(lock)
+os.execv(%(worker)r, [%(worker)r])
+"""
+
+
+def slow_worker(t, name, pause):
+    path = t.path(name)
+    with open(path, "w") as f:
+        f.write(WRAPPER % {"python": sys.executable, "lock": t.path(name + ".lock"), "pause": pause,
+                           "worker": os.environ["OWAMP_SESSION_WORKER"]})
+    os.chmod(path, 0o755)
+    return path
+
+
+def start_batch(d, n):
+    a = RawClient(d, timeout=30).open()
+    req = recv_request(a, start_delay=30)
+    a.send(req * n)
+    for i in range(n):
+        check_eq(a.recv(48)[0], ACCEPT_OK, "session %d" % (i + 1))
+    a.send(struct.pack(">B15x", 2) + b"\0" * 16)
+    return a
+
+
+def case_session_start_progress(t):
+    """The deadline of a batch's start is for a start that makes no
+    progress, not for the whole batch: under systemd units start one after
+    another (35-60 ms each here), so a batch of 1,000 takes longer than the
+    30 s that once closed the connection whatever the progress. With the
+    deadline at 1 s (OWAMP_DEBUG_START_TIMEOUT) and workers that become
+    ready one after another 0.3 s apart, 6 sessions (1.8 s in all) start;
+    workers that are all stuck for 3 s still close the connection at 1 s."""
+    n = 6
+    d = t.daemon(env={"OWAMP_SESSION_WORKER": slow_worker(t, "slow-worker", 0.3),
+                      "OWAMP_DEBUG_START_TIMEOUT": "1"})
+    a = start_batch(d, n)
+    t0 = time.monotonic()
+    ack = a.recv(32, 20)
+    took = time.monotonic() - t0
+    check_eq(len(ack), 32, "Start-Ack of %d slow workers (after %.2f s)" % (n, took))
+    check_eq(ack[0], ACCEPT_OK, "Start-Ack")
+    check(took > 1.2, "the workers did not start one after another (%.2f s): the test tests nothing" % took)
+    log("%d workers ready 0.3 s apart: Start-Ack after %.2f s, deadline 1 s without progress", n, took)
+    check("did not start in time" not in d.log(), "owampd gave up on a batch that made progress")
+    a.close()
+    d.stop()
+
+    d = t.daemon(env={"OWAMP_SESSION_WORKER": slow_worker(t, "stuck-worker", 3.0),
+                      "OWAMP_DEBUG_START_TIMEOUT": "1"})
+    # Not serialised by the lock? They are: the first holds it for 3 s, so
+    # no worker is ready within the deadline.
+    a = start_batch(d, 2)
+    t0 = time.monotonic()
+    ack = a.recv(32, 10)
+    took = time.monotonic() - t0
+    check_eq(len(ack), 0, "no Start-Ack for a batch whose workers are stuck")
+    check(0.8 < took < 2.5, "connection closed %.2f s after Start-Sessions, deadline 1 s" % took)
+    check(re.search(r"Session workers for .* did not start in time", d.log()), "the log says why:\n" + d.log()[-1500:])
+    a.close()
+    d.stop()
+
+
 CASES = {
     "session-cap": case_session_cap,
     "session-cap-auto": case_session_cap_auto,
     "session-start-stall": case_session_start_stall,
     "session-start-launcher-busy": case_session_start_launcher_busy,
+    "session-start-progress": case_session_start_progress,
 }
 
 if __name__ == "__main__":
