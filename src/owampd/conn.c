@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "owampd.h"
 #include "ow-error.h"
 #include "units.h"
@@ -40,25 +41,19 @@
 #define MAX_SESSIONS_PER_CONN 4096
 
 static int conn_process(Conn *c);
-
-int start_timeout_from_env(uint64_t *ret_usec) {
-        const char *e = getenv("OWAMP_DEBUG_START_TIMEOUT");
-        char *end;
-
-        if (isempty(e)) {
-                *ret_usec = STARTING_TIMEOUT_USEC;
-                return 0;
-        }
-        errno = 0;
-        double v = strtod(e, &end);
-        if (errno || end == e || *end || !(v >= 0.1 && v <= 600))
-                return -EINVAL;
-        *ret_usec = (uint64_t) (v * USEC_PER_SEC);
-        return 0;
-}
 static int conn_fetch_pump(Conn *c);
 static void conn_close(Conn *c);
 static int on_session_event(sd_event_source *src, void *userdata);
+
+int start_timeout_from_env(uint64_t *ret_usec) {
+        int64_t nsec;
+        int r = env_seconds_nsec("OWAMP_DEBUG_START_TIMEOUT", 0.1, 600, STARTING_TIMEOUT_USEC * NSEC_PER_USEC,
+                                 &nsec);
+        if (r < 0)
+                return r;
+        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
+        return 0;
+}
 
 void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
                        const char *fmt, ...) {

@@ -20,7 +20,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "owampd.h"
+#include "units.h"
 
 /* The reference's schedule: looks after 1, 2, 4, 8 and 16 s. */
 #define FETCH_WAIT_LOOKS 5
@@ -38,17 +40,12 @@ struct FetchWait {
 };
 
 int fetch_wait_interval_from_env(uint64_t *ret_usec) {
-        const char *e = getenv("OWAMP_DEBUG_FETCH_WAIT");
-        char *end;
-
-        *ret_usec = FETCH_WAIT_FIRST_USEC;
-        if (isempty(e))
-                return 0;
-        errno = 0;
-        double v = strtod(e, &end);
-        if (errno || end == e || *end || !(v >= 0.001 && v <= 60))
-                return -EINVAL;
-        *ret_usec = (uint64_t) (v * 1e6);
+        int64_t nsec;
+        int r = env_seconds_nsec("OWAMP_DEBUG_FETCH_WAIT", 0.001, 60, FETCH_WAIT_FIRST_USEC * NSEC_PER_USEC,
+                                 &nsec);
+        if (r < 0)
+                return r;
+        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
         return 0;
 }
 

@@ -6,21 +6,6 @@
 #include "clock.h"
 #include "macro.h"
 
-int clock_offset_from_env(int64_t *ret_nsec) {
-        const char *e = getenv("OWAMP_DEBUG_TIMEOFFSET");
-        char *end;
-
-        *ret_nsec = 0;
-        if (isempty(e))
-                return 0;
-        errno = 0;
-        double v = strtod(e, &end);
-        if (errno || end == e || *end || !(v >= -1e9 && v <= 1e9))
-                return -EINVAL;
-        *ret_nsec = (int64_t) (v * 1e9);
-        return 0;
-}
-
 static int seconds_to_nsec(const char *p, char **end, double min, double max, int64_t *ret) {
         errno = 0;
         double v = strtod(p, end);
@@ -28,6 +13,25 @@ static int seconds_to_nsec(const char *p, char **end, double min, double max, in
                 return -EINVAL;
         *ret = (int64_t) (v * 1e9);
         return 0;
+}
+
+int env_seconds_nsec(const char *name, double min, double max, int64_t dflt, int64_t *ret_nsec) {
+        const char *e = getenv(name);
+        int64_t v;
+        char *end;
+
+        if (isempty(e)) {
+                *ret_nsec = dflt;
+                return 0;
+        }
+        if (seconds_to_nsec(e, &end, min, max, &v) < 0 || *end)
+                return -EINVAL;
+        *ret_nsec = v;
+        return 0;
+}
+
+int clock_offset_from_env(int64_t *ret_nsec) {
+        return env_seconds_nsec("OWAMP_DEBUG_TIMEOFFSET", -1e9, 1e9, 0, ret_nsec);
 }
 
 int clock_step_from_env(int64_t *ret_after_nsec, int64_t *ret_step_nsec) {

@@ -8,6 +8,11 @@
 
 #include "ow-time.h"
 
+/* Environment variable name as a decimal number of seconds from min to
+ * max, in nanoseconds: dflt when unset or empty, -EINVAL (and *ret_nsec
+ * untouched) when malformed or out of range. */
+int env_seconds_nsec(const char *name, double min, double max, int64_t dflt, int64_t *ret_nsec);
+
 /* OWAMP_DEBUG_TIMEOFFSET in nanoseconds (0 when unset or empty); -EINVAL
  * when it is not a decimal number of seconds within +-1e9. */
 int clock_offset_from_env(int64_t *ret_nsec);
