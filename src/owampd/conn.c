@@ -107,9 +107,7 @@ static void conn_arm_timer(Conn *c, uint64_t usec) {
                 (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
                 return;
         }
-        uint64_t now;
-        (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
-        (void) sd_event_source_set_time(c->timer_source, now + usec);
+        (void) sd_event_source_set_time(c->timer_source, server_monotonic_usec(c->server) + usec);
         (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
 }
 
@@ -118,8 +116,7 @@ static void conn_arm_control_timeout(Conn *c) {
         uint64_t usec = c->server->control_timeout_usec;
 
         if (c->setup_deadline != 0) {
-                uint64_t now;
-                (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
+                uint64_t now = server_monotonic_usec(c->server);
                 uint64_t left = c->setup_deadline > now ? c->setup_deadline - now : 1;
                 usec = usec == 0 ? left : MIN(usec, left);
         }
@@ -288,9 +285,7 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 break;
         }
         default: {
-                uint64_t now;
-                (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
-                if (c->setup_deadline != 0 && now >= c->setup_deadline) {
+                if (c->setup_deadline != 0 && server_monotonic_usec(c->server) >= c->setup_deadline) {
                         /* However busy the peer kept the connection: a
                          * slow one is as good as a silent one. */
                         c->quiet_close = !guard_log_allowed(c->server, GUARD_LOG_SETUP_TIMEOUT, c->peer_str);
@@ -437,11 +432,8 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                          c->peer_str, cls ? cls : "-");
         }
         c->state = CONN_SETUP;
-        if (s->setup_timeout_usec > 0) {
-                uint64_t now;
-                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-                c->setup_deadline = now + s->setup_timeout_usec;
-        }
+        if (s->setup_timeout_usec > 0)
+                c->setup_deadline = server_monotonic_usec(s) + s->setup_timeout_usec;
         conn_arm_control_timeout(c);
         return 0;
 

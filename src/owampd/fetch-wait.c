@@ -53,12 +53,6 @@ uint64_t fetch_wait_total_usec(uint64_t first_usec) {
         return first_usec * ((UINT64_C(1) << FETCH_WAIT_LOOKS) - 1);
 }
 
-static uint64_t now_usec(Server *s) {
-        uint64_t now = 0;
-        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-        return now;
-}
-
 static int fetch_wait_arm(FetchWait *w, uint64_t usec) {
         int r = sd_event_source_set_time(w->timer, usec);
         if (r < 0)
@@ -69,7 +63,7 @@ static int fetch_wait_arm(FetchWait *w, uint64_t usec) {
 static int on_fetch_wait_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         FetchWait *w = userdata;
         Conn *c = w->conn;
-        uint64_t now = now_usec(c->server);
+        uint64_t now = server_monotonic_usec(c->server);
         int r;
 
         (void) src;
@@ -99,7 +93,7 @@ int fetch_wait_new(Conn *c, const OwFetchSession *req, FetchWait **ret) {
                 .conn = c,
                 .req = *req,
                 .first_usec = s->fetch_wait_usec ? s->fetch_wait_usec : FETCH_WAIT_FIRST_USEC,
-                .start_usec = now_usec(s),
+                .start_usec = server_monotonic_usec(s),
         };
         w->next_usec = w->start_usec + w->first_usec;
         r = sd_event_add_time(s->event, &w->timer, CLOCK_MONOTONIC, w->next_usec, FETCH_WAIT_ACCURACY_USEC,
@@ -126,12 +120,12 @@ const OwFetchSession *fetch_wait_request(const FetchWait *w) {
 }
 
 uint64_t fetch_wait_elapsed_usec(const FetchWait *w) {
-        uint64_t now = now_usec(w->conn->server);
+        uint64_t now = server_monotonic_usec(w->conn->server);
         return now > w->start_usec ? now - w->start_usec : 0;
 }
 
 void fetch_waits_kick(Server *s) {
-        uint64_t now = now_usec(s);
+        uint64_t now = server_monotonic_usec(s);
         Conn *c;
 
         LIST_FOREACH(conns, c, s->conns)

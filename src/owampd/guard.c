@@ -99,12 +99,6 @@ struct Guard {
         unsigned conns_peak; /* connections at once since the last trim */
 };
 
-static uint64_t now_usec(Guard *g) {
-        uint64_t now = 0;
-        (void) sd_event_now(g->server->event, CLOCK_MONOTONIC, &now);
-        return now;
-}
-
 /* SplitMix64's finalizer over each half, keyed. */
 static uint64_t mix64(uint64_t x) {
         x ^= x >> 30;
@@ -219,7 +213,7 @@ static void guard_arm_tick(Guard *g) {
         (void) sd_event_source_get_enabled(g->tick, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return;
-        (void) sd_event_source_set_time(g->tick, now_usec(g) + TICK_USEC);
+        (void) sd_event_source_set_time(g->tick, server_monotonic_usec(g->server) + TICK_USEC);
         (void) sd_event_source_set_enabled(g->tick, SD_EVENT_ONESHOT);
 }
 
@@ -242,7 +236,7 @@ bool guard_log_allowed(Server *s, GuardLog kind, const char *peer) {
         assert(g);
         assert(kind >= 0 && kind < _GUARD_LOG_MAX);
         LogLimit *l = &g->limits[kind];
-        uint64_t now = now_usec(g);
+        uint64_t now = server_monotonic_usec(g->server);
 
         log_limit_flush(l, now, false);
         if (l->begin_usec == 0)
@@ -307,7 +301,8 @@ void guard_conn_closed(Server *s, const SockAddr *peer) {
                 int enabled = SD_EVENT_OFF;
                 (void) sd_event_source_get_enabled(g->trim, &enabled);
                 if (enabled == SD_EVENT_OFF) {
-                        (void) sd_event_source_set_time(g->trim, now_usec(g) + TRIM_DELAY_USEC);
+                        (void) sd_event_source_set_time(g->trim,
+                                                        server_monotonic_usec(g->server) + TRIM_DELAY_USEC);
                         (void) sd_event_source_set_enabled(g->trim, SD_EVENT_ONESHOT);
                 }
         }
@@ -341,7 +336,7 @@ static void auth_log_summary(Guard *g, GuardSource *src, uint64_t now) {
 bool guard_auth_failed(Server *s, const SockAddr *peer, const char *keyid) {
         Guard *g = s->guard;
         assert(g);
-        uint64_t now = now_usec(g);
+        uint64_t now = server_monotonic_usec(g->server);
         GuardSource *src = source_get(g, peer, false);
 
         if (!src || (!src->in_auth_list && g->n_auth_sources >= AUTH_SOURCES_MAX))
@@ -395,7 +390,8 @@ bool guard_auth_backoff(Server *s, const SockAddr *peer) {
         Guard *g = s->guard;
         assert(g);
         GuardSource *src = source_get(g, peer, false);
-        if (!src || src->backoff_until_usec == 0 || now_usec(g) >= src->backoff_until_usec)
+        if (!src || src->backoff_until_usec == 0 ||
+            server_monotonic_usec(g->server) >= src->backoff_until_usec)
                 return false;
         src->backoff_refused++;
         return true;
@@ -406,7 +402,7 @@ bool guard_auth_backoff(Server *s, const SockAddr *peer) {
 static int on_tick(sd_event_source *es _unused_, uint64_t usec _unused_, void *userdata) {
         Guard *g = userdata;
         Server *s = g->server;
-        uint64_t now = now_usec(g);
+        uint64_t now = server_monotonic_usec(g->server);
         bool more = false;
 
         GuardSource *src, *next;
@@ -498,7 +494,7 @@ void guard_free(Server *s) {
         Guard *g = s->guard;
         if (!g)
                 return;
-        uint64_t now = g->tick ? now_usec(g) : 0;
+        uint64_t now = g->tick ? server_monotonic_usec(g->server) : 0;
         for (size_t i = 0; i < _GUARD_LOG_MAX; i++)
                 log_limit_flush(&g->limits[i], now, true);
         for (size_t i = 0; i < g->n_buckets; i++)

@@ -239,6 +239,8 @@ struct StoredFile {
 
 /* server.c */
 OwTimestamp server_now(const Server *s);
+/* CLOCK_MONOTONIC of the event loop's current iteration, in microseconds. */
+uint64_t server_monotonic_usec(const Server *s);
 void server_update_status(Server *s);
 int server_add_listener(Server *s, int fd);
 int server_bind_listener(Server *s, const char *node);

@@ -28,6 +28,12 @@ OwTimestamp server_now(const Server *s) {
         return clock_now(s->clock_offset_nsec);
 }
 
+uint64_t server_monotonic_usec(const Server *s) {
+        uint64_t now = 0;
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
 void server_update_status(Server *s) {
         (void) sd_notifyf(false, "STATUS=%u control connection%s, %u session%s running", s->n_conns,
                           s->n_conns == 1 ? "" : "s", s->n_sessions_running,
@@ -51,10 +57,9 @@ static int on_accept_pause_over(sd_event_source *src _unused_, uint64_t usec _un
 }
 
 static void accept_pause(Server *s, int error) {
-        uint64_t now = 0;
+        uint64_t now = server_monotonic_usec(s);
         int r;
 
-        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         if (s->accept_pause_logged_usec == 0 || now >= s->accept_pause_logged_usec + 10 * USEC_PER_SEC) {
                 log_warning_errno(error, "Cannot accept connections: %m (%u open); pausing for %u ms", s->n_conns,
                                   (unsigned) (ACCEPT_PAUSE_USEC / USEC_PER_MSEC));
