@@ -530,13 +530,9 @@ static int session_start(TestSession *t) {
  * connection waiting; a timer is pending from the turn it fell due, and
  * takes its place among the I/O that came meanwhile. */
 static void session_queue_arm(Server *s, uint64_t delay_usec) {
-        uint64_t now;
-
         if (!s->starting || !s->start_source)
                 return;
-        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
-                now = 0;
-        (void) sd_event_source_set_time(s->start_source, now + delay_usec);
+        (void) sd_event_source_set_time(s->start_source, server_monotonic_usec(s) + delay_usec);
         (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_ONESHOT);
 }
 
