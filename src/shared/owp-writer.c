@@ -19,11 +19,15 @@
  * record would be slow. */
 #define OWP_WRITE_CHUNK_RECORDS 512
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+/* All of buf at offset off, or at the file's offset when off is
+ * OFFSET_CURRENT. */
+#define OFFSET_CURRENT UINT64_MAX
+
+static int write_at(int fd, const void *buf, size_t len, uint64_t off) {
         const uint8_t *p = buf;
 
         while (len > 0) {
-                ssize_t n = pwrite(fd, p, len, (off_t) off);
+                ssize_t n = off == OFFSET_CURRENT ? write(fd, p, len) : pwrite(fd, p, len, (off_t) off);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -31,25 +35,18 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
                 }
                 p += n;
                 len -= (size_t) n;
-                off += (uint64_t) n;
+                if (off != OFFSET_CURRENT)
+                        off += (uint64_t) n;
         }
         return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
-        const uint8_t *p = buf;
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+        return write_at(fd, buf, len, off);
+}
 
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
+static int write_all(int fd, const void *buf, size_t len) {
+        return write_at(fd, buf, len, OFFSET_CURRENT);
 }
 
 static int apply_patches(int fd, const OwOwpPatch *p, size_t n) {
