@@ -374,6 +374,65 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* A file that appears only once whole: under its temporary name while
+ * written, renamed at the commit; removed when closed uncommitted. */
+START_TEST(test_temp_commit) {
+        OwSessionRequest req = test_request();
+        OwpWriter w = OWP_WRITER_NULL;
+        OwRecord recs[2] = { test_record(0, 10, false), test_record(1, 11, false) };
+        char dir[] = "/tmp/test-owp-writer-dir-XXXXXX";
+        _cleanup_free_ char *path = NULL, *path2 = NULL;
+        struct stat st;
+        bool invalid = true;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_ge(asprintf(&path, "%s/session.owp", dir), 0);
+        ck_assert_int_ge(asprintf(&path2, "%s/other.owp", dir), 0);
+
+        ck_assert_int_eq(owp_writer_create_temp(&w, path, 0640, &req), 0);
+        ck_assert_ptr_nonnull(w.temp_path);
+        ck_assert_int_eq(strncmp(w.temp_path, path, strlen(path)), 0);
+        ck_assert_int_eq(stat(w.temp_path, &st), 0);
+        ck_assert_int_eq(stat(path, &st), -1);
+        ck_assert_int_eq(owp_writer_append_records(&w, recs, 2), 0);
+        OwpFinish fin = { .next_seqno = 2 };
+        ck_assert_int_eq(owp_writer_finalize(&w, &fin, &invalid), 0);
+        ck_assert(!invalid);
+        _cleanup_free_ char *temp = strdup(w.temp_path);
+        ck_assert_int_eq(owp_writer_commit(&w), 0);
+        ck_assert_int_eq(w.fd, -1);
+        ck_assert_ptr_null(w.temp_path);
+        ck_assert_int_eq(stat(temp, &st), -1);
+
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        Image img = file_read(fd);
+        close(fd);
+        OwOwpFile f;
+        ck_assert_int_eq(ow_owp_parse(img.data, img.size, &f), 0);
+        ck_assert_int_eq(f.header.finished, OW_OWP_FINISHED_NORMAL);
+        ck_assert_uint_eq(f.n_records, 2);
+        free(img.data);
+        ck_assert_int_eq(owp_writer_commit(&w), -EBADF);
+
+        /* Given up: nothing left behind. */
+        ck_assert_int_eq(owp_writer_create_temp(&w, path2, 0640, &req), 0);
+        free(temp);
+        temp = strdup(w.temp_path);
+        ck_assert_int_eq(owp_writer_close(&w), 0);
+        ck_assert_int_eq(stat(temp, &st), -1);
+        ck_assert_int_eq(stat(path2, &st), -1);
+
+        /* A directory that does not exist. */
+        free(path2);
+        ck_assert_int_ge(asprintf(&path2, "%s/none/x.owp", dir), 0);
+        ck_assert_int_eq(owp_writer_create_temp(&w, path2, 0640, &req), -ENOENT);
+
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("owp-writer");
         TCase *tc;
@@ -389,6 +448,7 @@ int main(void) {
         tcase_add_test(tc, test_mark_incomplete);
         tcase_add_test(tc, test_repair);
         tcase_add_test(tc, test_errors);
+        tcase_add_test(tc, test_temp_commit);
         suite_add_tcase(s, tc);
 
         return test_run_suite(s);

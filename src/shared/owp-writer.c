@@ -7,6 +7,8 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -241,7 +243,49 @@ int owp_writer_close(OwpWriter *w) {
         if (w->fd >= 0 && close(w->fd) < 0)
                 r = -errno;
         w->fd = -1;
+        if (w->temp_path)
+                (void) unlink(w->temp_path);
+        free(w->temp_path);
+        free(w->path);
+        w->temp_path = w->path = NULL;
         return r;
+}
+
+int owp_writer_create_temp(OwpWriter *w, const char *path, mode_t mode, const OwSessionRequest *req) {
+        _cleanup_free_ char *temp = NULL, *final = strdup(path);
+        int fd, r;
+
+        if (!final || asprintf(&temp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(temp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(fd, mode & ~mask) < 0)
+                r = -errno;
+        else
+                r = owp_writer_start_receiver(w, fd, req);
+        if (r < 0) {
+                (void) unlink(temp);
+                safe_close(fd);
+                return r;
+        }
+        w->temp_path = TAKE_PTR(temp);
+        w->path = TAKE_PTR(final);
+        return 0;
+}
+
+int owp_writer_commit(OwpWriter *w) {
+        if (w->fd < 0 || !w->temp_path)
+                return -EBADF;
+        if (fsync(w->fd) < 0)
+                return -errno;
+        if (rename(w->temp_path, w->path) < 0)
+                return -errno;
+        free(w->temp_path);
+        w->temp_path = NULL; /* renamed: not to be removed */
+        return owp_writer_close(w);
 }
 
 int owp_write_fetched(int fd, const OwSessionRequest *req, const OwFetchAck *ack, const OwSkipRange *skips,
