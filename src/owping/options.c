@@ -55,50 +55,25 @@ static const struct option longopts[] = {
 /* On stderr, as the reference: msg ("" for -h) on its own line first. */
 void ping_usage(const char *msg) {
         FILE *f = stderr;
-        if (msg)
-                fprintf(f, "owping: %s\n", msg);
-        fprintf(f,
-                "usage: owping [arguments] testaddr [servaddr]\n"
-                "[arguments] are as follows: \n"
-                "\n"
-                "   -h             print this message and exit\n"
-                "\n"
-                "              [Test Args]\n"
-                "\n"
-                "   -c count       number of test packets\n"
-                "   -D DSCP        RFC 2474 style DSCP value for TOS byte\n"
-                "   -f | -F file   perform one-way test from testhost [and save results to file]\n"
-                "   -i wait        mean average time between packets (seconds)\n"
-                "   -L timeout     maximum time to wait for a packet before declaring it lost (seconds)\n"
-                "   -P portrange   port range to use during the test\n"
-                "   -s padding     size of the padding added to each packet (bytes)\n"
-                "   -t | -T file   perform one-way test to testhost [and save results to file]\n"
-                "   -z delayStart  time to wait before executing test (seconds)\n"
-                "\n"
-                "              [Connection Args]\n"
-                "\n"
-                "   -A authmode    requested modes: [A]uthenticated, [E]ncrypted, [O]pen\n"
-                "   -k passphrasefile     passphrasefile to use with Authenticated/Encrypted modes\n"
-                "   -S srcaddr     specify the local address or interface for control connection and tests\n"
-                "   -B interface   specify the interface to use for control connection and tests\n"
-                "   -u username    username to use with Authenticated/Encrypted modes\n"
-                "   -4             connect using IPv4 addresses only\n"
-                "   -6             connect using IPv6 addresses only\n"
-                "\n"
-                "              [Output Args]\n"
-                "\n"
-                "   -a alpha       report an additional percentile level for the delays\n"
-                "   -b bucketwidth bin size for histogram calculations\n"
-                "   -M             print machine (perl) readable summary\n"
-                "   -n units       'n','u','m', or 's'\n"
-                "   -N count       number of test packets (to summarize per sub-session)\n"
-                "   -Q             run the test and exit without reporting statistics\n"
-                "   -R             print RAW data: \"SEQNO STIME SS SERR RTIME RS RERR TTL\\n\"\n"
-                "   -v[N]          print out individual delays. You can supply an optional N here to limit the print to the first N packets\n"
-                "   -U             Adds UNIX timestamps when printing individual delays\n"
-                "\n"
-                "Version: %s\n\n",
-                PACKAGE_VERSION);
+        client_usage_head(f, "owping", msg, "[arguments] testaddr [servaddr]");
+        fputs("\n"
+              "              [Test Args]\n"
+              "\n"
+              "   -c count       number of test packets\n"
+              "   -D DSCP        RFC 2474 style DSCP value for TOS byte\n"
+              "   -f | -F file   perform one-way test from testhost [and save results to file]\n"
+              "   -i wait        mean average time between packets (seconds)\n"
+              "   -L timeout     maximum time to wait for a packet before declaring it lost (seconds)\n"
+              "   -P portrange   port range to use during the test\n"
+              "   -s padding     size of the padding added to each packet (bytes)\n"
+              "   -t | -T file   perform one-way test to testhost [and save results to file]\n"
+              "   -z delayStart  time to wait before executing test (seconds)\n"
+              "\n",
+              f);
+        client_args_usage(f);
+        fputc('\n', f);
+        report_usage_output_args(f);
+        client_usage_version(f);
         usage_more(f, "   -E enddelay    time to wait after the last packet before stopping the sessions "
                       "(seconds)\n"
                       "   -X, -Y, -y     accepted and ignored (NAT options of the reference's later "
