@@ -34,8 +34,7 @@ static const char prog[] = "owfetch";
 
 static volatile sig_atomic_t interrupted;
 
-static void on_signal(int sig) {
-        (void) sig;
+static void on_signal(int sig _unused_) {
         interrupted++;
 }
 
