@@ -7,30 +7,11 @@
 #include "ow-control-engine.h" /* ow_command_*() read the OWAMP table */
 #include "ow-control.h"
 #include "ow-error.h"
+#include "ow-rules.h"
 #include "ow-wire.h"
 
-/*
- * Validation is table-driven: each message has a list of rules, each a
- * predicate over the decoded message and the error it yields, checked in
- * order. Decoders run the list after the length checks; encoders run the
- * same list before writing anything.
- */
-#define DEFINE_RULE_TYPE(name, type)                                                     \
-        typedef struct name {                                                            \
-                bool (*ok)(const type *m);                                               \
-                int error;                                                               \
-        } name
-
-#define CHECK_RULES(table, m)                                                            \
-        ({                                                                               \
-                int _r = 0;                                                              \
-                for (size_t _i = 0; _i < ELEMENTSOF(table); _i++)                        \
-                        if (!(table)[_i].ok(m)) {                                        \
-                                _r = -(table)[_i].error;                                 \
-                                break;                                                   \
-                        }                                                                \
-                _r;                                                                      \
-        })
+/* Validation is table-driven (ow-rules.h): decoders run a message's rules
+ * after the length checks; encoders run the same list before writing. */
 
 /* Encoded sizes are returned as int; the largest message (a records part
  * of OW_MAX_FETCH_RECORDS) must fit. */

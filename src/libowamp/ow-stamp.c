@@ -4,6 +4,7 @@
 
 #include "macro.h"
 #include "ow-error.h"
+#include "ow-rules.h"
 #include "ow-stamp.h"
 #include "ow-wire.h"
 
@@ -25,16 +26,9 @@ static int auth_open(const uint8_t *buf, size_t len, const uint8_t *key, size_t 
         return ow_hmac_sha256_verify(key, key_len, &text, 1, buf + OW_STAMP_AUTH_HMAC_OFFSET, OW_STAMP_HMAC_SIZE);
 }
 
-/* Rules on the decoded fields, in order, one error each. */
-typedef struct SenderRule {
-        bool (*ok)(const OwStampAuthSender *m);
-        int error;
-} SenderRule;
-
-typedef struct ReflectorRule {
-        bool (*ok)(const OwStampAuthReflector *m);
-        int error;
-} ReflectorRule;
+/* Rules on the decoded fields, in order, one error each (ow-rules.h). */
+DEFINE_RULE_TYPE(SenderRule, OwStampAuthSender);
+DEFINE_RULE_TYPE(ReflectorRule, OwStampAuthReflector);
 
 static bool sender_err_ok(const OwStampAuthSender *m) {
         return ow_errest_check(m->err) >= 0;
@@ -57,24 +51,13 @@ static const ReflectorRule reflector_rules[] = {
         { reflector_sender_err_ok, OW_ERR_ERREST },
 };
 
-#define RUN_RULES(table, m)                                        \
-        ({                                                         \
-                int _r = 0;                                        \
-                for (size_t _i = 0; _i < ELEMENTSOF(table); _i++) \
-                        if (!(table)[_i].ok(m)) {                  \
-                                _r = -(table)[_i].error;           \
-                                break;                             \
-                        }                                          \
-                _r;                                                \
-        })
-
 int ow_stamp_auth_sender_encode(const OwStampAuthSender *m, const uint8_t *key, size_t key_len, uint8_t *buf,
                                 size_t size) {
         int r;
 
         if (!m || !buf)
                 return -EINVAL;
-        r = RUN_RULES(sender_rules, m);
+        r = CHECK_RULES(sender_rules, m);
         if (r < 0)
                 return r;
         if (size < OW_STAMP_AUTH_BASE_SIZE)
@@ -104,7 +87,7 @@ int ow_stamp_auth_sender_decode(const uint8_t *buf, size_t len, const uint8_t *k
                 .err = ow_errest_get(buf + 24),
                 .ssid = ow_get_be16(buf + 26),
         };
-        r = RUN_RULES(sender_rules, &m);
+        r = CHECK_RULES(sender_rules, &m);
         if (r < 0)
                 return r;
         *ret = m;
@@ -117,7 +100,7 @@ int ow_stamp_auth_reflector_encode(const OwStampAuthReflector *m, const uint8_t 
 
         if (!m || !buf)
                 return -EINVAL;
-        r = RUN_RULES(reflector_rules, m);
+        r = CHECK_RULES(reflector_rules, m);
         if (r < 0)
                 return r;
         if (size < OW_STAMP_AUTH_BASE_SIZE)
@@ -157,7 +140,7 @@ int ow_stamp_auth_reflector_decode(const uint8_t *buf, size_t len, const uint8_t
                 .sender_err = ow_errest_get(buf + 72),
                 .sender_ttl = buf[80],
         };
-        r = RUN_RULES(reflector_rules, &m);
+        r = CHECK_RULES(reflector_rules, &m);
         if (r < 0)
                 return r;
         *ret = m;
