@@ -187,7 +187,8 @@ typedef struct ClientScript {
 static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, ClientScript *cs) {
         switch (ev->type) {
         case OW_EVENT_GREETING: {
-                uint32_t mode = hdr[1] & ev->greeting.modes & (cs->twamp ? OW_TWAMP_MODES_ALL : OW_MODES_ALL);
+                uint32_t mode =
+                        hdr[1] & ev->greeting.modes & (cs->twamp ? OW_TWAMP_MODES_ALL : OW_MODES_ALL);
                 OwControlKeys keys;
 
                 if (mode & (mode - 1) || mode == 0)
@@ -231,7 +232,8 @@ static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, Cl
         case OW_EVENT_START_ACK:
                 if (ev->accept == OW_ACCEPT_OK && cs->twamp) {
                         check(ow_engine_send_tw_stop_sessions(
-                                      e, &(OwTwStopSessions){ .accept = OW_ACCEPT_OK, .n_sessions = 1 }) == 0);
+                                      e, &(OwTwStopSessions){ .accept = OW_ACCEPT_OK, .n_sessions = 1 }) ==
+                              0);
                         check(ow_engine_state(e) == OW_ENGINE_IDLE);
                         cs->stopped = cs->fetched = true; /* nothing to fetch in TWAMP */
                 } else if (ev->accept == OW_ACCEPT_OK) {

@@ -39,9 +39,11 @@ static void fuzz_auth_sender(const uint8_t *data, size_t size) {
 
         if (ow_stamp_auth_sender_decode(data, size, key, sizeof(key), &m) < 0)
                 return;
-        check(ow_stamp_auth_sender_encode(&m, key, sizeof(key), buf, sizeof(buf)) == OW_STAMP_AUTH_BASE_SIZE);
+        check(ow_stamp_auth_sender_encode(&m, key, sizeof(key), buf, sizeof(buf)) ==
+              OW_STAMP_AUTH_BASE_SIZE);
         check(ow_stamp_auth_sender_decode(buf, sizeof(buf), key, sizeof(key), &back) == 0);
-        check(m.seq == back.seq && m.timestamp == back.timestamp && m.err == back.err && m.ssid == back.ssid);
+        check(m.seq == back.seq && m.timestamp == back.timestamp && m.err == back.err &&
+              m.ssid == back.ssid);
         /* The fields where they were; with zero MBZ octets, the packet. */
         check(memcmp(buf, data, 4) == 0 && memcmp(buf + 16, data + 16, 12) == 0);
 }
@@ -52,23 +54,34 @@ static void fuzz_auth_reflector(const uint8_t *data, size_t size) {
 
         if (ow_stamp_auth_reflector_decode(data, size, key, sizeof(key), &m) < 0)
                 return;
-        check(ow_stamp_auth_reflector_encode(&m, key, sizeof(key), buf, sizeof(buf)) == OW_STAMP_AUTH_BASE_SIZE);
+        check(ow_stamp_auth_reflector_encode(&m, key, sizeof(key), buf, sizeof(buf)) ==
+              OW_STAMP_AUTH_BASE_SIZE);
         check(ow_stamp_auth_reflector_decode(buf, sizeof(buf), key, sizeof(key), &back) == 0);
-        check(m.seq == back.seq && m.timestamp == back.timestamp && m.receive_timestamp == back.receive_timestamp &&
-              m.sender_seq == back.sender_seq && m.sender_timestamp == back.sender_timestamp &&
-              m.sender_err == back.sender_err && m.sender_ttl == back.sender_ttl && m.ssid == back.ssid);
+        check(m.seq == back.seq && m.timestamp == back.timestamp &&
+              m.receive_timestamp == back.receive_timestamp && m.sender_seq == back.sender_seq &&
+              m.sender_timestamp == back.sender_timestamp && m.sender_err == back.sender_err &&
+              m.sender_ttl == back.sender_ttl && m.ssid == back.ssid);
         check(memcmp(buf + 16, data + 16, 12) == 0 && buf[80] == data[80]);
 }
 
 static void fuzz_reflect(const uint8_t *data, size_t size, bool with_key) {
         static uint8_t out[MAX_AREA + 16];
         OwStampReflectInfo info = {
-                .src_port = 40000, .dst_port = OW_STAMP_PORT, .ipvn = 4,
-                .src_addr = { 192, 0, 2, 1 }, .dst_addr = { 198, 51, 100, 7 },
-                .dscp = 46, .ecn = 1, .rx_count = 4, .tx_count = 3,
-                .have_previous = true, .previous = { .seq = 7, .timestamp = 1, .mode = 2 },
-                .key = with_key ? key : NULL, .key_len = sizeof(key),
-                .sender_seq = 1, .reflector_seq = 9,
+                .src_port = 40000,
+                .dst_port = OW_STAMP_PORT,
+                .ipvn = 4,
+                .src_addr = { 192, 0, 2, 1 },
+                .dst_addr = { 198, 51, 100, 7 },
+                .dscp = 46,
+                .ecn = 1,
+                .rx_count = 4,
+                .tx_count = 3,
+                .have_previous = true,
+                .previous = { .seq = 7, .timestamp = 1, .mode = 2 },
+                .key = with_key ? key : NULL,
+                .key_len = sizeof(key),
+                .sender_seq = 1,
+                .reflector_seq = 9,
         };
         OwStampReflectResult res;
         size_t off_in = 0, off_out = 0;

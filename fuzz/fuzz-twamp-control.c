@@ -87,7 +87,8 @@ static void fuzz_greeting(const uint8_t *data, size_t size) {
         check(r1 == OW_SERVER_GREETING_SIZE && ow_server_greeting_decode(e1, (size_t) r1, &back) == 0);
         r2 = ow_server_greeting_encode_modes(&back, OW_TWAMP_MODES_ALL, e2, sizeof(e2));
         same(r1, e1, r2, e2);
-        check((ow_server_greeting_encode(&m, e2, sizeof(e2)) == -OW_ERR_MODE) == !!(m.modes & OW_MODE_MIXED));
+        check((ow_server_greeting_encode(&m, e2, sizeof(e2)) == -OW_ERR_MODE) ==
+              !!(m.modes & OW_MODE_MIXED));
 }
 
 static void fuzz_setup(const uint8_t *data, size_t size) {

@@ -49,32 +49,72 @@ typedef struct TwCapture {
 } TwCapture;
 
 static const TwCapture captures[] = {
-        { .file = "twamp/captures/mode-O.pcap", .mode = OW_MODE_OPEN, .ipvn = 4, .port = 8921, .padding = 27,
-          .reflector_port = 8906, .sid = "7f000001eeba7e9ad10ce4ea861629dd" },
-        { .file = "twamp/captures/mode-A.pcap", .mode = OW_MODE_AUTHENTICATED, .ipvn = 4, .port = 8920,
-          .padding = 64, .reflector_port = 8904, .sid = "7f000001eeba7ea097a365cbabedc4c3",
+        { .file = "twamp/captures/mode-O.pcap",
+          .mode = OW_MODE_OPEN,
+          .ipvn = 4,
+          .port = 8921,
+          .padding = 27,
+          .reflector_port = 8906,
+          .sid = "7f000001eeba7e9ad10ce4ea861629dd" },
+        { .file = "twamp/captures/mode-A.pcap",
+          .mode = OW_MODE_AUTHENTICATED,
+          .ipvn = 4,
+          .port = 8920,
+          .padding = 64,
+          .reflector_port = 8904,
+          .sid = "7f000001eeba7ea097a365cbabedc4c3",
           .aes = "f1291078f545223b4c8ba47a071382d8",
           .hmac = "452f4461759438a81496e9e04a83ab905fad182902ee251d0469bb647b00198e",
-          .client_iv = "c65178b89fb63dfd566440556ec3659b", .server_iv = "1d26e18321611cf37fbd7fefb09ecc89" },
-        { .file = "twamp/captures/mode-E.pcap", .mode = OW_MODE_ENCRYPTED, .ipvn = 4, .port = 8929,
-          .padding = 64, .reflector_port = 8900, .sid = "7f000001eeba7ea694955b4614b631a6",
+          .client_iv = "c65178b89fb63dfd566440556ec3659b",
+          .server_iv = "1d26e18321611cf37fbd7fefb09ecc89" },
+        { .file = "twamp/captures/mode-E.pcap",
+          .mode = OW_MODE_ENCRYPTED,
+          .ipvn = 4,
+          .port = 8929,
+          .padding = 64,
+          .reflector_port = 8900,
+          .sid = "7f000001eeba7ea694955b4614b631a6",
           .aes = "d0c4e3a2bc943b8b839647abd2491dc2",
           .hmac = "94d9e23cee5ec2f311e129af42f3ec653b5524dc9d35572d93a58b48cac25ef4",
-          .client_iv = "2f8aeb078777dcf9bb257bd68e7d25a5", .server_iv = "4c26dd03bc09bb079ff4564a7926df77" },
-        { .file = "twamp/captures/mode-M.pcap", .mode = OW_MODE_MIXED, .ipvn = 4, .port = 8929, .padding = 27,
-          .reflector_port = 8904, .sid = "7f000001eeba7eaca402f2f94cb5c62c",
+          .client_iv = "2f8aeb078777dcf9bb257bd68e7d25a5",
+          .server_iv = "4c26dd03bc09bb079ff4564a7926df77" },
+        { .file = "twamp/captures/mode-M.pcap",
+          .mode = OW_MODE_MIXED,
+          .ipvn = 4,
+          .port = 8929,
+          .padding = 27,
+          .reflector_port = 8904,
+          .sid = "7f000001eeba7eaca402f2f94cb5c62c",
           .aes = "20558ef059cbfa86d47c897ce64f4ac0",
           .hmac = "57cc77d5171d6ab3a7c446407c5f1c198752ac7dab0d355bf5876222320de90d",
-          .client_iv = "98f08b54fb3d57d07c16716042919fea", .server_iv = "3c02d4796b50cde5ce248ae1cb16645b" },
-        { .file = "twamp/captures/ipv6-E.pcap", .mode = OW_MODE_ENCRYPTED, .ipvn = 6, .port = 8921,
-          .padding = 64, .reflector_port = 8900, .sid = "00000001eeba80bca4bc59b8db3b44e1",
+          .client_iv = "98f08b54fb3d57d07c16716042919fea",
+          .server_iv = "3c02d4796b50cde5ce248ae1cb16645b" },
+        { .file = "twamp/captures/ipv6-E.pcap",
+          .mode = OW_MODE_ENCRYPTED,
+          .ipvn = 6,
+          .port = 8921,
+          .padding = 64,
+          .reflector_port = 8900,
+          .sid = "00000001eeba80bca4bc59b8db3b44e1",
           .aes = "2e46947f43f36f4186914126b2c85648",
           .hmac = "77cb6f24239377eb77d11a0da5086f178c33000c25b165298f5fa2000878c244",
           .client_iv = "7aea0fd0dcc54d0fb88deb9fca4f5de5" },
-        { .file = "twamp/captures/fixed-Z.pcap", .mode = OW_MODE_OPEN, .ipvn = 4, .zero_addresses = true,
-          .timeout_sec = 1, .port = 8925, .padding = 27, .reflector_port = 8908, .sid = "7f000001eeba7fc4dc8f96e1b7a9fcbd" },
-        { .file = "twamp/captures/pad-O-s100-D.pcap", .mode = OW_MODE_OPEN, .ipvn = 4, .port = 8927,
-          .padding = 100, .type_p = 0x2e000000, .reflector_port = 8903,
+        { .file = "twamp/captures/fixed-Z.pcap",
+          .mode = OW_MODE_OPEN,
+          .ipvn = 4,
+          .zero_addresses = true,
+          .timeout_sec = 1,
+          .port = 8925,
+          .padding = 27,
+          .reflector_port = 8908,
+          .sid = "7f000001eeba7fc4dc8f96e1b7a9fcbd" },
+        { .file = "twamp/captures/pad-O-s100-D.pcap",
+          .mode = OW_MODE_OPEN,
+          .ipvn = 4,
+          .port = 8927,
+          .padding = 100,
+          .type_p = 0x2e000000,
+          .reflector_port = 8903,
           .sid = "7f000001eeba7fb97f2c3009ed10eb3f" },
 };
 
@@ -181,10 +221,12 @@ START_TEST(test_capture_twamp_codecs) {
         s = OW_SERVER_GREETING_SIZE;
 
         ck_assert_int_eq(
-                ow_setup_response_decode_modes(t.c2s, OW_SETUP_RESPONSE_SIZE, OW_TWAMP_MODES_ALL, &setup), 0);
+                ow_setup_response_decode_modes(t.c2s, OW_SETUP_RESPONSE_SIZE, OW_TWAMP_MODES_ALL, &setup),
+                0);
         ck_assert_uint_eq(setup.mode, cap->mode);
         if (cap->mode == OW_MODE_MIXED)
-                ck_assert_int_eq(ow_setup_response_decode(t.c2s, OW_SETUP_RESPONSE_SIZE, &setup), -OW_ERR_MODE);
+                ck_assert_int_eq(ow_setup_response_decode(t.c2s, OW_SETUP_RESPONSE_SIZE, &setup),
+                                 -OW_ERR_MODE);
         if (secure) {
                 OwControlKeys want;
 
@@ -213,17 +255,23 @@ START_TEST(test_capture_twamp_codecs) {
                         channel = OW_MODE_AUTHENTICATED;
                 if (cap->server_iv)
                         assert_hex(iv, cap->server_iv, OW_IV_SIZE);
-                ck_assert_int_eq(ow_channel_init(&srv_rx, channel, OW_CONTROL_SERVER, &keys, setup.client_iv, iv), 0);
-                ck_assert_int_eq(ow_channel_init(&cli_rx, channel, OW_CONTROL_CLIENT, &keys, setup.client_iv, iv), 0);
-                ck_assert_int_eq(ow_channel_init(&srv_tx, channel, OW_CONTROL_SERVER, &keys, setup.client_iv, iv), 0);
-                ck_assert_int_eq(ow_channel_init(&cli_tx, channel, OW_CONTROL_CLIENT, &keys, setup.client_iv, iv), 0);
+                ck_assert_int_eq(
+                        ow_channel_init(&srv_rx, channel, OW_CONTROL_SERVER, &keys, setup.client_iv, iv), 0);
+                ck_assert_int_eq(
+                        ow_channel_init(&cli_rx, channel, OW_CONTROL_CLIENT, &keys, setup.client_iv, iv), 0);
+                ck_assert_int_eq(
+                        ow_channel_init(&srv_tx, channel, OW_CONTROL_SERVER, &keys, setup.client_iv, iv), 0);
+                ck_assert_int_eq(
+                        ow_channel_init(&cli_tx, channel, OW_CONTROL_CLIENT, &keys, setup.client_iv, iv), 0);
         }
         memcpy(buf, t.s2c + s, OW_SERVER_START_SIZE);
-        ck_assert_int_eq(ow_channel_open(&cli_rx, buf + OW_SERVER_START_CLEAR_SIZE, OW_BLOCK_SIZE, false), 0);
+        ck_assert_int_eq(ow_channel_open(&cli_rx, buf + OW_SERVER_START_CLEAR_SIZE, OW_BLOCK_SIZE, false),
+                         0);
         ck_assert_int_eq(ow_server_start_decode(buf, OW_SERVER_START_SIZE, &start), 0);
         ck_assert_int_eq(start.accept, OW_ACCEPT_OK);
         ck_assert_int_eq(ow_server_start_encode(&start, buf, sizeof(buf)), OW_SERVER_START_SIZE);
-        ck_assert_int_eq(ow_channel_seal(&srv_tx, buf + OW_SERVER_START_CLEAR_SIZE, OW_BLOCK_SIZE, false), 0);
+        ck_assert_int_eq(ow_channel_seal(&srv_tx, buf + OW_SERVER_START_CLEAR_SIZE, OW_BLOCK_SIZE, false),
+                         0);
         ck_assert_bytes_eq(buf, t.s2c + s, OW_SERVER_START_SIZE);
         s += OW_SERVER_START_SIZE;
 
@@ -323,13 +371,12 @@ START_TEST(test_capture_twamp_engine) {
         poll_one(c, OW_EVENT_GREETING, &ev);
         ck_assert_uint_eq(ev.greeting.modes, OW_TWAMP_MODES_ALL);
         ck_assert_int_eq(ow_engine_send_greeting(s, &ev.greeting), 0);
-        ck_assert_int_eq(ow_engine_send_setup_response(
-                                 c, &(OwClientSetup){ .mode = cap->mode,
-                                                      .keyid = "testuser",
-                                                      .secret = SECRET,
-                                                      .secret_len = strlen(SECRET),
-                                                      .keys = &keys,
-                                                      .client_iv = client_iv }),
+        ck_assert_int_eq(ow_engine_send_setup_response(c, &(OwClientSetup){ .mode = cap->mode,
+                                                                            .keyid = "testuser",
+                                                                            .secret = SECRET,
+                                                                            .secret_len = strlen(SECRET),
+                                                                            .keys = &keys,
+                                                                            .client_iv = client_iv }),
                          0);
         ow_event_done(&ev);
 
@@ -407,7 +454,8 @@ START_TEST(test_capture_twamp_engine) {
 END_TEST
 
 /* A server engine over the captured client stream, up to the Server-Start. */
-static OwEngine *server_after_setup(const PcapTrace *t, const uint8_t *c2s, const char *secret, int want_auth) {
+static OwEngine *server_after_setup(const PcapTrace *t, const uint8_t *c2s, const char *secret,
+                                    int want_auth) {
         OwServerGreeting g;
         OwEngine *s;
         OwEvent ev;

@@ -64,7 +64,8 @@ static void write_file(const char *path, const void *data, size_t len) {
 }
 
 static bool listening(void) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+        struct sockaddr_in a = { .sin_family = AF_INET,
+                                 .sin_port = htons(port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         bool ok;
@@ -84,8 +85,9 @@ static void clean_environment(void) {
                 char name[128];
                 size_t n = strcspn(environ[i], "=");
 
-                if (n < sizeof(name) && (startswith(environ[i], "ASAN_") || startswith(environ[i], "UBSAN_") ||
-                                         startswith(environ[i], "LSAN_") || startswith(environ[i], "LD_PRELOAD="))) {
+                if (n < sizeof(name) &&
+                    (startswith(environ[i], "ASAN_") || startswith(environ[i], "UBSAN_") ||
+                     startswith(environ[i], "LSAN_") || startswith(environ[i], "LD_PRELOAD="))) {
                         memcpy(name, environ[i], n);
                         name[n] = 0;
                         unsetenv(name);
@@ -125,8 +127,8 @@ static void start_twampd(const char *bin) {
                 if (log < 0 || dup2(log, STDOUT_FILENO) < 0 || dup2(log, STDERR_FILENO) < 0)
                         _exit(127);
                 clean_environment();
-                execl(exe, "twampd", "-Z", "-f", "-a", "AEMO", "-c", conf, "-d", data, "-R", var, "-S", listen,
-                      (char *) NULL);
+                execl(exe, "twampd", "-Z", "-f", "-a", "AEMO", "-c", conf, "-d", data, "-R", var, "-S",
+                      listen, (char *) NULL);
                 _exit(127);
         }
         for (unsigned i = 0; i < START_WAIT_TRIES && !listening(); i++) {
@@ -139,7 +141,8 @@ static void start_twampd(const char *bin) {
 
 static const char *reference_bin;
 
-static int remove_one(const char *path, const struct stat *st _unused_, int flag _unused_, struct FTW *f _unused_) {
+static int remove_one(const char *path, const struct stat *st _unused_, int flag _unused_,
+                      struct FTW *f _unused_) {
         return remove(path);
 }
 
@@ -188,7 +191,10 @@ START_TEST(test_twamp_session) {
         uint32_t mode = modes[_i];
         char server[64];
         ClientOptions o = options(server, sizeof(server), mode, SECRET);
-        OwSessionRequest q = { .ipvn = 4, .sender_port = 9, .receiver_port = 9, .padding_length = 27,
+        OwSessionRequest q = { .ipvn = 4,
+                               .sender_port = 9,
+                               .receiver_port = 9,
+                               .padding_length = 27,
                                .timeout = UINT64_C(2) << 32 };
         static const uint8_t zero_sid[OW_SID_SIZE] = {};
         OwEvent ev;
@@ -217,9 +223,10 @@ START_TEST(test_twamp_session) {
         ck_assert_int_eq(ev.accept, OW_ACCEPT_OK);
         ck_assert_int_eq(ow_engine_state(c.io.engine), OW_ENGINE_TEST);
 
-        ck_assert_int_eq(ow_engine_send_tw_stop_sessions(c.io.engine,
-                                                         &(OwTwStopSessions){ .accept = OW_ACCEPT_OK, .n_sessions = 1 }),
-                         0);
+        ck_assert_int_eq(
+                ow_engine_send_tw_stop_sessions(
+                        c.io.engine, &(OwTwStopSessions){ .accept = OW_ACCEPT_OK, .n_sessions = 1 }),
+                0);
         ck_assert_int_eq(ctrl_io_flush_blocking(&c.io, TIMEOUT_MSEC), 0);
         ck_assert_int_eq(ow_engine_state(c.io.engine), OW_ENGINE_IDLE);
         client_done(&c);

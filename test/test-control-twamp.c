@@ -180,7 +180,8 @@ START_TEST(test_tw_setup_codecs) {
         ck_assert_int_eq(ow_server_greeting_encode_modes(&g, OW_MODES_ALL, buf, sizeof(buf)), -OW_ERR_MODE);
         ck_assert_int_eq(ow_server_greeting_encode(&g, buf, sizeof(buf)), -OW_ERR_MODE);
         g.modes = OW_MODE_OPEN | 16;
-        ck_assert_int_eq(ow_server_greeting_encode_modes(&g, OW_TWAMP_MODES_ALL, buf, sizeof(buf)), -OW_ERR_MODE);
+        ck_assert_int_eq(ow_server_greeting_encode_modes(&g, OW_TWAMP_MODES_ALL, buf, sizeof(buf)),
+                         -OW_ERR_MODE);
         /* Mixed uses the shared secret: the Count rule holds for it. */
         g.modes = OW_MODE_OPEN | OW_MODE_MIXED;
         g.count = 10;
@@ -192,7 +193,8 @@ START_TEST(test_tw_setup_codecs) {
         ck_assert_int_eq(ow_server_greeting_decode(buf, 64, &gback), -OW_ERR_PBKDF2_COUNT);
 
         /* Set-Up-Response in Mixed: KeyID, Token and IV as in E. */
-        ck_assert_int_eq(ow_setup_response_encode_modes(&sr, OW_TWAMP_MODES_ALL, buf, sizeof(buf)), -OW_ERR_KEYID);
+        ck_assert_int_eq(ow_setup_response_encode_modes(&sr, OW_TWAMP_MODES_ALL, buf, sizeof(buf)),
+                         -OW_ERR_KEYID);
         strcpy(sr.keyid, KEYID);
         memset(sr.token, 0x11, sizeof(sr.token));
         memset(sr.client_iv, 0x22, sizeof(sr.client_iv));
@@ -322,8 +324,9 @@ START_TEST(test_tw_engine_session) {
         expect(p.s, OW_EVENT_REQUEST_TW_SESSION, &ev);
         ck_assert_uint_eq(ev.request.sender_port, 9001);
         ow_event_done(&ev);
-        ck_assert_int_eq(ow_engine_send_accept_session(p.s, &(OwAcceptSession){ .accept = OW_ACCEPT_TEMP_RESOURCE }),
-                         0);
+        ck_assert_int_eq(
+                ow_engine_send_accept_session(p.s, &(OwAcceptSession){ .accept = OW_ACCEPT_TEMP_RESOURCE }),
+                0);
         pump(p.s, p.c);
         expect(p.c, OW_EVENT_ACCEPT_SESSION, &ev);
         ck_assert_int_eq(ev.accept_session.accept, OW_ACCEPT_OK);
@@ -366,7 +369,8 @@ START_TEST(test_tw_engine_session) {
         ow_event_done(&ev);
         pump(p.s, p.c);
         expect(p.c, OW_EVENT_ACCEPT_SESSION, &ev);
-        ck_assert_int_eq(ev.accept_session.accept, mode == OW_MODE_OPEN ? OW_ACCEPT_UNSUPPORTED : OW_ACCEPT_OK);
+        ck_assert_int_eq(ev.accept_session.accept,
+                         mode == OW_MODE_OPEN ? OW_ACCEPT_UNSUPPORTED : OW_ACCEPT_OK);
 
         /* Start, then the client's Stop-Sessions ends the test at once. */
         ck_assert_int_eq(ow_engine_send_start_sessions(p.c), 0);
@@ -426,8 +430,12 @@ START_TEST(test_tw_engine_modes) {
         pump(s, c);
         expect(c, OW_EVENT_GREETING, &ev);
         /* E is not on offer; Mixed needs its keys. */
-        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED, .keyid = KEYID, .secret = SECRET,
-                             .secret_len = strlen(SECRET), .keys = &sample_keys, .client_iv = civ };
+        OwClientSetup cs = { .mode = OW_MODE_ENCRYPTED,
+                             .keyid = KEYID,
+                             .secret = SECRET,
+                             .secret_len = strlen(SECRET),
+                             .keys = &sample_keys,
+                             .client_iv = civ };
         ck_assert_int_eq(ow_engine_send_setup_response(c, &cs), -OW_ERR_MODE);
         cs.mode = OW_MODE_MIXED;
         cs.keys = NULL;

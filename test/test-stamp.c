@@ -62,20 +62,20 @@ static void assert_octets(const uint8_t *p, size_t n, const char *hex) {
 
 /* Figure 4 of RFC 8762 with Sequence Number 1, T1, Error Estimate 0x0001
  * (S 0, Z 0, Scale 0, Multiplier 1), SSID 0. */
-#define AUTH_SENDER                                                              \
-        "00000001 000000000000000000000000 eeba7e9bd35b8130 0001 0000"           \
-        " 0000000000000000000000000000000000000000000000000000000000000000"      \
-        " 0000000000000000000000000000000000000000000000000000000000000000"      \
-        " 00000000"                                                              \
+#define AUTH_SENDER                                                         \
+        "00000001 000000000000000000000000 eeba7e9bd35b8130 0001 0000"      \
+        " 0000000000000000000000000000000000000000000000000000000000000000" \
+        " 0000000000000000000000000000000000000000000000000000000000000000" \
+        " 00000000"                                                         \
         " a238619bd4a25f30fd6607b91361146f"
 
 /* Figure 6 of RFC 8762: the answer, T2 and T3, TTL 255. */
-#define AUTH_REFLECTOR                                                           \
-        "00000001 000000000000000000000000 eeba7e9bd365cb35 0001 0000 00000000"  \
-        " eeba7e9bd3649d38 0000000000000000"                                     \
-        " 00000001 000000000000000000000000"                                     \
-        " eeba7e9bd35b8130 0001 000000000000"                                    \
-        " ff 000000000000000000000000000000"                                     \
+#define AUTH_REFLECTOR                                                          \
+        "00000001 000000000000000000000000 eeba7e9bd365cb35 0001 0000 00000000" \
+        " eeba7e9bd3649d38 0000000000000000"                                    \
+        " 00000001 000000000000000000000000"                                    \
+        " eeba7e9bd35b8130 0001 000000000000"                                   \
+        " ff 000000000000000000000000000000"                                    \
         " b19c64627f97bf4cd2666e8d122ff3b5"
 
 START_TEST(test_auth_sender) {
@@ -102,7 +102,8 @@ START_TEST(test_auth_sender) {
 
         /* The rules, one error each, in their order. */
         back.seq = 77;
-        ck_assert_int_eq(ow_stamp_auth_sender_decode(buf, 111, key, sizeof(key), &back), -OW_ERR_PACKET_SIZE);
+        ck_assert_int_eq(ow_stamp_auth_sender_decode(buf, 111, key, sizeof(key), &back),
+                         -OW_ERR_PACKET_SIZE);
         buf[5] ^= 1; /* an MBZ octet: still authenticated */
         ck_assert_int_eq(ow_stamp_auth_sender_decode(buf, 112, key, sizeof(key), &back), -OW_ERR_HMAC);
         buf[5] ^= 1;
@@ -112,7 +113,8 @@ START_TEST(test_auth_sender) {
         ck_assert_int_eq(ow_stamp_auth_sender_decode(buf, 112, key, sizeof(key), &back), -OW_ERR_ERREST);
         ck_assert_uint_eq(back.seq, 77);
         m.err = 0x0100;
-        ck_assert_int_eq(ow_stamp_auth_sender_encode(&m, key, sizeof(key), buf, sizeof(buf)), -OW_ERR_ERREST);
+        ck_assert_int_eq(ow_stamp_auth_sender_encode(&m, key, sizeof(key), buf, sizeof(buf)),
+                         -OW_ERR_ERREST);
         m.err = 1;
         ck_assert_int_eq(ow_stamp_auth_sender_encode(&m, key, sizeof(key), buf, 111), -ENOBUFS);
         ck_assert_int_eq(ow_stamp_auth_sender_encode(&m, key, 0, buf, sizeof(buf)), -EINVAL);
@@ -145,7 +147,8 @@ START_TEST(test_auth_reflector) {
         ck_assert_uint_eq(back.sender_ttl, 255);
 
         back.seq = 77;
-        ck_assert_int_eq(ow_stamp_auth_reflector_decode(buf, 100, key, sizeof(key), &back), -OW_ERR_PACKET_SIZE);
+        ck_assert_int_eq(ow_stamp_auth_reflector_decode(buf, 100, key, sizeof(key), &back),
+                         -OW_ERR_PACKET_SIZE);
         buf[80] = 64; /* the TTL is authenticated too */
         ck_assert_int_eq(ow_stamp_auth_reflector_decode(buf, 112, key, sizeof(key), &back), -OW_ERR_HMAC);
         ow_put_be16(buf + 72, 0x0200); /* the sender's error estimate, multiplier 0 */
@@ -238,7 +241,8 @@ START_TEST(test_tlv_builders) {
 
         /* Any other type, its value as given. */
         off = 0;
-        ck_assert_int_eq(ow_stamp_put_tlv(area, sizeof(area), &off, 200, (const uint8_t *) "\xde\xad\xbe\xef", 4), 8);
+        ck_assert_int_eq(
+                ow_stamp_put_tlv(area, sizeof(area), &off, 200, (const uint8_t *) "\xde\xad\xbe\xef", 4), 8);
         assert_octets(area, off, "80 c8 0004 deadbeef");
 
         /* Room, arguments. */
@@ -249,7 +253,8 @@ START_TEST(test_tlv_builders) {
         off = 0;
         ck_assert_int_eq(ow_stamp_put_cos(area, sizeof(area), &off, 64), -EINVAL);
         ck_assert_int_eq(ow_stamp_put_access_report(area, sizeof(area), &off, 16, 0), -EINVAL);
-        ck_assert_int_eq(ow_stamp_put_location(area, sizeof(area), &off, (const uint8_t[]){ 9 }, 1), -EINVAL);
+        ck_assert_int_eq(ow_stamp_put_location(area, sizeof(area), &off, (const uint8_t[]){ 9 }, 1),
+                         -EINVAL);
         ck_assert_int_eq(ow_stamp_put_extra_padding(area, sizeof(area), &off, NULL, 65536), -ENOBUFS);
         ck_assert_int_eq(ow_stamp_put_hmac(area, sizeof(area), &off, 1, key, 0), -EINVAL);
         ck_assert_uint_eq(off, 0);
@@ -264,24 +269,24 @@ typedef struct TlvCase {
 
 static const TlvCase tlv_cases[] = {
         { "", 0 },
-        { "80 01 0000", 1 },                                      /* empty Extra Padding */
-        { "80 c8 0002 abcd  00 00 0000", 2 },                     /* unknown and reserved types: no rules */
-        { "80 01", -OW_ERR_STAMP_TLV_OVERRUN },                   /* half a header */
-        { "80 01 0005 00000000", -OW_ERR_STAMP_TLV_OVERRUN },     /* a value past the end */
-        { "80 02 0003 000000", -OW_ERR_STAMP_TLV_LENGTH },        /* Location without its ports */
-        { "80 03 0005 0000000000", -OW_ERR_STAMP_TLV_LENGTH },    /* Timestamp Information */
-        { "80 04 0003 b80000", -OW_ERR_STAMP_TLV_LENGTH },        /* Class of Service */
-        { "80 05 0008 0000000500000000", -OW_ERR_STAMP_TLV_LENGTH }, /* Direct Measurement */
-        { "80 06 0000", -OW_ERR_STAMP_TLV_LENGTH },               /* Access Report */
+        { "80 01 0000", 1 },                                   /* empty Extra Padding */
+        { "80 c8 0002 abcd  00 00 0000", 2 },                  /* unknown and reserved types: no rules */
+        { "80 01", -OW_ERR_STAMP_TLV_OVERRUN },                /* half a header */
+        { "80 01 0005 00000000", -OW_ERR_STAMP_TLV_OVERRUN },  /* a value past the end */
+        { "80 02 0003 000000", -OW_ERR_STAMP_TLV_LENGTH },     /* Location without its ports */
+        { "80 03 0005 0000000000", -OW_ERR_STAMP_TLV_LENGTH }, /* Timestamp Information */
+        { "80 04 0003 b80000", -OW_ERR_STAMP_TLV_LENGTH },     /* Class of Service */
+        { "80 05 0008 0000000500000000", -OW_ERR_STAMP_TLV_LENGTH },         /* Direct Measurement */
+        { "80 06 0000", -OW_ERR_STAMP_TLV_LENGTH },                          /* Access Report */
         { "80 07 000c 000000000000000000000000", -OW_ERR_STAMP_TLV_LENGTH }, /* Follow-Up */
-        { "80 08 0004 00000000", -OW_ERR_STAMP_TLV_LENGTH },      /* HMAC */
-        { "80 02 0008 0000 0000 80 04 0008", -OW_ERR_STAMP_SUB_TLV }, /* a sub-TLV past its TLV */
+        { "80 08 0004 00000000", -OW_ERR_STAMP_TLV_LENGTH },                 /* HMAC */
+        { "80 02 0008 0000 0000 80 04 0008", -OW_ERR_STAMP_SUB_TLV },        /* a sub-TLV past its TLV */
         { "80 02 000c 0000 0000 80 04 0004 c0000201 00", -OW_ERR_STAMP_TLV_OVERRUN },
         { "80 02 000c 0000 0000 80 05 0004 00000000", -OW_ERR_STAMP_SUB_TLV }, /* IPv6 in 4 octets */
         { "80 08 0010 00000000000000000000000000000000 80 01 0000", -OW_ERR_STAMP_TLV_ORDER },
-        { "c0 01 0000", -OW_ERR_STAMP_TLV_FLAGS },                /* M from a sender */
-        { "a0 01 0000", -OW_ERR_STAMP_TLV_FLAGS },                /* I from a sender */
-        { "9f 01 0000", 1 },                                      /* reserved flag bits: ignored */
+        { "c0 01 0000", -OW_ERR_STAMP_TLV_FLAGS }, /* M from a sender */
+        { "a0 01 0000", -OW_ERR_STAMP_TLV_FLAGS }, /* I from a sender */
+        { "9f 01 0000", 1 },                       /* reserved flag bits: ignored */
 };
 
 START_TEST(test_tlv_rules) {
@@ -337,7 +342,8 @@ static OwStampReflectInfo reflector_info(void) {
                 .dst_addr = { 198, 51, 100, 7 },
                 .dscp = 46,
                 .ecn = 1,
-                .clock = { OW_STAMP_SYNC_NTP, OW_STAMP_TS_SW_LOCAL, OW_STAMP_SYNC_NTP, OW_STAMP_TS_SW_LOCAL },
+                .clock = { OW_STAMP_SYNC_NTP, OW_STAMP_TS_SW_LOCAL, OW_STAMP_SYNC_NTP,
+                           OW_STAMP_TS_SW_LOCAL },
                 .rx_count = 4,
                 .tx_count = 3,
                 .have_previous = true,
@@ -349,7 +355,8 @@ static OwStampReflectInfo reflector_info(void) {
 }
 
 /* Answer `in` and compare with `want`: the same length, always. */
-static OwStampReflectResult reflect(const char *in_hex, const OwStampReflectInfo *info, const char *want_hex) {
+static OwStampReflectResult reflect(const char *in_hex, const OwStampReflectInfo *info,
+                                    const char *want_hex) {
         uint8_t in[256], out[256];
         size_t n = unhex(in_hex, in, sizeof(in));
         OwStampReflectResult res = {};
@@ -376,9 +383,11 @@ START_TEST(test_reflect_known) {
                 "00 02 0014 035e 9c40  00 04 0004 c0000201  00 03 0004 c6336407");
         /* ... and what it cannot fill (an IPv6 address of an IPv4 packet, an
          * EUI-64, no MAC known) gets U and stays as sent. */
-        reflect("80 02 0024 0000 0000  80 06 0010 00000000000000000000000000000000  80 01 0008 0000000000000000",
+        reflect("80 02 0024 0000 0000  80 06 0010 00000000000000000000000000000000  80 01 0008 "
+                "0000000000000000",
                 &info,
-                "00 02 0024 035e 9c40  80 06 0010 00000000000000000000000000000000  80 01 0008 0000000000000000");
+                "00 02 0024 035e 9c40  80 06 0010 00000000000000000000000000000000  80 01 0008 "
+                "0000000000000000");
         info.have_src_mac = true;
         memcpy(info.src_mac, "\x02\x00\x5e\x10\x00\x01", 6);
         reflect("80 02 0010 0000 0000  80 01 0008 0000000000000000", &info,
@@ -430,7 +439,8 @@ START_TEST(test_reflect_unknown_and_malformed) {
         ck_assert(res.malformed);
         ck_assert_uint_eq(res.n_tlvs, 2);
         /* A malformed sub-TLV makes its Location malformed. */
-        reflect("80 02 000c 0000 0000 80 05 0004 00000000", &info, "40 02 000c 0000 0000 80 05 0004 00000000");
+        reflect("80 02 000c 0000 0000 80 05 0004 00000000", &info,
+                "40 02 000c 0000 0000 80 05 0004 00000000");
         /* A value past the end of the packet: M; an unknown one also U. */
         res = reflect("80 01 0002 0000  80 01 0010 00000000", &info, "00 01 0002 0000  40 01 0010 00000000");
         ck_assert(res.malformed);

@@ -94,7 +94,7 @@ typedef enum OwEventType {
         OW_EVENT_FETCH_RECORDS,   /* client: .records, a batch of part 3 (any number of events) */
         OW_EVENT_FETCH_DONE,      /* client: part 3's HMAC verified: the fetch is complete */
         /* TWAMP (ow_protocol_twamp) */
-        OW_EVENT_REQUEST_TW_SESSION, /* server: .request (no slots), or .error; answer with an Accept-Session */
+        OW_EVENT_REQUEST_TW_SESSION, /* server: .request (no slots), or .error; answer with Accept-Session */
         OW_EVENT_TW_STOP_SESSIONS,   /* server: .tw_stop, the client's Stop-Sessions; no answer */
         _OW_EVENT_MAX,
 } OwEventType;

@@ -158,9 +158,9 @@ void ow_channel_wipe(OwChannel *ch);
  * use HMAC-SHA-256 truncated to its first 16 octets, with a key the
  * operator provisions (RFC 8762 leaves key management out). */
 
-#define OW_HMAC_SHA256_SIZE 32          /* the full digest */
+#define OW_HMAC_SHA256_SIZE 32           /* the full digest */
 #define OW_HMAC_SHA256_TRUNCATED_SIZE 16 /* what STAMP carries */
-#define OW_HMAC_SHA256_KEY_MAX 64       /* one SHA-256 block: longer keys would be hashed first */
+#define OW_HMAC_SHA256_KEY_MAX 64        /* one SHA-256 block: longer keys would be hashed first */
 
 /* A piece of the authenticated text: HMACs over fields that are not
  * contiguous (the HMAC TLV covers the Sequence Number and the TLVs). */

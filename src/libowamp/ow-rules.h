@@ -13,19 +13,19 @@
 
 #include "macro.h"
 
-#define DEFINE_RULE_TYPE(name, type)                                                     \
-        typedef struct name {                                                            \
-                bool (*ok)(const type *m);                                               \
-                int error;                                                               \
+#define DEFINE_RULE_TYPE(name, type)       \
+        typedef struct name {              \
+                bool (*ok)(const type *m); \
+                int error;                 \
         } name
 
-#define CHECK_RULES(table, m)                                                            \
-        ({                                                                               \
-                int _r = 0;                                                              \
-                for (size_t _i = 0; _i < ELEMENTSOF(table); _i++)                        \
-                        if (!(table)[_i].ok(m)) {                                        \
-                                _r = -(table)[_i].error;                                 \
-                                break;                                                   \
-                        }                                                                \
-                _r;                                                                      \
+#define CHECK_RULES(table, m)                                     \
+        ({                                                        \
+                int _r = 0;                                       \
+                for (size_t _i = 0; _i < ELEMENTSOF(table); _i++) \
+                        if (!(table)[_i].ok(m)) {                 \
+                                _r = -(table)[_i].error;          \
+                                break;                            \
+                        }                                         \
+                _r;                                               \
         })

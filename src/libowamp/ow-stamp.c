@@ -23,7 +23,8 @@ static int auth_open(const uint8_t *buf, size_t len, const uint8_t *key, size_t 
                 return -EINVAL;
         if (len < OW_STAMP_AUTH_BASE_SIZE)
                 return -OW_ERR_PACKET_SIZE;
-        return ow_hmac_sha256_verify(key, key_len, &text, 1, buf + OW_STAMP_AUTH_HMAC_OFFSET, OW_STAMP_HMAC_SIZE);
+        return ow_hmac_sha256_verify(key, key_len, &text, 1, buf + OW_STAMP_AUTH_HMAC_OFFSET,
+                                     OW_STAMP_HMAC_SIZE);
 }
 
 /* Rules on the decoded fields, in order, one error each (ow-rules.h). */
@@ -290,31 +291,33 @@ static uint8_t *tlv_reserve(uint8_t *area, size_t size, const size_t *off, uint8
 }
 
 /* A TLV whose value is zeros but for what `fill` writes. */
-#define PUT_ZEROED(area, size, off, type, vlen, fill)                                 \
-        ({                                                                            \
-                int _r = -EINVAL;                                                     \
-                uint8_t *_v;                                                          \
-                if ((area) && (off)) {                                                \
-                        _v = tlv_reserve(area, size, off, type, vlen);                \
-                        _r = -ENOBUFS;                                                \
-                        if (_v) {                                                     \
-                                memset(_v, 0, vlen);                                  \
-                                fill;                                                 \
-                                *(off) += OW_STAMP_TLV_HEADER_SIZE + (vlen);          \
-                                _r = (int) (OW_STAMP_TLV_HEADER_SIZE + (vlen));       \
-                        }                                                             \
-                }                                                                     \
-                _r;                                                                   \
+#define PUT_ZEROED(area, size, off, type, vlen, fill)                           \
+        ({                                                                      \
+                int _r = -EINVAL;                                               \
+                uint8_t *_v;                                                    \
+                if ((area) && (off)) {                                          \
+                        _v = tlv_reserve(area, size, off, type, vlen);          \
+                        _r = -ENOBUFS;                                          \
+                        if (_v) {                                               \
+                                memset(_v, 0, vlen);                            \
+                                fill;                                           \
+                                *(off) += OW_STAMP_TLV_HEADER_SIZE + (vlen);    \
+                                _r = (int) (OW_STAMP_TLV_HEADER_SIZE + (vlen)); \
+                        }                                                       \
+                }                                                               \
+                _r;                                                             \
         })
 
-int ow_stamp_put_tlv(uint8_t *area, size_t size, size_t *off, uint8_t type, const uint8_t *value, size_t len) {
+int ow_stamp_put_tlv(uint8_t *area, size_t size, size_t *off, uint8_t type, const uint8_t *value,
+                     size_t len) {
         if (!value && len > 0)
                 return -EINVAL;
         return PUT_ZEROED(area, size, off, type, len, if (len > 0) memcpy(_v, value, len));
 }
 
 int ow_stamp_put_extra_padding(uint8_t *area, size_t size, size_t *off, const uint8_t *fill, size_t n) {
-        return PUT_ZEROED(area, size, off, OW_STAMP_TLV_EXTRA_PADDING, n, if (fill && n > 0) memcpy(_v, fill, n));
+        return PUT_ZEROED(area, size, off, OW_STAMP_TLV_EXTRA_PADDING, n,
+                          if (fill && n > 0) memcpy(_v, fill, n));
 }
 
 int ow_stamp_put_location(uint8_t *area, size_t size, size_t *off, const uint8_t *sub_types, size_t n) {
@@ -341,7 +344,8 @@ int ow_stamp_put_location(uint8_t *area, size_t size, size_t *off, const uint8_t
 }
 
 int ow_stamp_put_timestamp_info(uint8_t *area, size_t size, size_t *off) {
-        return PUT_ZEROED(area, size, off, OW_STAMP_TLV_TIMESTAMP_INFO, OW_STAMP_TIMESTAMP_INFO_LEN, (void) 0);
+        return PUT_ZEROED(area, size, off, OW_STAMP_TLV_TIMESTAMP_INFO, OW_STAMP_TIMESTAMP_INFO_LEN,
+                          (void) 0);
 }
 
 int ow_stamp_put_cos(uint8_t *area, size_t size, size_t *off, uint8_t dscp1) {
@@ -381,7 +385,8 @@ static int tlv_hmac(const uint8_t *area, size_t end, uint32_t seq, const uint8_t
         return ow_hmac_sha256(key, key_len, parts, ELEMENTSOF(parts), mac, OW_STAMP_HMAC_SIZE);
 }
 
-int ow_stamp_put_hmac(uint8_t *area, size_t size, size_t *off, uint32_t seq, const uint8_t *key, size_t key_len) {
+int ow_stamp_put_hmac(uint8_t *area, size_t size, size_t *off, uint32_t seq, const uint8_t *key,
+                      size_t key_len) {
         uint8_t mac[OW_STAMP_HMAC_SIZE];
         int r;
 
@@ -432,7 +437,8 @@ int ow_stamp_direct_get(const OwStampTlv *t, OwStampDirect *ret) {
 
         if (r < 0 || !ret)
                 return r < 0 ? r : -EINVAL;
-        *ret = (OwStampDirect){ ow_get_be32(t->value), ow_get_be32(t->value + 4), ow_get_be32(t->value + 8) };
+        *ret = (OwStampDirect){ ow_get_be32(t->value), ow_get_be32(t->value + 4),
+                                ow_get_be32(t->value + 8) };
         return 0;
 }
 
@@ -528,7 +534,8 @@ static void fill_location(uint8_t *v, uint16_t len, const OwStampReflectInfo *in
 
 /* Fill the value of a known, well-formed TLV (out holds the sender's
  * copy); the flags are for the caller. */
-static void fill_tlv(const OwStampTlv *t, uint8_t *v, const OwStampReflectInfo *info, OwStampReflectResult *res) {
+static void fill_tlv(const OwStampTlv *t, uint8_t *v, const OwStampReflectInfo *info,
+                     OwStampReflectResult *res) {
         switch (t->type) {
         case OW_STAMP_TLV_LOCATION:
                 fill_location(v, t->length, info);
@@ -545,7 +552,8 @@ static void fill_tlv(const OwStampTlv *t, uint8_t *v, const OwStampReflectInfo *
                 res->dscp1_requested = !info->dscp1_refused;
                 res->dscp1 = dscp1;
                 v[0] = (uint8_t) ((dscp1 << 2) | (dscp2 >> 4));
-                v[1] = (uint8_t) (((dscp2 & 0x0f) << 4) | ((info->ecn & 0x03) << 2) | (info->dscp1_refused ? 1 : 0));
+                v[1] = (uint8_t) (((dscp2 & 0x0f) << 4) | ((info->ecn & 0x03) << 2) |
+                                  (info->dscp1_refused ? 1 : 0));
                 v[2] = v[3] = 0;
                 break;
         }
@@ -566,8 +574,8 @@ static void fill_tlv(const OwStampTlv *t, uint8_t *v, const OwStampReflectInfo *
         }
 }
 
-int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t size, const OwStampReflectInfo *info,
-                          OwStampReflectResult *ret) {
+int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t size,
+                          const OwStampReflectInfo *info, OwStampReflectResult *ret) {
         OwStampReflectResult res = {};
         size_t off = 0, hmac_at = SIZE_MAX;
         OwStampTlv t;
@@ -604,7 +612,8 @@ int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t si
                 h[0] = 0;
                 if (t.type == OW_STAMP_TLV_HMAC) {
                         /* Last by the rules: checked here, sealed below. */
-                        if (ow_stamp_hmac_tlv_verify(in, &t, info->sender_seq, info->key, info->key_len) < 0) {
+                        if (ow_stamp_hmac_tlv_verify(in, &t, info->sender_seq, info->key, info->key_len) <
+                            0) {
                                 h[0] = OW_STAMP_FLAG_I;
                                 res.hmac_failed = true;
                         }

@@ -138,12 +138,12 @@ typedef enum OwStampTlvType {
 /* Location sub-TLV types (RFC 8972 4.2; same 4-octet header as a TLV) and
  * their value lengths: what the reflector saw in the packet's headers. */
 typedef enum OwStampSubTlvType {
-        OW_STAMP_SUB_SRC_MAC = 1,  /* 8: the EUI-48 address, 2 octets reserved */
+        OW_STAMP_SUB_SRC_MAC = 1,   /* 8: the EUI-48 address, 2 octets reserved */
         OW_STAMP_SUB_SRC_EUI64 = 2, /* 8 */
-        OW_STAMP_SUB_DST_IPV4 = 3, /* 4 */
-        OW_STAMP_SUB_SRC_IPV4 = 4, /* 4 */
-        OW_STAMP_SUB_DST_IPV6 = 5, /* 16 */
-        OW_STAMP_SUB_SRC_IPV6 = 6, /* 16 */
+        OW_STAMP_SUB_DST_IPV4 = 3,  /* 4 */
+        OW_STAMP_SUB_SRC_IPV4 = 4,  /* 4 */
+        OW_STAMP_SUB_DST_IPV6 = 5,  /* 16 */
+        OW_STAMP_SUB_SRC_IPV6 = 6,  /* 16 */
 } OwStampSubTlvType;
 
 /* Synchronization sources and timestamping methods (RFC 8972 5.3, 5.4),
@@ -208,7 +208,8 @@ int ow_stamp_tlvs_check(const uint8_t *area, size_t len);
  *    must be the last TLV;
  *  - any other type: ow_stamp_put_tlv() with its value.
  */
-int ow_stamp_put_tlv(uint8_t *area, size_t size, size_t *off, uint8_t type, const uint8_t *value, size_t len);
+int ow_stamp_put_tlv(uint8_t *area, size_t size, size_t *off, uint8_t type, const uint8_t *value,
+                     size_t len);
 int ow_stamp_put_extra_padding(uint8_t *area, size_t size, size_t *off, const uint8_t *fill, size_t n);
 int ow_stamp_put_location(uint8_t *area, size_t size, size_t *off, const uint8_t *sub_types, size_t n);
 int ow_stamp_put_timestamp_info(uint8_t *area, size_t size, size_t *off);
@@ -216,7 +217,8 @@ int ow_stamp_put_cos(uint8_t *area, size_t size, size_t *off, uint8_t dscp1);
 int ow_stamp_put_direct(uint8_t *area, size_t size, size_t *off, uint32_t s_txc);
 int ow_stamp_put_access_report(uint8_t *area, size_t size, size_t *off, uint8_t id, uint8_t return_code);
 int ow_stamp_put_follow_up(uint8_t *area, size_t size, size_t *off);
-int ow_stamp_put_hmac(uint8_t *area, size_t size, size_t *off, uint32_t seq, const uint8_t *key, size_t key_len);
+int ow_stamp_put_hmac(uint8_t *area, size_t size, size_t *off, uint32_t seq, const uint8_t *key,
+                      size_t key_len);
 
 /* What a reflector wrote into the TLVs (the sender reads its answer):
  * each checks the type and its length (-OW_ERR_STAMP_TLV_LENGTH, or
@@ -311,5 +313,5 @@ typedef struct OwStampReflectResult {
  * ends the processing: it and what follows are copied as received, as is
  * a trailing fragment shorter than a header. Returns len.
  */
-int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t size, const OwStampReflectInfo *info,
-                          OwStampReflectResult *ret);
+int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t size,
+                          const OwStampReflectInfo *info, OwStampReflectResult *ret);

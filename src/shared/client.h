@@ -37,7 +37,8 @@ typedef struct ClientOptions {
         const uint8_t *secret;  /* pass-phrase, when keyid */
         size_t secret_len;
         int timeout_msec;       /* bound on every wait for the server */
-        const OwProtocol *protocol; /* NULL: OWAMP; &ow_protocol_twamp for TWAMP-Control (modes may hold Mixed) */
+        /* NULL: OWAMP; &ow_protocol_twamp for TWAMP-Control (modes may hold Mixed) */
+        const OwProtocol *protocol;
 } ClientOptions;
 
 typedef struct Client {
