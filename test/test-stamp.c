@@ -451,6 +451,12 @@ START_TEST(test_reflect_unknown_and_malformed) {
         /* The HMAC TLV not last: M. */
         reflect("80 08 0010 00000000000000000000000000000000 80 01 0000", &info,
                 "40 08 0010 00000000000000000000000000000000 80 01 0000");
+        /* In place: refused (the HMAC TLV is checked against what came). */
+        {
+                uint8_t buf[8] = { 0x80, 1, 0, 4 };
+                ck_assert_int_eq(ow_stamp_reflect_tlvs(buf, 8, buf, 8, &info, &res), -EINVAL);
+                ck_assert_int_eq(ow_stamp_reflect_tlvs(buf, 8, buf + 4, 4, &info, &res), -ENOBUFS);
+        }
         /* Empty area: nothing. */
         ck_assert_int_eq(ow_stamp_reflect_tlvs(NULL, 0, NULL, 0, &info, &res), 0);
         {

@@ -585,6 +585,8 @@ int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t si
                 return -EINVAL;
         if (size < len)
                 return -ENOBUFS;
+        if (len > 0 && out < in + len && in < out + size)
+                return -EINVAL; /* the HMAC TLV is checked against the octets as they came */
         if (len == 0) {
                 *ret = res;
                 return 0;

@@ -16,6 +16,12 @@
  *    (ow_stamp_reflect_tlvs()), which writes exactly as many octets as it
  *    read: an answer never grows (no amplification).
  *
+ * Where docs/notes/TWAMP-PROTOCOL.md 11 marks its reading [RFC?], this
+ * follows RFC 8972's text: the Timestamp Information TLV's four octets are
+ * all the reflector's (its clock and stamping method at T2 and at T3; the
+ * sender sends zeros), and the Class of Service TLV is DSCP1 (6 bits),
+ * DSCP2 (6), EC (2), RP (2), Reserved (16).
+ *
  * Nothing here does I/O or reads a clock: what the reflector observed
  * (ports, addresses, DSCP, its counters, its previous answer) is a
  * parameter. Offsets inside the TLV area start at its first octet (the one
@@ -311,7 +317,8 @@ typedef struct OwStampReflectResult {
  * answer. An unknown type (0 included) is copied with U set, never
  * dropped. A malformed TLV (its rules, ow_stamp_tlv_check()) gets M and
  * ends the processing: it and what follows are copied as received, as is
- * a trailing fragment shorter than a header. Returns len.
+ * a trailing fragment shorter than a header. in and out must not overlap
+ * (-EINVAL). Returns len.
  */
 int ow_stamp_reflect_tlvs(const uint8_t *in, size_t len, uint8_t *out, size_t size,
                           const OwStampReflectInfo *info, OwStampReflectResult *ret);
