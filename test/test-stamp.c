@@ -58,6 +58,34 @@ static void assert_octets(const uint8_t *p, size_t n, const char *hex) {
 #define T2 UINT64_C(0xeeba7e9bd3649d38)
 #define T3 UINT64_C(0xeeba7e9bd365cb35)
 
+/* --- HMAC-SHA-256 (ow-crypto.h) ------------------------------------------- */
+
+/* RFC 4231 4.3 (test case 2), whole and in pieces; truncation; bounds. */
+START_TEST(test_hmac_sha256) {
+        static const char data[] = "what do ya want for nothing?";
+        const uint8_t *jefe = (const uint8_t *) "Jefe";
+        OwBytes whole = { data, strlen(data) };
+        OwBytes pieces[3] = { { data, 4 }, { NULL, 0 }, { data + 4, strlen(data) - 4 } };
+        uint8_t mac[OW_HMAC_SHA256_SIZE], mac2[OW_HMAC_SHA256_SIZE], big[OW_HMAC_SHA256_KEY_MAX + 1] = {};
+
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 4, &whole, 1, mac, sizeof(mac)), 0);
+        assert_octets(mac, sizeof(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 4, pieces, 3, mac2, sizeof(mac2)), 0);
+        ck_assert_bytes_eq(mac, mac2, sizeof(mac));
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 4, &whole, 1, mac2, 16), 0);
+        ck_assert_bytes_eq(mac, mac2, 16);
+        ck_assert_int_eq(ow_hmac_sha256_verify(jefe, 4, &whole, 1, mac, 16), 0);
+        mac[15] ^= 1;
+        ck_assert_int_eq(ow_hmac_sha256_verify(jefe, 4, &whole, 1, mac, 16), -OW_ERR_HMAC);
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 0, &whole, 1, mac, 16), -EINVAL);
+        ck_assert_int_eq(ow_hmac_sha256(big, sizeof(big), &whole, 1, mac, 16), -EINVAL);
+        ck_assert_int_eq(ow_hmac_sha256(big, OW_HMAC_SHA256_KEY_MAX, &whole, 1, mac, 16), 0);
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 4, &whole, 1, mac, 0), -EINVAL);
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 4, &whole, 1, mac, 33), -EINVAL);
+        ck_assert_int_eq(ow_hmac_sha256(jefe, 4, NULL, 1, mac, 16), -EINVAL);
+}
+END_TEST
+
 /* --- Authenticated base packets, RFC 8762 4.2.2 / 4.3.2 ------------------ */
 
 /* Figure 4 of RFC 8762 with Sequence Number 1, T1, Error Estimate 0x0001
@@ -580,6 +608,7 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("stamp");
         TCase *tc = tcase_create("stamp");
+        tcase_add_test(tc, test_hmac_sha256);
         tcase_add_test(tc, test_auth_sender);
         tcase_add_test(tc, test_auth_reflector);
         tcase_add_test(tc, test_answer_size);
