@@ -52,58 +52,12 @@ static const ReflectorRule reflector_rules[] = {
         { reflector_sender_err_ok, OW_ERR_ERREST },
 };
 
-int ow_stamp_auth_sender_encode(const OwStampAuthSender *m, const uint8_t *key, size_t key_len, uint8_t *buf,
-                                size_t size) {
+/* The reflector's layout holds the sender's fields at the same offsets
+ * (RFC 8762 4.2.2, 4.3.2): one writer and one reader for both, the
+ * sender's other fields zero (MBZ there). */
+static int auth_put(const OwStampAuthReflector *m, const uint8_t *key, size_t key_len, uint8_t *buf, size_t size) {
         int r;
 
-        if (!m || !buf)
-                return -EINVAL;
-        r = CHECK_RULES(sender_rules, m);
-        if (r < 0)
-                return r;
-        if (size < OW_STAMP_AUTH_BASE_SIZE)
-                return -ENOBUFS;
-        memset(buf, 0, OW_STAMP_AUTH_BASE_SIZE);
-        ow_put_be32(buf + 0, m->seq);
-        ow_timestamp_put(buf + 16, m->timestamp);
-        ow_errest_put(buf + 24, m->err);
-        ow_put_be16(buf + 26, m->ssid);
-        r = auth_seal(buf, key, key_len);
-        return r < 0 ? r : OW_STAMP_AUTH_BASE_SIZE;
-}
-
-int ow_stamp_auth_sender_decode(const uint8_t *buf, size_t len, const uint8_t *key, size_t key_len,
-                                OwStampAuthSender *ret) {
-        OwStampAuthSender m;
-        int r;
-
-        if (!ret)
-                return -EINVAL;
-        r = auth_open(buf, len, key, key_len);
-        if (r < 0)
-                return r;
-        m = (OwStampAuthSender){
-                .seq = ow_get_be32(buf + 0),
-                .timestamp = ow_timestamp_get(buf + 16),
-                .err = ow_errest_get(buf + 24),
-                .ssid = ow_get_be16(buf + 26),
-        };
-        r = CHECK_RULES(sender_rules, &m);
-        if (r < 0)
-                return r;
-        *ret = m;
-        return 0;
-}
-
-int ow_stamp_auth_reflector_encode(const OwStampAuthReflector *m, const uint8_t *key, size_t key_len,
-                                   uint8_t *buf, size_t size) {
-        int r;
-
-        if (!m || !buf)
-                return -EINVAL;
-        r = CHECK_RULES(reflector_rules, m);
-        if (r < 0)
-                return r;
         if (size < OW_STAMP_AUTH_BASE_SIZE)
                 return -ENOBUFS;
         memset(buf, 0, OW_STAMP_AUTH_BASE_SIZE);
@@ -120,17 +74,8 @@ int ow_stamp_auth_reflector_encode(const OwStampAuthReflector *m, const uint8_t 
         return r < 0 ? r : OW_STAMP_AUTH_BASE_SIZE;
 }
 
-int ow_stamp_auth_reflector_decode(const uint8_t *buf, size_t len, const uint8_t *key, size_t key_len,
-                                   OwStampAuthReflector *ret) {
-        OwStampAuthReflector m;
-        int r;
-
-        if (!ret)
-                return -EINVAL;
-        r = auth_open(buf, len, key, key_len);
-        if (r < 0)
-                return r;
-        m = (OwStampAuthReflector){
+static OwStampAuthReflector auth_get(const uint8_t *buf) {
+        return (OwStampAuthReflector){
                 .seq = ow_get_be32(buf + 0),
                 .timestamp = ow_timestamp_get(buf + 16),
                 .err = ow_errest_get(buf + 24),
@@ -141,6 +86,65 @@ int ow_stamp_auth_reflector_decode(const uint8_t *buf, size_t len, const uint8_t
                 .sender_err = ow_errest_get(buf + 72),
                 .sender_ttl = buf[80],
         };
+}
+
+int ow_stamp_auth_sender_encode(const OwStampAuthSender *m, const uint8_t *key, size_t key_len, uint8_t *buf,
+                                size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(sender_rules, m);
+        if (r < 0)
+                return r;
+        return auth_put(&(OwStampAuthReflector){ .seq = m->seq, .timestamp = m->timestamp, .err = m->err,
+                                                 .ssid = m->ssid },
+                        key, key_len, buf, size);
+}
+
+int ow_stamp_auth_sender_decode(const uint8_t *buf, size_t len, const uint8_t *key, size_t key_len,
+                                OwStampAuthSender *ret) {
+        OwStampAuthReflector a;
+        OwStampAuthSender m;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = auth_open(buf, len, key, key_len);
+        if (r < 0)
+                return r;
+        a = auth_get(buf);
+        m = (OwStampAuthSender){ .seq = a.seq, .timestamp = a.timestamp, .err = a.err, .ssid = a.ssid };
+        r = CHECK_RULES(sender_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+int ow_stamp_auth_reflector_encode(const OwStampAuthReflector *m, const uint8_t *key, size_t key_len,
+                                   uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(reflector_rules, m);
+        if (r < 0)
+                return r;
+        return auth_put(m, key, key_len, buf, size);
+}
+
+int ow_stamp_auth_reflector_decode(const uint8_t *buf, size_t len, const uint8_t *key, size_t key_len,
+                                   OwStampAuthReflector *ret) {
+        OwStampAuthReflector m;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = auth_open(buf, len, key, key_len);
+        if (r < 0)
+                return r;
+        m = auth_get(buf);
         r = CHECK_RULES(reflector_rules, &m);
         if (r < 0)
                 return r;
@@ -401,27 +405,28 @@ int ow_stamp_put_hmac(uint8_t *area, size_t size, size_t *off, uint32_t seq, con
 
 /* --- Readers ---------------------------------------------------------------- */
 
-static int tlv_expect(const OwStampTlv *t, uint8_t type) {
-        if (!t || t->type != type)
+/* The TLV is of that type and follows its rules; ret is where it goes. */
+static int tlv_expect(const OwStampTlv *t, uint8_t type, const void *ret) {
+        if (!t || !ret || t->type != type)
                 return -EINVAL;
         return ow_stamp_tlv_check(t, true);
 }
 
 int ow_stamp_timestamp_info_get(const OwStampTlv *t, OwStampTimestampInfo *ret) {
-        int r = tlv_expect(t, OW_STAMP_TLV_TIMESTAMP_INFO);
+        int r = tlv_expect(t, OW_STAMP_TLV_TIMESTAMP_INFO, ret);
 
-        if (r < 0 || !ret)
-                return r < 0 ? r : -EINVAL;
+        if (r < 0)
+                return r;
         *ret = (OwStampTimestampInfo){ t->value[0], t->value[1], t->value[2], t->value[3] };
         return 0;
 }
 
 int ow_stamp_cos_get(const OwStampTlv *t, OwStampCos *ret) {
-        int r = tlv_expect(t, OW_STAMP_TLV_CLASS_OF_SERVICE);
+        int r = tlv_expect(t, OW_STAMP_TLV_CLASS_OF_SERVICE, ret);
         const uint8_t *v;
 
-        if (r < 0 || !ret)
-                return r < 0 ? r : -EINVAL;
+        if (r < 0)
+                return r;
         v = t->value;
         *ret = (OwStampCos){
                 .dscp1 = v[0] >> 2,
@@ -433,38 +438,38 @@ int ow_stamp_cos_get(const OwStampTlv *t, OwStampCos *ret) {
 }
 
 int ow_stamp_direct_get(const OwStampTlv *t, OwStampDirect *ret) {
-        int r = tlv_expect(t, OW_STAMP_TLV_DIRECT_MEASUREMENT);
+        int r = tlv_expect(t, OW_STAMP_TLV_DIRECT_MEASUREMENT, ret);
 
-        if (r < 0 || !ret)
-                return r < 0 ? r : -EINVAL;
+        if (r < 0)
+                return r;
         *ret = (OwStampDirect){ ow_get_be32(t->value), ow_get_be32(t->value + 4),
                                 ow_get_be32(t->value + 8) };
         return 0;
 }
 
 int ow_stamp_access_report_get(const OwStampTlv *t, OwStampAccessReport *ret) {
-        int r = tlv_expect(t, OW_STAMP_TLV_ACCESS_REPORT);
+        int r = tlv_expect(t, OW_STAMP_TLV_ACCESS_REPORT, ret);
 
-        if (r < 0 || !ret)
-                return r < 0 ? r : -EINVAL;
+        if (r < 0)
+                return r;
         *ret = (OwStampAccessReport){ t->value[0] >> 4, t->value[1] };
         return 0;
 }
 
 int ow_stamp_follow_up_get(const OwStampTlv *t, OwStampFollowUp *ret) {
-        int r = tlv_expect(t, OW_STAMP_TLV_FOLLOW_UP);
+        int r = tlv_expect(t, OW_STAMP_TLV_FOLLOW_UP, ret);
 
-        if (r < 0 || !ret)
-                return r < 0 ? r : -EINVAL;
+        if (r < 0)
+                return r;
         *ret = (OwStampFollowUp){ ow_get_be32(t->value), ow_timestamp_get(t->value + 4), t->value[12] };
         return 0;
 }
 
 int ow_stamp_location_get(const OwStampTlv *t, OwStampLocation *ret) {
-        int r = tlv_expect(t, OW_STAMP_TLV_LOCATION);
+        int r = tlv_expect(t, OW_STAMP_TLV_LOCATION, ret);
 
-        if (r < 0 || !ret)
-                return r < 0 ? r : -EINVAL;
+        if (r < 0)
+                return r;
         *ret = (OwStampLocation){
                 .dst_port = ow_get_be16(t->value),
                 .src_port = ow_get_be16(t->value + 2),
@@ -481,7 +486,7 @@ int ow_stamp_hmac_tlv_verify(const uint8_t *area, const OwStampTlv *t, uint32_t 
 
         if (!area)
                 return -EINVAL;
-        r = tlv_expect(t, OW_STAMP_TLV_HMAC);
+        r = tlv_expect(t, OW_STAMP_TLV_HMAC, area);
         if (r >= 0)
                 r = tlv_hmac(area, t->offset, seq, key, key_len, mac);
         if (r >= 0)
