@@ -8,7 +8,8 @@ for our build and for another implementation, in one run (issue 13).
 BUILD is a meson build tree of ours (src/owampd/owampd, src/owping/owping,
 src/worker/owamp-session, bench/bench-owp); BINDIR a folder holding another
 implementation's owampd and owping with perfSONAR's command line (the
-reference: perfSONAR owamp 5.2.3's bin folder). `bench/run cpu` runs it on
+reference: perfSONAR owamp 5.2.3's bin folder) or another build tree of ours
+(a branch against main; --other-name names it). `bench/run cpu` runs it on
 its release tree with BENCH_OTHER (or OWAMP_REFERENCE_BIN) as the other.
 
 For each implementation it starts one owampd on 127.0.0.1 and, for each
@@ -355,7 +356,8 @@ def fmt(v):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ours", required=True, help="our meson build tree")
-    ap.add_argument("--other", help="another implementation's bin folder (owampd, owping)")
+    ap.add_argument("--other", help="another implementation's bin folder (owampd, owping), or another "
+                    "build tree of ours")
     ap.add_argument("--other-name", default="reference")
     ap.add_argument("--rates", default=None, help="packets/s, space or comma separated")
     ap.add_argument("--seconds", type=float, default=None, help="length of each rated session")
@@ -382,7 +384,13 @@ def main():
     ours_env = dict(env, OWAMP_SESSION_WORKER=os.path.join(build, "src/worker/owamp-session"))
     impls = [Impl("ours", os.path.join(build, "src/owampd/owampd"), os.path.join(build, "src/owping/owping"),
                   ours_env, True)]
-    if a.other:
+    if a.other and os.path.exists(os.path.join(a.other, "src/worker/owamp-session")):
+        # Another build tree of ours (a branch against main, say).
+        other = os.path.abspath(a.other)
+        impls.append(Impl(a.other_name, os.path.join(other, "src/owampd/owampd"),
+                          os.path.join(other, "src/owping/owping"),
+                          dict(env, OWAMP_SESSION_WORKER=os.path.join(other, "src/worker/owamp-session")), True))
+    elif a.other:
         other_env = {k: v for k, v in env.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
         impls.append(Impl(a.other_name, os.path.join(a.other, "owampd"), os.path.join(a.other, "owping"),
                           other_env, False))
