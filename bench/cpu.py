@@ -359,6 +359,10 @@ def main():
     ap.add_argument("--other", help="another implementation's bin folder (owampd, owping), or another "
                     "build tree of ours")
     ap.add_argument("--other-name", default="reference")
+    ap.add_argument("--env", action="append", default=[], metavar="VAR=VALUE",
+                    help="in the environment of our programs (repeatable)")
+    ap.add_argument("--other-env", action="append", default=[], metavar="VAR=VALUE",
+                    help="in the environment of the other's programs")
     ap.add_argument("--rates", default=None, help="packets/s, space or comma separated")
     ap.add_argument("--seconds", type=float, default=None, help="length of each rated session")
     ap.add_argument("--runs", type=int, default=None, help="repetitions (interleaved)")
@@ -394,6 +398,10 @@ def main():
         other_env = {k: v for k, v in env.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
         impls.append(Impl(a.other_name, os.path.join(a.other, "owampd"), os.path.join(a.other, "owping"),
                           other_env, False))
+    for impl, extra in zip(impls, (a.env, a.other_env)):
+        for kv in extra:
+            k, _, v = kv.partition("=")
+            impl.env[k] = v
     tool = os.path.join(build, "bench/bench-owp")
     for path in [i.owampd_bin for i in impls] + [i.owping_bin for i in impls] + [tool]:
         if not os.access(path, os.X_OK):
