@@ -369,10 +369,13 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 100 and 1,000 packets/s for 0.5 s, one run")
     ap.add_argument("--out", help="also write the lines here")
+    ap.add_argument("--check", action="store_true",
+                    help="fail unless every figure was measured (implied by --quick)")
     a = ap.parse_args()
 
     if a.quick:
         rates, secs, runs = [100, 1000], 0.5, 1
+        a.check = True
     else:
         rates, secs, runs = RATES, 5.0, 3
     if a.rates:
@@ -428,6 +431,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="owamp-cpu-bench.")
     res = {}            # (impl, figure) -> [values]
+    sent_ok = {}        # (impl, rate) -> runs that sent every packet
     other_busy = []     # CPUs the rest of the machine used during sessions
     steal = []
 
@@ -456,6 +460,8 @@ def main():
                         continue
                     fig = bench_owp(tool, owp)
                     sent = fig.get("sent", count) or count
+                    if rate != "one" and fig.get("sent") == count:
+                        sent_ok[(i.name, rate)] = sent_ok.get((i.name, rate), 0) + 1
                     if rate == "one":
                         add(i, "session_1packet_sender", send / 1e3)
                         add(i, "session_1packet_receiver", recv / 1e3)
@@ -529,7 +535,30 @@ def main():
         if n == 0:
             emit("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     failed = sum(v for (n, f), vs in res.items() if f == "failed_sessions" for v in vs)
-    return 1 if failed else 0
+    if failed:
+        log("bench/cpu.py: %d session(s) failed" % failed)
+        return 1
+    if a.check:
+        # Every figure there for every implementation, from sessions that
+        # sent what they were asked to; CPU measured (not 0) on both sides
+        # where the counter resolves it.
+        bad = []
+        for i in impls:
+            for f in figures[:-1]:
+                if not res.get((i.name, f)):
+                    bad.append("%s: no %s" % (i.name, f))
+            for r in rates:
+                if sent_ok.get((i.name, r)) != runs:
+                    bad.append("%s: %d packets/s: %s of %d runs sent every packet" % (
+                        i.name, r, sent_ok.get((i.name, r), 0), runs))
+            sides = ("sender", "receiver") if cg else ("sender",)
+            for f, vs in res.items():
+                if f[0] == i.name and f[1].startswith(tuple("cpu_%s_" % x for x in sides)) and min(vs) <= 0:
+                    bad.append("%s: %s is %s" % (i.name, f[1], min(vs)))
+        for b in bad:
+            log("bench/cpu.py --check: " + b)
+        return 1 if bad else 0
+    return 0
 
 
 if __name__ == "__main__":
