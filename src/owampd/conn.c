@@ -17,6 +17,12 @@
  * when) is the control engine's (ow-control-engine.h), behind c->io: this
  * file turns the engine's events into policy, sessions and fetches, and
  * answers through the engine. Only this file logs for a connection.
+ *
+ * A connection never frees itself: its callbacks close it (conn_close():
+ * logged, its event sources off, on the server's closing list) and the
+ * server frees it from an event of its own, once the callback that closed
+ * it has returned. Whatever called into a closed connection finds it in
+ * CONN_CLOSED and stops.
  */
 
 #include <errno.h>
@@ -31,8 +37,11 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "owampd.h"
+#include "conn.h"
+#include "guard.h"
 #include "ow-error.h"
+#include "policy.h"
+#include "random-util.h"
 #include "units.h"
 
 #define STARTING_TIMEOUT_USEC (30 * USEC_PER_SEC) /* without progress: each worker ready re-arms it */
@@ -44,6 +53,7 @@ static int conn_process(Conn *c);
 static int conn_fetch_pump(Conn *c);
 static void conn_close(Conn *c);
 static int on_session_event(sd_event_source *src, void *userdata);
+static void on_session_changed(void *userdata);
 
 int start_timeout_from_env(uint64_t *ret_usec) {
         int64_t nsec;
@@ -55,15 +65,18 @@ int start_timeout_from_env(uint64_t *ret_usec) {
         return 0;
 }
 
-void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
-                       const char *fmt, ...) {
-        const char *mode = c->mode ? ow_mode_to_string(c->mode) : NULL;
-        LogFields f = {
+LogFields conn_log_fields(const Conn *c, const char *message_id) {
+        return (LogFields){
                 .message_id = message_id,
                 .peer = c->peer_addr_str,
-                .mode = mode,
+                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
                 .keyid = c->keyid[0] ? c->keyid : NULL,
         };
+}
+
+void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
+                       const char *fmt, ...) {
+        LogFields f = conn_log_fields(c, message_id);
         va_list ap;
         va_start(ap, fmt);
         log_internalv(file, line, priority, 0, &f, fmt, ap);
@@ -141,7 +154,8 @@ static void conn_finish(Conn *c) {
         conn_arm_timer(c, CLOSING_TIMEOUT_USEC);
 }
 
-/* A protocol violation or an I/O error: log and drop the connection. */
+/* A protocol violation or an I/O error: log and drop the connection.
+ * Returns 0: nothing more is to be done with it. */
 static int conn_fail(Conn *c, int error, const char *what) {
         /* Before the set-up anyone can make us write this, as often as
          * they connect: rate-limited (guard.c). */
@@ -151,15 +165,56 @@ static int conn_fail(Conn *c, int error, const char *what) {
         else
                 c->quiet_close = true;
         conn_close(c);
-        return -ECONNABORTED;
+        return 0;
 }
 
+static bool conn_closed(const Conn *c) {
+        return c->state == CONN_CLOSED;
+}
+
+/* Out of the server's count of connections (and its source's, guard.c)
+ * from the moment it closes. */
+static void conn_detach(Conn *c) {
+        Server *s = c->server;
+
+        if (c->guarded) {
+                guard_conn_closed(s, &c->peer);
+                c->guarded = false;
+        }
+        LIST_REMOVE(conns, s->conns, c);
+        s->n_conns--;
+        server_update_status(s);
+}
+
+/* A whole-session fetch waiting elsewhere looks again (a session ended). */
+static void fetch_waits_kick(Server *s) {
+        Conn *c;
+
+        LIST_FOREACH(conns, c, s->conns)
+                if (c->fetch_wait)
+                        fetch_wait_kick(c->fetch_wait);
+}
+
+/* Closed: logged, nothing of it runs any more, and the server frees it from
+ * the event loop (server.c), after the callback that closed it. */
 static void conn_close(Conn *c) {
+        Server *s = c->server;
+
+        if (conn_closed(c))
+                return;
         /* Refusals that are counted instead of logged close quietly too. */
         conn_log(c, c->quiet_close ? LOG_DEBUG : LOG_INFO, MSGID_CONNECTION_CLOSED,
                  "Connection from %s closed (%" PRIu64 " octets in, %" PRIu64 " out)", c->peer_str,
                  c->io.bytes_in, c->io.bytes_out);
-        conn_free(c);
+        c->state = CONN_CLOSED;
+        (void) sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_OFF);
+        c->fetch_wait = fetch_wait_free(c->fetch_wait);
+        session_queue_forget(c);
+        conn_detach(c);
+        LIST_PREPEND(closing, s->closing, c);
+        (void) sd_event_source_set_enabled(s->closing_source, SD_EVENT_ONESHOT);
 }
 
 Conn *conn_free(Conn *c) {
@@ -168,6 +223,10 @@ Conn *conn_free(Conn *c) {
         Server *s = c->server;
         TestSession *t, *n;
         bool had_sessions = c->sessions != NULL;
+        if (conn_closed(c))
+                LIST_REMOVE(closing, s->closing, c);
+        else
+                conn_detach(c);
         session_queue_forget(c);
         LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
                 session_abandon(t);
@@ -183,12 +242,7 @@ Conn *conn_free(Conn *c) {
         ow_wipe(&c->keys, sizeof(c->keys));
         ow_stop_sessions_done(&c->peer_stop);
         free(c->class_name);
-        if (c->guarded)
-                guard_conn_closed(s, &c->peer);
-        LIST_REMOVE(conns, s->conns, c);
-        s->n_conns--;
         free(c);
-        server_update_status(s);
         if (had_sessions)
                 fetch_waits_kick(s); /* their sessions are over (abandoned) */
         return NULL;
@@ -198,14 +252,17 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
         Conn *c = userdata;
         int r;
 
+        if (conn_closed(c))
+                return 0;
         if (revents & EPOLLOUT) {
                 r = ctrl_io_flush(&c->io);
                 if (r < 0)
-                        return conn_fail(c, r, "write failed"), 0;
+                        return conn_fail(c, r, "write failed");
+                bool was_closing = c->state == CONN_CLOSING;
                 r = conn_fetch_pump(c);
-                if (r == -ECONNABORTED)
-                        return 0; /* c is gone */
-                if (r == 0 && c->state == CONN_CLOSING) {
+                if (conn_closed(c))
+                        return 0;
+                if (r == 0 && was_closing && c->state == CONN_CLOSING) {
                         conn_close(c);
                         return 0;
                 }
@@ -220,13 +277,13 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
                         if (r == -EAGAIN)
                                 break;
                         if (r < 0)
-                                return conn_fail(c, r, "read failed"), 0;
+                                return conn_fail(c, r, "read failed");
                         if (r == 0)
                                 break;
                 }
-                r = conn_process(c);
-                if (r == -ECONNABORTED)
-                        return 0; /* c is gone */
+                (void) conn_process(c);
+                if (conn_closed(c) || c->state == CONN_CLOSING)
+                        return 0; /* closed, or closing: what is queued goes at EPOLLOUT */
                 if (c->io.eof && c->state != CONN_CLOSING) {
                         /* Anything the engine holds unconsumed is a message
                          * not finished (or one not read yet). */
@@ -246,12 +303,12 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
                         return 0;
                 }
         }
-        r = conn_fetch_pump(c);
-        if (r == -ECONNABORTED)
+        (void) conn_fetch_pump(c);
+        if (conn_closed(c))
                 return 0;
         r = ctrl_io_flush(&c->io);
         if (r < 0)
-                return conn_fail(c, r, "write failed"), 0;
+                return conn_fail(c, r, "write failed");
         /* A connection waiting for its peer holds no buffers: thousands of
          * idle ones cost only their Conn and engine. */
         ow_engine_release_buffers(c->io.engine);
@@ -380,7 +437,7 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
          * 4656 3.1), and clients report it as a refusal, not a network
          * error. */
         bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
-        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s, &c->peer);
+        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s->policy, s->modes, &c->peer);
         /* After too many failed authentications (guard.c): no
          * authenticated mode for a while; open mode if it is allowed. */
         if (c->modes_offered & ~(uint32_t) OW_MODE_OPEN && guard_auth_backoff(s, &c->peer)) {
@@ -418,7 +475,7 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 return 0;
         }
         if (c->modes_offered == 0) {
-                const char *cls = policy_class_for(s, &c->peer, NULL);
+                const char *cls = policy_class_for(s->policy, &c->peer, NULL);
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                          "Refusing connection from %s: no mode is allowed for this address (class %s has "
                          "allow_open_mode off, and authmode offers only open mode)",
@@ -427,7 +484,7 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 return 0;
         }
         if ((s->modes & OW_MODE_OPEN) && !(c->modes_offered & OW_MODE_OPEN)) {
-                const char *cls = policy_class_for(s, &c->peer, NULL);
+                const char *cls = policy_class_for(s->policy, &c->peer, NULL);
                 conn_log(c, LOG_INFO, NULL, "Not offering open mode to %s: class %s has allow_open_mode off",
                          c->peer_str, cls ? cls : "-");
         }
@@ -470,7 +527,7 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
          * (PROTOCOL.md 3.2); we refuse it. */
         if (!(c->modes_offered & (uint32_t) sr->mode)) {
                 const char *cls = sr->mode == OW_MODE_OPEN && (s->modes & OW_MODE_OPEN)
-                                          ? policy_class_for(s, &c->peer, NULL)
+                                          ? policy_class_for(s->policy, &c->peer, NULL)
                                           : NULL;
                 if (cls)
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
@@ -488,14 +545,14 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                                  "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
                                  ow_mode_to_char(sr->mode), c->modes_offered);
                 (void) send_server_start(c, OW_ACCEPT_FAILURE);
-                conn_finish(c); /* frees c at once if nothing could be queued */
-                return -ECONNABORTED;
+                conn_finish(c); /* closes c at once if nothing could be queued */
+                return 0;
         }
 
         if (sr->mode != OW_MODE_OPEN) {
                 _cleanup_free_ uint8_t *secret = NULL;
                 size_t secret_len = 0;
-                bool known = policy_lookup_key(s, sr->keyid, &secret, &secret_len) >= 0;
+                bool known = policy_lookup_key(s->policy, sr->keyid, &secret, &secret_len) >= 0;
 
                 /* Derive and decrypt even for an unknown identity, with a
                  * throw-away secret, so the answer takes the same time. */
@@ -513,14 +570,14 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                                  sr->keyid, known ? "wrong passphrase" : "unknown key id");
                         c->quiet_close = !first;
                         (void) send_server_start(c, OW_ACCEPT_FAILURE);
-                        conn_finish(c); /* frees c at once if nothing could be queued */
-                        return -ECONNABORTED;
+                        conn_finish(c); /* closes c at once if nothing could be queued */
+                        return 0;
                 }
                 /* The test packets' keys are derived from these (session.c). */
                 c->keys = *ow_engine_keys(c->io.engine);
         }
 
-        const char *cls = policy_class_for(s, &c->peer, c->keyid[0] ? c->keyid : NULL);
+        const char *cls = policy_class_for(s->policy, &c->peer, c->keyid[0] ? c->keyid : NULL);
         free(c->class_name);
         c->class_name = NULL;
         if (cls) {
@@ -581,7 +638,7 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
                  * anything is allocated, bound or created (no data file). */
                 accept = OW_ACCEPT_TEMP_RESOURCE;
         } else {
-                r = session_new(c, req, &accept, &t);
+                r = session_new(c, req, on_session_changed, c, &accept, &t);
                 if (r < 0 && accept == OW_ACCEPT_OK)
                         accept = OW_ACCEPT_INTERNAL;
         }
@@ -634,7 +691,7 @@ static int handle_start_sessions(Conn *c) {
                          ow_strerror(r));
                 (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
                 conn_finish(c);
-                return -ECONNABORTED;
+                return 0;
         }
         c->state = CONN_STARTING;
         c->any_failure = false;
@@ -796,16 +853,21 @@ static void conn_sessions_changed(Conn *c) {
 }
 
 static int on_session_event(sd_event_source *src _unused_, void *userdata) {
-        conn_sessions_changed(userdata);
+        Conn *c = userdata;
+
+        if (!conn_closed(c))
+                conn_sessions_changed(c);
         return 0;
 }
 
 /* Sessions report changes from their workers' callbacks, which must not see
- * their session, or the whole connection, freed under them (finishing a
- * batch frees every session; a protocol error frees the connection): act
- * on the change from an event of our own. */
-void conn_session_event(Conn *c) {
-        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
+ * their session freed under them (finishing a batch frees every session):
+ * act on the change from an event of our own. */
+static void on_session_changed(void *userdata) {
+        Conn *c = userdata;
+
+        if (!conn_closed(c))
+                (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
 }
 
 static int handle_stop_sessions(Conn *c, OwEvent *ev) {
@@ -869,6 +931,67 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
 
 /* --- Fetch-Session ----------------------------------------------------- */
 
+/* The store's answer goes through the engine, which seals each part. */
+static int sink_ack(void *userdata, const OwFetchAck *ack) {
+        Conn *c = userdata;
+        return ow_engine_send_fetch_ack(c->io.engine, ack);
+}
+
+static int sink_request(void *userdata, const OwSessionRequest *req) {
+        Conn *c = userdata;
+        return ow_engine_send_fetch_request(c->io.engine, req);
+}
+
+static int sink_skips(void *userdata, const OwSkipRange *skips, uint32_t n) {
+        Conn *c = userdata;
+        return ow_engine_send_fetch_skips(c->io.engine, skips, n);
+}
+
+static int sink_records(void *userdata, const OwRecord *recs, uint32_t n) {
+        Conn *c = userdata;
+        return ow_engine_send_fetch_records(c->io.engine, recs, n);
+}
+
+static uint32_t sink_records_left(void *userdata) {
+        Conn *c = userdata;
+        return ow_engine_fetch_records_left(c->io.engine);
+}
+
+static FetchSink conn_fetch_sink(Conn *c) {
+        return (FetchSink){
+                .ack = sink_ack,
+                .request = sink_request,
+                .skips = sink_skips,
+                .records = sink_records,
+                .records_left = sink_records_left,
+                .userdata = c,
+        };
+}
+
+/* Answer f (the store), then delete_on_fetch (the policy's). */
+static int conn_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
+        Server *s = c->server;
+        FetchRequester who = { .peer_str = c->peer_str, .fields = conn_log_fields(c, NULL) };
+        FetchSink sink = conn_fetch_sink(c);
+        TestSession *live = server_find_session(s, &f->sid);
+        bool whole = false;
+        int r;
+
+        assert(!c->fetch_stream);
+        r = datastore_fetch(s, f, live && live->state != SESSION_FINISHED, waited_usec, &who, &sink,
+                            &c->fetch_stream, &whole);
+        if (r < 0)
+                return r;
+        if (whole) {
+                const StoredFile *sf = datastore_find(s, &f->sid);
+                if (sf && policy_delete_on_fetch(s->policy, sf->class_path))
+                        datastore_delete_fetched(s, &f->sid, &who);
+        }
+        return 0;
+}
+
+static void on_fetch_wait_over(void *userdata);
+
 static int handle_fetch_session(Conn *c, const OwEvent *ev) {
         int r;
 
@@ -882,19 +1005,16 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
         }
         if (ev->error < 0)
                 return conn_fail(c, ev->error, "bad Fetch-Session");
-        if (datastore_fetch_must_wait(c->server, &ev->fetch)) {
+        if (fetch_must_wait(c->server, &ev->fetch)) {
                 /* fetch-wait.c: nothing more is read until it is answered, and
                  * the control timeout does not run meanwhile. */
-                r = fetch_wait_new(c, &ev->fetch, &c->fetch_wait);
+                r = fetch_wait_new(c->server, &ev->fetch, on_fetch_wait_over, c, &c->fetch_wait);
                 if (r < 0)
                         return conn_fail(c, r, "cannot wait for the session to end");
                 conn_arm_timer(c, 0);
                 char hex[OW_SID_HEX_SIZE];
-                LogFields lf = { .message_id = MSGID_DATA_FETCHED,
-                                 .sid = ow_sid_to_hex(&ev->fetch.sid, hex),
-                                 .peer = c->peer_addr_str,
-                                 .mode = ow_mode_to_string(c->mode),
-                                 .keyid = c->keyid[0] ? c->keyid : NULL };
+                LogFields lf = conn_log_fields(c, MSGID_DATA_FETCHED);
+                lf.sid = ow_sid_to_hex(&ev->fetch.sid, hex);
                 log_full(LOG_INFO, 0, &lf,
                          "Whole-session fetch of %s by %s: the session is still running; waiting up to "
                          "%.1f s for it to end",
@@ -902,20 +1022,22 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
                          (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / USEC_PER_SEC);
                 return 0;
         }
-        r = datastore_fetch(c, &ev->fetch, 0);
+        r = conn_fetch(c, &ev->fetch, 0);
         if (r < 0)
                 return conn_fail(c, r, "cannot answer Fetch-Session");
         conn_update_events(c);
         return 1;
 }
 
-void conn_fetch_wait_over(Conn *c) {
+/* Its waiting fetch (fetch-wait.c) is to be answered now. */
+static void on_fetch_wait_over(void *userdata) {
+        Conn *c = userdata;
         OwFetchSession f = *fetch_wait_request(c->fetch_wait);
         uint64_t waited = fetch_wait_elapsed_usec(c->fetch_wait);
         int r;
 
         c->fetch_wait = fetch_wait_free(c->fetch_wait);
-        r = datastore_fetch(c, &f, waited);
+        r = conn_fetch(c, &f, waited);
         if (r < 0) {
                 conn_fail(c, r, "cannot answer Fetch-Session");
                 return;
@@ -923,11 +1045,11 @@ void conn_fetch_wait_over(Conn *c) {
         conn_arm_control_timeout(c);
         /* Commands that arrived while it waited (read once the answer,
          * streamed or not, is out). */
-        r = conn_process(c);
-        if (r == -ECONNABORTED)
-                return; /* c is gone */
-        r = conn_fetch_pump(c);
-        if (r == -ECONNABORTED)
+        (void) conn_process(c);
+        if (conn_closed(c) || c->state == CONN_CLOSING)
+                return;
+        (void) conn_fetch_pump(c);
+        if (conn_closed(c))
                 return;
         r = ctrl_io_flush(&c->io);
         if (r < 0) {
@@ -942,14 +1064,17 @@ void conn_fetch_wait_over(Conn *c) {
 #define FETCH_WINDOW_SIZE (UINT32_C(1) << 20)
 
 static int conn_fetch_pump(Conn *c) {
+        FetchSink sink = conn_fetch_sink(c);
         int r;
 
         if (!c->fetch_stream)
                 return 0;
         while (c->fetch_stream && ow_engine_output_pending(c->io.engine) < FETCH_WINDOW_SIZE) {
-                r = datastore_fetch_more(c);
+                r = datastore_fetch_more(c->fetch_stream, &sink);
                 if (r < 0)
                         return conn_fail(c, r, "cannot answer Fetch-Session");
+                if (r > 0)
+                        c->fetch_stream = datastore_fetch_stream_free(c->fetch_stream);
         }
         conn_update_events(c);
         /* Done: commands that came meanwhile are read now. */

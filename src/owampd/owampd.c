@@ -31,11 +31,18 @@
 
 #include "clock.h"
 #include "config.h"
+#include "conn.h"
+#include "datastore.h"
+#include "fetch-wait.h"
+#include "guard.h"
 #include "launch-proto.h"
-#include "owampd.h"
+#include "owampd-config.h"
 #include "ow-conf.h"
 #include "ow-error.h"
 #include "policy.h"
+#include "server.h"
+#include "session.h"
+#include "units.h"
 #include "usage.h"
 #include "worker-path.h"
 
@@ -110,6 +117,9 @@ static int parse_group(const char *spec, gid_t *ret) {
         return 0;
 }
 
+/* Shutting down: how often the workers' count is looked at. */
+#define DIEBY_POLL_USEC (100 * USEC_PER_MSEC)
+
 static int on_dieby(sd_event_source *src, uint64_t usec, void *userdata) {
         Server *s = userdata;
         unsigned n = s->launcher->ops->count(s->launcher);
@@ -120,13 +130,12 @@ static int on_dieby(sd_event_source *src, uint64_t usec, void *userdata) {
                                     n, n == 1 ? "" : "s", s->dieby_sec);
                 return sd_event_exit(s->event, 0);
         }
-        (void) sd_event_source_set_time(src, usec + 100 * UINT64_C(1000));
+        (void) sd_event_source_set_time(src, usec + DIEBY_POLL_USEC);
         return sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 }
 
-static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+static int on_signal(sd_event_source *src _unused_, const struct signalfd_siginfo *si, void *userdata) {
         Server *s = userdata;
-        (void) src;
 
         if (si->ssi_signo == SIGHUP) {
                 (void) sd_notify(false, "RELOADING=1");
@@ -141,18 +150,17 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
                  si->ssi_signo);
         (void) sd_notify(false, "STOPPING=1");
         s->shutting_down = true;
-        while (s->conns)
-                conn_free(s->conns);
+        server_close_conns(s);
         guard_free(s);
         /* dieby: how long the workers get to be gone before we exit
          * without them. */
         if (s->launcher && s->launcher->ops->count(s->launcher) > 0 && s->dieby_sec > 0) {
                 uint64_t now;
                 (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-                if (sd_event_add_time(s->event, &s->dieby_timer, CLOCK_MONOTONIC, now + 100 * UINT64_C(1000),
-                                      1000, on_dieby, s) >= 0) {
+                if (sd_event_add_time(s->event, &s->dieby_timer, CLOCK_MONOTONIC, now + DIEBY_POLL_USEC,
+                                      USEC_PER_MSEC, on_dieby, s) >= 0) {
                         (void) sd_event_source_set_description(s->dieby_timer, "dieby");
-                        s->dieby_deadline = now + (uint64_t) s->dieby_sec * 1000000;
+                        s->dieby_deadline = now + (uint64_t) s->dieby_sec * USEC_PER_SEC;
                         return 0;
                 }
         }
@@ -266,7 +274,7 @@ static int setup_launcher(Server *s, OwSessionLauncher mode) {
                         why = "the system bus is not reachable";
         }
         if (mode != OW_SESSION_LAUNCHER_FORK && !why) {
-                r = launcher_systemd_new(s->event, socket_path, 5 * UINT64_C(1000000), &s->launcher);
+                r = launcher_systemd_new(s->event, socket_path, 5 * USEC_PER_SEC, &s->launcher);
                 if (r >= 0)
                         return 0;
                 if (mode == OW_SESSION_LAUNCHER_SYSTEMD)
@@ -423,7 +431,7 @@ int main(int argc, char **argv) {
         bool under_systemd = getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
         s->foreground = o.foreground || under_systemd;
         log_setup("owampd", LOG_TARGET_AUTO, conf->facility, o.foreground, config_log_priority(conf));
-        config_apply(s, conf);
+        server_apply_config(s, conf);
 
         if (clock_offset_from_env(&s->clock_offset_nsec) < 0) {
                 log_error("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
@@ -495,7 +503,11 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "sd_event_default(): %m");
                 goto finish;
         }
-        s->event = event;
+        r = server_init(s, event);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the server: %m");
+                goto finish;
+        }
         s->uptime = server_now(s);
         r = guard_new(s);
         if (r < 0) {
@@ -509,7 +521,7 @@ int main(int argc, char **argv) {
                 log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
                 goto finish;
         }
-        policy_install(s, policy, false);
+        server_install_policy(s, policy, false);
         /* Disk usage from what is stored, so it never drifts across restarts. */
         r = datastore_scan(s);
         if (r < 0)
@@ -609,23 +621,10 @@ int main(int argc, char **argv) {
         ret = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
 finish:
-        while (s->conns)
-                conn_free(s->conns);
+        server_close_conns(s);
         guard_free(s);
         session_queue_done(s);
         remove_pid_files(s);
-        sd_event_source_disable_unref(s->dieby_timer);
-        launcher_free(s->launcher);
-        datastore_done(s);
-        policy_unref(s->policy);
-        sd_event_source_disable_unref(s->accept_pause);
-        for (size_t i = 0; i < s->n_listeners; i++)
-                sd_event_source_disable_unref(s->listeners[i]);
-        free(s->listeners);
-        free(s->confdir);
-        free(s->datadir);
-        free(s->vardir);
-        ow_conf_free(s->conf);
-        ow_conf_free(s->cli);
+        server_done(s);
         return ret;
 }

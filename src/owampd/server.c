@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 
 /*
- * The server process: listeners, accepting connections, status for
- * systemd, and small helpers every part of owampd uses.
+ * The server process: its set-up and tear-down, listeners, accepting
+ * connections (and freeing those that closed), the configuration applied
+ * and reloaded, status for systemd, and the small context helpers every
+ * part of owampd uses (server.h).
  */
 
 #include <errno.h>
@@ -19,7 +21,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "clock.h"
-#include "owampd.h"
+#include "conn.h"
+#include "datastore.h"
+#include "guard.h"
+#include "owampd-config.h"
+#include "ow-error.h"
+#include "policy.h"
+#include "session.h"
 #include "units.h"
 
 #define ACCEPT_BATCH 1024u
@@ -32,6 +40,14 @@ uint64_t server_monotonic_usec(const Server *s) {
         uint64_t now = 0;
         (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         return now;
+}
+
+TestSession *server_find_session(Server *s, const OwSid *sid) {
+        TestSession *t;
+        LIST_FOREACH(all, t, s->all_sessions)
+                if (ow_sid_equal(&t->sid, sid))
+                        return t;
+        return NULL;
 }
 
 void server_update_status(Server *s) {
@@ -77,11 +93,9 @@ static void accept_pause(Server *s, int error) {
         listeners_enable(s, SD_EVENT_OFF);
 }
 
-static int on_listener(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_listener(sd_event_source *src _unused_, int fd, uint32_t revents _unused_, void *userdata) {
         Server *s = userdata;
 
-        (void) src;
-        (void) revents;
         /* Drain the queue, up to a bound so one busy listener cannot starve
          * the rest of the loop. A small bound let a storm of reconnecting
          * clients overflow the kernel's queue, and a new client's SYNs were
@@ -190,4 +204,151 @@ int server_bind_listener(Server *s, const char *spec) {
                         return 0;
         }
         return log_error_errno(r ? r : -EADDRNOTAVAIL, "Cannot listen on %s: %m", spec ? spec : ":861");
+}
+
+/* --- Connections that closed -------------------------------------------- */
+
+/* A connection closes inside its own callbacks (conn.c) and is freed here,
+ * from an event of the server's, once they have returned: at a higher
+ * priority than the listeners and the connections, so its descriptor and
+ * its place in the counts are given back before anything else runs. */
+static int on_closing(sd_event_source *src _unused_, void *userdata) {
+        Server *s = userdata;
+
+        while (s->closing)
+                conn_free(s->closing);
+        return 0;
+}
+
+void server_close_conns(Server *s) {
+        while (s->conns)
+                conn_free(s->conns);
+        while (s->closing)
+                conn_free(s->closing);
+}
+
+/* --- Set-up and tear-down ------------------------------------------------ */
+
+int server_init(Server *s, sd_event *event) {
+        int r;
+
+        s->event = event;
+        r = sd_event_add_defer(event, &s->closing_source, on_closing, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_priority(s->closing_source, SD_EVENT_PRIORITY_IMPORTANT);
+        (void) sd_event_source_set_description(s->closing_source, "connections-closing");
+        (void) sd_event_source_set_enabled(s->closing_source, SD_EVENT_OFF);
+        return 0;
+}
+
+void server_done(Server *s) {
+        server_close_conns(s);
+        guard_free(s);
+        session_queue_done(s);
+        s->closing_source = sd_event_source_disable_unref(s->closing_source);
+        s->dieby_timer = sd_event_source_disable_unref(s->dieby_timer);
+        launcher_free(s->launcher);
+        s->launcher = NULL;
+        datastore_done(s);
+        s->policy = policy_unref(s->policy);
+        s->accept_pause = sd_event_source_disable_unref(s->accept_pause);
+        for (size_t i = 0; i < s->n_listeners; i++)
+                sd_event_source_disable_unref(s->listeners[i]);
+        s->listeners = mfree(s->listeners);
+        s->n_listeners = 0;
+        s->confdir = mfree(s->confdir);
+        s->datadir = mfree(s->datadir);
+        s->vardir = mfree(s->vardir);
+        s->conf = ow_conf_free(s->conf);
+        s->cli = ow_conf_free(s->cli);
+}
+
+/* --- Configuration and policy -------------------------------------------- */
+
+void server_apply_config(Server *s, const OwConf *conf) {
+        s->verbose = conf->verbose;
+        s->modes = conf->authmode;
+        s->port_low = conf->testports.low;
+        s->port_high = conf->testports.high;
+        s->pbkdf2_count = conf->pbkdf2_count;
+        s->control_timeout_usec = (uint64_t) conf->controltimeout_sec * USEC_PER_SEC;
+        s->enddelay_nsec = ow_duration_to_nsec(conf->enddelay);
+        s->max_control_sessions = conf->maxcontrolsessions;
+        s->max_test_sessions_conf = conf->maxtestsessions;
+        s->diskfudge = conf->diskfudge;
+        /* The parser bounds it to 1.0 .. 10.0. */
+        s->diskfudge_permille = (uint32_t) (conf->diskfudge * 1000.0 + 0.5);
+        s->dieby_sec = conf->dieby_sec;
+        s->setup_timeout_usec = (uint64_t) conf->setuptimeout_sec * USEC_PER_SEC;
+        s->max_conns_per_addr = conf->maxcontrolsessionsperaddr;
+        s->max_auth_failures = conf->maxauthfailures;
+        s->auth_fail_window_usec = (uint64_t) conf->authfailwindow_sec * USEC_PER_SEC;
+        s->auth_backoff_usec = (uint64_t) conf->authbackoff_sec * USEC_PER_SEC;
+        log_set_max_priority(config_log_priority(conf));
+        log_set_facility(conf->facility);
+        log_set_location(conf->loglocation);
+}
+
+void server_install_policy(Server *s, Policy *p, bool reload) {
+        if (s->policy)
+                p->generation = s->policy->generation + 1;
+        policy_unref(s->policy);
+        s->policy = p;
+        /* Name a file only as the source of what it held. */
+        log_full(LOG_INFO, 0, &(LogFields){ .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
+                 "%s policy: %zu key%s %s %s%s, %zu class%s %s %s%s", reload ? "Reloaded" : "Loaded",
+                 ow_pfs_count(p->pfs), ow_pfs_count(p->pfs) == 1 ? "" : "s",
+                 p->pfs_missing ? "(there is no" : "from", p->pfs_path, p->pfs_missing ? ")" : "",
+                 ow_limits_n_classes(p->limits), ow_limits_n_classes(p->limits) == 1 ? "" : "es",
+                 p->limits_missing ? "(the default, open to all: there is no" : "from", p->limits_path,
+                 p->limits_missing ? ")" : "");
+        /* The pass-phrases are the keys of modes A and E. */
+        if (policy_pfs_insecure(p))
+                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases "
+                            "(allowinsecurepfs is set); make it root:owamp and mode 0640 (chmod 0640)",
+                            p->pfs_path, p->pfs_mode & S_IWOTH ? "writable" : "readable",
+                            (unsigned) (p->pfs_mode & 07777), p->pfs_mode & S_IWOTH ? "change" : "read");
+}
+
+int server_reload(Server *s) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        OwConf *conf = NULL;
+        char err[512];
+        int r;
+
+        r = config_load(s->confdir, s->cli, &conf, err, sizeof(err));
+        if (r >= 0)
+                r = policy_load(s->confdir, conf->allowinsecurepfs, &p, err, sizeof(err));
+        if (r < 0) {
+                ow_conf_free(conf);
+                log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR },
+                         "Reload failed: %s (keeping the previous configuration and policy)", err);
+                return r;
+        }
+
+        config_warn_restart_only(s->conf, conf);
+        /* The restart-only settings stay as they were, so a later reload
+         * compares against what really runs. */
+        OwConf *keep = s->conf;
+        free(conf->user);
+        free(conf->group);
+        free(conf->datadir);
+        free(conf->vardir);
+        conf->user = keep->user ? strdup(keep->user) : NULL;
+        conf->group = keep->group ? strdup(keep->group) : NULL;
+        conf->datadir = keep->datadir ? strdup(keep->datadir) : NULL;
+        conf->vardir = keep->vardir ? strdup(keep->vardir) : NULL;
+        conf->srcnode = keep->srcnode;
+        conf->rootfolly = keep->rootfolly;
+        conf->sessionlauncher = keep->sessionlauncher;
+
+        server_apply_config(s, conf);
+        session_limit_update(s);
+        ow_conf_free(s->conf);
+        s->conf = conf;
+        server_install_policy(s, TAKE_PTR(p), true);
+        /* Usage from what is really in the data directory now. */
+        (void) datastore_scan(s);
+        return 0;
 }

@@ -16,8 +16,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "owampd.h"
+#include "conn.h"
+#include "datastore.h"
 #include "ow-error.h"
+#include "policy.h"
+#include "random-util.h"
+#include "session.h"
 #include "units.h"
 
 /* maxtestsessions auto: the 1,000 concurrent sessions this server is
@@ -64,12 +68,120 @@ static void session_log_internal(const char *file, int line, TestSession *t, int
 
 static void session_limit_check_room(Server *s);
 
-TestSession *server_find_session(Server *s, const OwSid *sid) {
-        TestSession *t;
-        LIST_FOREACH(all, t, s->all_sessions)
-                if (ow_sid_equal(&t->sid, sid))
-                        return t;
-        return NULL;
+/* Tell the owner; it acts from an event of its own. */
+static void session_changed(TestSession *t) {
+        if (t->changed)
+                t->changed(t->changed_userdata);
+}
+
+/* What every session and every stored file holds, for the policy. */
+static void server_usage(void *userdata, OwLimitKey key, PolicyTally *tally) {
+        Server *s = userdata;
+
+        if (key == OW_LIMIT_BANDWIDTH) {
+                TestSession *t;
+                LIST_FOREACH(all, t, s->all_sessions)
+                        if (t->class_path && t->bandwidth_bps > 0)
+                                policy_tally_add(tally, t->class_path, t->bandwidth_bps);
+        } else if (key == OW_LIMIT_DISK)
+                for (size_t i = 0; i < s->n_files; i++)
+                        policy_tally_add(tally, s->files[i].class_path, s->files[i].size);
+}
+
+/* A refusal of the policy's, with the class and the limit in the journal. */
+static void session_log_refusal(TestSession *t, Conn *c, const PolicyVerdict *v) {
+        char f_class[128], f_limit[64], f_lclass[128], f_value[64], f_used[64], f_req[64];
+        const char *extra[7] = {};
+        size_t n = 0;
+
+        if (!v->text[0])
+                return;
+        if (v->no_class) {
+                conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->peer_str, v->text);
+                return;
+        }
+        if (v->class_name) {
+                snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", v->class_name);
+                extra[n++] = f_class;
+        }
+        if (v->limit_name) {
+                snprintf(f_limit, sizeof(f_limit), "OWAMP_LIMIT=%s", v->limit_name);
+                extra[n++] = f_limit;
+        }
+        if (v->has_limit) {
+                snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", v->limit_class);
+                snprintf(f_value, sizeof(f_value), "OWAMP_LIMIT_VALUE=%" PRIu64, v->limit);
+                snprintf(f_used, sizeof(f_used), "OWAMP_LIMIT_USED=%" PRIu64, v->used);
+                snprintf(f_req, sizeof(f_req), "OWAMP_LIMIT_REQUESTED=%" PRIu64, v->requested);
+                extra[n++] = f_lclass;
+                extra[n++] = f_value;
+                extra[n++] = f_used;
+                extra[n++] = f_req;
+        }
+        LogFields f = conn_log_fields(c, MSGID_SESSION_REFUSED);
+        f.sid = t->sid_hex[0] ? t->sid_hex : NULL;
+        f.extra = n > 0 ? extra : NULL;
+        if (v->class_name)
+                log_full(LOG_NOTICE, 0, &f, "Refusing session %s from %s (class %s): %s", t->sid_hex, c->peer_str,
+                         v->class_name, v->text);
+        else
+                log_full(LOG_NOTICE, 0, &f, "Refusing session %s from %s: %s", t->sid_hex, c->peer_str, v->text);
+}
+
+/* Decide a Request-Session (test_sessions, bandwidth, disk) under the
+ * policy in force; on OK the session holds its resources until it is
+ * freed. A disk refusal counts the data directory again first (at most
+ * once a second): files may have gone behind our back (tmpfiles.d, an
+ * operator). */
+static OwAccept session_admit(TestSession *t, Conn *c, const PolicyRequest *pr) {
+        Server *s = t->server;
+        PolicyVerdict v;
+
+        for (unsigned pass = 0;; pass++) {
+                policy_admit_session(s->policy, pr, &v);
+                if (v.class_name && (!c->class_name || !streq(c->class_name, v.class_name))) {
+                        free(c->class_name);
+                        c->class_name = strdup(v.class_name);
+                }
+                if (v.accept == OW_ACCEPT_OK || !v.may_recount || pass > 0 || !datastore_recount_allowed(s) ||
+                    datastore_scan(s) < 0)
+                        break;
+        }
+        if (v.accept != OW_ACCEPT_OK) {
+                session_log_refusal(t, c, &v);
+                return v.accept;
+        }
+        t->class_path = strdup(v.class_path);
+        if (!t->class_path)
+                return OW_ACCEPT_TEMP_RESOURCE;
+        t->policy = policy_ref(s->policy);
+        t->class = v.cls;
+        t->bandwidth_bps = v.bandwidth_bps;
+        t->disk_reserved = v.disk;
+        log_full(LOG_DEBUG, 0, &(LogFields){ .peer = c->peer_addr_str },
+                 "Admitting session from %s in class %s: %" PRIu64 " bit/s, %" PRIu64 " octets of disk",
+                 c->peer_str, v.class_name, v.bandwidth_bps, v.disk);
+        return OW_ACCEPT_OK;
+}
+
+/* The session's file ended up size octets: whether that fits the hard
+ * disk limit of the policy it was admitted under (logged when not). */
+static bool session_file_fits(TestSession *t, uint64_t size) {
+        Server *s = t->server;
+        PolicyVerdict v;
+
+        policy_settle_disk(t->policy, t->class, t->disk_reserved, size, s->diskfudge_permille, server_usage, s, &v);
+        if (v.accept == OW_ACCEPT_OK)
+                return true;
+        char f_class[128], f_limit[64], f_lclass[128];
+        const char *extra_f[] = { f_class, f_limit, f_lclass, NULL };
+        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", v.class_name);
+        snprintf(f_limit, sizeof(f_limit), "OWAMP_LIMIT=%s", v.limit_name);
+        snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", v.limit_class);
+        log_full(LOG_WARNING, 0,
+                 &(LogFields){ .message_id = MSGID_DATA_DELETED, .sid = t->sid_hex, .extra = extra_f },
+                 "Deleting the data of session %s (class %s): %s", t->sid_hex, v.class_name, v.text);
+        return false;
 }
 
 /* Rough length of a schedule: Number of Packets times the mean gap. Used
@@ -83,7 +195,8 @@ static OwTimestamp schedule_estimate(const OwSessionRequest *req) {
         return d > UINT64_MAX / 2 ? UINT64_MAX / 2 : (OwTimestamp) d;
 }
 
-int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret) {
+int session_new(Conn *c, const OwSessionRequest *req, SessionChangedFn changed, void *userdata,
+                OwAccept *ret_accept, TestSession **ret) {
         Server *s = c->server;
         TestSession *t;
         char addr[SOCKADDR_STR_MAX], peer[SOCKADDR_STR_MAX];
@@ -97,6 +210,8 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         }
         t->server = s;
         t->conn = c;
+        t->changed = changed;
+        t->changed_userdata = userdata;
         t->udp_fd = t->ctl_fd = t->data_fd = -1;
         t->we_send = req->conf_sender;
         t->req = *req;
@@ -171,14 +286,29 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         }
         /* In every mode the far endpoint is the host that asked, unless its
          * class allows another (policy.c): no client, anonymous or not, can
-         * aim our packets at a third party. Logs its own refusals. */
-        *ret_accept = policy_check_endpoint(s, c, t);
-        if (*ret_accept != OW_ACCEPT_OK)
+         * aim our packets at a third party. */
+        PolicyRequest pr = {
+                .peer = &c->peer,
+                .keyid = c->keyid[0] ? c->keyid : NULL,
+                .mode = c->mode,
+                .req = &t->req,
+                .we_send = t->we_send,
+                .far = &t->peer,
+                .n_accepted = c->n_accepted,
+                .usage = server_usage,
+                .userdata = s,
+        };
+        PolicyVerdict v;
+        policy_check_endpoint(s->policy, &pr, &v);
+        if (v.accept != OW_ACCEPT_OK) {
+                session_log_refusal(t, c, &v);
+                *ret_accept = v.accept;
                 goto refuse;
+        }
 
         t->last_scheduled = req->start_time + schedule_estimate(req);
-        /* Logs its own refusals, naming the class and the limit. */
-        *ret_accept = policy_admit_session(s, c, t);
+        /* Its refusals name the class and the limit. */
+        *ret_accept = session_admit(t, c, &pr);
         if (*ret_accept != OW_ACCEPT_OK)
                 goto refuse;
 
@@ -266,8 +396,12 @@ TestSession *session_free(TestSession *t) {
                 assert(s->n_sessions > 0);
                 s->n_sessions--;
         }
-        datastore_settle(t);
-        policy_release_session(s, t);
+        datastore_settle(t, session_file_fits);
+        /* What it held under its policy. */
+        t->policy = policy_unref(t->policy);
+        t->class_path = mfree(t->class_path);
+        t->bandwidth_bps = 0;
+        t->disk_reserved = 0;
         if (t->worker) {
                 s->launcher->ops->release(t->worker);
                 t->worker = NULL;
@@ -296,8 +430,7 @@ static void session_mark_done(TestSession *t, bool failed) {
         if (failed)
                 t->failed = true;
         t->state = SESSION_DONE;
-        if (t->conn)
-                conn_session_event(t->conn);
+        session_changed(t);
 }
 
 static void flush_worker(TestSession *t) {
@@ -329,8 +462,7 @@ static void handle_worker_message(TestSession *t, uint32_t type, const uint8_t *
                 }
                 session_log(t, LOG_INFO, MSGID_SESSION_STARTED, "Session %s started (%s)", t->sid_hex,
                             t->we_send ? "sending" : "receiving");
-                if (t->conn)
-                        conn_session_event(t->conn);
+                session_changed(t);
                 return;
 
         case WORKER_MSG_RECORDS:
@@ -587,7 +719,7 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
                          * launch none of the rest. */
                         t->failed = true;
                         session_queue_forget(c);
-                        conn_session_event(c);
+                        session_changed(t);
                 }
         }
         /* STATUS= counts the workers launched. */
@@ -773,13 +905,8 @@ bool session_limit_refuse(Conn *c) {
         snprintf(value, sizeof(value), "OWAMP_LIMIT_VALUE=%u", s->max_test_sessions);
         snprintf(used, sizeof(used), "OWAMP_LIMIT_USED=%u", held);
         const char *extra[] = { "OWAMP_LIMIT=maxtestsessions", value, used, NULL };
-        LogFields f = {
-                .message_id = MSGID_SESSION_REFUSED,
-                .peer = c->peer_addr_str,
-                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
-                .keyid = c->keyid[0] ? c->keyid : NULL,
-                .extra = extra,
-        };
+        LogFields f = conn_log_fields(c, MSGID_SESSION_REFUSED);
+        f.extra = extra;
         /* One line for a run of refusals, not one per request: a client
          * that asks for thousands would flood the journal otherwise. */
         if (!s->sessions_full) {
