@@ -3,10 +3,12 @@
 
 /* Test sessions on the server side (session.c). */
 
+#include "endpoint.h"
 #include "ow-crypto.h"
 #include "ow-owp.h"
 #include "ow-sid.h"
 #include "ow-testpkt.h"
+#include "owp-writer.h"
 #include "server.h"
 #include "worker-ipc.h"
 
@@ -49,22 +51,15 @@ struct TestSession {
         uint64_t bandwidth_bps; /* held while the session exists */
         uint64_t disk_reserved; /* its data file's estimate, held until the file settles */
 
-        Worker *worker;
-        int ctl_fd;
-        sd_event_source *ctl_source;
-        WorkerBuf in, out;
-        bool got_done;
+        Endpoint *endpoint;   /* its worker (src/shared/endpoint.h), once launched */
         bool failed;
         bool ran;             /* its worker got as far as READY */
-        WorkerDone done;
+        WorkerDone done;      /* the worker's DONE; skips borrowed from the endpoint */
 
-        /* Receiving: the data file. */
-        int data_fd;
+        /* Receiving: the data file (its records: data.n_records). */
+        OwpWriter data;
         char *data_path;
         bool data_stored; /* its file is in the server's index, charged as reserved */
-        OwOwpHeader owp;
-        uint32_t n_records;
-        uint64_t data_bytes;
 };
 
 /* A Request-Session on c: admitted (policy), bound, its file created, and
