@@ -9,6 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +24,17 @@
 #include <systemd/sd-daemon.h>
 
 #include "clock.h"
+#include "config.h"
 #include "conn.h"
 #include "datastore.h"
 #include "guard.h"
+#include "launch-proto.h"
 #include "owampd-config.h"
 #include "ow-error.h"
 #include "policy.h"
 #include "session.h"
 #include "units.h"
+#include "worker-path.h"
 
 #define ACCEPT_BATCH 1024u
 
@@ -262,6 +268,202 @@ void server_done(Server *s) {
         s->vardir = mfree(s->vardir);
         s->conf = ow_conf_free(s->conf);
         s->cli = ow_conf_free(s->cli);
+}
+
+/* --- The process: signals, pid files, sockets from systemd, the launcher --- */
+
+/* Shutting down: how often the workers' count is looked at. */
+#define DIEBY_POLL_USEC (100 * USEC_PER_MSEC)
+
+static int on_dieby(sd_event_source *src, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        unsigned n = s->launcher->ops->count(s->launcher);
+
+        if (n == 0 || usec >= s->dieby_deadline) {
+                if (n > 0)
+                        log_warning("%u session worker%s still running after dieby (%u s); exiting anyway",
+                                    n, n == 1 ? "" : "s", s->dieby_sec);
+                return sd_event_exit(s->event, 0);
+        }
+        (void) sd_event_source_set_time(src, usec + DIEBY_POLL_USEC);
+        return sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+}
+
+static int on_signal(sd_event_source *src _unused_, const struct signalfd_siginfo *si, void *userdata) {
+        Server *s = userdata;
+
+        if (si->ssi_signo == SIGHUP) {
+                (void) sd_notify(false, "RELOADING=1");
+                (void) server_reload(s);
+                (void) sd_notify(false, "READY=1");
+                server_update_status(s);
+                return 0;
+        }
+        if (s->shutting_down)
+                return 0;
+        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STOPPED }, "owampd stopping (signal %u)",
+                 si->ssi_signo);
+        (void) sd_notify(false, "STOPPING=1");
+        s->shutting_down = true;
+        server_close_conns(s);
+        guard_free(s);
+        /* dieby: how long the workers get to be gone before we exit
+         * without them. */
+        if (s->launcher && s->launcher->ops->count(s->launcher) > 0 && s->dieby_sec > 0) {
+                uint64_t now;
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                if (sd_event_add_time(s->event, &s->dieby_timer, CLOCK_MONOTONIC, now + DIEBY_POLL_USEC,
+                                      USEC_PER_MSEC, on_dieby, s) >= 0) {
+                        (void) sd_event_source_set_description(s->dieby_timer, "dieby");
+                        s->dieby_deadline = now + (uint64_t) s->dieby_sec * USEC_PER_SEC;
+                        return 0;
+                }
+        }
+        return sd_event_exit(s->event, 0);
+}
+
+int server_write_pid_files(Server *s) {
+        _cleanup_free_ char *pidp = NULL, *infop = NULL;
+        if (asprintf(&pidp, "%s/%s", s->vardir, SERVER_PID_FILE) < 0 || asprintf(&infop, "%s/%s", s->vardir, SERVER_INFO_FILE) < 0)
+                return -ENOMEM;
+        s->pid_fd = -1;
+        int fd = open(pidp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", pidp);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+                safe_close(fd);
+                return log_error_errno(r, "Cannot lock %s (is another owampd running?): %m", pidp);
+        }
+        char buf[64];
+        int n = snprintf(buf, sizeof(buf), "%lld\n", (long long) getpid());
+        if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t) n) != n) {
+                int r = -errno;
+                safe_close(fd);
+                return log_error_errno(r, "Cannot write %s: %m", pidp);
+        }
+        /* fd stays open (and locked) for the life of the process. */
+        s->pid_fd = fd;
+        s->pid_path = TAKE_PTR(pidp);
+        FILE *f = fopen(infop, "we");
+        if (!f)
+                return log_error_errno(errno, "Cannot write %s: %m", infop);
+        s->info_path = TAKE_PTR(infop);
+        fprintf(f, "START=%020llu\nPID=%lld\n", (unsigned long long) s->uptime, (long long) getpid());
+        fclose(f);
+        return 0;
+}
+
+/* Nothing of the reference reads these once owampd is gone (its init
+ * script and perfSONAR's service checks read the pid while it runs), so a
+ * stop leaves no stale pid behind. The pid file goes while we still hold
+ * its lock: no other owampd can have written it. Without write access to
+ * vardir any more (root left for -U), say so and leave them. */
+void server_remove_pid_files(Server *s) {
+        const char *paths[] = { s->info_path, s->pid_path };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                if (paths[i] && unlink(paths[i]) < 0 && errno != ENOENT)
+                        log_notice("Cannot remove %s: %m", paths[i]);
+        s->pid_fd = safe_close(s->pid_fd);
+        s->info_path = mfree(s->info_path);
+        s->pid_path = mfree(s->pid_path);
+}
+
+int server_take_listeners(Server *s, bool *ret_activated) {
+        char **names = NULL;
+        int n = sd_listen_fds_with_names(true, &names);
+        *ret_activated = false;
+        if (n < 0)
+                return log_error_errno(n, "Cannot take sockets from systemd: %m");
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                const char *name = names && names[i] ? names[i] : "?";
+                if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+                        log_warning("Ignoring passed fd %d (%s): not a listening TCP socket", fd, name);
+                        safe_close(fd);
+                        continue;
+                }
+                int r = server_add_listener(s, fd);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot use passed socket %s: %m", name);
+                log_debug("Using socket-activated listener %s (fd %d)", name, fd);
+                *ret_activated = true;
+        }
+        if (names) {
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+        }
+        return 0;
+}
+
+/* Every control connection holds a socket and every session two or three
+ * more (its worker's channel, the data file, the test socket until the
+ * worker takes it): a thousand sessions need a few thousand descriptors,
+ * more than the usual soft limit of 1024. Take what the hard limit allows
+ * (524288 under systemd). The workers inherit it, which is harmless: they
+ * have three descriptors and use poll(), never select(). */
+void server_raise_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(errno, "Cannot raise the file descriptor limit: %m");
+}
+
+/* The session launcher (owampd(8), "SYSTEMD AND PRIVILEGES"): transient
+ * units through owampd-launcher when systemd manages the host, child
+ * processes otherwise or when asked. */
+int server_setup_launcher(Server *s, OwSessionLauncher mode) {
+        const char *socket_path = getenv("OWAMP_LAUNCHER_SOCKET");
+        const char *why = NULL;
+        int r;
+
+        if (isempty(socket_path))
+                socket_path = LAUNCHER_SOCKET_PATH;
+        if (mode == OW_SESSION_LAUNCHER_AUTO) {
+                if (sd_booted() <= 0)
+                        why = "systemd does not manage this host";
+                else if (access("/run/dbus/system_bus_socket", F_OK) < 0)
+                        why = "the system bus is not reachable";
+        }
+        if (mode != OW_SESSION_LAUNCHER_FORK && !why) {
+                r = launcher_systemd_new(s->event, socket_path, 5 * USEC_PER_SEC, &s->launcher);
+                if (r >= 0)
+                        return 0;
+                if (mode == OW_SESSION_LAUNCHER_SYSTEMD)
+                        return log_error_errno(r, "sessionlauncher systemd: cannot use owampd-launcher at %s: %m",
+                                               socket_path);
+                /* Not there at all is normal for owampd run by hand; there
+                 * but refusing or broken is worth a warning. */
+                log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, r, NULL,
+                         "owampd-launcher at %s is not available (%m); running sessions as child processes",
+                         socket_path);
+        } else if (why)
+                log_debug("Running sessions as child processes: %s", why);
+        _cleanup_free_ char *worker = NULL;
+        r = worker_path_find(&worker);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "The session worker %s cannot be run (%m): " WORKER_PATH_HINT, worker);
+        return launcher_fork_new(s->event, worker, &s->launcher);
+}
+
+void server_watch_signals(Server *s) {
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        (void) sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
+        (void) sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s);
+        (void) sd_event_add_signal(s->event, NULL, SIGHUP, on_signal, s);
+        (void) sd_event_set_watchdog(s->event, true);
 }
 
 /* --- Configuration and policy -------------------------------------------- */

@@ -40,6 +40,10 @@
 #include "ow-time.h"
 #include "ow-types.h"
 
+/* The reference's files in vardir (-R). */
+#define SERVER_PID_FILE "owamp-server.pid"
+#define SERVER_INFO_FILE "owamp-server.info"
+
 typedef struct Server Server;
 typedef struct Conn Conn;
 typedef struct TestSession TestSession;
@@ -150,3 +154,17 @@ void server_install_policy(Server *s, Policy *p, bool reload);
 int server_reload(Server *s);
 /* Close and free every connection (shutting down). */
 void server_close_conns(Server *s);
+
+/* The process (owampd.c's run()). */
+/* SIGTERM and SIGINT stop (dieby for the workers), SIGHUP reloads. */
+void server_watch_signals(Server *s);
+/* The sockets systemd passed (socket activation), if any. */
+int server_take_listeners(Server *s, bool *ret_activated);
+/* The soft RLIMIT_NOFILE up to the hard one. */
+void server_raise_nofile_limit(void);
+/* The session launcher: systemd units through owampd-launcher, or children. */
+int server_setup_launcher(Server *s, OwSessionLauncher mode);
+/* owamp-server.pid (kept open and locked) and owamp-server.info in vardir,
+ * as the reference writes them; removed again on the way out. */
+int server_write_pid_files(Server *s);
+void server_remove_pid_files(Server *s);
