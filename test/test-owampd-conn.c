@@ -150,7 +150,7 @@ START_TEST(test_setup_then_peer_closes) {
         Conn *c = srv.conns;
         ck_assert_ptr_nonnull(c);
         ck_assert_int_eq(c->state, CONN_IDLE);
-        ck_assert_int_eq(c->mode, OW_MODE_OPEN);
+        ck_assert_int_eq(c->owner.mode, OW_MODE_OPEN);
 
         /* The peer goes away: the connection closes in its own callback;
          * out of the counts at once, freed by the server a turn later. */

@@ -137,8 +137,23 @@ static uint32_t rec_left(void *userdata) {
         return r->left;
 }
 
+static int rec_put(void *userdata, const FetchPart *part) {
+        switch (part->type) {
+        case FETCH_PART_ACK:
+                return rec_ack(userdata, part->ack);
+        case FETCH_PART_REQUEST:
+                return rec_request(userdata, part->request);
+        case FETCH_PART_SKIPS:
+                return rec_skips(userdata, part->skips, part->n);
+        case FETCH_PART_RECORDS:
+                return rec_records(userdata, part->records, part->n);
+        }
+        ck_abort_msg("part of no type");
+        return -EINVAL;
+}
+
 static FetchSink sink_of(Recorder *r) {
-        return (FetchSink){ rec_ack, rec_request, rec_skips, rec_records, rec_left, r };
+        return (FetchSink){ .put = rec_put, .records_left = rec_left, .userdata = r };
 }
 
 static const FetchRequester who = { .peer_str = "127.0.0.1:4000", .fields = { .peer = "127.0.0.1" } };

@@ -56,22 +56,18 @@ static int on_session_event(sd_event_source *src, void *userdata);
 static void on_session_changed(void *userdata);
 
 int start_timeout_from_env(uint64_t *ret_usec) {
-        int64_t nsec;
-        int r = env_seconds_nsec("OWAMP_DEBUG_START_TIMEOUT", 0.1, 600, STARTING_TIMEOUT_USEC * NSEC_PER_USEC,
-                                 &nsec);
-        if (r < 0)
-                return r;
-        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
-        return 0;
+        return server_env_seconds_usec("OWAMP_DEBUG_START_TIMEOUT", 0.1, 600, STARTING_TIMEOUT_USEC, ret_usec);
 }
 
 LogFields conn_log_fields(const Conn *c, const char *message_id) {
-        return (LogFields){
-                .message_id = message_id,
-                .peer = c->peer_addr_str,
-                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
-                .keyid = c->keyid[0] ? c->keyid : NULL,
-        };
+        return session_owner_log_fields(&c->owner, message_id);
+}
+
+/* The state, and whether its batch waits to start (the start queue skips
+ * an owner that stopped waiting). */
+static void conn_enter(Conn *c, ConnState state) {
+        c->state = state;
+        c->owner.starting = state == CONN_STARTING;
 }
 
 void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
@@ -145,7 +141,7 @@ static int conn_sent(Conn *c, int r) {
 
 /* Send what is queued, then close. */
 static void conn_finish(Conn *c) {
-        c->state = CONN_CLOSING;
+        conn_enter(c, CONN_CLOSING);
         if (!ctrl_io_want_write(&c->io)) {
                 conn_close(c);
                 return;
@@ -159,9 +155,9 @@ static void conn_finish(Conn *c) {
 static int conn_fail(Conn *c, int error, const char *what) {
         /* Before the set-up anyone can make us write this, as often as
          * they connect: rate-limited (guard.c). */
-        if (c->state != CONN_SETUP || guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->peer_str))
+        if (c->state != CONN_SETUP || guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->owner.peer_str))
                 conn_log(c, LOG_WARNING, MSGID_PROTOCOL_ERROR, "Closing connection from %s: %s: %s",
-                         c->peer_str, what, ow_strerror(error));
+                         c->owner.peer_str, what, ow_strerror(error));
         else
                 c->quiet_close = true;
         conn_close(c);
@@ -178,7 +174,7 @@ static void conn_detach(Conn *c) {
         Server *s = c->server;
 
         if (c->guarded) {
-                guard_conn_closed(s, &c->peer);
+                guard_conn_closed(s, &c->owner.peer);
                 c->guarded = false;
         }
         LIST_REMOVE(conns, s->conns, c);
@@ -204,14 +200,14 @@ static void conn_close(Conn *c) {
                 return;
         /* Refusals that are counted instead of logged close quietly too. */
         conn_log(c, c->quiet_close ? LOG_DEBUG : LOG_INFO, MSGID_CONNECTION_CLOSED,
-                 "Connection from %s closed (%" PRIu64 " octets in, %" PRIu64 " out)", c->peer_str,
+                 "Connection from %s closed (%" PRIu64 " octets in, %" PRIu64 " out)", c->owner.peer_str,
                  c->io.bytes_in, c->io.bytes_out);
-        c->state = CONN_CLOSED;
+        conn_enter(c, CONN_CLOSED);
         (void) sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_OFF);
         c->fetch_wait = fetch_wait_free(c->fetch_wait);
-        session_queue_forget(c);
+        session_queue_forget(&c->owner);
         conn_detach(c);
         LIST_PREPEND(closing, s->closing, c);
         (void) sd_event_source_set_enabled(s->closing_source, SD_EVENT_ONESHOT);
@@ -222,13 +218,13 @@ Conn *conn_free(Conn *c) {
                 return NULL;
         Server *s = c->server;
         TestSession *t, *n;
-        bool had_sessions = c->sessions != NULL;
+        bool had_sessions = c->owner.sessions != NULL;
         if (conn_closed(c))
                 LIST_REMOVE(closing, s->closing, c);
         else
                 conn_detach(c);
-        session_queue_forget(c);
-        LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
+        session_queue_forget(&c->owner);
+        LIST_FOREACH_SAFE(by_conn, t, n, c->owner.sessions) {
                 session_abandon(t);
                 session_free(t);
         }
@@ -239,9 +235,9 @@ Conn *conn_free(Conn *c) {
         datastore_fetch_stream_free(c->fetch_stream);
         ctrl_io_done(&c->io);
         safe_close(c->fd);
-        ow_wipe(&c->keys, sizeof(c->keys));
+        ow_wipe(&c->owner.keys, sizeof(c->owner.keys));
         ow_stop_sessions_done(&c->peer_stop);
-        free(c->class_name);
+        free(c->owner.class_name);
         free(c);
         if (had_sessions)
                 fetch_waits_kick(s); /* their sessions are over (abandoned) */
@@ -294,11 +290,11 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
                                            : c->fetch_wait          ? "while its fetch waited"
                                                                     : NULL;
                         if (when && c->state == CONN_SETUP &&
-                            !guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->peer_str))
+                            !guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->owner.peer_str))
                                 c->quiet_close = true;
                         else if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
-                                         "Peer %s closed the connection %s", c->peer_str, when);
+                                         "Peer %s closed the connection %s", c->owner.peer_str, when);
                         conn_close(c);
                         return 0;
                 }
@@ -324,7 +320,7 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 break;
         case CONN_STARTING:
                 conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED, "Session workers for %s did not start in time",
-                         c->peer_str);
+                         c->owner.peer_str);
                 conn_close(c);
                 break;
         case CONN_TESTING:
@@ -332,8 +328,8 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 /* The guard: sessions ran far past their schedule. */
                 TestSession *t;
                 conn_log(c, LOG_WARNING, MSGID_PROTOCOL_ERROR,
-                         "Sessions of %s overran their schedule; stopping them", c->peer_str);
-                LIST_FOREACH(by_conn, t, c->sessions)
+                         "Sessions of %s overran their schedule; stopping them", c->owner.peer_str);
+                LIST_FOREACH(by_conn, t, c->owner.sessions)
                         if (t->state != SESSION_DONE && t->state != SESSION_FINISHED) {
                                 t->failed = true;
                                 endpoint_kill(t->endpoint);
@@ -344,12 +340,12 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 if (c->setup_deadline != 0 && server_monotonic_usec(c->server) >= c->setup_deadline) {
                         /* However busy the peer kept the connection: a
                          * slow one is as good as a silent one. */
-                        c->quiet_close = !guard_log_allowed(c->server, GUARD_LOG_SETUP_TIMEOUT, c->peer_str);
+                        c->quiet_close = !guard_log_allowed(c->server, GUARD_LOG_SETUP_TIMEOUT, c->owner.peer_str);
                         if (!c->quiet_close)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                                          "Closing connection from %s: %s within setuptimeout (%" PRIu64
                                          " s) of the greeting",
-                                         c->peer_str,
+                                         c->owner.peer_str,
                                          c->state == CONN_SETUP ? "no complete Set-Up-Response"
                                                                 : "no command",
                                          c->server->setup_timeout_usec / USEC_PER_SEC);
@@ -359,7 +355,7 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                          "Control connection from %s timed out: no message for controltimeout (%" PRIu64
                          " s)",
-                         c->peer_str, c->server->control_timeout_usec / USEC_PER_SEC);
+                         c->owner.peer_str, c->server->control_timeout_usec / USEC_PER_SEC);
                 conn_close(c);
                 break;
         }
@@ -389,19 +385,22 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 return -ENOMEM;
         }
         c->server = s;
+        c->owner.server = s;
+        c->owner.changed = on_session_changed;
+        c->owner.userdata = c;
         c->fd = -1;
-        c->peer = from;
+        c->owner.peer = from;
         c->guarded = true;
-        memcpy(c->peer_str, from_str, sizeof(c->peer_str));
-        sockaddr_addr_str(&c->peer, c->peer_addr_str, sizeof(c->peer_addr_str));
-        socklen_t l = sizeof(c->local);
-        if (getsockname(fd, &c->local.sa, &l) < 0) {
+        memcpy(c->owner.peer_str, from_str, sizeof(c->owner.peer_str));
+        sockaddr_addr_str(&c->owner.peer, c->owner.peer_addr_str, sizeof(c->owner.peer_addr_str));
+        socklen_t l = sizeof(c->owner.local);
+        if (getsockname(fd, &c->owner.local.sa, &l) < 0) {
                 r = -errno;
                 guard_conn_closed(s, &from);
                 free(c);
                 return r;
         }
-        sockaddr_unmap_v4(&c->local);
+        sockaddr_unmap_v4(&c->owner.local);
         /* Small control messages must not wait for delayed ACKs (the
          * reference loses ~80 ms per connection to that). */
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -436,10 +435,10 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
          * 4656 3.1), and clients report it as a refusal, not a network
          * error. */
         bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
-        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s->policy, s->modes, &c->peer);
+        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s->policy, s->modes, &c->owner.peer);
         /* After too many failed authentications (guard.c): no
          * authenticated mode for a while; open mode if it is allowed. */
-        if (c->modes_offered & ~(uint32_t) OW_MODE_OPEN && guard_auth_backoff(s, &c->peer)) {
+        if (c->modes_offered & ~(uint32_t) OW_MODE_OPEN && guard_auth_backoff(s, &c->owner.peer)) {
                 c->auth_backoff = true;
                 c->modes_offered &= OW_MODE_OPEN;
         }
@@ -458,43 +457,43 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
 
         if (too_many) {
                 conn_log(c, LOG_WARNING, MSGID_CONNECTION_REFUSED,
-                         "Refusing connection from %s: maxcontrolsessions (%u) reached", c->peer_str,
+                         "Refusing connection from %s: maxcontrolsessions (%u) reached", c->owner.peer_str,
                          s->max_control_sessions);
                 conn_finish(c);
                 return 0;
         }
         if (c->modes_offered == 0 && c->auth_backoff) {
-                if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->peer_str))
+                if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->owner.peer_str))
                         conn_log(c, LOG_NOTICE, MSGID_AUTH_FAILURES,
                                  "Refusing connection from %s: its address is in a back-off after failed "
                                  "authentications",
-                                 c->peer_str);
+                                 c->owner.peer_str);
                 c->quiet_close = true;
                 conn_finish(c);
                 return 0;
         }
         if (c->modes_offered == 0) {
-                const char *cls = policy_class_for(s->policy, &c->peer, NULL);
+                const char *cls = policy_class_for(s->policy, &c->owner.peer, NULL);
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                          "Refusing connection from %s: no mode is allowed for this address (class %s has "
                          "allow_open_mode off, and authmode offers only open mode)",
-                         c->peer_str, cls ? cls : "-");
+                         c->owner.peer_str, cls ? cls : "-");
                 conn_finish(c);
                 return 0;
         }
         if ((s->modes & OW_MODE_OPEN) && !(c->modes_offered & OW_MODE_OPEN)) {
-                const char *cls = policy_class_for(s->policy, &c->peer, NULL);
+                const char *cls = policy_class_for(s->policy, &c->owner.peer, NULL);
                 conn_log(c, LOG_INFO, NULL, "Not offering open mode to %s: class %s has allow_open_mode off",
-                         c->peer_str, cls ? cls : "-");
+                         c->owner.peer_str, cls ? cls : "-");
         }
-        c->state = CONN_SETUP;
+        conn_enter(c, CONN_SETUP);
         if (s->setup_timeout_usec > 0)
                 c->setup_deadline = server_monotonic_usec(s) + s->setup_timeout_usec;
         conn_arm_control_timeout(c);
         return 0;
 
 fail:
-        log_error_errno(r, "Cannot set up connection from %s: %m", c->peer_str);
+        log_error_errno(r, "Cannot set up connection from %s: %m", c->owner.peer_str);
         conn_free(c);
         return r;
 }
@@ -506,7 +505,7 @@ static int send_server_start(Conn *c, OwAccept accept) {
         int r;
 
         /* Open mode has no IV; the reference sends zeros there [CAP]. */
-        if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
+        if (accept == OW_ACCEPT_OK && c->owner.mode != OW_MODE_OPEN) {
                 r = random_bytes(iv, sizeof(iv));
                 if (r < 0)
                         return r;
@@ -518,30 +517,30 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
         Server *s = c->server;
         int r;
 
-        c->mode = sr->mode;
+        c->owner.mode = sr->mode;
         if (sr->mode != OW_MODE_OPEN)
-                memcpy(c->keyid, sr->keyid, sizeof(c->keyid));
+                memcpy(c->owner.keyid, sr->keyid, sizeof(c->owner.keyid));
 
         /* The reference lets a client pick a mode it was not offered
          * (PROTOCOL.md 3.2); we refuse it. */
         if (!(c->modes_offered & (uint32_t) sr->mode)) {
                 const char *cls = sr->mode == OW_MODE_OPEN && (s->modes & OW_MODE_OPEN)
-                                          ? policy_class_for(s->policy, &c->peer, NULL)
+                                          ? policy_class_for(s->policy, &c->owner.peer, NULL)
                                           : NULL;
                 if (cls)
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: open mode is not allowed for class %s (allow_open_mode off)",
-                                 c->peer_str, cls);
+                                 c->owner.peer_str, cls);
                 else if (c->auth_backoff) {
-                        if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->peer_str))
+                        if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->owner.peer_str))
                                 conn_log(c, LOG_NOTICE, MSGID_AUTH_FAILURES,
                                          "Refusing %s: mode %c was not offered: its address is in a back-off "
                                          "after failed authentications",
-                                         c->peer_str, ow_mode_to_char(sr->mode));
+                                         c->owner.peer_str, ow_mode_to_char(sr->mode));
                         c->quiet_close = true;
                 } else
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
-                                 "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
+                                 "Refusing %s: mode %c was not offered (offered 0x%x)", c->owner.peer_str,
                                  ow_mode_to_char(sr->mode), c->modes_offered);
                 (void) send_server_start(c, OW_ACCEPT_FAILURE);
                 conn_finish(c); /* closes c at once if nothing could be queued */
@@ -563,9 +562,9 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                 if (r < 0 || !known) {
                         /* The first of a window as itself; the others in
                          * one line per source and window (guard.c). */
-                        bool first = guard_auth_failed(s, &c->peer, sr->keyid);
+                        bool first = guard_auth_failed(s, &c->owner.peer, sr->keyid);
                         conn_log(c, first ? LOG_NOTICE : LOG_DEBUG, MSGID_CONNECTION_REFUSED,
-                                 "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
+                                 "Refusing %s: authentication failed for key id '%s' (%s)", c->owner.peer_str,
                                  sr->keyid, known ? "wrong passphrase" : "unknown key id");
                         c->quiet_close = !first;
                         (void) send_server_start(c, OW_ACCEPT_FAILURE);
@@ -573,15 +572,15 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                         return 0;
                 }
                 /* The test packets' keys are derived from these (session.c). */
-                c->keys = *ow_engine_keys(c->io.engine);
+                c->owner.keys = *ow_engine_keys(c->io.engine);
         }
 
-        const char *cls = policy_class_for(s->policy, &c->peer, c->keyid[0] ? c->keyid : NULL);
-        free(c->class_name);
-        c->class_name = NULL;
+        const char *cls = policy_class_for(s->policy, &c->owner.peer, c->owner.keyid[0] ? c->owner.keyid : NULL);
+        free(c->owner.class_name);
+        c->owner.class_name = NULL;
         if (cls) {
-                c->class_name = strdup(cls);
-                if (!c->class_name)
+                c->owner.class_name = strdup(cls);
+                if (!c->owner.class_name)
                         return conn_fail(c, -ENOMEM, "cannot admit the connection");
         }
 
@@ -589,9 +588,9 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
         if (r < 0)
                 return conn_fail(c, r, "cannot send Server-Start");
         conn_log(c, LOG_INFO, MSGID_CONNECTION_ACCEPTED, "Accepted connection from %s, mode %s%s%s%s%s",
-                 c->peer_str, ow_mode_to_string(c->mode), c->keyid[0] ? ", key id " : "", c->keyid,
-                 c->class_name ? ", class " : "", c->class_name ? c->class_name : "");
-        c->state = CONN_IDLE;
+                 c->owner.peer_str, ow_mode_to_string(c->owner.mode), c->owner.keyid[0] ? ", key id " : "", c->owner.keyid,
+                 c->owner.class_name ? ", class " : "", c->owner.class_name ? c->owner.class_name : "");
+        conn_enter(c, CONN_IDLE);
         conn_arm_control_timeout(c);
         return 1;
 }
@@ -616,7 +615,7 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
             r == -OW_ERR_COUNT) {
                 /* We read the whole message, so we can answer instead of
                  * desynchronising as the reference does. */
-                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->peer_str,
+                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->owner.peer_str,
                          ow_strerror(r));
                 r = send_accept_session(c, OW_ACCEPT_UNSUPPORTED, 0, NULL);
                 return r < 0 ? conn_fail(c, r, "cannot send Accept-Session") : 1;
@@ -627,17 +626,17 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
         const OwSessionRequest *req = &ev->request;
         OwAccept accept = OW_ACCEPT_OK;
         TestSession *t = NULL;
-        if (c->n_sessions >= MAX_SESSIONS_PER_CONN) {
+        if (c->owner.n_sessions >= MAX_SESSIONS_PER_CONN) {
                 conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: more than %u sessions on one connection", c->peer_str,
+                         "Refusing session from %s: more than %u sessions on one connection", c->owner.peer_str,
                          MAX_SESSIONS_PER_CONN);
                 accept = OW_ACCEPT_TEMP_RESOURCE;
-        } else if (session_limit_refuse(c)) {
+        } else if (session_limit_refuse(&c->owner)) {
                 /* maxtestsessions, every connection together: before
                  * anything is allocated, bound or created (no data file). */
                 accept = OW_ACCEPT_TEMP_RESOURCE;
         } else {
-                r = session_new(c, req, on_session_changed, c, &accept, &t);
+                r = session_new(&c->owner, req, &accept, &t);
                 if (r < 0 && accept == OW_ACCEPT_OK)
                         accept = OW_ACCEPT_INTERNAL;
         }
@@ -662,7 +661,7 @@ static uint64_t guard_usec(Conn *c) {
          * session, plus its Timeout, enddelay and a minute of grace. */
         OwTimestamp now = server_now(c->server), end = now;
         TestSession *t;
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        LIST_FOREACH(by_conn, t, c->owner.sessions) {
                 OwTimestamp e = t->last_scheduled + t->req.timeout;
                 if (e > end)
                         end = e;
@@ -674,9 +673,9 @@ static uint64_t guard_usec(Conn *c) {
 static int handle_start_sessions(Conn *c) {
         int r;
 
-        if (c->n_sessions == 0) {
+        if (c->owner.n_sessions == 0) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Start-Sessions from %s without any session",
-                         c->peer_str);
+                         c->owner.peer_str);
                 r = send_start_ack(c, OW_ACCEPT_FAILURE);
                 return r < 0 ? conn_fail(c, r, "cannot send Start-Ack") : 1;
         }
@@ -684,15 +683,15 @@ static int handle_start_sessions(Conn *c) {
         /* The workers are launched from the event loop, a few at a time
          * (session.c), while other connections are served; the Start-Ack
          * goes once every one of them is READY (conn_sessions_changed()). */
-        r = session_queue_start(c);
+        r = session_queue_start(&c->owner);
         if (r < 0) {
-                conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start the sessions of %s: %s", c->peer_str,
+                conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start the sessions of %s: %s", c->owner.peer_str,
                          ow_strerror(r));
                 (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
                 conn_finish(c);
                 return 0;
         }
-        c->state = CONN_STARTING;
+        conn_enter(c, CONN_STARTING);
         c->any_failure = false;
         c->our_stop_sent = c->peer_stop_received = false;
         c->n_started = 0;
@@ -705,7 +704,7 @@ static int handle_start_sessions(Conn *c) {
 
 static bool all_done(Conn *c) {
         TestSession *t;
-        LIST_FOREACH(by_conn, t, c->sessions)
+        LIST_FOREACH(by_conn, t, c->owner.sessions)
                 if (t->state != SESSION_DONE && t->state != SESSION_FINISHED)
                         return false;
         return true;
@@ -718,10 +717,10 @@ static int send_our_stop(Conn *c) {
         uint32_t n = 0;
         int r;
 
-        list = calloc(MAX(c->n_sessions, 1u), sizeof(*list));
+        list = calloc(MAX(c->owner.n_sessions, 1u), sizeof(*list));
         if (!list)
                 return -ENOMEM;
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        LIST_FOREACH(by_conn, t, c->owner.sessions) {
                 if (t->failed)
                         c->any_failure = true;
                 if (!t->we_send)
@@ -752,7 +751,7 @@ static int send_our_stop(Conn *c) {
 static void finish_batch(Conn *c) {
         TestSession *t, *n;
 
-        LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
+        LIST_FOREACH_SAFE(by_conn, t, n, c->owner.sessions) {
                 const OwStopSession *info = NULL;
                 for (uint32_t i = 0; i < c->peer_stop.n_sessions; i++)
                         if (ow_sid_equal(&c->peer_stop.sessions[i].sid, &t->sid))
@@ -761,7 +760,7 @@ static void finish_batch(Conn *c) {
                 session_free(t);
         }
         ow_stop_sessions_done(&c->peer_stop);
-        c->state = CONN_IDLE;
+        conn_enter(c, CONN_IDLE);
         c->our_stop_sent = c->peer_stop_received = false;
         c->stopping_for_failure = false;
         conn_arm_control_timeout(c);
@@ -776,7 +775,7 @@ static void conn_sessions_changed(Conn *c) {
                 TestSession *t;
                 bool ready = true;
                 unsigned n_ready = 0;
-                LIST_FOREACH(by_conn, t, c->sessions) {
+                LIST_FOREACH(by_conn, t, c->owner.sessions) {
                         if (t->failed) {
                                 conn_log(c, LOG_ERR, MSGID_WORKER_FAILED,
                                          "Session %s failed to start; refusing the batch", t->sid_hex);
@@ -804,7 +803,7 @@ static void conn_sessions_changed(Conn *c) {
                         conn_fail(c, r, "cannot send Start-Ack");
                         return;
                 }
-                c->state = CONN_TESTING;
+                conn_enter(c, CONN_TESTING);
                 conn_arm_timer(c, guard_usec(c));
                 (void) ctrl_io_flush(&c->io);
                 conn_update_events(c);
@@ -820,15 +819,15 @@ static void conn_sessions_changed(Conn *c) {
          * Accept 2 tells the client at once. */
         if (c->state == CONN_TESTING && !all_done(c)) {
                 TestSession *t, *failed = NULL;
-                LIST_FOREACH(by_conn, t, c->sessions)
+                LIST_FOREACH(by_conn, t, c->owner.sessions)
                         if (t->failed && (t->state == SESSION_DONE || t->state == SESSION_FINISHED))
                                 failed = t;
                 if (failed && !c->stopping_for_failure) {
                         c->stopping_for_failure = true;
                         conn_log(c, LOG_WARNING, MSGID_WORKER_FAILED,
                                  "Session %s failed during the test; stopping the other sessions of %s", failed->sid_hex,
-                                 c->peer_str);
-                        LIST_FOREACH(by_conn, t, c->sessions)
+                                 c->owner.peer_str);
+                        LIST_FOREACH(by_conn, t, c->owner.sessions)
                                 if (t != failed)
                                         (void) session_stop(t, server_now(c->server), false, 0);
                 }
@@ -843,7 +842,7 @@ static void conn_sessions_changed(Conn *c) {
                 if (c->state == CONN_STOPPING)
                         finish_batch(c);
                 else {
-                        c->state = CONN_STOP_SENT;
+                        conn_enter(c, CONN_STOP_SENT);
                         conn_arm_control_timeout(c);
                 }
                 (void) ctrl_io_flush(&c->io);
@@ -880,13 +879,13 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
          * nothing else (PROTOCOL.md 5.4). */
         TestSession *t;
         uint32_t n_recv = 0;
-        LIST_FOREACH(by_conn, t, c->sessions)
+        LIST_FOREACH(by_conn, t, c->owner.sessions)
                 if (!t->we_send)
                         n_recv++;
         bool ok = st.n_sessions == n_recv;
         for (uint32_t i = 0; ok && i < st.n_sessions; i++) {
                 TestSession *found = NULL;
-                LIST_FOREACH(by_conn, t, c->sessions)
+                LIST_FOREACH(by_conn, t, c->owner.sessions)
                         if (!t->we_send && ow_sid_equal(&t->sid, &st.sessions[i].sid))
                                 found = t;
                 if (!found || st.sessions[i].next_seqno > found->req.n_packets)
@@ -906,7 +905,7 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
         c->peer_stop_time = server_now(c->server);
         if (st.accept != OW_ACCEPT_OK)
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Peer %s reports failed sessions (Accept %u)",
-                         c->peer_str, st.accept);
+                         c->owner.peer_str, st.accept);
 
         if (c->state == CONN_STOP_SENT) {
                 finish_batch(c);
@@ -914,8 +913,8 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
         }
 
         /* The peer stopped first: end our endpoints now. */
-        c->state = CONN_STOPPING;
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        conn_enter(c, CONN_STOPPING);
+        LIST_FOREACH(by_conn, t, c->owner.sessions) {
                 if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
                         continue;
                 const OwStopSession *info = NULL;
@@ -931,46 +930,34 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
 /* --- Fetch-Session ----------------------------------------------------- */
 
 /* The store's answer goes through the engine, which seals each part. */
-static int sink_ack(void *userdata, const OwFetchAck *ack) {
-        Conn *c = userdata;
-        return ow_engine_send_fetch_ack(c->io.engine, ack);
+static int conn_fetch_put(void *userdata, const FetchPart *part) {
+        OwEngine *e = ((Conn *) userdata)->io.engine;
+
+        switch (part->type) {
+        case FETCH_PART_ACK:
+                return ow_engine_send_fetch_ack(e, part->ack);
+        case FETCH_PART_REQUEST:
+                return ow_engine_send_fetch_request(e, part->request);
+        case FETCH_PART_SKIPS:
+                return ow_engine_send_fetch_skips(e, part->skips, part->n);
+        case FETCH_PART_RECORDS:
+                return ow_engine_send_fetch_records(e, part->records, part->n);
+        }
+        assert_not_reached();
 }
 
-static int sink_request(void *userdata, const OwSessionRequest *req) {
-        Conn *c = userdata;
-        return ow_engine_send_fetch_request(c->io.engine, req);
-}
-
-static int sink_skips(void *userdata, const OwSkipRange *skips, uint32_t n) {
-        Conn *c = userdata;
-        return ow_engine_send_fetch_skips(c->io.engine, skips, n);
-}
-
-static int sink_records(void *userdata, const OwRecord *recs, uint32_t n) {
-        Conn *c = userdata;
-        return ow_engine_send_fetch_records(c->io.engine, recs, n);
-}
-
-static uint32_t sink_records_left(void *userdata) {
-        Conn *c = userdata;
-        return ow_engine_fetch_records_left(c->io.engine);
+static uint32_t conn_fetch_records_left(void *userdata) {
+        return ow_engine_fetch_records_left(((Conn *) userdata)->io.engine);
 }
 
 static FetchSink conn_fetch_sink(Conn *c) {
-        return (FetchSink){
-                .ack = sink_ack,
-                .request = sink_request,
-                .skips = sink_skips,
-                .records = sink_records,
-                .records_left = sink_records_left,
-                .userdata = c,
-        };
+        return (FetchSink){ .put = conn_fetch_put, .records_left = conn_fetch_records_left, .userdata = c };
 }
 
 /* Answer f (the store), then delete_on_fetch (the policy's). */
 static int conn_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
         Server *s = c->server;
-        FetchRequester who = { .peer_str = c->peer_str, .fields = conn_log_fields(c, NULL) };
+        FetchRequester who = { .peer_str = c->owner.peer_str, .fields = conn_log_fields(c, NULL) };
         FetchSink sink = conn_fetch_sink(c);
         TestSession *live = server_find_session(s, &f->sid);
         bool whole = false;
@@ -997,7 +984,7 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
         conn_arm_control_timeout(c);
         if (ev->error == -OW_ERR_RANGE) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Fetch-Session from %s with Begin > End",
-                         c->peer_str);
+                         c->owner.peer_str);
                 r = conn_sent(c, ow_engine_send_fetch_ack(c->io.engine,
                                                           &(OwFetchAck){ .accept = OW_ACCEPT_UNSUPPORTED }));
                 return r < 0 ? conn_fail(c, r, "cannot send Fetch-Ack") : 1;
@@ -1017,7 +1004,7 @@ static int handle_fetch_session(Conn *c, const OwEvent *ev) {
                 log_full(LOG_INFO, 0, &lf,
                          "Whole-session fetch of %s by %s: the session is still running; waiting up to "
                          "%.1f s for it to end",
-                         hex, c->peer_str,
+                         hex, c->owner.peer_str,
                          (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / USEC_PER_SEC);
                 return 0;
         }

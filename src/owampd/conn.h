@@ -33,30 +33,17 @@ struct Conn {
         sd_event_source *io_source;
         uint32_t io_events; /* what io_source waits for (EPOLLET always) */
         sd_event_source *timer_source;
-        sd_event_source *session_source; /* defer: a session changed (conn_session_event()) */
+        sd_event_source *session_source; /* defer: a session changed (on_session_changed()) */
         ConnState state;
 
-        SockAddr peer, local;
-        char peer_str[SOCKADDR_STR_MAX];
-        char peer_addr_str[SOCKADDR_STR_MAX];
+        /* Who it is (peer, local, mode, key id, keys, class) and its
+         * sessions, as its sessions see them (session.h). */
+        SessionOwner owner;
 
         uint32_t modes_offered;
-        OwMode mode;
-        char keyid[OW_KEYID_SIZE + 1];
-        OwControlKeys keys; /* modes A and E: the control session keys, from the engine */
-        char *class_name; /* policy class the connection was admitted under */
         uint64_t policy_generation;
 
-        /* Start-Sessions came: its sessions wait in turn with those of
-         * other connections to be launched (session.c). */
-        LIST_FIELDS(Conn, starting);
-        bool in_starting;                 /* on Server.starting */
-        TestSession *start_next;          /* its next session to launch */
-
-        LIST_HEAD(TestSession, sessions); /* of the current batch */
-        unsigned n_sessions;
         unsigned n_started; /* workers of the batch being started that are ready: each new one re-arms the deadline */
-        unsigned n_accepted; /* sessions accepted on this connection so far (test_sessions) */
         bool our_stop_sent;
         bool peer_stop_received;
         uint8_t peer_stop_accept;

@@ -85,6 +85,19 @@ typedef struct ScanResult {
         unsigned ignored;
 } ScanResult;
 
+/* Room for one more entry in an index of n. */
+static int files_reserve(StoredFile **files, size_t n, size_t *allocated) {
+        if (n < *allocated)
+                return 0;
+        size_t k = *allocated ? 2 * *allocated : 64;
+        StoredFile *grown = reallocarray(*files, k, sizeof(*grown));
+        if (!grown)
+                return -ENOMEM;
+        *files = grown;
+        *allocated = k;
+        return 0;
+}
+
 static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uint64_t size) {
         for (size_t i = 0; i < r->n; i++)
                 if (ow_sid_equal(&r->files[i].sid, sid)) {
@@ -94,14 +107,8 @@ static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uin
                                 ow_sid_to_hex(sid, hex), r->files[i].class_path, class_path);
                         return 0;
                 }
-        if (r->n == r->allocated) {
-                size_t k = r->allocated ? 2 * r->allocated : 64;
-                StoredFile *n = reallocarray(r->files, k, sizeof(*n));
-                if (!n)
-                        return -ENOMEM;
-                r->files = n;
-                r->allocated = k;
-        }
+        if (files_reserve(&r->files, r->n, &r->allocated) < 0)
+                return -ENOMEM;
         char *p = strdup(class_path);
         if (!p)
                 return -ENOMEM;
@@ -279,14 +286,8 @@ int datastore_create(TestSession *t) {
         t->data_path = datastore_path(s, t->class_path, &t->sid);
         if (!t->data_path)
                 return -ENOMEM;
-        if (s->n_files == s->n_files_allocated) {
-                size_t k = s->n_files_allocated ? 2 * s->n_files_allocated : 64;
-                StoredFile *n = reallocarray(s->files, k, sizeof(*n));
-                if (!n)
-                        return -ENOMEM;
-                s->files = n;
-                s->n_files_allocated = k;
-        }
+        if (files_reserve(&s->files, s->n_files, &s->n_files_allocated) < 0)
+                return -ENOMEM;
         _cleanup_free_ char *class_path = strdup(t->class_path);
         if (!class_path)
                 return -ENOMEM;
@@ -537,14 +538,15 @@ int datastore_fetch_more(FetchStream *fs, const FetchSink *sink) {
         k = fetch_stream_take(fs, recs, MIN(left, FETCH_STREAM_BATCH));
         if (k == 0 && left > 0)
                 return -EIO; /* fewer records than counted: the file changed under us */
-        r = sink->records(sink->userdata, recs, k);
+        r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_RECORDS, .records = recs, .n = k });
         if (r < 0)
                 return r;
         return sink->records_left(sink->userdata) == 0;
 }
 
 static int fetch_refuse(const FetchSink *sink, OwAccept accept) {
-        return sink->ack(sink->userdata, &(OwFetchAck){ .accept = accept });
+        return sink->put(sink->userdata,
+                         &(FetchPart){ .type = FETCH_PART_ACK, .ack = &(OwFetchAck){ .accept = accept } });
 }
 
 int datastore_fetch(Server *s, const OwFetchSession *f, bool running, uint64_t waited_usec,
@@ -665,11 +667,11 @@ int datastore_fetch(Server *s, const OwFetchSession *f, bool running, uint64_t w
                 .n_skip_ranges = n_skips,
                 .n_records = n,
         };
-        r = sink->ack(sink->userdata, &ack);
+        r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_ACK, .ack = &ack });
         if (r >= 0)
-                r = sink->request(sink->userdata, &file.request);
+                r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_REQUEST, .request = &file.request });
         if (r >= 0)
-                r = sink->skips(sink->userdata, sk, n_skips);
+                r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_SKIPS, .skips = sk, .n = n_skips });
         if (r < 0)
                 return r;
 

@@ -23,13 +23,30 @@ struct StoredFile {
         TestSession *writer; /* the receive session still writing it, or NULL */
 };
 
-/* Where a Fetch-Session answer goes, part by part (conn.c: the
- * connection's control engine, which seals each part). */
+/* One part of a Fetch-Session answer, in the order they go out (RFC 4656
+ * 3.8): the Fetch-Ack, then, when it accepts, the stored request, the
+ * skip ranges and the records, in as many RECORDS parts as the store
+ * likes. */
+typedef enum FetchPartType {
+        FETCH_PART_ACK,
+        FETCH_PART_REQUEST,
+        FETCH_PART_SKIPS,
+        FETCH_PART_RECORDS,
+} FetchPartType;
+
+typedef struct FetchPart {
+        FetchPartType type;
+        const OwFetchAck *ack;            /* ACK */
+        const OwSessionRequest *request;  /* REQUEST */
+        const OwSkipRange *skips;         /* SKIPS */
+        const OwRecord *records;          /* RECORDS */
+        uint32_t n;                       /* SKIPS, RECORDS */
+} FetchPart;
+
+/* Where a Fetch-Session answer goes (conn.c: the connection's control
+ * engine, which seals each part). */
 typedef struct FetchSink {
-        int (*ack)(void *userdata, const OwFetchAck *ack);
-        int (*request)(void *userdata, const OwSessionRequest *req);
-        int (*skips)(void *userdata, const OwSkipRange *skips, uint32_t n);
-        int (*records)(void *userdata, const OwRecord *recs, uint32_t n);
+        int (*put)(void *userdata, const FetchPart *part);
         uint32_t (*records_left)(void *userdata); /* announced in the Fetch-Ack, not yet given */
         void *userdata;
 } FetchSink;

@@ -44,13 +44,7 @@ struct FetchWait {
 };
 
 int fetch_wait_interval_from_env(uint64_t *ret_usec) {
-        int64_t nsec;
-        int r = env_seconds_nsec("OWAMP_DEBUG_FETCH_WAIT", 0.001, 60, FETCH_WAIT_FIRST_USEC * NSEC_PER_USEC,
-                                 &nsec);
-        if (r < 0)
-                return r;
-        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
-        return 0;
+        return server_env_seconds_usec("OWAMP_DEBUG_FETCH_WAIT", 0.001, 60, FETCH_WAIT_FIRST_USEC, ret_usec);
 }
 
 uint64_t fetch_wait_total_usec(uint64_t first_usec) {

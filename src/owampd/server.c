@@ -48,6 +48,15 @@ uint64_t server_monotonic_usec(const Server *s) {
         return now;
 }
 
+int server_env_seconds_usec(const char *name, double min, double max, uint64_t dflt_usec, uint64_t *ret_usec) {
+        int64_t nsec;
+        int r = env_seconds_nsec(name, min, max, (int64_t) (dflt_usec * NSEC_PER_USEC), &nsec);
+        if (r < 0)
+                return r;
+        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
+        return 0;
+}
+
 TestSession *server_find_session(Server *s, const OwSid *sid) {
         TestSession *t;
         LIST_FOREACH(all, t, s->all_sessions)

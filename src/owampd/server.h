@@ -47,6 +47,7 @@
 typedef struct Server Server;
 typedef struct Conn Conn;
 typedef struct TestSession TestSession;
+typedef struct SessionOwner SessionOwner;
 typedef struct Policy Policy;
 typedef struct StoredFile StoredFile;
 typedef struct Guard Guard;
@@ -63,7 +64,7 @@ struct Server {
         unsigned n_sessions_running;
         /* Connections whose sessions wait to be launched, a few per turn
          * of the event loop, one connection after the other (session.c). */
-        LIST_HEAD(Conn, starting);
+        LIST_HEAD(SessionOwner, starting);
         sd_event_source *start_source; /* a due timer while some wait: the next batch */
         bool launcher_busy;            /* its last start was -EBUSY (said once, at debug level) */
 
@@ -138,6 +139,10 @@ OwTimestamp server_now(const Server *s);
 /* CLOCK_MONOTONIC of the event loop's current iteration, in microseconds. */
 uint64_t server_monotonic_usec(const Server *s);
 void server_update_status(Server *s);
+/* A debug setting: environment variable name as seconds from min to max,
+ * in microseconds; dflt_usec when unset or empty, -EINVAL (and *ret_usec
+ * untouched) when malformed (env_seconds_nsec()). */
+int server_env_seconds_usec(const char *name, double min, double max, uint64_t dflt_usec, uint64_t *ret_usec);
 /* The live session of sid, on any connection, or NULL. */
 TestSession *server_find_session(Server *s, const OwSid *sid);
 

@@ -4,6 +4,8 @@
 /* Test sessions on the server side (session.c). */
 
 #include "endpoint.h"
+#include "net.h"
+#include "ow-control.h"
 #include "ow-crypto.h"
 #include "ow-owp.h"
 #include "ow-sid.h"
@@ -13,6 +15,39 @@
 #include "worker-ipc.h"
 
 typedef void (*SessionChangedFn)(void *userdata);
+
+/* A session's owner, the control connection that asked for it
+ * (Conn.owner): who it is, for the policy and for the lines about its
+ * sessions; its sessions, one batch at a time; its turn in the start
+ * queue; and how its sessions tell it of a change. The owner fills in who
+ * it is; session.c keeps the rest. */
+typedef struct SessionOwner {
+        Server *server;
+        SockAddr peer, local; /* unmapped */
+        char peer_str[SOCKADDR_STR_MAX];
+        char peer_addr_str[SOCKADDR_STR_MAX];
+        OwMode mode;                   /* once the set-up is done */
+        char keyid[OW_KEYID_SIZE + 1]; /* empty in open mode */
+        OwControlKeys keys;            /* modes A and E: the control session keys, from the engine */
+        char *class_name;              /* policy class the connection was admitted under */
+        unsigned n_accepted;           /* sessions accepted so far (test_sessions) */
+
+        LIST_HEAD(TestSession, sessions); /* of the current batch */
+        unsigned n_sessions;
+
+        /* Start-Sessions came: its sessions wait in turn with those of
+         * other owners to be launched. */
+        LIST_FIELDS(SessionOwner, starting);
+        bool in_starting;        /* on Server.starting */
+        bool starting;           /* it waits for its batch to start (session_queue_start() to its end) */
+        TestSession *start_next; /* its next session to launch */
+
+        SessionChangedFn changed; /* a session's state changed: from its worker's callbacks */
+        void *userdata;
+} SessionOwner;
+
+/* Its fields for a journal line: peer, mode, key id. */
+LogFields session_owner_log_fields(const SessionOwner *o, const char *message_id);
 
 typedef enum SessionState {
         SESSION_REQUESTED, /* accepted, socket bound, not started */
@@ -25,12 +60,11 @@ typedef enum SessionState {
 
 struct TestSession {
         Server *server;
-        Conn *conn; /* its owner: the batch it is in (by_conn), the names its lines carry */
-        /* How it reports to its owner: a change of state (ready, done,
-         * failed), from the worker's callbacks; the owner acts on it from
-         * an event of its own. */
-        SessionChangedFn changed;
-        void *changed_userdata;
+        /* Its owner: the batch it is in (by_conn), the names its lines
+         * carry; it reports each change of state (ready, done, failed)
+         * through owner->changed(), and the owner acts on it from an event
+         * of its own. NULL once refused. */
+        SessionOwner *owner;
         LIST_FIELDS(TestSession, by_conn);
         LIST_FIELDS(TestSession, all);
 
@@ -62,17 +96,16 @@ struct TestSession {
         bool data_stored; /* its file is in the server's index, charged as reserved */
 };
 
-/* A Request-Session on c: admitted (policy), bound, its file created, and
- * on c's list; changed() is called on each change of its state. Logs its
- * refusals; *ret_accept says how to answer. */
-int session_new(Conn *c, const OwSessionRequest *req, SessionChangedFn changed, void *userdata,
-                OwAccept *ret_accept, TestSession **ret);
+/* A Request-Session of o's: admitted (policy), bound, its file created,
+ * and in o's batch; o->changed() is called on each change of its state.
+ * Logs its refusals; *ret_accept says how to answer. */
+int session_new(SessionOwner *o, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret);
 TestSession *session_free(TestSession *t);
 /* Start-Sessions: launch the connection's sessions' workers from the
  * event loop, a few at a time, taking turns with other connections; each
  * READY, or a failure, comes as the session's changed(). */
-int session_queue_start(Conn *c);
-void session_queue_forget(Conn *c); /* the connection goes away, or stops waiting */
+int session_queue_start(SessionOwner *o);
+void session_queue_forget(SessionOwner *o); /* the owner goes away, or stops waiting */
 void session_queue_done(Server *s);
 int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno);
 int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp stop_time);
@@ -86,4 +119,4 @@ void session_limit_update(Server *s);
 unsigned session_limit_held(Server *s);
 /* A Request-Session would go past maxtestsessions: count it and log the
  * first of a run of such refusals (the caller answers Accept 5). */
-bool session_limit_refuse(Conn *c);
+bool session_limit_refuse(SessionOwner *o);
