@@ -149,8 +149,8 @@ START_TEST(test_setup_then_peer_closes) {
         client_setup_open(&cl);
         Conn *c = srv.conns;
         ck_assert_ptr_nonnull(c);
-        ck_assert_int_eq(c->state, CONN_IDLE);
-        ck_assert_int_eq(c->owner.mode, OW_MODE_OPEN);
+        ck_assert_int_eq(conn_state(c), CONN_IDLE);
+        ck_assert_int_eq(conn_owner(c)->mode, OW_MODE_OPEN);
 
         /* The peer goes away: the connection closes in its own callback;
          * out of the counts at once, freed by the server a turn later. */
@@ -158,7 +158,7 @@ START_TEST(test_setup_then_peer_closes) {
         for (unsigned i = 0; i < MAX_STEPS && !srv.closing; i++)
                 step(NULL);
         ck_assert_ptr_eq(srv.closing, c);
-        ck_assert_int_eq(c->state, CONN_CLOSED);
+        ck_assert_int_eq(conn_state(c), CONN_CLOSED);
         ck_assert_uint_eq(srv.n_conns, 0);
         ck_assert_ptr_null(srv.conns);
         step(NULL);
@@ -200,7 +200,7 @@ START_TEST(test_maxcontrolsessions) {
         settle();
         ck_assert_uint_eq(srv.n_conns, 1);
         ck_assert_ptr_nonnull(srv.conns);
-        ck_assert_int_eq(srv.conns->state, CONN_IDLE);
+        ck_assert_int_eq(conn_state(srv.conns), CONN_IDLE);
         client_close(&b);
         client_close(&a);
 }
@@ -278,7 +278,7 @@ START_TEST(test_fetch) {
         }
         ck_assert(got_ack && got_skips);
         ck_assert_uint_eq(n_records, file.n_records);
-        ck_assert_ptr_null(srv.conns->fetch_stream);
+        ck_assert(!conn_fetch_streaming(srv.conns));
         /* The file stays: no policy says delete_on_fetch. */
         ck_assert_ptr_nonnull(datastore_find(&srv, &sid));
         client_close(&cl);

@@ -44,6 +44,45 @@
 #include "random-util.h"
 #include "units.h"
 
+struct Conn {
+        Server *server;
+        LIST_FIELDS(Conn, conns);
+        LIST_FIELDS(Conn, closing); /* on Server.closing once CONN_CLOSED */
+
+        int fd;
+        CtrlIO io; /* the socket and the control engine (all the protocol) */
+        sd_event_source *io_source;
+        uint32_t io_events; /* what io_source waits for (EPOLLET always) */
+        sd_event_source *timer_source;
+        sd_event_source *session_source; /* defer: a session changed (on_session_changed()) */
+        ConnState state;
+
+        /* Who it is (peer, local, mode, key id, keys, class) and its
+         * sessions, as its sessions see them (session.h). */
+        SessionOwner owner;
+
+        uint32_t modes_offered;
+        uint64_t policy_generation;
+
+        unsigned n_started; /* workers of the batch being started that are ready: each new one re-arms the deadline */
+        bool our_stop_sent;
+        bool peer_stop_received;
+        uint8_t peer_stop_accept;
+        OwTimestamp peer_stop_time;
+        OwStopSessions peer_stop;
+        bool any_failure;
+        bool stopping_for_failure; /* a session failed mid-test: the others were told to stop */
+
+        /* Limits against hostile clients (guard.c). */
+        bool guarded;            /* counted against its source's connections */
+        bool auth_backoff;       /* its source was in a back-off at the greeting */
+        bool quiet_close;        /* refused with a line counted, not logged: its close at debug level */
+        uint64_t setup_deadline; /* CLOCK_MONOTONIC usec: set-up and first command by then; 0: done */
+
+        FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
+        FetchWait *fetch_wait; /* a whole-session fetch waiting for its session to end; reads nothing else */
+};
+
 #define STARTING_TIMEOUT_USEC (30 * USEC_PER_SEC) /* without progress: each worker ready re-arms it */
 #define CLOSING_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define GUARD_GRACE_USEC USEC_PER_MINUTE
@@ -57,6 +96,18 @@ static void on_session_changed(void *userdata);
 
 int start_timeout_from_env(uint64_t *ret_usec) {
         return server_env_seconds_usec("OWAMP_DEBUG_START_TIMEOUT", 0.1, 600, STARTING_TIMEOUT_USEC, ret_usec);
+}
+
+ConnState conn_state(const Conn *c) {
+        return c->state;
+}
+
+const SessionOwner *conn_owner(const Conn *c) {
+        return &c->owner;
+}
+
+bool conn_fetch_streaming(const Conn *c) {
+        return c->fetch_stream;
 }
 
 LogFields conn_log_fields(const Conn *c, const char *message_id) {

@@ -23,44 +23,12 @@ typedef enum ConnState {
         CONN_CLOSED,     /* closed: on Server.closing, freed from the event loop */
 } ConnState;
 
-struct Conn {
-        Server *server;
-        LIST_FIELDS(Conn, conns);
-        LIST_FIELDS(Conn, closing); /* on Server.closing once CONN_CLOSED */
+/* What a connection shows of itself (the struct is conn.c's). */
+ConnState conn_state(const Conn *c);
+const SessionOwner *conn_owner(const Conn *c);
+/* A fetch answer's records are still being produced as the socket takes them. */
+bool conn_fetch_streaming(const Conn *c);
 
-        int fd;
-        CtrlIO io; /* the socket and the control engine (all the protocol) */
-        sd_event_source *io_source;
-        uint32_t io_events; /* what io_source waits for (EPOLLET always) */
-        sd_event_source *timer_source;
-        sd_event_source *session_source; /* defer: a session changed (on_session_changed()) */
-        ConnState state;
-
-        /* Who it is (peer, local, mode, key id, keys, class) and its
-         * sessions, as its sessions see them (session.h). */
-        SessionOwner owner;
-
-        uint32_t modes_offered;
-        uint64_t policy_generation;
-
-        unsigned n_started; /* workers of the batch being started that are ready: each new one re-arms the deadline */
-        bool our_stop_sent;
-        bool peer_stop_received;
-        uint8_t peer_stop_accept;
-        OwTimestamp peer_stop_time;
-        OwStopSessions peer_stop;
-        bool any_failure;
-        bool stopping_for_failure; /* a session failed mid-test: the others were told to stop */
-
-        /* Limits against hostile clients (guard.c). */
-        bool guarded;            /* counted against its source's connections */
-        bool auth_backoff;       /* its source was in a back-off at the greeting */
-        bool quiet_close;        /* refused with a line counted, not logged: its close at debug level */
-        uint64_t setup_deadline; /* CLOCK_MONOTONIC usec: set-up and first command by then; 0: done */
-
-        FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
-        FetchWait *fetch_wait; /* a whole-session fetch waiting for its session to end; reads nothing else */
-};
 
 /* A new connection on fd (taken) from peer: greeted, or refused. */
 int conn_new(Server *s, int fd, const SockAddr *peer);
