@@ -39,12 +39,15 @@
 #define STEP_USEC (20 * USEC_PER_MSEC)
 #define MAX_STEPS 500
 
-static char dir[] = "/tmp/test-owampd-conn-XXXXXX";
+#define DIR_TEMPLATE "/tmp/test-owampd-conn-XXXXXX"
+static char dir[sizeof(DIR_TEMPLATE)];
 static Server srv;
 static sd_event *event;
 static int listen_fd = -1;
 
 static void setup(void) {
+        /* A new one for each test: CK_FORK=no runs them all in one process. */
+        memcpy(dir, DIR_TEMPLATE, sizeof(dir));
         ck_assert_ptr_nonnull(mkdtemp(dir));
         log_setup("test-owampd-conn", LOG_TARGET_NONE, 0, false, LOG_DEBUG);
         ck_assert_int_ge(sd_event_new(&event), 0);

@@ -21,7 +21,8 @@
 #include "policy.h"
 #include "testutil.h"
 
-static char dir[] = "/tmp/test-owampd-policy-XXXXXX";
+#define DIR_TEMPLATE "/tmp/test-owampd-policy-XXXXXX"
+static char dir[sizeof(DIR_TEMPLATE)];
 
 static void write_file(const char *name, const char *text, mode_t mode) {
         char path[512];
@@ -43,6 +44,8 @@ static void remove_files(void) {
 }
 
 static void setup(void) {
+        /* A new one for each test: CK_FORK=no runs them all in one process. */
+        memcpy(dir, DIR_TEMPLATE, sizeof(dir));
         ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
