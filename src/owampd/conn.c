@@ -230,7 +230,6 @@ static void conn_detach(Conn *c) {
         }
         LIST_REMOVE(conns, s->conns, c);
         s->n_conns--;
-        server_update_status(s);
 }
 
 /* A whole-session fetch waiting elsewhere looks again (a session ended). */
@@ -290,6 +289,8 @@ Conn *conn_free(Conn *c) {
         ow_stop_sessions_done(&c->peer_stop);
         free(c->owner.class_name);
         free(c);
+        /* STATUS= once its sessions are gone too. */
+        server_update_status(s);
         if (had_sessions)
                 fetch_waits_kick(s); /* their sessions are over (abandoned) */
         return NULL;
