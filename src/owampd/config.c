@@ -3,8 +3,7 @@
 /*
  * owampd's configuration: owampd.conf (or perfSONAR 5.x's
  * owamp-server.conf), the drop-ins in owampd.conf.d/, the command line over
- * both; and the reload that reads them again together with owampd.limits
- * and owampd.pfs, all or nothing.
+ * both. The server applies them and reloads them (server.c).
  */
 
 #include <errno.h>
@@ -13,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
-#include "owampd.h"
+#include "file-util.h"
+#include "log.h"
+#include "macro.h"
+#include "owampd-config.h"
 #include "ow-error.h"
-#include "policy.h"
-#include "units.h"
 
 /* On error, err gets "file:line: reason". */
 static int config_load_file(OwConf *conf, const char *path, bool required, char *err, size_t err_size) {
@@ -38,8 +38,25 @@ static int config_load_file(OwConf *conf, const char *path, bool required, char 
         return r;
 }
 
+char *config_file_path(const char *confdir, const char *ext) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/owampd.%s", confdir, ext) < 0)
+                return NULL;
+        if (access(p, F_OK) == 0)
+                return p;
+        free(p);
+        if (asprintf(&p, "%s/owamp-server.%s", confdir, ext) < 0)
+                return NULL;
+        if (access(p, F_OK) == 0)
+                return p;
+        free(p);
+        if (asprintf(&p, "%s/owampd.%s", confdir, ext) < 0)
+                return NULL;
+        return p;
+}
+
 int config_load(const char *confdir, const OwConf *cli, OwConf **ret, char *err, size_t err_size) {
-        _cleanup_free_ char *path = policy_config_path(confdir, "conf");
+        _cleanup_free_ char *path = config_file_path(confdir, "conf");
         _cleanup_free_ char *pattern = NULL;
         OwConf *conf = NULL;
         glob_t g = {};
@@ -67,8 +84,7 @@ int config_load(const char *confdir, const OwConf *cli, OwConf **ret, char *err,
         return 0;
 }
 
-/* loglevel (the reference's names) and verbose, as a syslog priority. */
-static int conf_log_priority(const OwConf *conf) {
+int config_log_priority(const OwConf *conf) {
         int p;
         switch (conf->loglevel) {
         case OW_LOG_NONE:
@@ -90,40 +106,12 @@ static int conf_log_priority(const OwConf *conf) {
         return conf->verbose ? LOG_DEBUG : p;
 }
 
-void config_apply(Server *s, const OwConf *conf) {
-        s->verbose = conf->verbose;
-        s->modes = conf->authmode;
-        s->port_low = conf->testports.low;
-        s->port_high = conf->testports.high;
-        s->pbkdf2_count = conf->pbkdf2_count;
-        s->control_timeout_usec = (uint64_t) conf->controltimeout_sec * 1000000;
-        s->enddelay_nsec = ow_duration_to_nsec(conf->enddelay);
-        s->max_control_sessions = conf->maxcontrolsessions;
-        s->max_test_sessions_conf = conf->maxtestsessions;
-        s->diskfudge = conf->diskfudge;
-        /* The parser bounds it to 1.0 .. 10.0. */
-        s->diskfudge_permille = (uint32_t) (conf->diskfudge * 1000.0 + 0.5);
-        s->dieby_sec = conf->dieby_sec;
-        s->setup_timeout_usec = (uint64_t) conf->setuptimeout_sec * USEC_PER_SEC;
-        s->max_conns_per_addr = conf->maxcontrolsessionsperaddr;
-        s->max_auth_failures = conf->maxauthfailures;
-        s->auth_fail_window_usec = (uint64_t) conf->authfailwindow_sec * USEC_PER_SEC;
-        s->auth_backoff_usec = (uint64_t) conf->authbackoff_sec * USEC_PER_SEC;
-        log_set_max_priority(conf_log_priority(conf));
-        log_set_facility(conf->facility);
-        log_set_location(conf->loglocation);
-}
-
-int config_log_priority(const OwConf *conf) {
-        return conf_log_priority(conf);
-}
-
 static bool str_changed(const char *a, const char *b) {
         return (a == NULL) != (b == NULL) || (a && !streq(a, b));
 }
 
 /* Settings that the running process cannot take over: say so, keep them. */
-static void warn_restart_only(const OwConf *old, const OwConf *new) {
+void config_warn_restart_only(const OwConf *old, const OwConf *new) {
         static const struct {
                 OwConfKey key;
         } keys[] = { { OW_CONF_USER },           { OW_CONF_GROUP },   { OW_CONF_DATADIR },
@@ -160,46 +148,4 @@ static void warn_restart_only(const OwConf *old, const OwConf *new) {
                         log_notice("%s changed in the configuration; it takes effect when owampd restarts",
                                    ow_conf_key_to_string(keys[i].key));
         }
-}
-
-int server_reload(Server *s) {
-        _cleanup_(policy_unrefp) Policy *p = NULL;
-        OwConf *conf = NULL;
-        char err[512];
-        int r;
-
-        r = config_load(s->confdir, s->cli, &conf, err, sizeof(err));
-        if (r >= 0)
-                r = policy_load(s->confdir, conf->allowinsecurepfs, &p, err, sizeof(err));
-        if (r < 0) {
-                ow_conf_free(conf);
-                log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR },
-                         "Reload failed: %s (keeping the previous configuration and policy)", err);
-                return r;
-        }
-
-        warn_restart_only(s->conf, conf);
-        /* The restart-only settings stay as they were, so a later reload
-         * compares against what really runs. */
-        OwConf *keep = s->conf;
-        free(conf->user);
-        free(conf->group);
-        free(conf->datadir);
-        free(conf->vardir);
-        conf->user = keep->user ? strdup(keep->user) : NULL;
-        conf->group = keep->group ? strdup(keep->group) : NULL;
-        conf->datadir = keep->datadir ? strdup(keep->datadir) : NULL;
-        conf->vardir = keep->vardir ? strdup(keep->vardir) : NULL;
-        conf->srcnode = keep->srcnode;
-        conf->rootfolly = keep->rootfolly;
-        conf->sessionlauncher = keep->sessionlauncher;
-
-        config_apply(s, conf);
-        session_limit_update(s);
-        ow_conf_free(s->conf);
-        s->conf = conf;
-        policy_install(s, TAKE_PTR(p), true);
-        /* Usage from what is really in the data directory now. */
-        (void) datastore_scan(s);
-        return 0;
 }

@@ -17,6 +17,12 @@
  * when) is the control engine's (ow-control-engine.h), behind c->io: this
  * file turns the engine's events into policy, sessions and fetches, and
  * answers through the engine. Only this file logs for a connection.
+ *
+ * A connection never frees itself: its callbacks close it (conn_close():
+ * logged, its event sources off, on the server's closing list) and the
+ * server frees it from an event of its own, once the callback that closed
+ * it has returned. Whatever called into a closed connection finds it in
+ * CONN_CLOSED and stops.
  */
 
 #include <errno.h>
@@ -31,9 +37,51 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "owampd.h"
+#include "conn.h"
+#include "guard.h"
 #include "ow-error.h"
+#include "policy.h"
+#include "random-util.h"
 #include "units.h"
+
+struct Conn {
+        Server *server;
+        LIST_FIELDS(Conn, conns);
+        LIST_FIELDS(Conn, closing); /* on Server.closing once CONN_CLOSED */
+
+        int fd;
+        CtrlIO io; /* the socket and the control engine (all the protocol) */
+        sd_event_source *io_source;
+        uint32_t io_events; /* what io_source waits for (EPOLLET always) */
+        sd_event_source *timer_source;
+        sd_event_source *session_source; /* defer: a session changed (on_session_changed()) */
+        ConnState state;
+
+        /* Who it is (peer, local, mode, key id, keys, class) and its
+         * sessions, as its sessions see them (session.h). */
+        SessionOwner owner;
+
+        uint32_t modes_offered;
+        uint64_t policy_generation;
+
+        unsigned n_started; /* workers of the batch being started that are ready: each new one re-arms the deadline */
+        bool our_stop_sent;
+        bool peer_stop_received;
+        uint8_t peer_stop_accept;
+        OwTimestamp peer_stop_time;
+        OwStopSessions peer_stop;
+        bool any_failure;
+        bool stopping_for_failure; /* a session failed mid-test: the others were told to stop */
+
+        /* Limits against hostile clients (guard.c). */
+        bool guarded;            /* counted against its source's connections */
+        bool auth_backoff;       /* its source was in a back-off at the greeting */
+        bool quiet_close;        /* refused with a line counted, not logged: its close at debug level */
+        uint64_t setup_deadline; /* CLOCK_MONOTONIC usec: set-up and first command by then; 0: done */
+
+        FetchStream *fetch_stream; /* the records of a fetch answer still to produce (datastore.c) */
+        FetchWait *fetch_wait; /* a whole-session fetch waiting for its session to end; reads nothing else */
+};
 
 #define STARTING_TIMEOUT_USEC (30 * USEC_PER_SEC) /* without progress: each worker ready re-arms it */
 #define CLOSING_TIMEOUT_USEC (5 * USEC_PER_SEC)
@@ -44,26 +92,38 @@ static int conn_process(Conn *c);
 static int conn_fetch_pump(Conn *c);
 static void conn_close(Conn *c);
 static int on_session_event(sd_event_source *src, void *userdata);
+static void on_session_changed(void *userdata);
 
 int start_timeout_from_env(uint64_t *ret_usec) {
-        int64_t nsec;
-        int r = env_seconds_nsec("OWAMP_DEBUG_START_TIMEOUT", 0.1, 600, STARTING_TIMEOUT_USEC * NSEC_PER_USEC,
-                                 &nsec);
-        if (r < 0)
-                return r;
-        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
-        return 0;
+        return server_env_seconds_usec("OWAMP_DEBUG_START_TIMEOUT", 0.1, 600, STARTING_TIMEOUT_USEC, ret_usec);
+}
+
+ConnState conn_state(const Conn *c) {
+        return c->state;
+}
+
+const SessionOwner *conn_owner(const Conn *c) {
+        return &c->owner;
+}
+
+bool conn_fetch_streaming(const Conn *c) {
+        return c->fetch_stream;
+}
+
+LogFields conn_log_fields(const Conn *c, const char *message_id) {
+        return session_owner_log_fields(&c->owner, message_id);
+}
+
+/* The state, and whether its batch waits to start (the start queue skips
+ * an owner that stopped waiting). */
+static void conn_enter(Conn *c, ConnState state) {
+        c->state = state;
+        c->owner.starting = state == CONN_STARTING;
 }
 
 void conn_log_internal(const char *file, int line, Conn *c, int priority, const char *message_id,
                        const char *fmt, ...) {
-        const char *mode = c->mode ? ow_mode_to_string(c->mode) : NULL;
-        LogFields f = {
-                .message_id = message_id,
-                .peer = c->peer_addr_str,
-                .mode = mode,
-                .keyid = c->keyid[0] ? c->keyid : NULL,
-        };
+        LogFields f = conn_log_fields(c, message_id);
         va_list ap;
         va_start(ap, fmt);
         log_internalv(file, line, priority, 0, &f, fmt, ap);
@@ -132,7 +192,7 @@ static int conn_sent(Conn *c, int r) {
 
 /* Send what is queued, then close. */
 static void conn_finish(Conn *c) {
-        c->state = CONN_CLOSING;
+        conn_enter(c, CONN_CLOSING);
         if (!ctrl_io_want_write(&c->io)) {
                 conn_close(c);
                 return;
@@ -141,25 +201,66 @@ static void conn_finish(Conn *c) {
         conn_arm_timer(c, CLOSING_TIMEOUT_USEC);
 }
 
-/* A protocol violation or an I/O error: log and drop the connection. */
+/* A protocol violation or an I/O error: log and drop the connection.
+ * Returns 0: nothing more is to be done with it. */
 static int conn_fail(Conn *c, int error, const char *what) {
         /* Before the set-up anyone can make us write this, as often as
          * they connect: rate-limited (guard.c). */
-        if (c->state != CONN_SETUP || guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->peer_str))
+        if (c->state != CONN_SETUP || guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->owner.peer_str))
                 conn_log(c, LOG_WARNING, MSGID_PROTOCOL_ERROR, "Closing connection from %s: %s: %s",
-                         c->peer_str, what, ow_strerror(error));
+                         c->owner.peer_str, what, ow_strerror(error));
         else
                 c->quiet_close = true;
         conn_close(c);
-        return -ECONNABORTED;
+        return 0;
 }
 
+static bool conn_closed(const Conn *c) {
+        return c->state == CONN_CLOSED;
+}
+
+/* Out of the server's count of connections (and its source's, guard.c)
+ * from the moment it closes. */
+static void conn_detach(Conn *c) {
+        Server *s = c->server;
+
+        if (c->guarded) {
+                guard_conn_closed(s, &c->owner.peer);
+                c->guarded = false;
+        }
+        LIST_REMOVE(conns, s->conns, c);
+        s->n_conns--;
+}
+
+/* A whole-session fetch waiting elsewhere looks again (a session ended). */
+static void fetch_waits_kick(Server *s) {
+        Conn *c;
+
+        LIST_FOREACH(conns, c, s->conns)
+                if (c->fetch_wait)
+                        fetch_wait_kick(c->fetch_wait);
+}
+
+/* Closed: logged, nothing of it runs any more, and the server frees it from
+ * the event loop (server.c), after the callback that closed it. */
 static void conn_close(Conn *c) {
+        Server *s = c->server;
+
+        if (conn_closed(c))
+                return;
         /* Refusals that are counted instead of logged close quietly too. */
         conn_log(c, c->quiet_close ? LOG_DEBUG : LOG_INFO, MSGID_CONNECTION_CLOSED,
-                 "Connection from %s closed (%" PRIu64 " octets in, %" PRIu64 " out)", c->peer_str,
+                 "Connection from %s closed (%" PRIu64 " octets in, %" PRIu64 " out)", c->owner.peer_str,
                  c->io.bytes_in, c->io.bytes_out);
-        conn_free(c);
+        conn_enter(c, CONN_CLOSED);
+        (void) sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_OFF);
+        c->fetch_wait = fetch_wait_free(c->fetch_wait);
+        session_queue_forget(&c->owner);
+        conn_detach(c);
+        LIST_PREPEND(closing, s->closing, c);
+        (void) sd_event_source_set_enabled(s->closing_source, SD_EVENT_ONESHOT);
 }
 
 Conn *conn_free(Conn *c) {
@@ -167,9 +268,13 @@ Conn *conn_free(Conn *c) {
                 return NULL;
         Server *s = c->server;
         TestSession *t, *n;
-        bool had_sessions = c->sessions != NULL;
-        session_queue_forget(c);
-        LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
+        bool had_sessions = c->owner.sessions != NULL;
+        if (conn_closed(c))
+                LIST_REMOVE(closing, s->closing, c);
+        else
+                conn_detach(c);
+        session_queue_forget(&c->owner);
+        LIST_FOREACH_SAFE(by_conn, t, n, c->owner.sessions) {
                 session_abandon(t);
                 session_free(t);
         }
@@ -180,14 +285,11 @@ Conn *conn_free(Conn *c) {
         datastore_fetch_stream_free(c->fetch_stream);
         ctrl_io_done(&c->io);
         safe_close(c->fd);
-        ow_wipe(&c->keys, sizeof(c->keys));
+        ow_wipe(&c->owner.keys, sizeof(c->owner.keys));
         ow_stop_sessions_done(&c->peer_stop);
-        free(c->class_name);
-        if (c->guarded)
-                guard_conn_closed(s, &c->peer);
-        LIST_REMOVE(conns, s->conns, c);
-        s->n_conns--;
+        free(c->owner.class_name);
         free(c);
+        /* STATUS= once its sessions are gone too. */
         server_update_status(s);
         if (had_sessions)
                 fetch_waits_kick(s); /* their sessions are over (abandoned) */
@@ -198,14 +300,17 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
         Conn *c = userdata;
         int r;
 
+        if (conn_closed(c))
+                return 0;
         if (revents & EPOLLOUT) {
                 r = ctrl_io_flush(&c->io);
                 if (r < 0)
-                        return conn_fail(c, r, "write failed"), 0;
+                        return conn_fail(c, r, "write failed");
+                bool was_closing = c->state == CONN_CLOSING;
                 r = conn_fetch_pump(c);
-                if (r == -ECONNABORTED)
-                        return 0; /* c is gone */
-                if (r == 0 && c->state == CONN_CLOSING) {
+                if (conn_closed(c))
+                        return 0;
+                if (r == 0 && was_closing && c->state == CONN_CLOSING) {
                         conn_close(c);
                         return 0;
                 }
@@ -220,13 +325,13 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
                         if (r == -EAGAIN)
                                 break;
                         if (r < 0)
-                                return conn_fail(c, r, "read failed"), 0;
+                                return conn_fail(c, r, "read failed");
                         if (r == 0)
                                 break;
                 }
-                r = conn_process(c);
-                if (r == -ECONNABORTED)
-                        return 0; /* c is gone */
+                (void) conn_process(c);
+                if (conn_closed(c) || c->state == CONN_CLOSING)
+                        return 0; /* closed, or closing: what is queued goes at EPOLLOUT */
                 if (c->io.eof && c->state != CONN_CLOSING) {
                         /* Anything the engine holds unconsumed is a message
                          * not finished (or one not read yet). */
@@ -237,21 +342,21 @@ static int on_conn_io(sd_event_source *src _unused_, int fd _unused_, uint32_t r
                                            : c->fetch_wait          ? "while its fetch waited"
                                                                     : NULL;
                         if (when && c->state == CONN_SETUP &&
-                            !guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->peer_str))
+                            !guard_log_allowed(c->server, GUARD_LOG_SETUP_ERROR, c->owner.peer_str))
                                 c->quiet_close = true;
                         else if (when)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
-                                         "Peer %s closed the connection %s", c->peer_str, when);
+                                         "Peer %s closed the connection %s", c->owner.peer_str, when);
                         conn_close(c);
                         return 0;
                 }
         }
-        r = conn_fetch_pump(c);
-        if (r == -ECONNABORTED)
+        (void) conn_fetch_pump(c);
+        if (conn_closed(c))
                 return 0;
         r = ctrl_io_flush(&c->io);
         if (r < 0)
-                return conn_fail(c, r, "write failed"), 0;
+                return conn_fail(c, r, "write failed");
         /* A connection waiting for its peer holds no buffers: thousands of
          * idle ones cost only their Conn and engine. */
         ow_engine_release_buffers(c->io.engine);
@@ -267,7 +372,7 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 break;
         case CONN_STARTING:
                 conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED, "Session workers for %s did not start in time",
-                         c->peer_str);
+                         c->owner.peer_str);
                 conn_close(c);
                 break;
         case CONN_TESTING:
@@ -275,8 +380,8 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 /* The guard: sessions ran far past their schedule. */
                 TestSession *t;
                 conn_log(c, LOG_WARNING, MSGID_PROTOCOL_ERROR,
-                         "Sessions of %s overran their schedule; stopping them", c->peer_str);
-                LIST_FOREACH(by_conn, t, c->sessions)
+                         "Sessions of %s overran their schedule; stopping them", c->owner.peer_str);
+                LIST_FOREACH(by_conn, t, c->owner.sessions)
                         if (t->state != SESSION_DONE && t->state != SESSION_FINISHED) {
                                 t->failed = true;
                                 endpoint_kill(t->endpoint);
@@ -287,12 +392,12 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 if (c->setup_deadline != 0 && server_monotonic_usec(c->server) >= c->setup_deadline) {
                         /* However busy the peer kept the connection: a
                          * slow one is as good as a silent one. */
-                        c->quiet_close = !guard_log_allowed(c->server, GUARD_LOG_SETUP_TIMEOUT, c->peer_str);
+                        c->quiet_close = !guard_log_allowed(c->server, GUARD_LOG_SETUP_TIMEOUT, c->owner.peer_str);
                         if (!c->quiet_close)
                                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                                          "Closing connection from %s: %s within setuptimeout (%" PRIu64
                                          " s) of the greeting",
-                                         c->peer_str,
+                                         c->owner.peer_str,
                                          c->state == CONN_SETUP ? "no complete Set-Up-Response"
                                                                 : "no command",
                                          c->server->setup_timeout_usec / USEC_PER_SEC);
@@ -302,7 +407,7 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_CLOSED,
                          "Control connection from %s timed out: no message for controltimeout (%" PRIu64
                          " s)",
-                         c->peer_str, c->server->control_timeout_usec / USEC_PER_SEC);
+                         c->owner.peer_str, c->server->control_timeout_usec / USEC_PER_SEC);
                 conn_close(c);
                 break;
         }
@@ -332,19 +437,22 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
                 return -ENOMEM;
         }
         c->server = s;
+        c->owner.server = s;
+        c->owner.changed = on_session_changed;
+        c->owner.userdata = c;
         c->fd = -1;
-        c->peer = from;
+        c->owner.peer = from;
         c->guarded = true;
-        memcpy(c->peer_str, from_str, sizeof(c->peer_str));
-        sockaddr_addr_str(&c->peer, c->peer_addr_str, sizeof(c->peer_addr_str));
-        socklen_t l = sizeof(c->local);
-        if (getsockname(fd, &c->local.sa, &l) < 0) {
+        memcpy(c->owner.peer_str, from_str, sizeof(c->owner.peer_str));
+        sockaddr_addr_str(&c->owner.peer, c->owner.peer_addr_str, sizeof(c->owner.peer_addr_str));
+        socklen_t l = sizeof(c->owner.local);
+        if (getsockname(fd, &c->owner.local.sa, &l) < 0) {
                 r = -errno;
                 guard_conn_closed(s, &from);
                 free(c);
                 return r;
         }
-        sockaddr_unmap_v4(&c->local);
+        sockaddr_unmap_v4(&c->owner.local);
         /* Small control messages must not wait for delayed ACKs (the
          * reference loses ~80 ms per connection to that). */
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -379,10 +487,10 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
          * 4656 3.1), and clients report it as a refusal, not a network
          * error. */
         bool too_many = s->max_control_sessions > 0 && s->n_conns > s->max_control_sessions;
-        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s, &c->peer);
+        c->modes_offered = too_many ? 0 : policy_modes_for_peer(s->policy, s->modes, &c->owner.peer);
         /* After too many failed authentications (guard.c): no
          * authenticated mode for a while; open mode if it is allowed. */
-        if (c->modes_offered & ~(uint32_t) OW_MODE_OPEN && guard_auth_backoff(s, &c->peer)) {
+        if (c->modes_offered & ~(uint32_t) OW_MODE_OPEN && guard_auth_backoff(s, &c->owner.peer)) {
                 c->auth_backoff = true;
                 c->modes_offered &= OW_MODE_OPEN;
         }
@@ -401,43 +509,43 @@ int conn_new(Server *s, int fd, const SockAddr *peer) {
 
         if (too_many) {
                 conn_log(c, LOG_WARNING, MSGID_CONNECTION_REFUSED,
-                         "Refusing connection from %s: maxcontrolsessions (%u) reached", c->peer_str,
+                         "Refusing connection from %s: maxcontrolsessions (%u) reached", c->owner.peer_str,
                          s->max_control_sessions);
                 conn_finish(c);
                 return 0;
         }
         if (c->modes_offered == 0 && c->auth_backoff) {
-                if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->peer_str))
+                if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->owner.peer_str))
                         conn_log(c, LOG_NOTICE, MSGID_AUTH_FAILURES,
                                  "Refusing connection from %s: its address is in a back-off after failed "
                                  "authentications",
-                                 c->peer_str);
+                                 c->owner.peer_str);
                 c->quiet_close = true;
                 conn_finish(c);
                 return 0;
         }
         if (c->modes_offered == 0) {
-                const char *cls = policy_class_for(s, &c->peer, NULL);
+                const char *cls = policy_class_for(s->policy, &c->owner.peer, NULL);
                 conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                          "Refusing connection from %s: no mode is allowed for this address (class %s has "
                          "allow_open_mode off, and authmode offers only open mode)",
-                         c->peer_str, cls ? cls : "-");
+                         c->owner.peer_str, cls ? cls : "-");
                 conn_finish(c);
                 return 0;
         }
         if ((s->modes & OW_MODE_OPEN) && !(c->modes_offered & OW_MODE_OPEN)) {
-                const char *cls = policy_class_for(s, &c->peer, NULL);
+                const char *cls = policy_class_for(s->policy, &c->owner.peer, NULL);
                 conn_log(c, LOG_INFO, NULL, "Not offering open mode to %s: class %s has allow_open_mode off",
-                         c->peer_str, cls ? cls : "-");
+                         c->owner.peer_str, cls ? cls : "-");
         }
-        c->state = CONN_SETUP;
+        conn_enter(c, CONN_SETUP);
         if (s->setup_timeout_usec > 0)
                 c->setup_deadline = server_monotonic_usec(s) + s->setup_timeout_usec;
         conn_arm_control_timeout(c);
         return 0;
 
 fail:
-        log_error_errno(r, "Cannot set up connection from %s: %m", c->peer_str);
+        log_error_errno(r, "Cannot set up connection from %s: %m", c->owner.peer_str);
         conn_free(c);
         return r;
 }
@@ -449,7 +557,7 @@ static int send_server_start(Conn *c, OwAccept accept) {
         int r;
 
         /* Open mode has no IV; the reference sends zeros there [CAP]. */
-        if (accept == OW_ACCEPT_OK && c->mode != OW_MODE_OPEN) {
+        if (accept == OW_ACCEPT_OK && c->owner.mode != OW_MODE_OPEN) {
                 r = random_bytes(iv, sizeof(iv));
                 if (r < 0)
                         return r;
@@ -461,40 +569,40 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
         Server *s = c->server;
         int r;
 
-        c->mode = sr->mode;
+        c->owner.mode = sr->mode;
         if (sr->mode != OW_MODE_OPEN)
-                memcpy(c->keyid, sr->keyid, sizeof(c->keyid));
+                memcpy(c->owner.keyid, sr->keyid, sizeof(c->owner.keyid));
 
         /* The reference lets a client pick a mode it was not offered
          * (PROTOCOL.md 3.2); we refuse it. */
         if (!(c->modes_offered & (uint32_t) sr->mode)) {
                 const char *cls = sr->mode == OW_MODE_OPEN && (s->modes & OW_MODE_OPEN)
-                                          ? policy_class_for(s, &c->peer, NULL)
+                                          ? policy_class_for(s->policy, &c->owner.peer, NULL)
                                           : NULL;
                 if (cls)
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
                                  "Refusing %s: open mode is not allowed for class %s (allow_open_mode off)",
-                                 c->peer_str, cls);
+                                 c->owner.peer_str, cls);
                 else if (c->auth_backoff) {
-                        if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->peer_str))
+                        if (guard_log_allowed(s, GUARD_LOG_BACKOFF, c->owner.peer_str))
                                 conn_log(c, LOG_NOTICE, MSGID_AUTH_FAILURES,
                                          "Refusing %s: mode %c was not offered: its address is in a back-off "
                                          "after failed authentications",
-                                         c->peer_str, ow_mode_to_char(sr->mode));
+                                         c->owner.peer_str, ow_mode_to_char(sr->mode));
                         c->quiet_close = true;
                 } else
                         conn_log(c, LOG_NOTICE, MSGID_CONNECTION_REFUSED,
-                                 "Refusing %s: mode %c was not offered (offered 0x%x)", c->peer_str,
+                                 "Refusing %s: mode %c was not offered (offered 0x%x)", c->owner.peer_str,
                                  ow_mode_to_char(sr->mode), c->modes_offered);
                 (void) send_server_start(c, OW_ACCEPT_FAILURE);
-                conn_finish(c); /* frees c at once if nothing could be queued */
-                return -ECONNABORTED;
+                conn_finish(c); /* closes c at once if nothing could be queued */
+                return 0;
         }
 
         if (sr->mode != OW_MODE_OPEN) {
                 _cleanup_free_ uint8_t *secret = NULL;
                 size_t secret_len = 0;
-                bool known = policy_lookup_key(s, sr->keyid, &secret, &secret_len) >= 0;
+                bool known = policy_lookup_key(s->policy, sr->keyid, &secret, &secret_len) >= 0;
 
                 /* Derive and decrypt even for an unknown identity, with a
                  * throw-away secret, so the answer takes the same time. */
@@ -506,25 +614,25 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
                 if (r < 0 || !known) {
                         /* The first of a window as itself; the others in
                          * one line per source and window (guard.c). */
-                        bool first = guard_auth_failed(s, &c->peer, sr->keyid);
+                        bool first = guard_auth_failed(s, &c->owner.peer, sr->keyid);
                         conn_log(c, first ? LOG_NOTICE : LOG_DEBUG, MSGID_CONNECTION_REFUSED,
-                                 "Refusing %s: authentication failed for key id '%s' (%s)", c->peer_str,
+                                 "Refusing %s: authentication failed for key id '%s' (%s)", c->owner.peer_str,
                                  sr->keyid, known ? "wrong passphrase" : "unknown key id");
                         c->quiet_close = !first;
                         (void) send_server_start(c, OW_ACCEPT_FAILURE);
-                        conn_finish(c); /* frees c at once if nothing could be queued */
-                        return -ECONNABORTED;
+                        conn_finish(c); /* closes c at once if nothing could be queued */
+                        return 0;
                 }
                 /* The test packets' keys are derived from these (session.c). */
-                c->keys = *ow_engine_keys(c->io.engine);
+                c->owner.keys = *ow_engine_keys(c->io.engine);
         }
 
-        const char *cls = policy_class_for(s, &c->peer, c->keyid[0] ? c->keyid : NULL);
-        free(c->class_name);
-        c->class_name = NULL;
+        const char *cls = policy_class_for(s->policy, &c->owner.peer, c->owner.keyid[0] ? c->owner.keyid : NULL);
+        free(c->owner.class_name);
+        c->owner.class_name = NULL;
         if (cls) {
-                c->class_name = strdup(cls);
-                if (!c->class_name)
+                c->owner.class_name = strdup(cls);
+                if (!c->owner.class_name)
                         return conn_fail(c, -ENOMEM, "cannot admit the connection");
         }
 
@@ -532,9 +640,9 @@ static int handle_setup_response(Conn *c, const OwSetupResponse *sr) {
         if (r < 0)
                 return conn_fail(c, r, "cannot send Server-Start");
         conn_log(c, LOG_INFO, MSGID_CONNECTION_ACCEPTED, "Accepted connection from %s, mode %s%s%s%s%s",
-                 c->peer_str, ow_mode_to_string(c->mode), c->keyid[0] ? ", key id " : "", c->keyid,
-                 c->class_name ? ", class " : "", c->class_name ? c->class_name : "");
-        c->state = CONN_IDLE;
+                 c->owner.peer_str, ow_mode_to_string(c->owner.mode), c->owner.keyid[0] ? ", key id " : "", c->owner.keyid,
+                 c->owner.class_name ? ", class " : "", c->owner.class_name ? c->owner.class_name : "");
+        conn_enter(c, CONN_IDLE);
         conn_arm_control_timeout(c);
         return 1;
 }
@@ -559,7 +667,7 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
             r == -OW_ERR_COUNT) {
                 /* We read the whole message, so we can answer instead of
                  * desynchronising as the reference does. */
-                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->peer_str,
+                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", c->owner.peer_str,
                          ow_strerror(r));
                 r = send_accept_session(c, OW_ACCEPT_UNSUPPORTED, 0, NULL);
                 return r < 0 ? conn_fail(c, r, "cannot send Accept-Session") : 1;
@@ -570,17 +678,17 @@ static int handle_request_session(Conn *c, OwEvent *ev) {
         const OwSessionRequest *req = &ev->request;
         OwAccept accept = OW_ACCEPT_OK;
         TestSession *t = NULL;
-        if (c->n_sessions >= MAX_SESSIONS_PER_CONN) {
+        if (c->owner.n_sessions >= MAX_SESSIONS_PER_CONN) {
                 conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: more than %u sessions on one connection", c->peer_str,
+                         "Refusing session from %s: more than %u sessions on one connection", c->owner.peer_str,
                          MAX_SESSIONS_PER_CONN);
                 accept = OW_ACCEPT_TEMP_RESOURCE;
-        } else if (session_limit_refuse(c)) {
+        } else if (session_limit_refuse(&c->owner)) {
                 /* maxtestsessions, every connection together: before
                  * anything is allocated, bound or created (no data file). */
                 accept = OW_ACCEPT_TEMP_RESOURCE;
         } else {
-                r = session_new(c, req, &accept, &t);
+                r = session_new(&c->owner, req, &accept, &t);
                 if (r < 0 && accept == OW_ACCEPT_OK)
                         accept = OW_ACCEPT_INTERNAL;
         }
@@ -605,7 +713,7 @@ static uint64_t guard_usec(Conn *c) {
          * session, plus its Timeout, enddelay and a minute of grace. */
         OwTimestamp now = server_now(c->server), end = now;
         TestSession *t;
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        LIST_FOREACH(by_conn, t, c->owner.sessions) {
                 OwTimestamp e = t->last_scheduled + t->req.timeout;
                 if (e > end)
                         end = e;
@@ -617,9 +725,9 @@ static uint64_t guard_usec(Conn *c) {
 static int handle_start_sessions(Conn *c) {
         int r;
 
-        if (c->n_sessions == 0) {
+        if (c->owner.n_sessions == 0) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Start-Sessions from %s without any session",
-                         c->peer_str);
+                         c->owner.peer_str);
                 r = send_start_ack(c, OW_ACCEPT_FAILURE);
                 return r < 0 ? conn_fail(c, r, "cannot send Start-Ack") : 1;
         }
@@ -627,15 +735,15 @@ static int handle_start_sessions(Conn *c) {
         /* The workers are launched from the event loop, a few at a time
          * (session.c), while other connections are served; the Start-Ack
          * goes once every one of them is READY (conn_sessions_changed()). */
-        r = session_queue_start(c);
+        r = session_queue_start(&c->owner);
         if (r < 0) {
-                conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start the sessions of %s: %s", c->peer_str,
+                conn_log(c, LOG_ERR, MSGID_WORKER_FAILED, "Cannot start the sessions of %s: %s", c->owner.peer_str,
                          ow_strerror(r));
                 (void) send_start_ack(c, OW_ACCEPT_INTERNAL);
                 conn_finish(c);
-                return -ECONNABORTED;
+                return 0;
         }
-        c->state = CONN_STARTING;
+        conn_enter(c, CONN_STARTING);
         c->any_failure = false;
         c->our_stop_sent = c->peer_stop_received = false;
         c->n_started = 0;
@@ -648,7 +756,7 @@ static int handle_start_sessions(Conn *c) {
 
 static bool all_done(Conn *c) {
         TestSession *t;
-        LIST_FOREACH(by_conn, t, c->sessions)
+        LIST_FOREACH(by_conn, t, c->owner.sessions)
                 if (t->state != SESSION_DONE && t->state != SESSION_FINISHED)
                         return false;
         return true;
@@ -661,10 +769,10 @@ static int send_our_stop(Conn *c) {
         uint32_t n = 0;
         int r;
 
-        list = calloc(MAX(c->n_sessions, 1u), sizeof(*list));
+        list = calloc(MAX(c->owner.n_sessions, 1u), sizeof(*list));
         if (!list)
                 return -ENOMEM;
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        LIST_FOREACH(by_conn, t, c->owner.sessions) {
                 if (t->failed)
                         c->any_failure = true;
                 if (!t->we_send)
@@ -695,7 +803,7 @@ static int send_our_stop(Conn *c) {
 static void finish_batch(Conn *c) {
         TestSession *t, *n;
 
-        LIST_FOREACH_SAFE(by_conn, t, n, c->sessions) {
+        LIST_FOREACH_SAFE(by_conn, t, n, c->owner.sessions) {
                 const OwStopSession *info = NULL;
                 for (uint32_t i = 0; i < c->peer_stop.n_sessions; i++)
                         if (ow_sid_equal(&c->peer_stop.sessions[i].sid, &t->sid))
@@ -704,7 +812,7 @@ static void finish_batch(Conn *c) {
                 session_free(t);
         }
         ow_stop_sessions_done(&c->peer_stop);
-        c->state = CONN_IDLE;
+        conn_enter(c, CONN_IDLE);
         c->our_stop_sent = c->peer_stop_received = false;
         c->stopping_for_failure = false;
         conn_arm_control_timeout(c);
@@ -719,7 +827,7 @@ static void conn_sessions_changed(Conn *c) {
                 TestSession *t;
                 bool ready = true;
                 unsigned n_ready = 0;
-                LIST_FOREACH(by_conn, t, c->sessions) {
+                LIST_FOREACH(by_conn, t, c->owner.sessions) {
                         if (t->failed) {
                                 conn_log(c, LOG_ERR, MSGID_WORKER_FAILED,
                                          "Session %s failed to start; refusing the batch", t->sid_hex);
@@ -747,7 +855,7 @@ static void conn_sessions_changed(Conn *c) {
                         conn_fail(c, r, "cannot send Start-Ack");
                         return;
                 }
-                c->state = CONN_TESTING;
+                conn_enter(c, CONN_TESTING);
                 conn_arm_timer(c, guard_usec(c));
                 (void) ctrl_io_flush(&c->io);
                 conn_update_events(c);
@@ -763,15 +871,15 @@ static void conn_sessions_changed(Conn *c) {
          * Accept 2 tells the client at once. */
         if (c->state == CONN_TESTING && !all_done(c)) {
                 TestSession *t, *failed = NULL;
-                LIST_FOREACH(by_conn, t, c->sessions)
+                LIST_FOREACH(by_conn, t, c->owner.sessions)
                         if (t->failed && (t->state == SESSION_DONE || t->state == SESSION_FINISHED))
                                 failed = t;
                 if (failed && !c->stopping_for_failure) {
                         c->stopping_for_failure = true;
                         conn_log(c, LOG_WARNING, MSGID_WORKER_FAILED,
                                  "Session %s failed during the test; stopping the other sessions of %s", failed->sid_hex,
-                                 c->peer_str);
-                        LIST_FOREACH(by_conn, t, c->sessions)
+                                 c->owner.peer_str);
+                        LIST_FOREACH(by_conn, t, c->owner.sessions)
                                 if (t != failed)
                                         (void) session_stop(t, server_now(c->server), false, 0);
                 }
@@ -786,7 +894,7 @@ static void conn_sessions_changed(Conn *c) {
                 if (c->state == CONN_STOPPING)
                         finish_batch(c);
                 else {
-                        c->state = CONN_STOP_SENT;
+                        conn_enter(c, CONN_STOP_SENT);
                         conn_arm_control_timeout(c);
                 }
                 (void) ctrl_io_flush(&c->io);
@@ -795,16 +903,21 @@ static void conn_sessions_changed(Conn *c) {
 }
 
 static int on_session_event(sd_event_source *src _unused_, void *userdata) {
-        conn_sessions_changed(userdata);
+        Conn *c = userdata;
+
+        if (!conn_closed(c))
+                conn_sessions_changed(c);
         return 0;
 }
 
 /* Sessions report changes from their workers' callbacks, which must not see
- * their session, or the whole connection, freed under them (finishing a
- * batch frees every session; a protocol error frees the connection): act
- * on the change from an event of our own. */
-void conn_session_event(Conn *c) {
-        (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
+ * their session freed under them (finishing a batch frees every session):
+ * act on the change from an event of our own. */
+static void on_session_changed(void *userdata) {
+        Conn *c = userdata;
+
+        if (!conn_closed(c))
+                (void) sd_event_source_set_enabled(c->session_source, SD_EVENT_ONESHOT);
 }
 
 static int handle_stop_sessions(Conn *c, OwEvent *ev) {
@@ -818,13 +931,13 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
          * nothing else (PROTOCOL.md 5.4). */
         TestSession *t;
         uint32_t n_recv = 0;
-        LIST_FOREACH(by_conn, t, c->sessions)
+        LIST_FOREACH(by_conn, t, c->owner.sessions)
                 if (!t->we_send)
                         n_recv++;
         bool ok = st.n_sessions == n_recv;
         for (uint32_t i = 0; ok && i < st.n_sessions; i++) {
                 TestSession *found = NULL;
-                LIST_FOREACH(by_conn, t, c->sessions)
+                LIST_FOREACH(by_conn, t, c->owner.sessions)
                         if (!t->we_send && ow_sid_equal(&t->sid, &st.sessions[i].sid))
                                 found = t;
                 if (!found || st.sessions[i].next_seqno > found->req.n_packets)
@@ -844,7 +957,7 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
         c->peer_stop_time = server_now(c->server);
         if (st.accept != OW_ACCEPT_OK)
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Peer %s reports failed sessions (Accept %u)",
-                         c->peer_str, st.accept);
+                         c->owner.peer_str, st.accept);
 
         if (c->state == CONN_STOP_SENT) {
                 finish_batch(c);
@@ -852,8 +965,8 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
         }
 
         /* The peer stopped first: end our endpoints now. */
-        c->state = CONN_STOPPING;
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        conn_enter(c, CONN_STOPPING);
+        LIST_FOREACH(by_conn, t, c->owner.sessions) {
                 if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
                         continue;
                 const OwStopSession *info = NULL;
@@ -868,53 +981,101 @@ static int handle_stop_sessions(Conn *c, OwEvent *ev) {
 
 /* --- Fetch-Session ----------------------------------------------------- */
 
+/* The store's answer goes through the engine, which seals each part. */
+static int conn_fetch_put(void *userdata, const FetchPart *part) {
+        OwEngine *e = ((Conn *) userdata)->io.engine;
+
+        switch (part->type) {
+        case FETCH_PART_ACK:
+                return ow_engine_send_fetch_ack(e, part->ack);
+        case FETCH_PART_REQUEST:
+                return ow_engine_send_fetch_request(e, part->request);
+        case FETCH_PART_SKIPS:
+                return ow_engine_send_fetch_skips(e, part->skips, part->n);
+        case FETCH_PART_RECORDS:
+                return ow_engine_send_fetch_records(e, part->records, part->n);
+        }
+        assert_not_reached();
+}
+
+static uint32_t conn_fetch_records_left(void *userdata) {
+        return ow_engine_fetch_records_left(((Conn *) userdata)->io.engine);
+}
+
+static FetchSink conn_fetch_sink(Conn *c) {
+        return (FetchSink){ .put = conn_fetch_put, .records_left = conn_fetch_records_left, .userdata = c };
+}
+
+/* Answer f (the store), then delete_on_fetch (the policy's). */
+static int conn_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
+        Server *s = c->server;
+        FetchRequester who = { .peer_str = c->owner.peer_str, .fields = conn_log_fields(c, NULL) };
+        FetchSink sink = conn_fetch_sink(c);
+        TestSession *live = server_find_session(s, &f->sid);
+        bool whole = false;
+        int r;
+
+        assert(!c->fetch_stream);
+        r = datastore_fetch(s, f, live && live->state != SESSION_FINISHED, waited_usec, &who, &sink,
+                            &c->fetch_stream, &whole);
+        if (r < 0)
+                return r;
+        if (whole) {
+                const StoredFile *sf = datastore_find(s, &f->sid);
+                if (sf && policy_delete_on_fetch(s->policy, sf->class_path))
+                        datastore_delete_fetched(s, &f->sid, &who);
+        }
+        return 0;
+}
+
+static void on_fetch_wait_over(void *userdata);
+
 static int handle_fetch_session(Conn *c, const OwEvent *ev) {
         int r;
 
         conn_arm_control_timeout(c);
         if (ev->error == -OW_ERR_RANGE) {
                 conn_log(c, LOG_NOTICE, MSGID_PROTOCOL_ERROR, "Fetch-Session from %s with Begin > End",
-                         c->peer_str);
+                         c->owner.peer_str);
                 r = conn_sent(c, ow_engine_send_fetch_ack(c->io.engine,
                                                           &(OwFetchAck){ .accept = OW_ACCEPT_UNSUPPORTED }));
                 return r < 0 ? conn_fail(c, r, "cannot send Fetch-Ack") : 1;
         }
         if (ev->error < 0)
                 return conn_fail(c, ev->error, "bad Fetch-Session");
-        if (datastore_fetch_must_wait(c->server, &ev->fetch)) {
+        if (fetch_must_wait(c->server, &ev->fetch)) {
                 /* fetch-wait.c: nothing more is read until it is answered, and
                  * the control timeout does not run meanwhile. */
-                r = fetch_wait_new(c, &ev->fetch, &c->fetch_wait);
+                r = fetch_wait_new(c->server, &ev->fetch, on_fetch_wait_over, c, &c->fetch_wait);
                 if (r < 0)
                         return conn_fail(c, r, "cannot wait for the session to end");
                 conn_arm_timer(c, 0);
                 char hex[OW_SID_HEX_SIZE];
-                LogFields lf = { .message_id = MSGID_DATA_FETCHED,
-                                 .sid = ow_sid_to_hex(&ev->fetch.sid, hex),
-                                 .peer = c->peer_addr_str,
-                                 .mode = ow_mode_to_string(c->mode),
-                                 .keyid = c->keyid[0] ? c->keyid : NULL };
+                LogFields lf = conn_log_fields(c, MSGID_DATA_FETCHED);
+                lf.sid = ow_sid_to_hex(&ev->fetch.sid, hex);
                 log_full(LOG_INFO, 0, &lf,
                          "Whole-session fetch of %s by %s: the session is still running; waiting up to "
                          "%.1f s for it to end",
-                         hex, c->peer_str,
+                         hex, c->owner.peer_str,
                          (double) fetch_wait_total_usec(c->server->fetch_wait_usec) / USEC_PER_SEC);
                 return 0;
         }
-        r = datastore_fetch(c, &ev->fetch, 0);
+        r = conn_fetch(c, &ev->fetch, 0);
         if (r < 0)
                 return conn_fail(c, r, "cannot answer Fetch-Session");
         conn_update_events(c);
         return 1;
 }
 
-void conn_fetch_wait_over(Conn *c) {
+/* Its waiting fetch (fetch-wait.c) is to be answered now. */
+static void on_fetch_wait_over(void *userdata) {
+        Conn *c = userdata;
         OwFetchSession f = *fetch_wait_request(c->fetch_wait);
         uint64_t waited = fetch_wait_elapsed_usec(c->fetch_wait);
         int r;
 
         c->fetch_wait = fetch_wait_free(c->fetch_wait);
-        r = datastore_fetch(c, &f, waited);
+        r = conn_fetch(c, &f, waited);
         if (r < 0) {
                 conn_fail(c, r, "cannot answer Fetch-Session");
                 return;
@@ -922,11 +1083,11 @@ void conn_fetch_wait_over(Conn *c) {
         conn_arm_control_timeout(c);
         /* Commands that arrived while it waited (read once the answer,
          * streamed or not, is out). */
-        r = conn_process(c);
-        if (r == -ECONNABORTED)
-                return; /* c is gone */
-        r = conn_fetch_pump(c);
-        if (r == -ECONNABORTED)
+        (void) conn_process(c);
+        if (conn_closed(c) || c->state == CONN_CLOSING)
+                return;
+        (void) conn_fetch_pump(c);
+        if (conn_closed(c))
                 return;
         r = ctrl_io_flush(&c->io);
         if (r < 0) {
@@ -941,14 +1102,17 @@ void conn_fetch_wait_over(Conn *c) {
 #define FETCH_WINDOW_SIZE (UINT32_C(1) << 20)
 
 static int conn_fetch_pump(Conn *c) {
+        FetchSink sink = conn_fetch_sink(c);
         int r;
 
         if (!c->fetch_stream)
                 return 0;
         while (c->fetch_stream && ow_engine_output_pending(c->io.engine) < FETCH_WINDOW_SIZE) {
-                r = datastore_fetch_more(c);
+                r = datastore_fetch_more(c->fetch_stream, &sink);
                 if (r < 0)
                         return conn_fail(c, r, "cannot answer Fetch-Session");
+                if (r > 0)
+                        c->fetch_stream = datastore_fetch_stream_free(c->fetch_stream);
         }
         conn_update_events(c);
         /* Done: commands that came meanwhile are read now. */

@@ -30,9 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "owampd.h"
+#include "datastore.h"
 #include "ow-error.h"
-#include "policy.h"
+#include "ow-receiver.h"
+#include "session.h"
+#include "units.h"
 
 #define DATASTORE_MAX_DEPTH 64 /* class paths deeper than this are not ours */
 #define OWP_SUFFIX ".owp"
@@ -83,6 +85,19 @@ typedef struct ScanResult {
         unsigned ignored;
 } ScanResult;
 
+/* Room for one more entry in an index of n. */
+static int files_reserve(StoredFile **files, size_t n, size_t *allocated) {
+        if (n < *allocated)
+                return 0;
+        size_t k = *allocated ? 2 * *allocated : 64;
+        StoredFile *grown = reallocarray(*files, k, sizeof(*grown));
+        if (!grown)
+                return -ENOMEM;
+        *files = grown;
+        *allocated = k;
+        return 0;
+}
+
 static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uint64_t size) {
         for (size_t i = 0; i < r->n; i++)
                 if (ow_sid_equal(&r->files[i].sid, sid)) {
@@ -92,14 +107,8 @@ static int scan_add(ScanResult *r, const OwSid *sid, const char *class_path, uin
                                 ow_sid_to_hex(sid, hex), r->files[i].class_path, class_path);
                         return 0;
                 }
-        if (r->n == r->allocated) {
-                size_t k = r->allocated ? 2 * r->allocated : 64;
-                StoredFile *n = reallocarray(r->files, k, sizeof(*n));
-                if (!n)
-                        return -ENOMEM;
-                r->files = n;
-                r->allocated = k;
-        }
+        if (files_reserve(&r->files, r->n, &r->allocated) < 0)
+                return -ENOMEM;
         char *p = strdup(class_path);
         if (!p)
                 return -ENOMEM;
@@ -160,6 +169,21 @@ static int scan_dir(ScanResult *res, int dfd, const char *rel, unsigned depth) {
         return r;
 }
 
+/* The real CLOCK_MONOTONIC, not the loop's: scans take time. */
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* Before a disk limit says no, the data directory is counted again; at
+ * most once a second, so refused requests cannot keep owampd scanning. */
+#define RECOUNT_INTERVAL_USEC USEC_PER_SEC
+
+bool datastore_recount_allowed(const Server *s) {
+        return monotonic_usec() - s->files_scanned_usec >= RECOUNT_INTERVAL_USEC;
+}
+
 /* Rebuild the index from the data directory. Files that running sessions
  * write keep their entries (their reservation, not their size so far). */
 int datastore_scan(Server *s) {
@@ -206,9 +230,7 @@ int datastore_scan(Server *s) {
                 return r;
         }
         datastore_done(s);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        s->files_scanned_usec = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        s->files_scanned_usec = monotonic_usec();
         s->files = res.files;
         s->n_files = res.n;
         s->n_files_allocated = res.allocated;
@@ -264,14 +286,8 @@ int datastore_create(TestSession *t) {
         t->data_path = datastore_path(s, t->class_path, &t->sid);
         if (!t->data_path)
                 return -ENOMEM;
-        if (s->n_files == s->n_files_allocated) {
-                size_t k = s->n_files_allocated ? 2 * s->n_files_allocated : 64;
-                StoredFile *n = reallocarray(s->files, k, sizeof(*n));
-                if (!n)
-                        return -ENOMEM;
-                s->files = n;
-                s->n_files_allocated = k;
-        }
+        if (files_reserve(&s->files, s->n_files, &s->n_files_allocated) < 0)
+                return -ENOMEM;
         _cleanup_free_ char *class_path = strdup(t->class_path);
         if (!class_path)
                 return -ENOMEM;
@@ -312,7 +328,7 @@ int datastore_create(TestSession *t) {
         return 0;
 }
 
-void datastore_settle(TestSession *t) {
+void datastore_settle(TestSession *t, DatastoreFitsFn fits) {
         Server *s = t->server;
         StoredFile *f;
 
@@ -323,7 +339,7 @@ void datastore_settle(TestSession *t) {
         /* Never ran: there is no data, only a header. */
         bool drop = !t->ran;
         uint64_t size = owp_writer_file_size(&t->data);
-        if (!drop && policy_settle_disk(s, t, size) == -EDQUOT)
+        if (!drop && !fits(t, size))
                 drop = true;
         if (drop) {
                 if (t->data_path && unlink(t->data_path) < 0 && errno != ENOENT)
@@ -512,10 +528,9 @@ static uint32_t fetch_stream_take(FetchStream *fs, OwRecord *recs, uint32_t max)
         return k;
 }
 
-int datastore_fetch_more(Conn *c) {
+int datastore_fetch_more(FetchStream *fs, const FetchSink *sink) {
         OwRecord recs[FETCH_STREAM_BATCH];
-        FetchStream *fs = c->fetch_stream;
-        uint32_t left = ow_engine_fetch_records_left(c->io.engine);
+        uint32_t left = sink->records_left(sink->userdata);
         uint32_t k;
         int r;
 
@@ -523,48 +538,40 @@ int datastore_fetch_more(Conn *c) {
         k = fetch_stream_take(fs, recs, MIN(left, FETCH_STREAM_BATCH));
         if (k == 0 && left > 0)
                 return -EIO; /* fewer records than counted: the file changed under us */
-        r = ow_engine_send_fetch_records(c->io.engine, recs, k);
+        r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_RECORDS, .records = recs, .n = k });
         if (r < 0)
                 return r;
-        if (ow_engine_fetch_records_left(c->io.engine) == 0)
-                c->fetch_stream = datastore_fetch_stream_free(c->fetch_stream);
-        return 0;
+        return sink->records_left(sink->userdata) == 0;
 }
 
-static int fetch_refuse(Conn *c, OwAccept accept) {
-        return ow_engine_send_fetch_ack(c->io.engine, &(OwFetchAck){ .accept = accept });
+static int fetch_refuse(const FetchSink *sink, OwAccept accept) {
+        return sink->put(sink->userdata,
+                         &(FetchPart){ .type = FETCH_PART_ACK, .ack = &(OwFetchAck){ .accept = accept } });
 }
 
-/* The session is still being received: its data may still change. */
-static bool session_running(Server *s, const OwSid *sid) {
-        TestSession *live = server_find_session(s, sid);
-        return live && live->state != SESSION_FINISHED;
-}
-
-bool datastore_fetch_must_wait(Server *s, const OwFetchSession *f) {
-        return f->begin == 0 && f->end == UINT32_MAX && datastore_find(s, &f->sid) &&
-               session_running(s, &f->sid);
-}
-
-int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
-        Server *s = c->server;
+int datastore_fetch(Server *s, const OwFetchSession *f, bool running, uint64_t waited_usec,
+                    const FetchRequester *who, const FetchSink *sink, FetchStream **ret_stream,
+                    bool *ret_whole) {
         _cleanup_free_ char *path = NULL;
         _cleanup_(mapped_done) Mapped m = {};
         _cleanup_free_ OwSlot *slots = NULL;
         _cleanup_free_ uint8_t *out = NULL;
         char hex[OW_SID_HEX_SIZE];
         OwOwpFile file;
-        LogFields lf = { .message_id = MSGID_DATA_FETCHED, .sid = ow_sid_to_hex(&f->sid, hex),
-                         .peer = c->peer_addr_str, .mode = ow_mode_to_string(c->mode),
-                         .keyid = c->keyid[0] ? c->keyid : NULL };
+        LogFields lf = who->fields;
         bool whole = f->begin == 0 && f->end == UINT32_MAX;
+        const char *peer_str = who->peer_str;
         int r;
 
+        lf.message_id = MSGID_DATA_FETCHED;
+        lf.sid = ow_sid_to_hex(&f->sid, hex);
+        *ret_stream = NULL;
+        *ret_whole = false;
         StoredFile *sf = datastore_find(s, &f->sid);
         if (!sf) {
                 log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: no such session", hex,
-                         c->peer_str);
-                return fetch_refuse(c, OW_ACCEPT_FAILURE);
+                         peer_str);
+                return fetch_refuse(sink, OW_ACCEPT_FAILURE);
         }
         path = datastore_path(s, sf->class_path, &f->sid);
         if (!path)
@@ -572,11 +579,11 @@ int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
                 int e = errno;
-                log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: %s", hex, c->peer_str,
+                log_full(LOG_NOTICE, 0, &lf, "Refusing fetch of session %s by %s: %s", hex, peer_str,
                          e == ENOENT ? "its data is gone (removed by age?)" : strerror(e));
                 if (e == ENOENT && !sf->writer)
                         datastore_forget(s, &f->sid);
-                return fetch_refuse(c, OW_ACCEPT_FAILURE);
+                return fetch_refuse(sink, OW_ACCEPT_FAILURE);
         }
         struct stat st;
         if (fstat(fd, &st) < 0)
@@ -593,24 +600,23 @@ int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
         if (r < 0 || file.version != OW_OWP_VERSION) {
                 log_full(LOG_ERR, r, &lf, "Refusing fetch of session %s: its data file is damaged: %s", hex,
                          ow_strerror(r));
-                return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+                return fetch_refuse(sink, OW_ACCEPT_INTERNAL);
         }
 
-        bool running = session_running(s, &f->sid);
         OwOwpFinished fin = file.header.finished;
         if (whole && (running || fin == OW_OWP_FINISHED_ERROR)) {
                 /* After a wait (fetch-wait.c) Accept 1, as the reference. */
                 char waited[64] = "";
                 if (running && waited_usec > 0)
-                        (void) snprintf(waited, sizeof(waited), " after %.1f s", (double) waited_usec / 1e6);
+                        (void) snprintf(waited, sizeof(waited), " after %.1f s", (double) waited_usec / USEC_PER_SEC);
                 log_full(LOG_NOTICE, 0, &lf, "Refusing whole-session fetch of %s by %s: the session is %s%s",
-                         hex, c->peer_str, running ? "still running" : "invalid", waited);
-                return fetch_refuse(c, OW_ACCEPT_FAILURE);
+                         hex, peer_str, running ? "still running" : "invalid", waited);
+                return fetch_refuse(sink, OW_ACCEPT_FAILURE);
         }
 
         r = ow_owp_get_slots_alloc(&file, &slots);
         if (r < 0)
-                return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+                return fetch_refuse(sink, OW_ACCEPT_INTERNAL);
         file.request.slots = slots;
 
         /* Records of the range, in file order (PROTOCOL.md 5.7). */
@@ -630,30 +636,30 @@ int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
         if (r >= 0)
                 r = ow_fetch_records_size(n, &recs_size);
         if (r < 0)
-                return fetch_refuse(c, OW_ACCEPT_PERM_RESOURCE);
+                return fetch_refuse(sink, OW_ACCEPT_PERM_RESOURCE);
 
         /* Everything that could still refuse the fetch comes before the
          * Fetch-Ack: the request must encode, the ranges and records load. */
         out = malloc(req_size);
         if (!out)
-                return fetch_refuse(c, OW_ACCEPT_TEMP_RESOURCE);
+                return fetch_refuse(sink, OW_ACCEPT_TEMP_RESOURCE);
         r = ow_request_session_encode(&file.request, out, req_size);
         if (r < 0)
-                return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+                return fetch_refuse(sink, OW_ACCEPT_INTERNAL);
 
         _cleanup_free_ OwSkipRange *sk = n_skips ? calloc(n_skips, sizeof(*sk)) : NULL;
         if (n_skips && !sk)
                 return -ENOMEM;
         for (uint32_t i = 0; i < n_skips; i++)
                 if (ow_owp_get_skip_range(&file, i, &sk[i]) < 0)
-                        return fetch_refuse(c, OW_ACCEPT_INTERNAL);
+                        return fetch_refuse(sink, OW_ACCEPT_INTERNAL);
 
         _cleanup_free_ FetchStream *fs = calloc(1, sizeof(*fs));
         if (!fs)
                 return -ENOMEM;
 
-        /* The answer, through the connection's engine, which seals each
-         * part with its HMAC: Fetch-Ack, the request, skip ranges, records. */
+        /* The answer, through the sink (the connection's engine, which
+         * seals each part with its HMAC): Fetch-Ack, the request, skip ranges, records. */
         OwFetchAck ack = {
                 .accept = OW_ACCEPT_OK,
                 .finished = finished ? 1 : (fin == OW_OWP_FINISHED_INCOMPLETE || running ? 2 : 0),
@@ -661,11 +667,11 @@ int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
                 .n_skip_ranges = n_skips,
                 .n_records = n,
         };
-        r = ow_engine_send_fetch_ack(c->io.engine, &ack);
+        r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_ACK, .ack = &ack });
         if (r >= 0)
-                r = ow_engine_send_fetch_request(c->io.engine, &file.request);
+                r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_REQUEST, .request = &file.request });
         if (r >= 0)
-                r = ow_engine_send_fetch_skips(c->io.engine, sk, n_skips);
+                r = sink->put(sink->userdata, &(FetchPart){ .type = FETCH_PART_SKIPS, .skips = sk, .n = n_skips });
         if (r < 0)
                 return r;
 
@@ -673,34 +679,47 @@ int datastore_fetch(Conn *c, const OwFetchSession *f, uint64_t waited_usec) {
          * nobody writes any more; at once from one still written. */
         *fs = (FetchStream){ .m = TAKE_STRUCT(m), .file = file, .begin = f->begin, .end = f->end };
         fs->file.request.slots = NULL; /* freed here; the stream reads records only */
-        assert(!c->fetch_stream);
-        c->fetch_stream = TAKE_PTR(fs);
-        if (n > 0 && (running || sf->writer))
-                while (c->fetch_stream && r >= 0)
-                        r = datastore_fetch_more(c);
-        else if (n == 0)
-                c->fetch_stream = datastore_fetch_stream_free(c->fetch_stream);
-        if (r < 0)
-                return r;
+        if (n > 0 && !running && !sf->writer)
+                *ret_stream = TAKE_PTR(fs);
+        else {
+                r = 0;
+                while (n > 0 && r == 0)
+                        r = datastore_fetch_more(fs, sink);
+                datastore_fetch_stream_free(TAKE_PTR(fs));
+                if (r < 0)
+                        return r;
+        }
 
-        log_full(LOG_INFO, 0, &lf, "Session %s fetched by %s: records %u..%u, %u records%s", hex, c->peer_str,
+        log_full(LOG_INFO, 0, &lf, "Session %s fetched by %s: records %u..%u, %u records%s", hex, peer_str,
                  f->begin, f->end, n, finished ? "" : " (session not finished)");
 
-        /* delete_on_fetch, by the class the file was stored for (not the
-         * fetcher's), once the whole of a finished session went out, as the
-         * reference does. What is queued no longer needs the file. */
-        if (whole && finished && !sf->writer && policy_delete_on_fetch(s, sf)) {
-                _cleanup_free_ char *cls = strdup(sf->class_path);
-                if (unlink(path) < 0 && errno != ENOENT)
-                        log_full(LOG_WARNING, errno, &lf, "Cannot delete %s: %m", path);
-                else {
-                        datastore_forget(s, &f->sid);
-                        LogFields ld = lf;
-                        ld.message_id = MSGID_DATA_DELETED;
-                        log_full(LOG_INFO, 0, &ld,
-                                 "Deleted session %s after its fetch (delete_on_fetch, class path %s)", hex,
-                                 cls ? cls : "?");
-                }
-        }
+        /* delete_on_fetch is the caller's to decide: it goes by the class
+         * the file was stored for (not the fetcher's), once the whole of a
+         * finished session went out, as the reference does. */
+        *ret_whole = whole && finished && !sf->writer;
         return 0;
+}
+
+void datastore_delete_fetched(Server *s, const OwSid *sid, const FetchRequester *who) {
+        char hex[OW_SID_HEX_SIZE];
+        LogFields lf = who->fields;
+        StoredFile *sf = datastore_find(s, sid);
+
+        if (!sf)
+                return;
+        lf.message_id = MSGID_DATA_FETCHED;
+        lf.sid = ow_sid_to_hex(sid, hex);
+        _cleanup_free_ char *path = datastore_path(s, sf->class_path, sid);
+        _cleanup_free_ char *cls = strdup(sf->class_path);
+        if (!path)
+                return;
+        /* What is queued no longer needs the file. */
+        if (unlink(path) < 0 && errno != ENOENT) {
+                log_full(LOG_WARNING, errno, &lf, "Cannot delete %s: %m", path);
+                return;
+        }
+        datastore_forget(s, sid);
+        lf.message_id = MSGID_DATA_DELETED;
+        log_full(LOG_INFO, 0, &lf, "Deleted session %s after its fetch (delete_on_fetch, class path %s)", hex,
+                 cls ? cls : "?");
 }

@@ -9,9 +9,9 @@
  * reference-fetch.md). powstream depends on it: it fetches every session on
  * a new connection while the receiving end is still settling it.
  *
- * The wait is a timer of the connection's, never a sleep: the event loop
- * serves everything else meanwhile. The connection owns its FetchWait and
- * frees it; while one exists it reads no further command (the reference
+ * The wait is a timer of its own, never a sleep: the event loop serves
+ * everything else meanwhile. The connection owns its FetchWait and frees
+ * it (told through a callback when the wait is over); while one exists it reads no further command (the reference
  * blocks in the fetch) and its control timeout is off. A session that ends
  * makes every waiting fetch look again at once, not at its next scheduled
  * look, so the answer follows the session's end by one loop iteration.
@@ -21,16 +21,20 @@
 #include <stdlib.h>
 
 #include "clock.h"
-#include "owampd.h"
+#include "datastore.h"
+#include "fetch-wait.h"
+#include "session.h"
 #include "units.h"
 
 /* The reference's schedule: looks after 1, 2, 4, 8 and 16 s. */
 #define FETCH_WAIT_LOOKS 5
-#define FETCH_WAIT_FIRST_USEC OW_USEC_PER_SEC
-#define FETCH_WAIT_ACCURACY_USEC (10 * UINT64_C(1000)) /* sd-event would coalesce by 250 ms */
+#define FETCH_WAIT_FIRST_USEC USEC_PER_SEC
+#define FETCH_WAIT_ACCURACY_USEC (10 * USEC_PER_MSEC) /* sd-event would coalesce by 250 ms */
 
 struct FetchWait {
-        Conn *conn;
+        Server *server;
+        FetchWaitOverFn over;
+        void *userdata;
         OwFetchSession req;
         sd_event_source *timer;
         unsigned looks;      /* scheduled looks done */
@@ -40,17 +44,19 @@ struct FetchWait {
 };
 
 int fetch_wait_interval_from_env(uint64_t *ret_usec) {
-        int64_t nsec;
-        int r = env_seconds_nsec("OWAMP_DEBUG_FETCH_WAIT", 0.001, 60, FETCH_WAIT_FIRST_USEC * NSEC_PER_USEC,
-                                 &nsec);
-        if (r < 0)
-                return r;
-        *ret_usec = (uint64_t) nsec / NSEC_PER_USEC;
-        return 0;
+        return server_env_seconds_usec("OWAMP_DEBUG_FETCH_WAIT", 0.001, 60, FETCH_WAIT_FIRST_USEC, ret_usec);
 }
 
 uint64_t fetch_wait_total_usec(uint64_t first_usec) {
         return first_usec * ((UINT64_C(1) << FETCH_WAIT_LOOKS) - 1);
+}
+
+/* The session is still being received: its data may still change. */
+bool fetch_must_wait(Server *s, const OwFetchSession *f) {
+        if (f->begin != 0 || f->end != UINT32_MAX || !datastore_find(s, &f->sid))
+                return false;
+        TestSession *live = server_find_session(s, &f->sid);
+        return live && live->state != SESSION_FINISHED;
 }
 
 static int fetch_wait_arm(FetchWait *w, uint64_t usec) {
@@ -60,37 +66,35 @@ static int fetch_wait_arm(FetchWait *w, uint64_t usec) {
         return sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
 }
 
-static int on_fetch_wait_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+static int on_fetch_wait_timer(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
         FetchWait *w = userdata;
-        Conn *c = w->conn;
-        uint64_t now = server_monotonic_usec(c->server);
+        uint64_t now = server_monotonic_usec(w->server);
         int r;
 
-        (void) src;
-        (void) usec;
         if (now >= w->next_usec) {
                 w->looks++;
                 w->next_usec += w->first_usec << w->looks;
         }
-        if (w->looks >= FETCH_WAIT_LOOKS || !datastore_fetch_must_wait(c->server, &w->req)) {
-                conn_fetch_wait_over(c); /* frees w */
+        if (w->looks >= FETCH_WAIT_LOOKS || !fetch_must_wait(w->server, &w->req)) {
+                w->over(w->userdata); /* frees w */
                 return 0;
         }
         r = fetch_wait_arm(w, w->next_usec);
         if (r < 0)
-                conn_fetch_wait_over(c); /* answer now rather than never */
+                w->over(w->userdata); /* answer now rather than never */
         return 0;
 }
 
-int fetch_wait_new(Conn *c, const OwFetchSession *req, FetchWait **ret) {
-        Server *s = c->server;
+int fetch_wait_new(Server *s, const OwFetchSession *req, FetchWaitOverFn over, void *userdata, FetchWait **ret) {
         int r;
 
         FetchWait *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
         *w = (FetchWait){
-                .conn = c,
+                .server = s,
+                .over = over,
+                .userdata = userdata,
                 .req = *req,
                 .first_usec = s->fetch_wait_usec ? s->fetch_wait_usec : FETCH_WAIT_FIRST_USEC,
                 .start_usec = server_monotonic_usec(s),
@@ -120,15 +124,10 @@ const OwFetchSession *fetch_wait_request(const FetchWait *w) {
 }
 
 uint64_t fetch_wait_elapsed_usec(const FetchWait *w) {
-        uint64_t now = server_monotonic_usec(w->conn->server);
+        uint64_t now = server_monotonic_usec(w->server);
         return now > w->start_usec ? now - w->start_usec : 0;
 }
 
-void fetch_waits_kick(Server *s) {
-        uint64_t now = server_monotonic_usec(s);
-        Conn *c;
-
-        LIST_FOREACH(conns, c, s->conns)
-                if (c->fetch_wait)
-                        (void) fetch_wait_arm(c->fetch_wait, now);
+void fetch_wait_kick(FetchWait *w) {
+        (void) fetch_wait_arm(w, server_monotonic_usec(w->server));
 }

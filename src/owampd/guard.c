@@ -34,7 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "owampd.h"
+#include "guard.h"
+#include "random-util.h"
 #include "units.h"
 
 #define GUARD_KEY_SIZE 16
@@ -319,7 +320,7 @@ static void auth_track(Guard *g, GuardSource *src) {
         guard_arm_tick(g);
 }
 
-static void auth_log_summary(Guard *g, GuardSource *src, uint64_t now) {
+static void auth_log_summary(Guard *g _unused_, GuardSource *src, uint64_t now) {
         if (src->unlogged == 0)
                 return;
         log_full(LOG_NOTICE, 0,
@@ -329,7 +330,6 @@ static void auth_log_summary(Guard *g, GuardSource *src, uint64_t now) {
                  "%u failed authentications from %s for key id '%s'%s in the last %" PRIu64 " s",
                  src->window_failures, src->addr, src->keyid, src->several_keyids ? " and others" : "",
                  (now - src->window_start_usec + USEC_PER_SEC / 2) / USEC_PER_SEC);
-        (void) g;
         src->unlogged = 0;
 }
 

@@ -17,12 +17,9 @@
 #include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,19 +28,21 @@
 
 #include "clock.h"
 #include "config.h"
-#include "launch-proto.h"
-#include "owampd.h"
+#include "conn.h"
+#include "datastore.h"
+#include "fetch-wait.h"
+#include "guard.h"
+#include "owampd-config.h"
 #include "ow-conf.h"
 #include "ow-error.h"
 #include "policy.h"
+#include "server.h"
+#include "session.h"
 #include "usage.h"
-#include "worker-path.h"
 
-#define PID_FILE "owamp-server.pid"
 /* Where the packages install owampd.conf, owampd.limits and owampd.pfs
  * (meson's sysconfdir, /etc on Debian). */
 #define DEFAULT_CONFDIR SYSCONFDIR "/owamp"
-#define INFO_FILE "owamp-server.info"
 
 typedef struct Options {
         const char *confdir;
@@ -67,7 +66,7 @@ static void help(const char *prog) {
                 "   -G group          run as group (name, or -gid)\n"
                 "   -h                print this message and exit\n"
                 "   -P portrange      test ports: low-high, or 0 for ephemeral\n"
-                "   -R vardir         directory for the " PID_FILE " file\n"
+                "   -R vardir         directory for the " SERVER_PID_FILE " file\n"
                 "   -S nodename:port  address to listen on (when not socket-activated)\n"
                 "   -U user           run as user (name, or -uid)\n"
                 "   -v                verbose logging\n"
@@ -110,184 +109,6 @@ static int parse_group(const char *spec, gid_t *ret) {
         return 0;
 }
 
-static int on_dieby(sd_event_source *src, uint64_t usec, void *userdata) {
-        Server *s = userdata;
-        unsigned n = s->launcher->ops->count(s->launcher);
-
-        if (n == 0 || usec >= s->dieby_deadline) {
-                if (n > 0)
-                        log_warning("%u session worker%s still running after dieby (%u s); exiting anyway",
-                                    n, n == 1 ? "" : "s", s->dieby_sec);
-                return sd_event_exit(s->event, 0);
-        }
-        (void) sd_event_source_set_time(src, usec + 100 * UINT64_C(1000));
-        return sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
-}
-
-static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
-        Server *s = userdata;
-        (void) src;
-
-        if (si->ssi_signo == SIGHUP) {
-                (void) sd_notify(false, "RELOADING=1");
-                (void) server_reload(s);
-                (void) sd_notify(false, "READY=1");
-                server_update_status(s);
-                return 0;
-        }
-        if (s->shutting_down)
-                return 0;
-        log_full(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_DAEMON_STOPPED }, "owampd stopping (signal %u)",
-                 si->ssi_signo);
-        (void) sd_notify(false, "STOPPING=1");
-        s->shutting_down = true;
-        while (s->conns)
-                conn_free(s->conns);
-        guard_free(s);
-        /* dieby: how long the workers get to be gone before we exit
-         * without them. */
-        if (s->launcher && s->launcher->ops->count(s->launcher) > 0 && s->dieby_sec > 0) {
-                uint64_t now;
-                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-                if (sd_event_add_time(s->event, &s->dieby_timer, CLOCK_MONOTONIC, now + 100 * UINT64_C(1000),
-                                      1000, on_dieby, s) >= 0) {
-                        (void) sd_event_source_set_description(s->dieby_timer, "dieby");
-                        s->dieby_deadline = now + (uint64_t) s->dieby_sec * 1000000;
-                        return 0;
-                }
-        }
-        return sd_event_exit(s->event, 0);
-}
-
-static int write_pid_files(Server *s) {
-        _cleanup_free_ char *pidp = NULL, *infop = NULL;
-        if (asprintf(&pidp, "%s/%s", s->vardir, PID_FILE) < 0 || asprintf(&infop, "%s/%s", s->vardir, INFO_FILE) < 0)
-                return -ENOMEM;
-        s->pid_fd = -1;
-        int fd = open(pidp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return log_error_errno(errno, "Cannot open %s: %m", pidp);
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                int r = -errno;
-                safe_close(fd);
-                return log_error_errno(r, "Cannot lock %s (is another owampd running?): %m", pidp);
-        }
-        char buf[64];
-        int n = snprintf(buf, sizeof(buf), "%lld\n", (long long) getpid());
-        if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t) n) != n) {
-                int r = -errno;
-                safe_close(fd);
-                return log_error_errno(r, "Cannot write %s: %m", pidp);
-        }
-        /* fd stays open (and locked) for the life of the process. */
-        s->pid_fd = fd;
-        s->pid_path = TAKE_PTR(pidp);
-        FILE *f = fopen(infop, "we");
-        if (!f)
-                return log_error_errno(errno, "Cannot write %s: %m", infop);
-        s->info_path = TAKE_PTR(infop);
-        fprintf(f, "START=%020llu\nPID=%lld\n", (unsigned long long) s->uptime, (long long) getpid());
-        fclose(f);
-        return 0;
-}
-
-/* Nothing of the reference reads these once owampd is gone (its init
- * script and perfSONAR's service checks read the pid while it runs), so a
- * stop leaves no stale pid behind. The pid file goes while we still hold
- * its lock: no other owampd can have written it. Without write access to
- * vardir any more (root left for -U), say so and leave them. */
-static void remove_pid_files(Server *s) {
-        const char *paths[] = { s->info_path, s->pid_path };
-        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
-                if (paths[i] && unlink(paths[i]) < 0 && errno != ENOENT)
-                        log_notice("Cannot remove %s: %m", paths[i]);
-        s->pid_fd = safe_close(s->pid_fd);
-        s->info_path = mfree(s->info_path);
-        s->pid_path = mfree(s->pid_path);
-}
-
-static int take_listeners(Server *s, bool *ret_activated) {
-        char **names = NULL;
-        int n = sd_listen_fds_with_names(true, &names);
-        *ret_activated = false;
-        if (n < 0)
-                return log_error_errno(n, "Cannot take sockets from systemd: %m");
-        for (int i = 0; i < n; i++) {
-                int fd = SD_LISTEN_FDS_START + i;
-                const char *name = names && names[i] ? names[i] : "?";
-                if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
-                        log_warning("Ignoring passed fd %d (%s): not a listening TCP socket", fd, name);
-                        safe_close(fd);
-                        continue;
-                }
-                int r = server_add_listener(s, fd);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot use passed socket %s: %m", name);
-                log_debug("Using socket-activated listener %s (fd %d)", name, fd);
-                *ret_activated = true;
-        }
-        if (names) {
-                for (int i = 0; i < n; i++)
-                        free(names[i]);
-                free(names);
-        }
-        return 0;
-}
-
-/* Every control connection holds a socket and every session two or three
- * more (its worker's channel, the data file, the test socket until the
- * worker takes it): a thousand sessions need a few thousand descriptors,
- * more than the usual soft limit of 1024. Take what the hard limit allows
- * (524288 under systemd). The workers inherit it, which is harmless: they
- * have three descriptors and use poll(), never select(). */
-static void raise_nofile_limit(void) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
-                return;
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-                log_debug_errno(errno, "Cannot raise the file descriptor limit: %m");
-}
-
-/* The session launcher (owampd(8), "SYSTEMD AND PRIVILEGES"): transient
- * units through owampd-launcher when systemd manages the host, child
- * processes otherwise or when asked. */
-static int setup_launcher(Server *s, OwSessionLauncher mode) {
-        const char *socket_path = getenv("OWAMP_LAUNCHER_SOCKET");
-        const char *why = NULL;
-        int r;
-
-        if (isempty(socket_path))
-                socket_path = LAUNCHER_SOCKET_PATH;
-        if (mode == OW_SESSION_LAUNCHER_AUTO) {
-                if (sd_booted() <= 0)
-                        why = "systemd does not manage this host";
-                else if (access("/run/dbus/system_bus_socket", F_OK) < 0)
-                        why = "the system bus is not reachable";
-        }
-        if (mode != OW_SESSION_LAUNCHER_FORK && !why) {
-                r = launcher_systemd_new(s->event, socket_path, 5 * UINT64_C(1000000), &s->launcher);
-                if (r >= 0)
-                        return 0;
-                if (mode == OW_SESSION_LAUNCHER_SYSTEMD)
-                        return log_error_errno(r, "sessionlauncher systemd: cannot use owampd-launcher at %s: %m",
-                                               socket_path);
-                /* Not there at all is normal for owampd run by hand; there
-                 * but refusing or broken is worth a warning. */
-                log_full(r == -ENOENT ? LOG_INFO : LOG_WARNING, r, NULL,
-                         "owampd-launcher at %s is not available (%m); running sessions as child processes",
-                         socket_path);
-        } else if (why)
-                log_debug("Running sessions as child processes: %s", why);
-        _cleanup_free_ char *worker = NULL;
-        r = worker_path_find(&worker);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return log_error_errno(r, "The session worker %s cannot be run (%m): " WORKER_PATH_HINT, worker);
-        return launcher_fork_new(s->event, worker, &s->launcher);
-}
-
 /* The first directory of $STATE_DIRECTORY (StateDirectory= in the unit). */
 static char *state_directory(void) {
         const char *e = getenv("STATE_DIRECTORY");
@@ -308,14 +129,14 @@ static int drop_privileges(uid_t uid, gid_t gid, bool have_user, bool have_group
         return 0;
 }
 
+static int run(const Options *opts, OwConf *cli);
+
 int main(int argc, char **argv) {
-        Server srv = { .port_low = 0, .pid_fd = -1 }, *s = &srv;
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        OwConf *conf = NULL, *cli = NULL;
+        OwConf *cli = NULL;
         Options o = {};
         OwDiag diag = {};
         char msg[512];
-        int c, r, ret = EXIT_FAILURE;
+        int c, r;
         const char *prog = "owampd";
         static const char optstring[] = "+a:c:d:e:fG:hP:R:S:U:vZxYW";
         static const struct option longopts[] = {
@@ -399,6 +220,18 @@ int main(int argc, char **argv) {
                 ow_conf_free(cli);
                 return EXIT_FAILURE;
         }
+        return run(&o, cli);
+}
+
+/* The server from its configuration to its end: cli is the command line's
+ * settings (taken). */
+static int run(const Options *opts, OwConf *cli) {
+        Server srv = { .port_low = 0, .pid_fd = -1 }, *s = &srv;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        const Options o = *opts;
+        OwConf *conf = NULL;
+        char msg[512];
+        int r, ret = EXIT_FAILURE;
 
         _cleanup_free_ char *cwd = getcwd(NULL, 0);
         if (!cwd) {
@@ -423,7 +256,7 @@ int main(int argc, char **argv) {
         bool under_systemd = getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
         s->foreground = o.foreground || under_systemd;
         log_setup("owampd", LOG_TARGET_AUTO, conf->facility, o.foreground, config_log_priority(conf));
-        config_apply(s, conf);
+        server_apply_config(s, conf);
 
         if (clock_offset_from_env(&s->clock_offset_nsec) < 0) {
                 log_error("Invalid OWAMP_DEBUG_TIMEOFFSET '%s': seconds expected", getenv("OWAMP_DEBUG_TIMEOFFSET"));
@@ -487,7 +320,7 @@ int main(int argc, char **argv) {
                 goto finish;
         }
 
-        raise_nofile_limit();
+        server_raise_nofile_limit();
         session_limit_update(s); /* from the limit raised */
 
         r = sd_event_default(&event);
@@ -495,7 +328,11 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "sd_event_default(): %m");
                 goto finish;
         }
-        s->event = event;
+        r = server_init(s, event);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the server: %m");
+                goto finish;
+        }
         s->uptime = server_now(s);
         r = guard_new(s);
         if (r < 0) {
@@ -509,7 +346,7 @@ int main(int argc, char **argv) {
                 log_full(LOG_ERR, r, &(LogFields){ .message_id = MSGID_CONFIG_ERROR }, "%s", msg);
                 goto finish;
         }
-        policy_install(s, policy, false);
+        server_install_policy(s, policy, false);
         /* Disk usage from what is stored, so it never drifts across restarts. */
         r = datastore_scan(s);
         if (r < 0)
@@ -522,7 +359,7 @@ int main(int argc, char **argv) {
                  s->n_files == 1 ? "" : "s", stored);
 
         bool activated;
-        r = take_listeners(s, &activated);
+        r = server_take_listeners(s, &activated);
         if (r < 0)
                 goto finish;
         if (activated && ow_conf_is_set(conf, OW_CONF_SRCNODE))
@@ -567,7 +404,7 @@ int main(int argc, char **argv) {
         }
 
         if (ow_conf_is_set(conf, OW_CONF_VARDIR) || !under_systemd) {
-                r = write_pid_files(s);
+                r = server_write_pid_files(s);
                 if (r < 0)
                         goto finish;
         }
@@ -575,20 +412,9 @@ int main(int argc, char **argv) {
         if (drop_privileges(uid, gid, have_user, have_group) < 0)
                 goto finish;
 
-        sigset_t ss;
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        sigaddset(&ss, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &ss, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        (void) sd_event_add_signal(event, NULL, SIGTERM, on_signal, s);
-        (void) sd_event_add_signal(event, NULL, SIGINT, on_signal, s);
-        (void) sd_event_add_signal(event, NULL, SIGHUP, on_signal, s);
-        (void) sd_event_set_watchdog(event, true);
+        server_watch_signals(s);
 
-        r = setup_launcher(s, conf->sessionlauncher);
+        r = server_setup_launcher(s, conf->sessionlauncher);
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the session launcher: %m");
                 goto finish;
@@ -609,23 +435,10 @@ int main(int argc, char **argv) {
         ret = r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
 finish:
-        while (s->conns)
-                conn_free(s->conns);
+        server_close_conns(s);
         guard_free(s);
         session_queue_done(s);
-        remove_pid_files(s);
-        sd_event_source_disable_unref(s->dieby_timer);
-        launcher_free(s->launcher);
-        datastore_done(s);
-        policy_unref(s->policy);
-        sd_event_source_disable_unref(s->accept_pause);
-        for (size_t i = 0; i < s->n_listeners; i++)
-                sd_event_source_disable_unref(s->listeners[i]);
-        free(s->listeners);
-        free(s->confdir);
-        free(s->datadir);
-        free(s->vardir);
-        ow_conf_free(s->conf);
-        ow_conf_free(s->cli);
+        server_remove_pid_files(s);
+        server_done(s);
         return ret;
 }

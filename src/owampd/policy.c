@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "owampd.h"
+#include "file-util.h"
+#include "owampd-config.h"
 #include "ow-error.h"
 #include "ow-limits.h"
 #include "ow-pfs.h"
@@ -38,58 +39,6 @@ Policy *policy_unref(Policy *p) {
         return NULL;
 }
 
-int read_file_limited(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EISDIR;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        char *buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t len = 0;
-        while (len < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t) st.st_size - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int r = -errno;
-                        free(buf);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = 0;
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
-/* owampd.<ext> in confdir, or perfSONAR 5.x's owamp-server.<ext>. */
-char *policy_config_path(const char *confdir, const char *ext) {
-        char *p = NULL;
-        if (asprintf(&p, "%s/owampd.%s", confdir, ext) < 0)
-                return NULL;
-        if (access(p, F_OK) == 0)
-                return p;
-        free(p);
-        if (asprintf(&p, "%s/owamp-server.%s", confdir, ext) < 0)
-                return NULL;
-        if (access(p, F_OK) == 0)
-                return p;
-        free(p);
-        if (asprintf(&p, "%s/owampd.%s", confdir, ext) < 0)
-                return NULL;
-        return p;
-}
-
 /* Both files, all or nothing. A missing file is an empty one: no keys,
  * and the reference's single open class "default". */
 int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char *err, size_t err_size) {
@@ -102,8 +51,8 @@ int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char
         if (!p)
                 return -ENOMEM;
         p->n_ref = 1;
-        p->pfs_path = policy_config_path(confdir, "pfs");
-        p->limits_path = policy_config_path(confdir, "limits");
+        p->pfs_path = config_file_path(confdir, "pfs");
+        p->limits_path = config_file_path(confdir, "limits");
         if (!p->pfs_path || !p->limits_path)
                 return -ENOMEM;
 
@@ -123,7 +72,7 @@ int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char
                  * reads them is any of their users, whoever writes them adds
                  * one. Refused, as sshd refuses a private key others can
                  * read, unless the configuration says otherwise (then
-                 * policy_install() warns). */
+                 * the server warns, policy_pfs_insecure()). */
                 r = ow_diag_set(diag, p->pfs_path, 0, -EPERM,
                                 "is %s by others (mode %04o): refusing to use its pass-phrases; make it "
                                 "private (chown root:owamp; chmod 0640) or set allowinsecurepfs in owampd.conf",
@@ -134,7 +83,8 @@ int policy_load(const char *confdir, bool allow_insecure_pfs, Policy **ret, char
                 r = ow_pfs_parse(buf, len, p->pfs_path, &p->pfs, diag);
         if (buf) {
                 ow_wipe(buf, len);
-                buf = mfree(buf);
+                free(buf);
+                buf = NULL;
         }
         if (r < 0)
                 goto fail;
@@ -161,49 +111,34 @@ fail:
         return r;
 }
 
-/* Make p the policy for everything from now on; sessions keep theirs. */
-void policy_install(Server *s, Policy *p, bool reload) {
-        if (s->policy)
-                p->generation = s->policy->generation + 1;
-        policy_unref(s->policy);
-        s->policy = p;
-        /* Name a file only as the source of what it held. */
-        log_full(LOG_INFO, 0, &(LogFields){ .message_id = reload ? MSGID_CONFIG_RELOADED : NULL },
-                 "%s policy: %zu key%s %s %s%s, %zu class%s %s %s%s", reload ? "Reloaded" : "Loaded",
-                 ow_pfs_count(p->pfs), ow_pfs_count(p->pfs) == 1 ? "" : "s",
-                 p->pfs_missing ? "(there is no" : "from", p->pfs_path, p->pfs_missing ? ")" : "",
-                 ow_limits_n_classes(p->limits), ow_limits_n_classes(p->limits) == 1 ? "" : "es",
-                 p->limits_missing ? "(the default, open to all: there is no" : "from", p->limits_path,
-                 p->limits_missing ? ")" : "");
-        /* The pass-phrases are the keys of modes A and E. */
-        if (!p->pfs_missing && (p->pfs_mode & (S_IROTH | S_IWOTH)))
-                log_warning("%s is %s by others (mode %04o): anyone on this host can %s the pass-phrases "
-                            "(allowinsecurepfs is set); make it root:owamp and mode 0640 (chmod 0640)",
-                            p->pfs_path, p->pfs_mode & S_IWOTH ? "writable" : "readable",
-                            (unsigned) (p->pfs_mode & 07777), p->pfs_mode & S_IWOTH ? "change" : "read");
+bool policy_pfs_insecure(const Policy *p) {
+        return !p->pfs_missing && (p->pfs_mode & (S_IROTH | S_IWOTH));
 }
 
-uint32_t policy_modes_for_peer(Server *s, const SockAddr *peer) {
-        uint32_t modes = s->modes;
-        size_t cls;
-
-        if (!s->policy)
-                return modes;
+static int resolve_peer(const OwLimits *l, const SockAddr *peer, const char *keyid, size_t *ret) {
         const void *addr = peer->sa.sa_family == AF_INET6 ? (const void *) &peer->in6.sin6_addr
                                                           : (const void *) &peer->in.sin_addr;
-        if (ow_limits_resolve(s->policy->limits, peer->sa.sa_family, addr, NULL, &cls) >= 0 &&
-            !ow_limits_get(s->policy->limits, cls, OW_LIMIT_ALLOW_OPEN_MODE))
+        return ow_limits_resolve(l, peer->sa.sa_family, addr, keyid, ret);
+}
+
+uint32_t policy_modes_for_peer(const Policy *p, uint32_t modes, const SockAddr *peer) {
+        size_t cls;
+
+        if (!p)
+                return modes;
+        if (resolve_peer(p->limits, peer, NULL, &cls) >= 0 &&
+            !ow_limits_get(p->limits, cls, OW_LIMIT_ALLOW_OPEN_MODE))
                 modes &= ~(uint32_t) OW_MODE_OPEN;
         return modes;
 }
 
-int policy_lookup_key(Server *s, const char *keyid, uint8_t **ret_secret, size_t *ret_len) {
+int policy_lookup_key(const Policy *p, const char *keyid, uint8_t **ret_secret, size_t *ret_len) {
         const uint8_t *secret;
         size_t len;
 
-        if (!s->policy || !keyid)
+        if (!p || !keyid)
                 return -ENOENT;
-        int r = ow_pfs_lookup(s->policy->pfs, keyid, &secret, &len);
+        int r = ow_pfs_lookup(p->pfs, keyid, &secret, &len);
         if (r < 0)
                 return r;
         uint8_t *copy = malloc(len ? len : 1);
@@ -215,46 +150,47 @@ int policy_lookup_key(Server *s, const char *keyid, uint8_t **ret_secret, size_t
         return 0;
 }
 
-const char *policy_class_for(Server *s, const SockAddr *peer, const char *keyid) {
+const char *policy_class_for(const Policy *p, const SockAddr *peer, const char *keyid) {
         size_t cls;
-        if (!s->policy)
+
+        if (!p || resolve_peer(p->limits, peer, keyid, &cls) < 0)
                 return NULL;
-        const void *addr = peer->sa.sa_family == AF_INET6 ? (const void *) &peer->in6.sin6_addr
-                                                          : (const void *) &peer->in.sin_addr;
-        if (ow_limits_resolve(s->policy->limits, peer->sa.sa_family, addr, keyid, &cls) < 0)
-                return NULL;
-        return ow_limits_class_name(s->policy->limits, cls);
+        return ow_limits_class_name(p->limits, cls);
 }
 
-/* --- Enforcement ------------------------------------------------------ */
+bool policy_delete_on_fetch(const Policy *p, const char *class_path) {
+        size_t c;
 
-static int resolve_peer(const OwLimits *l, const SockAddr *peer, const char *keyid, size_t *ret) {
-        const void *addr = peer->sa.sa_family == AF_INET6 ? (const void *) &peer->in6.sin6_addr
-                                                          : (const void *) &peer->in.sin_addr;
-        return ow_limits_resolve(l, peer->sa.sa_family, addr, keyid, ret);
+        if (!p || !class_path || ow_limits_class_from_path(p->limits, class_path, &c) < 0)
+                return false;
+        return ow_limits_get(p->limits, c, OW_LIMIT_DELETE_ON_FETCH) != 0;
 }
 
-/* Usage per class of l, from what every running session and every stored
- * file holds, by the class path it was charged to (so a reload that
- * reshapes the classes still counts everything somewhere sensible). */
-static uint64_t *usage_new(Server *s, const OwLimits *l, OwLimitKey key) {
-        size_t n = ow_limits_n_classes(l), c;
-        uint64_t *used = calloc(MAX(n, (size_t) 1), sizeof(uint64_t));
+/* --- Usage -------------------------------------------------------------- */
 
-        if (!used)
-                return NULL;
-        if (key == OW_LIMIT_BANDWIDTH) {
-                TestSession *t;
-                LIST_FOREACH(all, t, s->all_sessions)
-                if (t->class_path && t->bandwidth_bps > 0 &&
-                    ow_limits_class_from_path(l, t->class_path, &c) >= 0)
-                        ow_limits_charge(l, c, used, t->bandwidth_bps);
-        } else if (key == OW_LIMIT_DISK) {
-                for (size_t i = 0; i < s->n_files; i++)
-                        if (ow_limits_class_from_path(l, s->files[i].class_path, &c) >= 0)
-                                ow_limits_charge(l, c, used, s->files[i].size);
-        }
-        return used;
+struct PolicyTally {
+        const OwLimits *limits;
+        uint64_t *used;
+};
+
+void policy_tally_add(PolicyTally *t, const char *class_path, uint64_t amount) {
+        size_t c;
+
+        if (class_path && ow_limits_class_from_path(t->limits, class_path, &c) >= 0)
+                ow_limits_charge(t->limits, c, t->used, amount);
+}
+
+/* Usage per class of l, from what the caller says every running session
+ * and every stored file holds, by the class path it was charged to (so a
+ * reload that reshapes the classes still counts everything somewhere
+ * sensible). */
+static uint64_t *usage_new(const OwLimits *l, OwLimitKey key, PolicyUsageFn usage, void *userdata) {
+        size_t n = ow_limits_n_classes(l);
+        PolicyTally t = { .limits = l, .used = calloc(MAX(n, (size_t) 1), sizeof(uint64_t)) };
+
+        if (t.used && usage)
+                usage(userdata, key, &t);
+        return t.used;
 }
 
 static const char *limit_unit(OwLimitKey key) {
@@ -268,32 +204,28 @@ static const char *limit_unit(OwLimitKey key) {
         }
 }
 
-static void log_refusal(Conn *c, TestSession *t, const OwLimits *l, size_t cls, OwLimitKey key,
-                        const OwLimitRefusal *why, uint64_t amount, const char *extra_text) {
-        const char *name = ow_limits_class_name(l, cls), *lname = ow_limits_class_name(l, why->class);
-        char f_class[128], f_limit[64], f_lclass[128], f_value[64], f_used[64], f_req[64];
-        const char *extra[] = { f_class, f_limit, f_lclass, f_value, f_used, f_req, NULL };
-
-        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", name);
-        snprintf(f_limit, sizeof(f_limit), "OWAMP_LIMIT=%s", ow_limit_key_to_string(key));
-        snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", lname);
-        snprintf(f_value, sizeof(f_value), "OWAMP_LIMIT_VALUE=%" PRIu64, why->limit);
-        snprintf(f_used, sizeof(f_used), "OWAMP_LIMIT_USED=%" PRIu64, why->used);
-        snprintf(f_req, sizeof(f_req), "OWAMP_LIMIT_REQUESTED=%" PRIu64, amount);
-        LogFields f = {
-                .message_id = MSGID_SESSION_REFUSED,
-                .sid = t->sid_hex[0] ? t->sid_hex : NULL,
-                .peer = c->peer_addr_str,
-                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
-                .keyid = c->keyid[0] ? c->keyid : NULL,
-                .extra = extra,
-        };
-        log_full(LOG_NOTICE, 0, &f,
-                 "Refusing session %s from %s (class %s): %s limit of class %s is %" PRIu64 " %s, %" PRIu64
-                 " in use, %" PRIu64 " requested%s",
-                 t->sid_hex, c->peer_str, name, ow_limit_key_to_string(key), lname, why->limit,
-                 limit_unit(key), why->used, amount, extra_text ? extra_text : "");
+static void verdict_init(PolicyVerdict *v, OwAccept accept) {
+        *v = (PolicyVerdict){ .accept = accept };
 }
+
+static void verdict_limit(PolicyVerdict *v, OwAccept accept, const OwLimits *l, size_t cls, OwLimitKey key,
+                          const OwLimitRefusal *why, uint64_t amount, const char *extra_text) {
+        v->accept = accept;
+        v->class_name = ow_limits_class_name(l, cls);
+        v->has_limit = true;
+        v->key = key;
+        v->limit_name = ow_limit_key_to_string(key);
+        v->limit_class = ow_limits_class_name(l, why->class);
+        v->limit = why->limit;
+        v->used = why->used;
+        v->requested = amount;
+        (void) snprintf(v->text, sizeof(v->text),
+                        "%s limit of class %s is %" PRIu64 " %s, %" PRIu64 " in use, %" PRIu64 " requested%s",
+                        ow_limit_key_to_string(key), v->limit_class, why->limit, limit_unit(key), why->used,
+                        amount, extra_text ? extra_text : "");
+}
+
+/* --- Decisions ---------------------------------------------------------- */
 
 /* The far endpoint of a session (the client's Sender or Receiver address
  * in Request-Session) must be the host that asked, in every mode: else an
@@ -302,183 +234,143 @@ static void log_refusal(Conn *c, TestSession *t, const OwLimits *l, size_t cls, 
  * for another host (third-party tests), except for packets we send in open
  * mode (PROTOCOL.md 5.1). RFC 4656 leaves this to policy; the refusal is
  * Accept 1 (failure), as for any policy refusal. */
-OwAccept policy_check_endpoint(Server *s, Conn *c, TestSession *t) {
-        SockAddr far = t->peer, near = c->peer;
+void policy_check_endpoint(const Policy *p, const PolicyRequest *r, PolicyVerdict *ret) {
+        SockAddr far = *r->far, near = *r->peer;
         char peer[SOCKADDR_STR_MAX];
-        const char *role = t->we_send ? "receiver" : "sender";
         size_t cls;
 
+        verdict_init(ret, OW_ACCEPT_OK);
         sockaddr_unmap_v4(&far);
         sockaddr_unmap_v4(&near);
         if (sockaddr_equal_addr(&far, &near))
-                return OW_ACCEPT_OK;
-        sockaddr_str(&t->peer, peer, sizeof(peer));
-
-        LogFields f = {
-                .message_id = MSGID_SESSION_REFUSED,
-                .sid = t->sid_hex[0] ? t->sid_hex : NULL,
-                .peer = c->peer_addr_str,
-                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
-                .keyid = c->keyid[0] ? c->keyid : NULL,
-        };
-        if (t->we_send && c->mode == OW_MODE_OPEN) {
-                log_full(LOG_NOTICE, 0, &f,
-                         "Refusing session %s from %s: open mode, and the receiver %s is not the requesting host",
-                         t->sid_hex, c->peer_str, peer);
-                return OW_ACCEPT_FAILURE;
+                return;
+        sockaddr_str(r->far, peer, sizeof(peer));
+        if (r->we_send && r->mode == OW_MODE_OPEN) {
+                ret->accept = OW_ACCEPT_FAILURE;
+                (void) snprintf(ret->text, sizeof(ret->text),
+                                "open mode, and the receiver %s is not the requesting host", peer);
+                return;
         }
-        if (!s->policy)
-                return OW_ACCEPT_INTERNAL;
-        const OwLimits *l = s->policy->limits;
-        if (resolve_peer(l, &c->peer, c->keyid[0] ? c->keyid : NULL, &cls) < 0)
-                return OW_ACCEPT_INTERNAL;
-        if (ow_limits_get(l, cls, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT))
-                return OW_ACCEPT_OK;
-        char f_class[128];
-        const char *extra[] = { f_class, "OWAMP_LIMIT=allow_foreign_endpoint", NULL };
-        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", ow_limits_class_name(l, cls));
-        f.extra = extra;
-        log_full(LOG_NOTICE, 0, &f,
-                 "Refusing session %s from %s (class %s): the %s %s is not the requesting host "
-                 "(allow_foreign_endpoint is off)",
-                 t->sid_hex, c->peer_str, ow_limits_class_name(l, cls), role, peer);
-        return OW_ACCEPT_FAILURE;
+        ret->accept = OW_ACCEPT_INTERNAL;
+        if (!p || resolve_peer(p->limits, r->peer, r->keyid, &cls) < 0)
+                return;
+        ret->accept = OW_ACCEPT_OK;
+        if (ow_limits_get(p->limits, cls, OW_LIMIT_ALLOW_FOREIGN_ENDPOINT))
+                return;
+        ret->accept = OW_ACCEPT_FAILURE;
+        ret->class_name = ow_limits_class_name(p->limits, cls);
+        ret->key = OW_LIMIT_ALLOW_FOREIGN_ENDPOINT;
+        ret->limit_name = ow_limit_key_to_string(OW_LIMIT_ALLOW_FOREIGN_ENDPOINT);
+        (void) snprintf(ret->text, sizeof(ret->text),
+                        "the %s %s is not the requesting host (allow_foreign_endpoint is off)",
+                        r->we_send ? "receiver" : "sender", peer);
 }
 
-/* Before a disk limit says no, the data directory is counted again; at
- * most once a second, so refused requests cannot keep owampd scanning. */
-#define RESCAN_INTERVAL_USEC (1000 * UINT64_C(1000))
-static bool rescan_allowed(Server *s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-        return now - s->files_scanned_usec >= RESCAN_INTERVAL_USEC;
-}
-
-OwAccept policy_admit_session(Server *s, Conn *c, TestSession *t) {
+void policy_admit_session(const Policy *p, const PolicyRequest *r, PolicyVerdict *ret) {
         const OwLimits *l;
         OwLimitRefusal why;
         size_t cls;
-        char path[4096];
-        int r;
+        int k;
 
-        if (!s->policy)
-                return OW_ACCEPT_INTERNAL;
-        l = s->policy->limits;
+        verdict_init(ret, OW_ACCEPT_INTERNAL);
+        if (!p)
+                return;
+        l = p->limits;
 
         /* The class under the policy in force now: a reload applies to the
          * next request on a connection that is already open, too. */
-        r = resolve_peer(l, &c->peer, c->keyid[0] ? c->keyid : NULL, &cls);
-        if (r < 0 || ow_limits_class_path(l, cls, path, sizeof(path)) < 0) {
-                conn_log(c, LOG_ERR, MSGID_SESSION_REFUSED, "Refusing session from %s: no policy class: %s",
-                         c->peer_str, strerror(r < 0 ? -r : ENAMETOOLONG));
-                return OW_ACCEPT_INTERNAL;
+        k = resolve_peer(l, r->peer, r->keyid, &cls);
+        if (k < 0 || ow_limits_class_path(l, cls, ret->class_path, sizeof(ret->class_path)) < 0) {
+                ret->no_class = true;
+                (void) snprintf(ret->text, sizeof(ret->text), "no policy class: %s",
+                                strerror(k < 0 ? -k : ENAMETOOLONG));
+                return;
         }
-        const char *name = ow_limits_class_name(l, cls);
-        if (!c->class_name || !streq(c->class_name, name)) {
-                free(c->class_name);
-                c->class_name = strdup(name);
-        }
+        ret->class_name = ow_limits_class_name(l, cls);
+        ret->cls = cls;
 
         /* test_sessions: sessions accepted on this connection, checked at
          * the class and every ancestor as the reference does; they are not
          * given back when a session ends. */
         _cleanup_free_ uint64_t *count = calloc(ow_limits_n_classes(l), sizeof(uint64_t));
-        if (!count)
-                return OW_ACCEPT_TEMP_RESOURCE;
-        ow_limits_charge(l, cls, count, c->n_accepted);
+        if (!count) {
+                ret->accept = OW_ACCEPT_TEMP_RESOURCE;
+                return;
+        }
+        ow_limits_charge(l, cls, count, r->n_accepted);
         if (ow_limits_demand(l, cls, OW_LIMIT_TEST_SESSIONS, count, 1, 1000, &why) == -EDQUOT) {
-                log_refusal(c, t, l, cls, OW_LIMIT_TEST_SESSIONS, &why, 1, " on this connection");
-                return OW_ACCEPT_PERM_RESOURCE;
+                verdict_limit(ret, OW_ACCEPT_PERM_RESOURCE, l, cls, OW_LIMIT_TEST_SESSIONS, &why, 1,
+                              " on this connection");
+                return;
         }
 
         /* bandwidth: this session's packets on the wire, plus every
          * running session charged to the class and its descendants. */
-        uint64_t bps = ow_session_bandwidth(&t->req, c->mode);
-        _cleanup_free_ uint64_t *bw = usage_new(s, l, OW_LIMIT_BANDWIDTH);
-        if (!bw)
-                return OW_ACCEPT_TEMP_RESOURCE;
+        uint64_t bps = ow_session_bandwidth(r->req, r->mode);
+        _cleanup_free_ uint64_t *bw = usage_new(l, OW_LIMIT_BANDWIDTH, r->usage, r->userdata);
+        if (!bw) {
+                ret->accept = OW_ACCEPT_TEMP_RESOURCE;
+                return;
+        }
         if (ow_limits_demand(l, cls, OW_LIMIT_BANDWIDTH, bw, bps, 1000, &why) == -EDQUOT) {
-                log_refusal(c, t, l, cls, OW_LIMIT_BANDWIDTH, &why, bps, NULL);
-                return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
+                verdict_limit(ret, why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE, l, cls,
+                              OW_LIMIT_BANDWIDTH, &why, bps, NULL);
+                return;
         }
 
         /* disk, when we receive: the file's estimate against the soft
          * limit, plus everything stored for the class. Files may have gone
-         * behind our back (tmpfiles.d, an operator): look again before
-         * saying no. */
+         * behind the caller's back (tmpfiles.d, an operator): a refusal
+         * that is not permanent says a fresh count may help. */
         uint64_t disk = 0;
-        if (!t->we_send) {
-                disk = ow_session_disk(&t->req);
-                for (int pass = 0;; pass++) {
-                        _cleanup_free_ uint64_t *used = usage_new(s, l, OW_LIMIT_DISK);
-                        if (!used)
-                                return OW_ACCEPT_TEMP_RESOURCE;
-                        r = ow_limits_demand(l, cls, OW_LIMIT_DISK, used, disk, 1000, &why);
-                        if (r != -EDQUOT)
-                                break;
-                        if (pass > 0 || why.permanent || !rescan_allowed(s) || datastore_scan(s) < 0) {
-                                log_refusal(c, t, l, cls, OW_LIMIT_DISK, &why, disk, NULL);
-                                return why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE;
-                        }
+        if (!r->we_send) {
+                disk = ow_session_disk(r->req);
+                _cleanup_free_ uint64_t *used = usage_new(l, OW_LIMIT_DISK, r->usage, r->userdata);
+                if (!used) {
+                        ret->accept = OW_ACCEPT_TEMP_RESOURCE;
+                        return;
+                }
+                if (ow_limits_demand(l, cls, OW_LIMIT_DISK, used, disk, 1000, &why) == -EDQUOT) {
+                        verdict_limit(ret, why.permanent ? OW_ACCEPT_PERM_RESOURCE : OW_ACCEPT_TEMP_RESOURCE, l,
+                                      cls, OW_LIMIT_DISK, &why, disk, NULL);
+                        ret->may_recount = !why.permanent;
+                        return;
                 }
         }
 
-        t->class_path = strdup(path);
-        if (!t->class_path)
-                return OW_ACCEPT_TEMP_RESOURCE;
-        t->policy = policy_ref(s->policy);
-        t->class = cls;
-        t->bandwidth_bps = bps;
-        t->disk_reserved = disk;
-        log_full(LOG_DEBUG, 0, &(LogFields){ .peer = c->peer_addr_str },
-                 "Admitting session from %s in class %s: %" PRIu64 " bit/s, %" PRIu64 " octets of disk",
-                 c->peer_str, name, bps, disk);
-        return OW_ACCEPT_OK;
+        ret->accept = OW_ACCEPT_OK;
+        ret->bandwidth_bps = bps;
+        ret->disk = disk;
 }
 
-void policy_release_session(Server *s, TestSession *t) {
-        (void) s;
-        t->policy = policy_unref(t->policy);
-        t->class_path = mfree(t->class_path);
-        t->bandwidth_bps = 0;
-        t->disk_reserved = 0;
-}
-
-int policy_settle_disk(Server *s, TestSession *t, uint64_t size) {
+void policy_settle_disk(const Policy *p, size_t cls, uint64_t reserved, uint64_t size, uint32_t fudge_permille,
+                        PolicyUsageFn usage, void *userdata, PolicyVerdict *ret) {
         OwLimitRefusal why;
 
-        if (!t->policy || size <= t->disk_reserved)
-                return 0;
+        verdict_init(ret, OW_ACCEPT_OK);
+        if (!p || size <= reserved)
+                return;
         /* Grown past its estimate (duplicates, skip ranges): the extra must
          * fit the hard limit, disk x diskfudge, of the policy the session
          * was admitted under. The file's own reservation is in the usage. */
-        const OwLimits *l = t->policy->limits;
-        _cleanup_free_ uint64_t *used = usage_new(s, l, OW_LIMIT_DISK);
+        const OwLimits *l = p->limits;
+        _cleanup_free_ uint64_t *used = usage_new(l, OW_LIMIT_DISK, usage, userdata);
         if (!used)
-                return 0;
-        uint64_t extra = size - t->disk_reserved;
-        if (ow_limits_demand(l, t->class, OW_LIMIT_DISK, used, extra, s->diskfudge_permille, &why) !=
-            -EDQUOT)
-                return 0;
-
-        const char *name = ow_limits_class_name(l, t->class), *lname = ow_limits_class_name(l, why.class);
-        char f_class[128], f_limit[64] = "OWAMP_LIMIT=disk", f_lclass[128];
-        const char *extra_f[] = { f_class, f_limit, f_lclass, NULL };
-        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", name);
-        snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", lname);
-        log_full(LOG_WARNING, 0,
-                 &(LogFields){ .message_id = MSGID_DATA_DELETED, .sid = t->sid_hex, .extra = extra_f },
-                 "Deleting the data of session %s (class %s): %" PRIu64 " octets, %" PRIu64
-                 " more than estimated, exceed the disk hard limit of class %s (%" PRIu64
-                 " octets = disk x diskfudge, %" PRIu64 " in use)",
-                 t->sid_hex, name, size, extra, lname, why.limit, why.used);
-        return -EDQUOT;
-}
-
-bool policy_delete_on_fetch(Server *s, const StoredFile *f) {
-        size_t c;
-        if (!s->policy || ow_limits_class_from_path(s->policy->limits, f->class_path, &c) < 0)
-                return false;
-        return ow_limits_get(s->policy->limits, c, OW_LIMIT_DELETE_ON_FETCH) != 0;
+                return;
+        uint64_t extra = size - reserved;
+        if (ow_limits_demand(l, cls, OW_LIMIT_DISK, used, extra, fudge_permille, &why) != -EDQUOT)
+                return;
+        ret->accept = OW_ACCEPT_FAILURE;
+        ret->class_name = ow_limits_class_name(l, cls);
+        ret->has_limit = true;
+        ret->key = OW_LIMIT_DISK;
+        ret->limit_name = ow_limit_key_to_string(OW_LIMIT_DISK);
+        ret->limit_class = ow_limits_class_name(l, why.class);
+        ret->limit = why.limit;
+        ret->used = why.used;
+        ret->requested = extra;
+        (void) snprintf(ret->text, sizeof(ret->text),
+                        "%" PRIu64 " octets, %" PRIu64 " more than estimated, exceed the disk hard limit of class %s (%" PRIu64
+                        " octets = disk x diskfudge, %" PRIu64 " in use)",
+                        size, extra, ret->limit_class, why.limit, why.used);
 }

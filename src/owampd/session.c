@@ -16,8 +16,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "owampd.h"
+#include "datastore.h"
 #include "ow-error.h"
+#include "policy.h"
+#include "random-util.h"
+#include "session.h"
 #include "units.h"
 
 /* maxtestsessions auto: the 1,000 concurrent sessions this server is
@@ -38,22 +41,45 @@
 /* One control connection: its socket and a file it is fetching. */
 #define CONN_FDS 2u
 
+LogFields session_owner_log_fields(const SessionOwner *o, const char *message_id) {
+        return (LogFields){
+                .message_id = message_id,
+                .peer = o->peer_addr_str,
+                .mode = o->mode ? ow_mode_to_string(o->mode) : NULL,
+                .keyid = o->keyid[0] ? o->keyid : NULL,
+        };
+}
+
+/* A line about a request of o's before it is a session. */
+static void owner_log_internal(const char *file, int line, const SessionOwner *o, int priority,
+                               const char *message_id, const char *fmt, ...) _printf_(6, 7);
+#define owner_log(o, ...) owner_log_internal(__FILE__, __LINE__, (o), __VA_ARGS__)
+
+static void owner_log_internal(const char *file, int line, const SessionOwner *o, int priority,
+                               const char *message_id, const char *fmt, ...) {
+        LogFields f = session_owner_log_fields(o, message_id);
+        va_list ap;
+        va_start(ap, fmt);
+        log_internalv(file, line, priority, 0, &f, fmt, ap);
+        va_end(ap);
+}
+
 static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
                                  const char *fmt, ...) _printf_(6, 7);
 #define session_log(t, ...) session_log_internal(__FILE__, __LINE__, (t), __VA_ARGS__)
 
 static void session_log_internal(const char *file, int line, TestSession *t, int priority, const char *message_id,
                                  const char *fmt, ...) {
-        Conn *c = t->conn;
+        SessionOwner *o = t->owner;
         char extra_role[32];
         const char *extra[] = { extra_role, NULL };
         snprintf(extra_role, sizeof(extra_role), "OWAMP_ROLE=%s", t->we_send ? "sender" : "receiver");
         LogFields f = {
                 .message_id = message_id,
                 .sid = t->sid_hex,
-                .peer = c ? c->peer_addr_str : NULL,
-                .mode = c && c->mode ? ow_mode_to_string(c->mode) : NULL,
-                .keyid = c && c->keyid[0] ? c->keyid : NULL,
+                .peer = o ? o->peer_addr_str : NULL,
+                .mode = o && o->mode ? ow_mode_to_string(o->mode) : NULL,
+                .keyid = o && o->keyid[0] ? o->keyid : NULL,
                 .extra = extra,
         };
         va_list ap;
@@ -64,12 +90,120 @@ static void session_log_internal(const char *file, int line, TestSession *t, int
 
 static void session_limit_check_room(Server *s);
 
-TestSession *server_find_session(Server *s, const OwSid *sid) {
-        TestSession *t;
-        LIST_FOREACH(all, t, s->all_sessions)
-                if (ow_sid_equal(&t->sid, sid))
-                        return t;
-        return NULL;
+/* Tell the owner; it acts from an event of its own. */
+static void session_changed(TestSession *t) {
+        if (t->owner && t->owner->changed)
+                t->owner->changed(t->owner->userdata);
+}
+
+/* What every session and every stored file holds, for the policy. */
+static void server_usage(void *userdata, OwLimitKey key, PolicyTally *tally) {
+        Server *s = userdata;
+
+        if (key == OW_LIMIT_BANDWIDTH) {
+                TestSession *t;
+                LIST_FOREACH(all, t, s->all_sessions)
+                        if (t->class_path && t->bandwidth_bps > 0)
+                                policy_tally_add(tally, t->class_path, t->bandwidth_bps);
+        } else if (key == OW_LIMIT_DISK)
+                for (size_t i = 0; i < s->n_files; i++)
+                        policy_tally_add(tally, s->files[i].class_path, s->files[i].size);
+}
+
+/* A refusal of the policy's, with the class and the limit in the journal. */
+static void session_log_refusal(TestSession *t, SessionOwner *o, const PolicyVerdict *v) {
+        char f_class[128], f_limit[64], f_lclass[128], f_value[64], f_used[64], f_req[64];
+        const char *extra[7] = {};
+        size_t n = 0;
+
+        if (!v->text[0])
+                return;
+        if (v->no_class) {
+                owner_log(o, LOG_ERR, MSGID_SESSION_REFUSED, "Refusing session from %s: %s", o->peer_str, v->text);
+                return;
+        }
+        if (v->class_name) {
+                snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", v->class_name);
+                extra[n++] = f_class;
+        }
+        if (v->limit_name) {
+                snprintf(f_limit, sizeof(f_limit), "OWAMP_LIMIT=%s", v->limit_name);
+                extra[n++] = f_limit;
+        }
+        if (v->has_limit) {
+                snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", v->limit_class);
+                snprintf(f_value, sizeof(f_value), "OWAMP_LIMIT_VALUE=%" PRIu64, v->limit);
+                snprintf(f_used, sizeof(f_used), "OWAMP_LIMIT_USED=%" PRIu64, v->used);
+                snprintf(f_req, sizeof(f_req), "OWAMP_LIMIT_REQUESTED=%" PRIu64, v->requested);
+                extra[n++] = f_lclass;
+                extra[n++] = f_value;
+                extra[n++] = f_used;
+                extra[n++] = f_req;
+        }
+        LogFields f = session_owner_log_fields(o, MSGID_SESSION_REFUSED);
+        f.sid = t->sid_hex[0] ? t->sid_hex : NULL;
+        f.extra = n > 0 ? extra : NULL;
+        if (v->class_name)
+                log_full(LOG_NOTICE, 0, &f, "Refusing session %s from %s (class %s): %s", t->sid_hex, o->peer_str,
+                         v->class_name, v->text);
+        else
+                log_full(LOG_NOTICE, 0, &f, "Refusing session %s from %s: %s", t->sid_hex, o->peer_str, v->text);
+}
+
+/* Decide a Request-Session (test_sessions, bandwidth, disk) under the
+ * policy in force; on OK the session holds its resources until it is
+ * freed. A disk refusal counts the data directory again first (at most
+ * once a second): files may have gone behind our back (tmpfiles.d, an
+ * operator). */
+static OwAccept session_admit(TestSession *t, SessionOwner *o, const PolicyRequest *pr) {
+        Server *s = t->server;
+        PolicyVerdict v;
+
+        for (unsigned pass = 0;; pass++) {
+                policy_admit_session(s->policy, pr, &v);
+                if (v.class_name && (!o->class_name || !streq(o->class_name, v.class_name))) {
+                        free(o->class_name);
+                        o->class_name = strdup(v.class_name);
+                }
+                if (v.accept == OW_ACCEPT_OK || !v.may_recount || pass > 0 || !datastore_recount_allowed(s) ||
+                    datastore_scan(s) < 0)
+                        break;
+        }
+        if (v.accept != OW_ACCEPT_OK) {
+                session_log_refusal(t, o, &v);
+                return v.accept;
+        }
+        t->class_path = strdup(v.class_path);
+        if (!t->class_path)
+                return OW_ACCEPT_TEMP_RESOURCE;
+        t->policy = policy_ref(s->policy);
+        t->class = v.cls;
+        t->bandwidth_bps = v.bandwidth_bps;
+        t->disk_reserved = v.disk;
+        log_full(LOG_DEBUG, 0, &(LogFields){ .peer = o->peer_addr_str },
+                 "Admitting session from %s in class %s: %" PRIu64 " bit/s, %" PRIu64 " octets of disk",
+                 o->peer_str, v.class_name, v.bandwidth_bps, v.disk);
+        return OW_ACCEPT_OK;
+}
+
+/* The session's file ended up size octets: whether that fits the hard
+ * disk limit of the policy it was admitted under (logged when not). */
+static bool session_file_fits(TestSession *t, uint64_t size) {
+        Server *s = t->server;
+        PolicyVerdict v;
+
+        policy_settle_disk(t->policy, t->class, t->disk_reserved, size, s->diskfudge_permille, server_usage, s, &v);
+        if (v.accept == OW_ACCEPT_OK)
+                return true;
+        char f_class[128], f_limit[64], f_lclass[128];
+        const char *extra_f[] = { f_class, f_limit, f_lclass, NULL };
+        snprintf(f_class, sizeof(f_class), "OWAMP_CLASS=%s", v.class_name);
+        snprintf(f_limit, sizeof(f_limit), "OWAMP_LIMIT=%s", v.limit_name);
+        snprintf(f_lclass, sizeof(f_lclass), "OWAMP_LIMIT_CLASS=%s", v.limit_class);
+        log_full(LOG_WARNING, 0,
+                 &(LogFields){ .message_id = MSGID_DATA_DELETED, .sid = t->sid_hex, .extra = extra_f },
+                 "Deleting the data of session %s (class %s): %s", t->sid_hex, v.class_name, v.text);
+        return false;
 }
 
 /* Rough length of a schedule: Number of Packets times the mean gap. Used
@@ -83,8 +217,8 @@ static OwTimestamp schedule_estimate(const OwSessionRequest *req) {
         return d > UINT64_MAX / 2 ? UINT64_MAX / 2 : (OwTimestamp) d;
 }
 
-int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret) {
-        Server *s = c->server;
+int session_new(SessionOwner *o, const OwSessionRequest *req, OwAccept *ret_accept, TestSession **ret) {
+        Server *s = o->server;
         TestSession *t;
         char addr[SOCKADDR_STR_MAX], peer[SOCKADDR_STR_MAX];
         int r;
@@ -96,7 +230,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 return -ENOMEM;
         }
         t->server = s;
-        t->conn = c;
+        t->owner = o;
         t->udp_fd = -1;
         t->data = OWP_WRITER_NULL;
         t->we_send = req->conf_sender;
@@ -116,23 +250,23 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         if (r >= 0)
                 r = sockaddr_from_owamp(req->ipvn, their_addr, their_port, &t->peer);
         if (r < 0) {
-                conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
-                         "Refusing session from %s: unusable addresses (IPVN %u)", c->peer_str, req->ipvn);
+                owner_log(o, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                         "Refusing session from %s: unusable addresses (IPVN %u)", o->peer_str, req->ipvn);
                 *ret_accept = OW_ACCEPT_UNSUPPORTED;
                 goto refuse;
         }
         /* No "any" address for our end: OWAMP has no such convention
          * (PROTOCOL.md 5.1); use the control connection's local address. */
         if (sockaddr_is_any(&t->local)) {
-                if (t->local.sa.sa_family != c->local.sa.sa_family) {
-                        conn_log(c, LOG_NOTICE, MSGID_SESSION_REFUSED,
+                if (t->local.sa.sa_family != o->local.sa.sa_family) {
+                        owner_log(o, LOG_NOTICE, MSGID_SESSION_REFUSED,
                                  "Refusing session from %s: no address for our endpoint in the control "
                                  "connection's family",
-                                 c->peer_str);
+                                 o->peer_str);
                         *ret_accept = OW_ACCEPT_UNSUPPORTED;
                         goto refuse;
                 }
-                t->local = c->local;
+                t->local = o->local;
                 sockaddr_set_port(&t->local, 0);
         }
         sockaddr_addr_str(&t->local, addr, sizeof(addr));
@@ -142,7 +276,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
          * from the request on carries it (journalctl OWAMP_SID=...). The
          * receiver makes it (RFC 4656 3.5): the client when we send, we
          * when we receive, from our endpoint's address (IPv4 for a
-         * v4-mapped peer: c->local is unmapped). */
+         * v4-mapped peer: o->local is unmapped). */
         if (t->we_send)
                 t->sid = req->sid;
         else {
@@ -158,7 +292,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         }
         ow_sid_to_hex(&t->sid, t->sid_hex);
         session_log(t, LOG_INFO, MSGID_SESSION_REQUESTED,
-                    "Session %s requested by %s: %s %u packets, %s -> %s", t->sid_hex, c->peer_str,
+                    "Session %s requested by %s: %s %u packets, %s -> %s", t->sid_hex, o->peer_str,
                     t->we_send ? "send" : "receive", req->n_packets, t->we_send ? addr : peer,
                     t->we_send ? peer : addr);
 
@@ -166,20 +300,35 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         if (sockaddr_is_any(&t->peer) || their_port == 0) {
                 session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED,
                             "Refusing session %s from %s: no address or port for the client's endpoint (%s)",
-                            t->sid_hex, c->peer_str, peer);
+                            t->sid_hex, o->peer_str, peer);
                 *ret_accept = OW_ACCEPT_UNSUPPORTED;
                 goto refuse;
         }
         /* In every mode the far endpoint is the host that asked, unless its
          * class allows another (policy.c): no client, anonymous or not, can
-         * aim our packets at a third party. Logs its own refusals. */
-        *ret_accept = policy_check_endpoint(s, c, t);
-        if (*ret_accept != OW_ACCEPT_OK)
+         * aim our packets at a third party. */
+        PolicyRequest pr = {
+                .peer = &o->peer,
+                .keyid = o->keyid[0] ? o->keyid : NULL,
+                .mode = o->mode,
+                .req = &t->req,
+                .we_send = t->we_send,
+                .far = &t->peer,
+                .n_accepted = o->n_accepted,
+                .usage = server_usage,
+                .userdata = s,
+        };
+        PolicyVerdict v;
+        policy_check_endpoint(s->policy, &pr, &v);
+        if (v.accept != OW_ACCEPT_OK) {
+                session_log_refusal(t, o, &v);
+                *ret_accept = v.accept;
                 goto refuse;
+        }
 
         t->last_scheduled = req->start_time + schedule_estimate(req);
-        /* Logs its own refusals, naming the class and the limit. */
-        *ret_accept = policy_admit_session(s, c, t);
+        /* Its refusals name the class and the limit. */
+        *ret_accept = session_admit(t, o, &pr);
         if (*ret_accept != OW_ACCEPT_OK)
                 goto refuse;
 
@@ -189,7 +338,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 char a[SOCKADDR_STR_MAX];
                 session_log(t, LOG_WARNING, MSGID_SESSION_REFUSED,
                             "Refusing session %s from %s: cannot bind a test socket on %s (ports %u-%u): %s",
-                            t->sid_hex, c->peer_str, sockaddr_addr_str(&t->local, a, sizeof(a)), s->port_low,
+                            t->sid_hex, o->peer_str, sockaddr_addr_str(&t->local, a, sizeof(a)), s->port_low,
                             s->port_high, strerror(-r));
                 *ret_accept = r == -EADDRINUSE ? OW_ACCEPT_TEMP_RESOURCE : OW_ACCEPT_INTERNAL;
                 goto refuse;
@@ -203,13 +352,13 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
 
         if (server_find_session(s, &t->sid)) {
                 session_log(t, LOG_NOTICE, MSGID_SESSION_REFUSED, "Refusing session %s from %s: the SID is in use",
-                            t->sid_hex, c->peer_str);
+                            t->sid_hex, o->peer_str);
                 *ret_accept = OW_ACCEPT_FAILURE;
                 goto refuse;
         }
 
-        if (c->mode != OW_MODE_OPEN)
-                ow_testpkt_derive_keys(&t->sid, c->keys.aes, c->keys.hmac, &t->keys);
+        if (o->mode != OW_MODE_OPEN)
+                ow_testpkt_derive_keys(&t->sid, o->keys.aes, o->keys.hmac, &t->keys);
 
         if (!t->we_send) {
                 /* A full disk is a temporary lack of resources (Accept 5):
@@ -221,7 +370,7 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                         session_log(t, LOG_WARNING, MSGID_SESSION_REFUSED,
                                     "Refusing session %s from %s: the data directory %s has %" PRIu64
                                     " octets free, %" PRIu64 " needed",
-                                    t->sid_hex, c->peer_str, s->datadir, avail, needed);
+                                    t->sid_hex, o->peer_str, s->datadir, avail, needed);
                         *ret_accept = OW_ACCEPT_TEMP_RESOURCE;
                         goto refuse;
                 }
@@ -229,28 +378,28 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
                 if (r < 0) {
                         session_log(t, LOG_ERR, MSGID_SESSION_REFUSED,
                                     "Refusing session %s from %s: cannot create its data file: %s", t->sid_hex,
-                                    c->peer_str, strerror(-r));
+                                    o->peer_str, strerror(-r));
                         *ret_accept = r == -ENOSPC || r == -EDQUOT ? OW_ACCEPT_TEMP_RESOURCE : OW_ACCEPT_INTERNAL;
                         goto refuse;
                 }
         }
 
-        LIST_APPEND(by_conn, c->sessions, t);
-        c->n_sessions++;
-        c->n_accepted++;
+        LIST_APPEND(by_conn, o->sessions, t);
+        o->n_sessions++;
+        o->n_accepted++;
         LIST_PREPEND(all, s->all_sessions, t);
         s->n_sessions++;
         t->state = SESSION_REQUESTED;
         session_log(t, LOG_INFO, MSGID_SESSION_ACCEPTED,
                     "Accepted session %s from %s: %s %u packets, %s -> %s, port %u, padding %u, DSCP %u, class %s",
-                    t->sid_hex, c->peer_str, t->we_send ? "sending" : "receiving", req->n_packets,
+                    t->sid_hex, o->peer_str, t->we_send ? "sending" : "receiving", req->n_packets,
                     t->we_send ? addr : peer, t->we_send ? peer : addr, port, req->padding_length,
-                    ow_typep_dscp(req->type_p), c->class_name ? c->class_name : "-");
+                    ow_typep_dscp(req->type_p), o->class_name ? o->class_name : "-");
         *ret = t;
         return 0;
 
 refuse:
-        t->conn = NULL;
+        t->owner = NULL;
         session_free(t);
         return -EPERM;
 }
@@ -259,16 +408,20 @@ TestSession *session_free(TestSession *t) {
         if (!t)
                 return NULL;
         Server *s = t->server;
-        bool held = t->conn;
-        if (t->conn) {
-                LIST_REMOVE(by_conn, t->conn->sessions, t);
-                t->conn->n_sessions--;
+        bool held = t->owner;
+        if (t->owner) {
+                LIST_REMOVE(by_conn, t->owner->sessions, t);
+                t->owner->n_sessions--;
                 LIST_REMOVE(all, s->all_sessions, t);
                 assert(s->n_sessions > 0);
                 s->n_sessions--;
         }
-        datastore_settle(t);
-        policy_release_session(s, t);
+        datastore_settle(t, session_file_fits);
+        /* What it held under its policy. */
+        t->policy = policy_unref(t->policy);
+        t->class_path = mfree(t->class_path);
+        t->bandwidth_bps = 0;
+        t->disk_reserved = 0;
         if (t->endpoint && endpoint_has_worker(t->endpoint) && s->n_sessions_running > 0)
                 s->n_sessions_running--;
         t->endpoint = endpoint_free(t->endpoint);
@@ -289,8 +442,7 @@ static void session_mark_done(TestSession *t, bool failed) {
         if (failed)
                 t->failed = true;
         t->state = SESSION_DONE;
-        if (t->conn)
-                conn_session_event(t->conn);
+        session_changed(t);
 }
 
 /* --- The worker, through its endpoint controller (src/shared/endpoint.h) --- */
@@ -316,8 +468,7 @@ static void on_endpoint_ready(Endpoint *e _unused_, void *userdata) {
         t->ran = true;
         session_log(t, LOG_INFO, MSGID_SESSION_STARTED, "Session %s started (%s)", t->sid_hex,
                     t->we_send ? "sending" : "receiving");
-        if (t->conn)
-                conn_session_event(t->conn);
+        session_changed(t);
 }
 
 static void on_endpoint_records(Endpoint *e _unused_, const uint8_t *records, size_t n, void *userdata) {
@@ -413,7 +564,7 @@ static int session_start(TestSession *t) {
                             s->enddelay_nsec / NSEC_PER_USEC + 120 * USEC_PER_SEC;
         EndpointParams p = {
                 .sender = t->we_send,
-                .mode = t->conn->mode,
+                .mode = t->owner->mode,
                 .req = &t->req,
                 .peer = &t->peer,
                 .keys = &t->keys,
@@ -464,12 +615,12 @@ static void session_queue_arm(Server *s, uint64_t delay_usec) {
         (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_ONESHOT);
 }
 
-void session_queue_forget(Conn *c) {
-        if (!c->in_starting)
+void session_queue_forget(SessionOwner *o) {
+        if (!o->in_starting)
                 return;
-        LIST_REMOVE(starting, c->server->starting, c);
-        c->in_starting = false;
-        c->start_next = NULL;
+        LIST_REMOVE(starting, o->server->starting, o);
+        o->in_starting = false;
+        o->start_next = NULL;
 }
 
 static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
@@ -478,28 +629,28 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
         bool busy = false;
 
         for (unsigned n = 0; n < START_BATCH && s->starting; n++) {
-                Conn *c = s->starting;
-                TestSession *t = c->start_next;
+                SessionOwner *o = s->starting;
+                TestSession *t = o->start_next;
 
                 /* Its turn is taken: to the back of the line, or out. */
-                LIST_REMOVE(starting, s->starting, c);
-                c->in_starting = false;
-                if (c->state != CONN_STARTING || !t)
+                LIST_REMOVE(starting, s->starting, o);
+                o->in_starting = false;
+                if (!o->starting || !t)
                         continue;
-                c->start_next = t->by_conn_next;
-                if (c->start_next) {
-                        LIST_APPEND(starting, s->starting, c);
-                        c->in_starting = true;
+                o->start_next = t->by_conn_next;
+                if (o->start_next) {
+                        LIST_APPEND(starting, s->starting, o);
+                        o->in_starting = true;
                 }
                 assert(t->state == SESSION_QUEUED);
                 int r = session_start(t);
                 if (r == -EBUSY) {
                         /* Its turn again first, a little later. */
-                        if (c->in_starting)
-                                LIST_REMOVE(starting, s->starting, c);
-                        LIST_PREPEND(starting, s->starting, c);
-                        c->in_starting = true;
-                        c->start_next = t;
+                        if (o->in_starting)
+                                LIST_REMOVE(starting, s->starting, o);
+                        LIST_PREPEND(starting, s->starting, o);
+                        o->in_starting = true;
+                        o->start_next = t;
                         if (!s->launcher_busy)
                                 session_log(t, LOG_DEBUG, NULL,
                                             "The session launcher is busy; launching the rest of the sessions later");
@@ -514,8 +665,8 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
                         /* The connection refuses the batch (Start-Ack 2):
                          * launch none of the rest. */
                         t->failed = true;
-                        session_queue_forget(c);
-                        conn_session_event(c);
+                        session_queue_forget(o);
+                        session_changed(t);
                 }
         }
         /* STATUS= counts the workers launched. */
@@ -526,12 +677,12 @@ static int on_start_batch(sd_event_source *src _unused_, uint64_t usec _unused_,
         return 0;
 }
 
-int session_queue_start(Conn *c) {
-        Server *s = c->server;
+int session_queue_start(SessionOwner *o) {
+        Server *s = o->server;
         TestSession *t;
         int r;
 
-        assert(!c->in_starting);
+        assert(!o->in_starting);
         if (!s->start_source) {
                 r = sd_event_add_time(s->event, &s->start_source, CLOCK_MONOTONIC, 0, 1, on_start_batch, s);
                 if (r < 0)
@@ -539,14 +690,15 @@ int session_queue_start(Conn *c) {
                 (void) sd_event_source_set_enabled(s->start_source, SD_EVENT_OFF);
                 (void) sd_event_source_set_description(s->start_source, "session-start");
         }
-        LIST_FOREACH(by_conn, t, c->sessions) {
+        LIST_FOREACH(by_conn, t, o->sessions) {
                 assert(t->state == SESSION_REQUESTED);
                 t->state = SESSION_QUEUED;
         }
-        c->start_next = c->sessions;
-        if (c->start_next) {
-                LIST_APPEND(starting, s->starting, c);
-                c->in_starting = true;
+        o->starting = true;
+        o->start_next = o->sessions;
+        if (o->start_next) {
+                LIST_APPEND(starting, s->starting, o);
+                o->in_starting = true;
         }
         /* Armed already (a batch due, or a retry behind a busy
          * launcher): it takes this connection in its turn. */
@@ -680,8 +832,8 @@ unsigned session_limit_held(Server *s) {
         return s->n_sessions + lingering;
 }
 
-bool session_limit_refuse(Conn *c) {
-        Server *s = c->server;
+bool session_limit_refuse(SessionOwner *o) {
+        Server *s = o->server;
         unsigned held = session_limit_held(s);
 
         if (held < s->max_test_sessions) {
@@ -696,13 +848,8 @@ bool session_limit_refuse(Conn *c) {
         snprintf(value, sizeof(value), "OWAMP_LIMIT_VALUE=%u", s->max_test_sessions);
         snprintf(used, sizeof(used), "OWAMP_LIMIT_USED=%u", held);
         const char *extra[] = { "OWAMP_LIMIT=maxtestsessions", value, used, NULL };
-        LogFields f = {
-                .message_id = MSGID_SESSION_REFUSED,
-                .peer = c->peer_addr_str,
-                .mode = c->mode ? ow_mode_to_string(c->mode) : NULL,
-                .keyid = c->keyid[0] ? c->keyid : NULL,
-                .extra = extra,
-        };
+        LogFields f = session_owner_log_fields(o, MSGID_SESSION_REFUSED);
+        f.extra = extra;
         /* One line for a run of refusals, not one per request: a client
          * that asks for thousands would flood the journal otherwise. */
         if (!s->sessions_full) {
@@ -710,9 +857,9 @@ bool session_limit_refuse(Conn *c) {
                 log_full(LOG_WARNING, 0, &f,
                          "Refusing session from %s: the server holds %u test sessions, maxtestsessions is %u "
                          "(Accept 5); further refusals are counted until there is room again",
-                         c->peer_str, held, s->max_test_sessions);
+                         o->peer_str, held, s->max_test_sessions);
         } else
-                log_full(LOG_DEBUG, 0, &f, "Refusing session from %s: maxtestsessions (%u) reached", c->peer_str,
+                log_full(LOG_DEBUG, 0, &f, "Refusing session from %s: maxtestsessions (%u) reached", o->peer_str,
                          s->max_test_sessions);
         return true;
 }
