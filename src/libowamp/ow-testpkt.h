@@ -241,3 +241,8 @@ int ow_testpkt_decode(OwTestPktCodec *c, const uint8_t *buf, size_t len, uint32_
  * reflector's own counter has none), plus -OW_ERR_ERREST for a reflected
  * packet's sender error estimate with multiplier 0. */
 int ow_testpkt_decode_fields(OwTestPktCodec *c, const uint8_t *buf, size_t len, OwTestFields *ret);
+
+/* The two-way record of a reflected packet (decoded with a REFLECTED
+ * format) that came back at t4 with our estimate recv_err and TTL ttl. */
+void ow_testpkt_tw_record(const OwTestFields *reflected, OwTimestamp t4, OwErrEst recv_err, uint8_t ttl,
+                          OwTwRecord *ret);
