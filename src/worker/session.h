@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * One session endpoint of the worker: what every role shares (the setup
+ * from the controller, the channel to it, the counters, the clock and the
+ * pacing state), and the role itself, a small table of callbacks so that a
+ * new role (a TWAMP/STAMP reflector) plugs in beside the sender and the
+ * receiver without copying their loops.
+ *
+ * The files, by concern:
+ *   owamp-session.c    main(): the descriptors, SETUP, READY, START, the role
+ *   session.c          what the roles share: reporting to the controller
+ *   controller.c       the one read loop of the controller channel (worker-ipc)
+ *   pacing.c           the clock, error estimates, wait_until() (sleep, spin, SCHED_FIFO)
+ *   ring.c             the receive ring (recvmmsg, kernel timestamps, TTL)
+ *   role-sender.c      the sender: schedule, padding, skips, send
+ *   role-receiver.c    the receiver: ow_receiver bookkeeping, records to the controller
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "macro.h"
+#include "ow-sid.h"
+#include "ow-testpkt.h"
+#include "pacing.h"
+#include "worker-ipc.h"
+
+#define UDP_FD 0
+#define CTL_FD 1
+
+typedef struct Session {
+        WorkerSetup setup;
+        char sid_hex[OW_SID_HEX_SIZE];
+        LogFields log;
+        OwTestPktCodec *codec;
+        WorkerBuf in, out;
+        WorkerCounters counters;
+        bool stop_requested;
+        WorkerStop stop;
+
+        SessionClock clock;
+        Pacing pacing;
+} Session;
+
+/* A role: what runs between READY (and, with start_first, START) and the
+ * end of the session. run() reports its own errors to the controller
+ * (session_fail()) and sends DONE; it returns 0 or a negative errno. */
+typedef struct Role {
+        WorkerRole id;
+        const char *name;
+        bool start_first; /* waits for START before it touches the test socket */
+        int (*run)(Session *s);
+} Role;
+
+extern const Role role_sender;
+extern const Role role_receiver;
+
+/* Write the pending output to the controller; logs a failure. */
+int session_send_out(Session *s);
+/* Log error, tell the controller (ERROR), return error. */
+int session_fail(Session *s, int error, const char *what);
+/* The role's first line (MSGID_ENDPOINT_READY): under systemd it is the
+ * first line of the session's own unit in `journalctl OWAMP_SID=`. */
+void session_log_ready(Session *s, const char *fmt, ...) _printf_(2, 3);
+/* The test socket's local address and the peer's, for that line. */
+void session_addresses(Session *s, char *local, size_t local_size, char *peer, size_t peer_size);
+/* The end: DONE appended, the role's last line (MSGID_ENDPOINT_DONE)
+ * logged, DONE sent. */
+int session_done(Session *s, const WorkerDone *d, const char *fmt, ...) _printf_(3, 4);
