@@ -24,10 +24,34 @@
 #define LINE_MAX_SIZE 1024
 
 static const char *const captures[] = {
-        "default-modes-key", "fixed-Z",  "ipv6-E",   "loss-O-M", "loss-O-R",     "loss-O-v",     "loss-O",
-        "mode-A-M",          "mode-A-R", "mode-A-v", "mode-A",   "mode-E-M",     "mode-E-R",     "mode-E-v",
-        "mode-E",            "mode-M-M", "mode-M-R", "mode-M-v", "mode-M",       "mode-O-M",     "mode-O-R",
-        "mode-O-v",          "mode-O",   "opts-v3-N", "opts-vU", "pad-A-s100",   "pad-O-s100-D", "pscheduler-R",
+        "default-modes-key",
+        "fixed-Z",
+        "ipv6-E",
+        "loss-O-M",
+        "loss-O-R",
+        "loss-O-v",
+        "loss-O",
+        "mode-A-M",
+        "mode-A-R",
+        "mode-A-v",
+        "mode-A",
+        "mode-E-M",
+        "mode-E-R",
+        "mode-E-v",
+        "mode-E",
+        "mode-M-M",
+        "mode-M-R",
+        "mode-M-v",
+        "mode-M",
+        "mode-O-M",
+        "mode-O-R",
+        "mode-O-v",
+        "mode-O",
+        "opts-v3-N",
+        "opts-vU",
+        "pad-A-s100",
+        "pad-O-s100-D",
+        "pscheduler-R",
         "s0",
 };
 
@@ -82,13 +106,14 @@ static void load_listing(const char *name, Listing *ret) {
         FILE *f = fopen(test_data_path(path), "re");
         ck_assert_ptr_nonnull(f);
 
-        *ret = (Listing) { .mode = 0 };
+        *ret = (Listing){ .mode = 0 };
         while (fgets(line, sizeof(line), f)) {
                 if (strncmp(line, "Set-Up-Response:", 16) == 0)
                         ret->mode = (int) listed_uint(line, "mode", 10);
                 else if (strncmp(line, "test keys for SID", 17) == 0) {
                         char aes[2 * OW_AES_KEY_SIZE + 1], hmac[2 * OW_HMAC_KEY_SIZE + 1];
-                        ck_assert_int_eq(sscanf(strstr(line, ": AES"), ": AES %32s HMAC %64s", aes, hmac), 2);
+                        ck_assert_int_eq(sscanf(strstr(line, ": AES"), ": AES %32s HMAC %64s", aes, hmac),
+                                         2);
                         test_unhex(aes, ret->keys.aes, sizeof(ret->keys.aes));
                         test_unhex(hmac, ret->keys.hmac, sizeof(ret->keys.hmac));
                         ret->have_keys = true;
@@ -164,7 +189,7 @@ START_TEST(test_twamp_capture) {
         OwTestSecurity sec = security(listing.mode);
         ck_assert(listing.have_keys == (sec != OW_TEST_OPEN));
         for (OwTestDirection d = OW_TEST_SENDER; d <= OW_TEST_REFLECTED; d++)
-                ck_assert_int_eq(ow_testpkt_codec_new_format(&(OwTestFormat) { OW_TEST_TWAMP, d, sec },
+                ck_assert_int_eq(ow_testpkt_codec_new_format(&(OwTestFormat){ OW_TEST_TWAMP, d, sec },
                                                              listing.have_keys ? &listing.keys : NULL,
                                                              &codecs[d]),
                                  0);
@@ -205,8 +230,9 @@ START_TEST(test_twamp_capture) {
                 OwTestFields early = f;
                 early.timestamp = 0;
                 early.errest = 0;
-                ck_assert_int_eq(ow_testpkt_prepare_fields(c, &early, g->data + hdr, g->len - hdr, buf, g->len),
-                                 (int) g->len);
+                ck_assert_int_eq(
+                        ow_testpkt_prepare_fields(c, &early, g->data + hdr, g->len - hdr, buf, g->len),
+                        (int) g->len);
                 ck_assert_int_eq(ow_testpkt_finish(c, buf, f.seq, f.timestamp, f.errest), 0);
                 ck_assert_bytes_eq(buf, g->data, g->len);
 

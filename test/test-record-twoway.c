@@ -112,9 +112,10 @@ START_TEST(test_tw_record_twp_files) {
                 test_unhex(runs[_i].aes, keys.aes, sizeof(keys.aes));
                 test_unhex(runs[_i].hmac, keys.hmac, sizeof(keys.hmac));
         }
-        ck_assert_int_eq(ow_testpkt_codec_new_format(
-                                 &(OwTestFormat) { OW_TEST_TWAMP, OW_TEST_REFLECTED, runs[_i].security }, &keys, &c),
-                         0);
+        ck_assert_int_eq(
+                ow_testpkt_codec_new_format(
+                        &(OwTestFormat){ OW_TEST_TWAMP, OW_TEST_REFLECTED, runs[_i].security }, &keys, &c),
+                0);
 
         /* The captures alternate sender packet, answer. */
         ck_assert_uint_eq(trace.n_udp, 2 * TWP_RECORDS);

@@ -448,6 +448,16 @@ START_TEST(test_layout_table) {
                 ck_assert_uint_eq(l->cipher_len % 16, 0);
                 ck_assert_uint_le(l->cipher_len, l->mac == OW_TEST_MAC_NONE ? l->size : l->mac_at);
                 ck_assert_uint_le(l->mac_len, l->mac == OW_TEST_MAC_NONE ? 0 : l->mac_at);
+                /* The MAC covers plaintext the decoder has in one piece. */
+                if (l->cipher != OW_TEST_CIPHER_NONE)
+                        ck_assert_uint_le(l->mac_len, l->cipher_len);
+                /* The reflected fields are all there or all absent. */
+                if (l->format.direction == OW_TEST_REFLECTED)
+                        ck_assert(l->recv_timestamp != OW_TEST_NO_FIELD && l->sender_timestamp != OW_TEST_NO_FIELD &&
+                                  l->sender_errest != OW_TEST_NO_FIELD && l->sender_ttl != OW_TEST_NO_FIELD);
+                else
+                        ck_assert(l->recv_timestamp == OW_TEST_NO_FIELD && l->sender_timestamp == OW_TEST_NO_FIELD &&
+                                  l->sender_errest == OW_TEST_NO_FIELD && l->sender_ttl == OW_TEST_NO_FIELD);
         }
 
         /* The OWAMP rows are today's sizes; TWAMP's sender is OWAMP's. */

@@ -11,19 +11,19 @@
 #include "ow-types.h"
 
 void ow_tw_record_encode(const OwTwRecord *r, uint8_t out[OW_TW_RECORD_SIZE]) {
-        ow_record_encode(&(OwRecord) { .seq = r->sender_seq,
-                                       .send_err = r->sender_err,
-                                       .recv_err = r->reflector_err,
-                                       .send_time = r->t1,
-                                       .recv_time = r->t2,
-                                       .ttl = r->sender_ttl },
+        ow_record_encode(&(OwRecord){ .seq = r->sender_seq,
+                                      .send_err = r->sender_err,
+                                      .recv_err = r->reflector_err,
+                                      .send_time = r->t1,
+                                      .recv_time = r->t2,
+                                      .ttl = r->sender_ttl },
                          out);
-        ow_record_encode(&(OwRecord) { .seq = r->reflector_seq,
-                                       .send_err = r->reflector_err,
-                                       .recv_err = r->recv_err,
-                                       .send_time = r->t3,
-                                       .recv_time = r->t4,
-                                       .ttl = r->ttl },
+        ow_record_encode(&(OwRecord){ .seq = r->reflector_seq,
+                                      .send_err = r->reflector_err,
+                                      .recv_err = r->recv_err,
+                                      .send_time = r->t3,
+                                      .recv_time = r->t4,
+                                      .ttl = r->ttl },
                          out + OW_RECORD_SIZE);
 }
 
@@ -38,7 +38,7 @@ int ow_tw_record_decode(const uint8_t in[OW_TW_RECORD_SIZE], OwTwRecord *ret) {
         if (r < 0)
                 return r;
 
-        *ret = (OwTwRecord) {
+        *ret = (OwTwRecord){
                 .sender_seq = sent.seq,
                 .reflector_seq = reflected.seq,
                 .t1 = sent.send_time,
@@ -56,7 +56,7 @@ int ow_tw_record_decode(const uint8_t in[OW_TW_RECORD_SIZE], OwTwRecord *ret) {
 
 void ow_testpkt_tw_record(const OwTestFields *reflected, OwTimestamp t4, OwErrEst recv_err, uint8_t ttl,
                           OwTwRecord *ret) {
-        *ret = (OwTwRecord) {
+        *ret = (OwTwRecord){
                 .sender_seq = reflected->sender_seq,
                 .reflector_seq = reflected->seq,
                 .t1 = reflected->sender_timestamp,

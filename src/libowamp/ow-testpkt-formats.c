@@ -10,31 +10,30 @@
 #include "macro.h"
 #include "ow-testpkt.h"
 
-#define NO_SENDER_COPY                                                                                       \
-        .recv_timestamp = OW_TEST_NO_FIELD, .sender_seq = OW_TEST_NO_FIELD,                                 \
-        .sender_timestamp = OW_TEST_NO_FIELD, .sender_errest = OW_TEST_NO_FIELD,                            \
+#define NO_SENDER_COPY                                                           \
+        .recv_timestamp = OW_TEST_NO_FIELD, .sender_seq = OW_TEST_NO_FIELD,      \
+        .sender_timestamp = OW_TEST_NO_FIELD, .sender_errest = OW_TEST_NO_FIELD, \
         .sender_ttl = OW_TEST_NO_FIELD
 #define NO_SECURITY .cipher = OW_TEST_CIPHER_NONE, .mac = OW_TEST_MAC_NONE
 
 /* Sender, unauthenticated: seq(4) timestamp(8) error estimate(2), then
  * MBZ up to size. */
-#define SENDER_OPEN(sz, ssid_at)                                                                             \
-        .size = (sz), .seq = 0, .timestamp = 4, .errest = 12, .ssid = (ssid_at), NO_SENDER_COPY,           \
-        NO_SECURITY
+#define SENDER_OPEN(sz, ssid_at) \
+        .size = (sz), .seq = 0, .timestamp = 4, .errest = 12, .ssid = (ssid_at), NO_SENDER_COPY, NO_SECURITY
 
 /* Sender, authenticated and encrypted: seq(4) MBZ(12) | timestamp(8)
  * error estimate(2) MBZ(6) | HMAC(16). A encrypts and authenticates
  * block 1, E blocks 1-2. */
-#define SENDER_AUTH(ciph, len)                                                                               \
-        .size = OW_TESTPKT_AUTH_SIZE, .seq = 0, .timestamp = 16, .errest = 24, .ssid = OW_TEST_NO_FIELD,   \
-        NO_SENDER_COPY, .cipher = (ciph), .cipher_len = (len), .mac = OW_TEST_MAC_HMAC_SHA1,               \
+#define SENDER_AUTH(ciph, len)                                                                           \
+        .size = OW_TESTPKT_AUTH_SIZE, .seq = 0, .timestamp = 16, .errest = 24, .ssid = OW_TEST_NO_FIELD, \
+        NO_SENDER_COPY, .cipher = (ciph), .cipher_len = (len), .mac = OW_TEST_MAC_HMAC_SHA1,             \
         .mac_len = (len), .mac_at = 32
 
 /* Reflected, unauthenticated: seq(4) T3(8) error estimate(2) MBZ(2)
  * T2(8) sender seq(4) T1(8) sender error estimate(2) MBZ(2) sender TTL(1),
  * then MBZ up to size. */
-#define REFLECTED_OPEN(sz, ssid_at)                                                                          \
-        .size = (sz), .seq = 0, .timestamp = 4, .errest = 12, .ssid = (ssid_at), .recv_timestamp = 16,     \
+#define REFLECTED_OPEN(sz, ssid_at)                                                                    \
+        .size = (sz), .seq = 0, .timestamp = 4, .errest = 12, .ssid = (ssid_at), .recv_timestamp = 16, \
         .sender_seq = 24, .sender_timestamp = 28, .sender_errest = 36, .sender_ttl = 40, NO_SECURITY
 
 /* Reflected, authenticated and encrypted (RFC 5357 4.2.1): seq(4) MBZ(12)
@@ -42,10 +41,10 @@
  * T1(8) sender error estimate(2) MBZ(6) | sender TTL(1) MBZ(15) | HMAC(16).
  * A encrypts and authenticates block 1 only, as the reference does and its
  * peers check (TWAMP-PROTOCOL.md 5.2); E blocks 1-6. */
-#define REFLECTED_AUTH(ciph, len)                                                                            \
-        .size = OW_TESTPKT_TW_REFLECTED_AUTH_SIZE, .seq = 0, .timestamp = 16, .errest = 24,                \
-        .ssid = OW_TEST_NO_FIELD, .recv_timestamp = 32, .sender_seq = 48, .sender_timestamp = 64,          \
-        .sender_errest = 72, .sender_ttl = 80, .cipher = (ciph), .cipher_len = (len),                      \
+#define REFLECTED_AUTH(ciph, len)                                                                 \
+        .size = OW_TESTPKT_TW_REFLECTED_AUTH_SIZE, .seq = 0, .timestamp = 16, .errest = 24,       \
+        .ssid = OW_TEST_NO_FIELD, .recv_timestamp = 32, .sender_seq = 48, .sender_timestamp = 64, \
+        .sender_errest = 72, .sender_ttl = 80, .cipher = (ciph), .cipher_len = (len),             \
         .mac = OW_TEST_MAC_HMAC_SHA1, .mac_len = (len), .mac_at = 96
 
 #define ROW(p, d, s, text) .format = { OW_TEST_##p, OW_TEST_##d, OW_TEST_##s }, .name = (text)
@@ -61,7 +60,8 @@ static const OwTestLayout layouts[] = {
         { ROW(TWAMP, SENDER, ENCRYPTED, "TWAMP sender E"), SENDER_AUTH(OW_TEST_CIPHER_CBC, 32) },
         { ROW(TWAMP, REFLECTED, OPEN, "TWAMP reflected O"),
           REFLECTED_OPEN(OW_TESTPKT_TW_REFLECTED_OPEN_SIZE, OW_TEST_NO_FIELD) },
-        { ROW(TWAMP, REFLECTED, AUTHENTICATED, "TWAMP reflected A"), REFLECTED_AUTH(OW_TEST_CIPHER_ECB, 16) },
+        { ROW(TWAMP, REFLECTED, AUTHENTICATED, "TWAMP reflected A"),
+          REFLECTED_AUTH(OW_TEST_CIPHER_ECB, 16) },
         { ROW(TWAMP, REFLECTED, ENCRYPTED, "TWAMP reflected E"), REFLECTED_AUTH(OW_TEST_CIPHER_CBC, 96) },
 
         /* RFC 8762 4.2.1: the TWAMP sender's fields, MBZ to 44 octets;

@@ -14,9 +14,15 @@
 
 #define BLOCK OW_BLOCK_SIZE
 
+/* dst = a ^ b, one AES block; dst may be a or b. In words, not octets:
+ * every received packet in mode E goes through it. */
 static void xor_block(uint8_t *dst, const uint8_t *a, const uint8_t *b) {
-        for (size_t i = 0; i < BLOCK; i++)
-                dst[i] = a[i] ^ b[i];
+        uint64_t x[2], y[2];
+        memcpy(x, a, BLOCK);
+        memcpy(y, b, BLOCK);
+        x[0] ^= y[0];
+        x[1] ^= y[1];
+        memcpy(dst, x, BLOCK);
 }
 
 struct OwTestPktCodec {
@@ -42,13 +48,18 @@ static OwTestSecurity security_of_mode(OwMode mode) {
         }
 }
 
-static const OwTestLayout *owamp_layout(OwMode mode) {
-        return ow_testpkt_layout(&(OwTestFormat) { OW_TEST_OWAMP, OW_TEST_SENDER, security_of_mode(mode) });
-}
-
 size_t ow_testpkt_header_size(OwMode mode) {
-        const OwTestLayout *l = owamp_layout(mode);
-        return l ? l->size : 0;
+        /* The sizes of the OWAMP rows (test-testpkt checks), without a
+         * look-up: receivers ask for every packet. */
+        switch (mode) {
+        case OW_MODE_OPEN:
+                return OW_TESTPKT_OPEN_SIZE;
+        case OW_MODE_AUTHENTICATED:
+        case OW_MODE_ENCRYPTED:
+                return OW_TESTPKT_AUTH_SIZE;
+        default:
+                return 0;
+        }
 }
 
 void ow_testpkt_derive_keys(const OwSid *sid, const uint8_t aes_key[static OW_AES_KEY_SIZE],
@@ -106,7 +117,7 @@ int ow_testpkt_codec_new_from_keys(OwMode mode, const OwTestKeys *keys, OwTestPk
         if (ow_testpkt_header_size(mode) == 0)
                 return -EINVAL;
         return ow_testpkt_codec_new_format(
-                &(OwTestFormat) { OW_TEST_OWAMP, OW_TEST_SENDER, security_of_mode(mode) }, keys, ret);
+                &(OwTestFormat){ OW_TEST_OWAMP, OW_TEST_SENDER, security_of_mode(mode) }, keys, ret);
 }
 
 int ow_testpkt_codec_new(OwMode mode, const OwSid *sid, const uint8_t *aes_key, const uint8_t *hmac_key,
@@ -165,34 +176,24 @@ static bool has(uint8_t field) {
  * estimate are written last; whatever covers them (a CBC block chained
  * after them, a MAC over them) waits for them, the rest is done by
  * ow_testpkt_prepare(). In every row with a cipher, the timestamp lies
- * outside block 1 (test-testpkt checks), so block 1 is always encrypted
- * in prepare, and a MAC in finish needs only seq to rebuild block 1's
- * plaintext, which holds nothing else.
+ * outside block 1 and the MAC covers no more than the cipher does
+ * (test-testpkt checks), so block 1 is always encrypted in prepare, and a
+ * MAC in finish needs only seq to rebuild block 1's plaintext, which holds
+ * nothing else.
  */
 static bool mac_in_finish(const OwTestLayout *l) {
         return l->mac != OW_TEST_MAC_NONE && l->mac_len > l->timestamp;
 }
 
-static bool cbc_in_finish(const OwTestLayout *l) {
-        return l->cipher == OW_TEST_CIPHER_CBC && l->cipher_len > BLOCK;
-}
-
-static void mac_compute(OwTestPktCodec *c, const uint8_t *block1, const uint8_t *rest, size_t rest_len,
+static void mac_compute(OwTestPktCodec *c, const uint8_t *plain, size_t len,
                         uint8_t mac[static OW_HMAC_SIZE]) {
-        hmac_sha1_update(&c->hmac, BLOCK, block1);
-        if (rest_len > 0)
-                hmac_sha1_update(&c->hmac, rest_len, rest);
+        hmac_sha1_update(&c->hmac, len, plain);
         hmac_sha1_digest(&c->hmac, OW_HMAC_SIZE, mac);
 }
 
-/* Plaintext of block 1 of an encrypted layout: seq and MBZ octets. */
-static void block1_plain(const OwTestLayout *l, uint32_t seq, uint8_t out[static BLOCK]) {
-        memset(out, 0, BLOCK);
-        ow_put_be32(out + l->seq, seq);
-}
-
-int ow_testpkt_prepare_fields(OwTestPktCodec *c, const OwTestFields *f, const uint8_t *padding,
-                              size_t padding_len, uint8_t *buf, size_t buf_size) {
+/* The encoder's first step; f NULL: a packet of seq with nothing else. */
+static int prepare(OwTestPktCodec *c, uint32_t seq, const OwTestFields *f, const uint8_t *padding,
+                   size_t padding_len, uint8_t *buf, size_t buf_size) {
         const OwTestLayout *l = c->layout;
         size_t hdr = l->size;
 
@@ -200,7 +201,7 @@ int ow_testpkt_prepare_fields(OwTestPktCodec *c, const OwTestFields *f, const ui
                 return -OW_ERR_COUNT;
         if (buf_size < hdr + padding_len)
                 return -ENOBUFS;
-        if (has(l->sender_errest) && ow_errest_check(f->sender_errest) < 0)
+        if (f && has(l->sender_errest) && ow_errest_check(f->sender_errest) < 0)
                 return -OW_ERR_ERREST;
 
         /* Padding first: the caller may pass a source that overlaps buf. */
@@ -211,23 +212,22 @@ int ow_testpkt_prepare_fields(OwTestPktCodec *c, const OwTestFields *f, const ui
 
         /* The plaintext, MBZ octets and the fields of finish zero. */
         memset(buf, 0, hdr);
-        ow_put_be32(buf + l->seq, f->seq);
-        if (has(l->ssid))
-                ow_put_be16(buf + l->ssid, f->ssid);
-        if (has(l->recv_timestamp))
-                ow_timestamp_put(buf + l->recv_timestamp, f->recv_timestamp);
-        if (has(l->sender_seq))
-                ow_put_be32(buf + l->sender_seq, f->sender_seq);
-        if (has(l->sender_timestamp))
-                ow_timestamp_put(buf + l->sender_timestamp, f->sender_timestamp);
-        if (has(l->sender_errest))
-                ow_errest_put(buf + l->sender_errest, f->sender_errest);
-        if (has(l->sender_ttl))
-                buf[l->sender_ttl] = f->sender_ttl;
+        ow_put_be32(buf + l->seq, seq);
+        if (f) {
+                if (has(l->ssid))
+                        ow_put_be16(buf + l->ssid, f->ssid);
+                if (l->format.direction == OW_TEST_REFLECTED) {
+                        ow_timestamp_put(buf + l->recv_timestamp, f->recv_timestamp);
+                        ow_put_be32(buf + l->sender_seq, f->sender_seq);
+                        ow_timestamp_put(buf + l->sender_timestamp, f->sender_timestamp);
+                        ow_errest_put(buf + l->sender_errest, f->sender_errest);
+                        buf[l->sender_ttl] = f->sender_ttl;
+                }
+        }
 
         if (l->mac != OW_TEST_MAC_NONE && !mac_in_finish(l))
                 /* A: the MAC covers block 1 only, known now. */
-                mac_compute(c, buf, buf + BLOCK, l->mac_len - BLOCK, buf + l->mac_at);
+                mac_compute(c, buf, l->mac_len, buf + l->mac_at);
 
         /* CBC with IV 0 makes block 1 plain ECB in both modes; the blocks
          * chained after it wait for the timestamp in block 2. */
@@ -237,10 +237,14 @@ int ow_testpkt_prepare_fields(OwTestPktCodec *c, const OwTestFields *f, const ui
         return (int) (hdr + padding_len);
 }
 
+int ow_testpkt_prepare_fields(OwTestPktCodec *c, const OwTestFields *f, const uint8_t *padding,
+                              size_t padding_len, uint8_t *buf, size_t buf_size) {
+        return prepare(c, f->seq, f, padding, padding_len, buf, buf_size);
+}
+
 int ow_testpkt_prepare(OwTestPktCodec *c, uint32_t seq, const uint8_t *padding, size_t padding_len,
                        uint8_t *buf, size_t buf_size) {
-        return ow_testpkt_prepare_fields(c, &(OwTestFields) { .seq = seq }, padding, padding_len, buf,
-                                         buf_size);
+        return prepare(c, seq, NULL, padding, padding_len, buf, buf_size);
 }
 
 int ow_testpkt_finish(OwTestPktCodec *c, uint8_t *buf, uint32_t seq, OwTimestamp timestamp,
@@ -254,16 +258,20 @@ int ow_testpkt_finish(OwTestPktCodec *c, uint8_t *buf, uint32_t seq, OwTimestamp
         ow_errest_put(buf + l->errest, errest);
 
         if (mac_in_finish(l)) {
-                uint8_t plain[BLOCK];
-                const uint8_t *block1 = buf;
-                if (l->cipher != OW_TEST_CIPHER_NONE) {
-                        block1_plain(l, seq, plain);
-                        block1 = plain;
+                if (l->cipher == OW_TEST_CIPHER_NONE)
+                        mac_compute(c, buf, l->mac_len, buf + l->mac_at);
+                else {
+                        /* Block 1 is cipher text already: its plaintext
+                         * again, then the rest the MAC covers. */
+                        uint8_t plain[OW_TESTPKT_MAX_FIXED_SIZE];
+                        memset(plain, 0, BLOCK);
+                        ow_put_be32(plain + l->seq, seq);
+                        memcpy(plain + BLOCK, buf + BLOCK, l->mac_len - BLOCK);
+                        mac_compute(c, plain, l->mac_len, buf + l->mac_at);
                 }
-                mac_compute(c, block1, buf + BLOCK, l->mac_len - BLOCK, buf + l->mac_at);
         }
 
-        if (cbc_in_finish(l))
+        if (l->cipher == OW_TEST_CIPHER_CBC)
                 /* CBC: each block is chained to the cipher block before it,
                  * block 1's already in buf; in place. */
                 for (size_t off = BLOCK; off < l->cipher_len; off += BLOCK) {
@@ -296,18 +304,33 @@ int ow_testpkt_encode_fields(OwTestPktCodec *c, const OwTestFields *f, const uin
 
 int ow_testpkt_encode(OwTestPktCodec *c, const OwTestPacket *p, const uint8_t *padding, size_t padding_len,
                       uint8_t *buf, size_t buf_size) {
-        return ow_testpkt_encode_fields(c, &(OwTestFields) { .seq = p->seq, .timestamp = p->timestamp,
-                                                             .errest = p->errest },
-                                        padding, padding_len, buf, buf_size);
+        int r, n;
+
+        r = ow_errest_check(p->errest);
+        if (r < 0)
+                return r;
+
+        n = ow_testpkt_prepare(c, p->seq, padding, padding_len, buf, buf_size);
+        if (n < 0)
+                return n;
+
+        r = ow_testpkt_finish(c, buf, p->seq, p->timestamp, p->errest);
+        if (r < 0)
+                return r;
+
+        return n;
 }
 
-int ow_testpkt_decode_fields(OwTestPktCodec *c, const uint8_t *buf, size_t len, OwTestFields *ret) {
-        uint8_t plain[OW_TESTPKT_MAX_FIXED_SIZE], mac[OW_HMAC_SIZE];
-        const uint8_t *p = buf;
-
-        if (!c || !buf || !ret)
-                return -EINVAL;
+/*
+ * The decoder's first step: the size, the decryption and the MAC. The
+ * encrypted octets (0..cipher_len-1) are read from plain, the others from
+ * buf: field() says which.
+ */
+static inline int unwrap(OwTestPktCodec *c, const uint8_t *buf, size_t len,
+                  uint8_t plain[static OW_TESTPKT_MAX_FIXED_SIZE]) {
         const OwTestLayout *l = c->layout;
+        uint8_t mac[OW_HMAC_SIZE];
+
         if (len < l->size)
                 return -OW_ERR_PACKET_SIZE;
 
@@ -315,10 +338,7 @@ int ow_testpkt_decode_fields(OwTestPktCodec *c, const uint8_t *buf, size_t len, 
         case OW_TEST_CIPHER_NONE:
                 break;
         case OW_TEST_CIPHER_ECB:
-                /* Block 1 decrypted, the rest in the clear. */
                 aes128_decrypt(&c->decrypt, BLOCK, plain, buf);
-                memcpy(plain + BLOCK, buf + BLOCK, l->size - BLOCK);
-                p = plain;
                 break;
         case OW_TEST_CIPHER_CBC:
                 /* CBC with IV 0: each block decrypted and xored with the
@@ -326,41 +346,51 @@ int ow_testpkt_decode_fields(OwTestPktCodec *c, const uint8_t *buf, size_t len, 
                 aes128_decrypt(&c->decrypt, l->cipher_len, plain, buf);
                 for (size_t off = BLOCK; off < l->cipher_len; off += BLOCK)
                         xor_block(plain + off, plain + off, buf + off - BLOCK);
-                memcpy(plain + l->cipher_len, buf + l->cipher_len, l->size - l->cipher_len);
-                p = plain;
                 break;
         default:
                 assert_not_reached();
         }
 
         if (l->mac != OW_TEST_MAC_NONE) {
-                mac_compute(c, p, p + BLOCK, l->mac_len - BLOCK, mac);
+                mac_compute(c, l->cipher == OW_TEST_CIPHER_NONE ? buf : plain, l->mac_len, mac);
                 if (!memeql_sec(mac, buf + l->mac_at, OW_HMAC_SIZE))
                         return -OW_ERR_HMAC;
         }
+        return 0;
+}
+
+static const uint8_t *field(const OwTestLayout *l, const uint8_t *plain, const uint8_t *buf, uint8_t off) {
+        return off < l->cipher_len ? plain + off : buf + off;
+}
+
+int ow_testpkt_decode_fields(OwTestPktCodec *c, const uint8_t *buf, size_t len, OwTestFields *ret) {
+        uint8_t plain[OW_TESTPKT_MAX_FIXED_SIZE];
+
+        if (!c || !buf || !ret)
+                return -EINVAL;
+        const OwTestLayout *l = c->layout;
+        int r = unwrap(c, buf, len, plain);
+        if (r < 0)
+                return r;
 
         OwTestFields f = {
-                .seq = ow_get_be32(p + l->seq),
-                .timestamp = ow_timestamp_get(p + l->timestamp),
-                .errest = ow_errest_get(p + l->errest),
+                .seq = ow_get_be32(field(l, plain, buf, l->seq)),
+                .timestamp = ow_timestamp_get(field(l, plain, buf, l->timestamp)),
+                .errest = ow_errest_get(field(l, plain, buf, l->errest)),
                 .sender_ttl = OW_TTL_UNKNOWN,
         };
         if (has(l->ssid))
-                f.ssid = ow_get_be16(p + l->ssid);
-        if (has(l->recv_timestamp))
-                f.recv_timestamp = ow_timestamp_get(p + l->recv_timestamp);
-        if (has(l->sender_seq))
-                f.sender_seq = ow_get_be32(p + l->sender_seq);
-        if (has(l->sender_timestamp))
-                f.sender_timestamp = ow_timestamp_get(p + l->sender_timestamp);
-        if (has(l->sender_errest))
-                f.sender_errest = ow_errest_get(p + l->sender_errest);
-        if (has(l->sender_ttl))
-                f.sender_ttl = p[l->sender_ttl];
-
+                f.ssid = ow_get_be16(field(l, plain, buf, l->ssid));
+        if (l->format.direction == OW_TEST_REFLECTED) {
+                f.recv_timestamp = ow_timestamp_get(field(l, plain, buf, l->recv_timestamp));
+                f.sender_seq = ow_get_be32(field(l, plain, buf, l->sender_seq));
+                f.sender_timestamp = ow_timestamp_get(field(l, plain, buf, l->sender_timestamp));
+                f.sender_errest = ow_errest_get(field(l, plain, buf, l->sender_errest));
+                f.sender_ttl = *field(l, plain, buf, l->sender_ttl);
+                if (ow_errest_check(f.sender_errest) < 0)
+                        return -OW_ERR_ERREST;
+        }
         if (ow_errest_check(f.errest) < 0)
-                return -OW_ERR_ERREST;
-        if (has(l->sender_errest) && ow_errest_check(f.sender_errest) < 0)
                 return -OW_ERR_ERREST;
 
         *ret = f;
@@ -369,14 +399,30 @@ int ow_testpkt_decode_fields(OwTestPktCodec *c, const uint8_t *buf, size_t len, 
 
 int ow_testpkt_decode(OwTestPktCodec *c, const uint8_t *buf, size_t len, uint32_t n_packets,
                       OwTestPacket *ret) {
-        OwTestFields f;
+        uint8_t plain[OW_TESTPKT_MAX_FIXED_SIZE];
+        const OwTestLayout *l = c->layout;
+        const uint8_t *p = buf;
+        int r;
 
-        int r = ow_testpkt_decode_fields(c, buf, len, &f);
-        if (r < 0)
-                return r;
-        if (f.seq >= n_packets)
+        /* The receiver's path: the open layout without a detour. */
+        if (l->cipher != OW_TEST_CIPHER_NONE || l->mac != OW_TEST_MAC_NONE) {
+                r = unwrap(c, buf, len, plain);
+                if (r < 0)
+                        return r;
+                p = plain;
+        } else if (len < l->size)
+                return -OW_ERR_PACKET_SIZE;
+
+        OwTestPacket pkt = {
+                .seq = ow_get_be32(p + l->seq),
+                .timestamp = ow_timestamp_get(field(l, p, buf, l->timestamp)),
+                .errest = ow_errest_get(field(l, p, buf, l->errest)),
+        };
+        if (ow_errest_check(pkt.errest) < 0)
+                return -OW_ERR_ERREST;
+        if (pkt.seq >= n_packets)
                 return -OW_ERR_SEQ;
 
-        *ret = (OwTestPacket) { .seq = f.seq, .timestamp = f.timestamp, .errest = f.errest };
+        *ret = pkt;
         return 0;
 }

@@ -49,9 +49,9 @@
 #define OW_TESTPKT_OPEN_SIZE 14 /* RFC 4656 4.1.2, unauthenticated layout */
 #define OW_TESTPKT_AUTH_SIZE 48 /* RFC 4656 4.1.2, authenticated and encrypted layout */
 #define OW_TESTPKT_MAX_HEADER_SIZE OW_TESTPKT_AUTH_SIZE /* of the OWAMP layouts */
-#define OW_TESTPKT_TW_REFLECTED_OPEN_SIZE 41  /* RFC 5357 4.2.1, unauthenticated */
-#define OW_TESTPKT_TW_REFLECTED_AUTH_SIZE 112 /* RFC 5357 4.2.1, authenticated and encrypted */
-#define OW_TESTPKT_STAMP_OPEN_SIZE 44         /* RFC 8762 4.2.1 and 4.3.1, both directions */
+#define OW_TESTPKT_TW_REFLECTED_OPEN_SIZE 41            /* RFC 5357 4.2.1, unauthenticated */
+#define OW_TESTPKT_TW_REFLECTED_AUTH_SIZE 112           /* RFC 5357 4.2.1, authenticated and encrypted */
+#define OW_TESTPKT_STAMP_OPEN_SIZE 44                   /* RFC 8762 4.2.1 and 4.3.1, both directions */
 /* The largest fixed part of any layout of the family. */
 #define OW_TESTPKT_MAX_FIXED_SIZE OW_TESTPKT_TW_REFLECTED_AUTH_SIZE
 
@@ -86,8 +86,8 @@ typedef struct OwTestFormat {
  * IV 0: CBC's first block is ECB's). */
 typedef enum OwTestCipher {
         OW_TEST_CIPHER_NONE,
-        OW_TEST_CIPHER_ECB,     /* AES-128-ECB of block 1 only */
-        OW_TEST_CIPHER_CBC,     /* AES-128-CBC, IV 0, of cipher_len octets */
+        OW_TEST_CIPHER_ECB, /* AES-128-ECB of block 1 only */
+        OW_TEST_CIPHER_CBC, /* AES-128-CBC, IV 0, of cipher_len octets */
 } OwTestCipher;
 
 typedef enum OwTestMac {

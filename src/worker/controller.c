@@ -12,7 +12,8 @@
 /* One phase: what it waits for and how it reports. */
 typedef struct Phase {
         int poll_msec;            /* how long to wait for more: -1 forever, 0 not at all */
-        const char *silent_error; /* session_fail() text when the wait times out or fails; NULL: return 0 on timeout */
+        const char *silent_error; /* session_fail() text when the wait times out or fails; NULL: return 0 on
+                                     timeout */
         const char *read_error;   /* session_fail() text when a read fails; NULL: no report */
         /* One message: > 0 ends the phase with that value, 0 reads on, < 0 an error. */
         int (*message)(Session *s, uint32_t type, const uint8_t *p, size_t len);

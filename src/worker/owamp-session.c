@@ -92,12 +92,15 @@ static int run(Session *s) {
 
         int64_t step_after;
         if (clock_step_from_env(&step_after, &s->clock.debug_step_nsec) < 0)
-                return session_fail(s, -EINVAL, "Invalid OWAMP_DEBUG_CLOCK_STEP (AFTER:STEP in seconds expected)");
+                return session_fail(s, -EINVAL,
+                                    "Invalid OWAMP_DEBUG_CLOCK_STEP (AFTER:STEP in seconds expected)");
         if (step_after > 0) {
                 s->clock.debug_step_at = mono_nsec() + step_after;
-                log_full(LOG_NOTICE, 0, &s->log, "OWAMP_DEBUG_CLOCK_STEP: the clock will be stepped by %+" PRId64
-                         " ms in %" PRId64 " ms (a test)",
-                         s->clock.debug_step_nsec / (int64_t) NSEC_PER_MSEC, step_after / (int64_t) NSEC_PER_MSEC);
+                log_full(LOG_NOTICE, 0, &s->log,
+                         "OWAMP_DEBUG_CLOCK_STEP: the clock will be stepped by %+" PRId64 " ms in %" PRId64
+                         " ms (a test)",
+                         s->clock.debug_step_nsec / (int64_t) NSEC_PER_MSEC,
+                         step_after / (int64_t) NSEC_PER_MSEC);
         }
 
         r = session_codec(s);
@@ -127,8 +130,8 @@ int main(int argc, char **argv) {
 
         const char *prio = getenv("OWAMP_LOG_PRIORITY");
         const char *sid = getenv("OWAMP_SID");
-        log_setup("owamp-session", getenv("OWAMP_LOG_STDERR") ? LOG_TARGET_NONE : LOG_TARGET_AUTO, LOG_DAEMON,
-                  getenv("OWAMP_LOG_STDERR") != NULL, prio ? atoi(prio) : LOG_INFO);
+        log_setup("owamp-session", getenv("OWAMP_LOG_STDERR") ? LOG_TARGET_NONE : LOG_TARGET_AUTO,
+                  LOG_DAEMON, getenv("OWAMP_LOG_STDERR") != NULL, prio ? atoi(prio) : LOG_INFO);
         if (sid && strlen(sid) == 32)
                 s.log.sid = sid;
 

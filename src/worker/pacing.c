@@ -45,52 +45,14 @@
 #define CLOCK_READ_TRIES 3
 #define PPM_PER_UNIT INT64_C(1000000)
 
-int64_t timespec_nsec(const struct timespec *ts) {
-        return (int64_t) ts->tv_sec * (int64_t) NSEC_PER_SEC + ts->tv_nsec;
-}
-
-struct timespec nsec_timespec(int64_t nsec) {
-        return (struct timespec) { .tv_sec = nsec / (int64_t) NSEC_PER_SEC,
-                                   .tv_nsec = nsec % (int64_t) NSEC_PER_SEC };
-}
-
-int64_t mono_nsec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return timespec_nsec(&ts);
-}
-
-int64_t realtime_nsec(void) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        return timespec_nsec(&now);
-}
-
 int64_t ms_rounded(int64_t nsec) {
         int64_t ms = (int64_t) NSEC_PER_MSEC;
         return (nsec + (nsec < 0 ? -ms : ms) / 2) / ms;
 }
 
-/* Our clock's offset from CLOCK_REALTIME: OWAMP_DEBUG_TIMEOFFSET, plus the
- * step of OWAMP_DEBUG_CLOCK_STEP once its time has come (tests only). */
-static int64_t clock_offset(const Session *s) {
-        int64_t off = s->setup.clock_offset_nsec;
-        if (s->clock.debug_step_at > 0 && mono_nsec() >= s->clock.debug_step_at)
-                off += s->clock.debug_step_nsec;
-        return off;
-}
-
-OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
-        return ow_timestamp_from_timespec_shifted(ts, clock_offset(s));
-}
-
-OwTimestamp now_owts(const Session *s) {
-        return clock_now(clock_offset(s));
-}
-
 /* CLOCK_REALTIME value at which our (offset) clock reads t. */
 static void owts_to_realtime(const Session *s, OwTimestamp t, struct timespec *ret) {
-        ow_timestamp_to_timespec_shifted(t, clock_offset(s), ret);
+        ow_timestamp_to_timespec_shifted(t, session_clock_offset(s), ret);
 }
 
 /* A step of the clock in the middle of a session (an operator's date -s,
@@ -116,7 +78,7 @@ bool pacing_clock_watch(Session *s) {
                         return false; /* look again next time */
         }
         int64_t mono = m0 + (m1 - m0) / 2;
-        int64_t gap = rt + clock_offset(s) - mono;
+        int64_t gap = rt + session_clock_offset(s) - mono;
 
         if (c->watched) {
                 int64_t jump = gap - c->gap_nsec;

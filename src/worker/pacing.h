@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ow-time.h"
+#include "units.h"
 
 typedef struct Session Session;
 
@@ -38,17 +39,30 @@ typedef struct Pacing {
         bool realtime;              /* running SCHED_FIFO now */
 } Pacing;
 
-int64_t mono_nsec(void);
-int64_t realtime_nsec(void);
-int64_t timespec_nsec(const struct timespec *ts);
-struct timespec nsec_timespec(int64_t nsec);
+/* Inline: the sender reads the clocks several times per packet. */
+static inline int64_t timespec_nsec(const struct timespec *ts) {
+        return (int64_t) ts->tv_sec * (int64_t) NSEC_PER_SEC + ts->tv_nsec;
+}
+
+static inline struct timespec nsec_timespec(int64_t nsec) {
+        return (struct timespec){ .tv_sec = nsec / (int64_t) NSEC_PER_SEC,
+                                  .tv_nsec = nsec % (int64_t) NSEC_PER_SEC };
+}
+
+static inline int64_t mono_nsec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return timespec_nsec(&ts);
+}
+
+static inline int64_t realtime_nsec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return timespec_nsec(&ts);
+}
+
 /* nsec rounded to the nearest millisecond, halves away from zero. */
 int64_t ms_rounded(int64_t nsec);
-
-/* Our clock: now, a kernel timestamp on it, and the CLOCK_REALTIME value
- * at which it reads t. */
-OwTimestamp now_owts(const Session *s);
-OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts);
 
 /* Look for a step of the clock since the last look; true (and a warning
  * logged) when there was one. */

@@ -75,7 +75,7 @@ static int add_skip(Sender *x, uint32_t seq) {
                 x->skips = k;
                 x->cap_skips = n;
         }
-        x->skips[x->n_skips++] = (OwSkipRange) { .first = seq, .last = seq };
+        x->skips[x->n_skips++] = (OwSkipRange){ .first = seq, .last = seq };
         return 0;
 }
 
@@ -127,7 +127,8 @@ static int sender_loop(Sender *x) {
                 x->prng[0] = (uint64_t) mono_nsec(), x->prng[1] = (uint64_t) getpid() | 1;
 
         session_addresses(s, l, sizeof(l), p, sizeof(p));
-        session_log_ready(s, "Sender ready: %u packets of %zu octets, %s -> %s", s->setup.n_packets, size, l, p);
+        session_log_ready(s, "Sender ready: %u packets of %zu octets, %s -> %s", s->setup.n_packets, size, l,
+                          p);
 
         for (seq = 0; seq < s->setup.n_packets; seq++) {
                 due = ow_schedule_next(sched, NULL);

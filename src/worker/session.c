@@ -40,7 +40,8 @@ void session_addresses(Session *s, char *local, size_t local_size, char *peer, s
 void session_log_ready(Session *s, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        log_fullv(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_READY, .sid = s->log.sid }, fmt, ap);
+        log_fullv(LOG_INFO, 0, &(LogFields){ .message_id = MSGID_ENDPOINT_READY, .sid = s->log.sid }, fmt,
+                  ap);
         va_end(ap);
 }
 
@@ -52,7 +53,8 @@ int session_done(Session *s, const WorkerDone *d, const char *fmt, ...) {
                 return session_fail(s, r, "Cannot encode DONE");
 
         va_start(ap, fmt);
-        log_fullv(LOG_INFO, 0, &(LogFields) { .message_id = MSGID_ENDPOINT_DONE, .sid = s->log.sid }, fmt, ap);
+        log_fullv(LOG_INFO, 0, &(LogFields){ .message_id = MSGID_ENDPOINT_DONE, .sid = s->log.sid }, fmt,
+                  ap);
         va_end(ap);
         return session_send_out(s);
 }

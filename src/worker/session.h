@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "log.h"
 #include "macro.h"
 #include "ow-sid.h"
@@ -45,6 +46,24 @@ typedef struct Session {
         SessionClock clock;
         Pacing pacing;
 } Session;
+
+/* Our clock's offset from CLOCK_REALTIME: OWAMP_DEBUG_TIMEOFFSET, plus the
+ * step of OWAMP_DEBUG_CLOCK_STEP once its time has come (tests only). */
+static inline int64_t session_clock_offset(const Session *s) {
+        int64_t off = s->setup.clock_offset_nsec;
+        if (s->clock.debug_step_at > 0 && mono_nsec() >= s->clock.debug_step_at)
+                off += s->clock.debug_step_nsec;
+        return off;
+}
+
+/* Our clock now, and a kernel timestamp on it. */
+static inline OwTimestamp now_owts(const Session *s) {
+        return clock_now(session_clock_offset(s));
+}
+
+static inline OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
+        return ow_timestamp_from_timespec_shifted(ts, session_clock_offset(s));
+}
 
 /* A role: what runs between READY (and, with start_first, START) and the
  * end of the session. run() reports its own errors to the controller
