@@ -34,7 +34,6 @@
 
 #include "clock.h"
 #include "controller.h"
-#include "ow-crypto.h"
 #include "session.h"
 #include "units.h"
 #include "usage.h"
@@ -42,6 +41,7 @@
 static const Role *const roles[] = {
         &role_sender,
         &role_receiver,
+        &role_reflector,
 };
 
 static const Role *role_find(WorkerRole id) {
@@ -61,17 +61,6 @@ static int check_fds(void) {
         if (getsockopt(CTL_FD, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
                 return -ENOTSOCK;
         return 0;
-}
-
-static int session_codec(Session *s) {
-        OwTestKeys keys;
-        memcpy(keys.aes, s->setup.test_aes_key, sizeof(keys.aes));
-        memcpy(keys.hmac, s->setup.test_hmac_key, sizeof(keys.hmac));
-        int r = ow_testpkt_codec_new_from_keys(s->setup.mode, &keys, &s->codec);
-        ow_wipe(&keys, sizeof(keys));
-        ow_wipe(s->setup.test_aes_key, sizeof(s->setup.test_aes_key));
-        ow_wipe(s->setup.test_hmac_key, sizeof(s->setup.test_hmac_key));
-        return r;
 }
 
 static int run(Session *s) {
@@ -103,12 +92,12 @@ static int run(Session *s) {
                          step_after / (int64_t) NSEC_PER_MSEC);
         }
 
-        r = session_codec(s);
-        if (r < 0)
-                return session_fail(s, r, "Bad test keys");
-
         role = role_find(s->setup.role);
         assert(role); /* worker_setup_parse() takes only the roles it knows */
+
+        r = session_codecs(s, role);
+        if (r < 0)
+                return session_fail(s, r, "Bad test keys");
 
         r = worker_msg_append(&s->out, WORKER_MSG_READY, NULL, 0);
         if (r >= 0)
@@ -159,6 +148,7 @@ int main(int argc, char **argv) {
         int r = run(&s);
 
         ow_testpkt_codec_free(s.codec);
+        ow_testpkt_codec_free(s.reflected_codec);
         free(s.setup.slots);
         worker_buf_done(&s.in);
         worker_buf_done(&s.out);

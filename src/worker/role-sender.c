@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -24,7 +23,6 @@
 /* A STOP is noticed at least this often while packets go out back to back
  * (longer waits watch the controller anyway). */
 #define CONTROL_CHECK_NSEC (10 * (int64_t) NSEC_PER_MSEC)
-#define SENDER_TTL 255 /* as the reference: what the receiver reads shows the hops of the path */
 
 typedef struct Sender {
         Session *s;
@@ -80,21 +78,9 @@ static int add_skip(Sender *x, uint32_t seq) {
 }
 
 static int configure_socket(Session *s) {
-        int ttl = SENDER_TTL;
-        int tos = ow_typep_dscp(s->setup.type_p) << 2;
-        int family = s->setup.peer.sa.sa_family;
-
-        if (family == AF_INET) {
-                if (setsockopt(UDP_FD, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)) < 0)
-                        return -errno;
-                if (tos && setsockopt(UDP_FD, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) < 0)
-                        return -errno;
-        } else {
-                if (setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) < 0)
-                        return -errno;
-                if (tos && setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos)) < 0)
-                        return -errno;
-        }
+        int r = session_configure_send(s);
+        if (r < 0)
+                return r;
         /* connect(): the route is looked up once, not per packet, and the
          * kernel keeps ICMP errors from other hosts away from us. */
         if (connect(UDP_FD, &s->setup.peer.sa, sockaddr_len(&s->setup.peer)) < 0)

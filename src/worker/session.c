@@ -2,13 +2,20 @@
 
 /* What every role of the worker shares: reporting to its controller. */
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <string.h>
+
 #include "net.h"
+#include "ow-crypto.h"
 #include "ow-error.h"
 #include "session.h"
+
+#define SEND_TTL 255 /* as the reference: the TTL the peer reads shows the hops of the path */
 
 int session_send_out(Session *s) {
         int r = worker_write_all(CTL_FD, &s->out);
@@ -57,4 +64,40 @@ int session_done(Session *s, const WorkerDone *d, const char *fmt, ...) {
                   ap);
         va_end(ap);
         return session_send_out(s);
+}
+
+int session_codecs(Session *s, const Role *role) {
+        OwTestKeys keys;
+        memcpy(keys.aes, s->setup.test_aes_key, sizeof(keys.aes));
+        memcpy(keys.hmac, s->setup.test_hmac_key, sizeof(keys.hmac));
+        int r = ow_testpkt_codec_new_from_keys(s->setup.mode, &keys, &s->codec);
+        if (r >= 0 && role->reflects) {
+                /* TWAMP's sender packets are OWAMP's; its answers are the
+                 * reflected layout of the same security, same keys. */
+                OwTestFormat f = { OW_TEST_TWAMP, OW_TEST_REFLECTED,
+                                   ow_testpkt_codec_layout(s->codec)->format.security };
+                r = ow_testpkt_codec_new_format(&f, &keys, &s->reflected_codec);
+        }
+        ow_wipe(&keys, sizeof(keys));
+        ow_wipe(s->setup.test_aes_key, sizeof(s->setup.test_aes_key));
+        ow_wipe(s->setup.test_hmac_key, sizeof(s->setup.test_hmac_key));
+        return r;
+}
+
+int session_configure_send(Session *s) {
+        int ttl = SEND_TTL;
+        int tos = ow_typep_dscp(s->setup.type_p) << 2;
+
+        if (s->setup.peer.sa.sa_family == AF_INET) {
+                if (setsockopt(UDP_FD, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)) < 0)
+                        return -errno;
+                if (tos && setsockopt(UDP_FD, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) < 0)
+                        return -errno;
+        } else {
+                if (setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) < 0)
+                        return -errno;
+                if (tos && setsockopt(UDP_FD, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos)) < 0)
+                        return -errno;
+        }
+        return 0;
 }

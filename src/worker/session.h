@@ -16,6 +16,7 @@
  *   ring.c             the receive ring (recvmmsg, kernel timestamps, TTL)
  *   role-sender.c      the sender: schedule, padding, skips, send
  *   role-receiver.c    the receiver: ow_receiver bookkeeping, records to the controller
+ *   role-reflector.c   the TWAMP reflector: an answer to each sender packet
  */
 
 #include <stdbool.h>
@@ -37,7 +38,8 @@ typedef struct Session {
         WorkerSetup setup;
         char sid_hex[OW_SID_HEX_SIZE];
         LogFields log;
-        OwTestPktCodec *codec;
+        OwTestPktCodec *codec;           /* the sender's packets */
+        OwTestPktCodec *reflected_codec; /* a reflector's answers (Role.reflects) */
         WorkerBuf in, out;
         WorkerCounters counters;
         bool stop_requested;
@@ -72,11 +74,22 @@ typedef struct Role {
         WorkerRole id;
         const char *name;
         bool start_first; /* waits for START before it touches the test socket */
+        bool reflects;    /* answers with TWAMP reflected packets (session_codecs()) */
         int (*run)(Session *s);
 } Role;
 
 extern const Role role_sender;
 extern const Role role_receiver;
+extern const Role role_reflector;
+
+/* The reflector's role number, for when the worker channel has it
+ * (worker-ipc.h's SETUP parser takes 1 and 2 only today). */
+#define WORKER_ROLE_REFLECTOR ((WorkerRole) 3)
+
+/* The role's codecs from the SETUP's test keys, which are wiped. */
+int session_codecs(Session *s, const Role *role);
+/* TTL 255 and the session's DSCP on the test socket, for a role that sends. */
+int session_configure_send(Session *s);
 
 /* Write the pending output to the controller; logs a failure. */
 int session_send_out(Session *s);
