@@ -11,20 +11,12 @@
 #include "ow-types.h"
 
 void ow_tw_record_encode(const OwTwRecord *r, uint8_t out[OW_TW_RECORD_SIZE]) {
-        ow_record_encode(&(OwRecord){ .seq = r->sender_seq,
-                                      .send_err = r->sender_err,
-                                      .recv_err = r->reflector_err,
-                                      .send_time = r->t1,
-                                      .recv_time = r->t2,
-                                      .ttl = r->sender_ttl },
-                         out);
-        ow_record_encode(&(OwRecord){ .seq = r->reflector_seq,
-                                      .send_err = r->reflector_err,
-                                      .recv_err = r->recv_err,
-                                      .send_time = r->t3,
-                                      .recv_time = r->t4,
-                                      .ttl = r->ttl },
-                         out + OW_RECORD_SIZE);
+        /* In OwRecord's order: seq, send_err, recv_err, send_time, recv_time, ttl. */
+        OwRecord sent = { r->sender_seq, r->sender_err, r->reflector_err, r->t1, r->t2, r->sender_ttl };
+        OwRecord reflected = { r->reflector_seq, r->reflector_err, r->recv_err, r->t3, r->t4, r->ttl };
+
+        ow_record_encode(&sent, out);
+        ow_record_encode(&reflected, out + OW_RECORD_SIZE);
 }
 
 int ow_tw_record_decode(const uint8_t in[OW_TW_RECORD_SIZE], OwTwRecord *ret) {

@@ -304,21 +304,8 @@ int ow_testpkt_encode_fields(OwTestPktCodec *c, const OwTestFields *f, const uin
 
 int ow_testpkt_encode(OwTestPktCodec *c, const OwTestPacket *p, const uint8_t *padding, size_t padding_len,
                       uint8_t *buf, size_t buf_size) {
-        int r, n;
-
-        r = ow_errest_check(p->errest);
-        if (r < 0)
-                return r;
-
-        n = ow_testpkt_prepare(c, p->seq, padding, padding_len, buf, buf_size);
-        if (n < 0)
-                return n;
-
-        r = ow_testpkt_finish(c, buf, p->seq, p->timestamp, p->errest);
-        if (r < 0)
-                return r;
-
-        return n;
+        OwTestFields f = { .seq = p->seq, .timestamp = p->timestamp, .errest = p->errest };
+        return ow_testpkt_encode_fields(c, &f, padding, padding_len, buf, buf_size);
 }
 
 /*
@@ -327,7 +314,7 @@ int ow_testpkt_encode(OwTestPktCodec *c, const OwTestPacket *p, const uint8_t *p
  * buf: field() says which.
  */
 static inline int unwrap(OwTestPktCodec *c, const uint8_t *buf, size_t len,
-                  uint8_t plain[static OW_TESTPKT_MAX_FIXED_SIZE]) {
+                         uint8_t plain[static OW_TESTPKT_MAX_FIXED_SIZE]) {
         const OwTestLayout *l = c->layout;
         uint8_t mac[OW_HMAC_SIZE];
 

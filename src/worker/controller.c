@@ -117,3 +117,22 @@ int controller_wait_start(Session *s) {
 int controller_poll(Session *s) {
         return controller_read(s, &phase_run);
 }
+
+int controller_wait(Session *s, int64_t wait_nsec, int (*datagrams)(void *userdata), void *userdata) {
+        struct timespec to = nsec_timespec(wait_nsec);
+        struct pollfd pfd[2] = {
+                { .fd = UDP_FD, .events = POLLIN },
+                { .fd = CTL_FD, .events = POLLIN },
+        };
+        int r, n = ppoll(pfd, ELEMENTSOF(pfd), &to, NULL);
+        if (n < 0 && errno != EINTR)
+                return session_fail(s, -errno, "ppoll() failed");
+        if (n > 0 && (pfd[0].revents & POLLIN)) {
+                r = datagrams(userdata);
+                if (r < 0)
+                        return r;
+        }
+        if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP)))
+                return controller_poll(s);
+        return 0;
+}

@@ -23,3 +23,7 @@ int controller_read_setup(Session *s);
 int controller_wait_start(Session *s);
 /* 0, or -EPIPE when the controller went away. */
 int controller_poll(Session *s);
+/* A receiving role's wait: up to wait_nsec for datagrams on the test
+ * socket, then datagrams(userdata) (0 or a negative errno), and for the
+ * controller, then controller_poll(). 0 or the first error. */
+int controller_wait(Session *s, int64_t wait_nsec, int (*datagrams)(void *userdata), void *userdata);

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,10 +34,17 @@
 typedef struct Receiver {
         Session *s;
         OwReceiver *rx;
+        RecvRing *ring;
+        int64_t coalesce_nsec; /* receive_coalesce_nsec() */
         OwRecord pending[RECORD_BATCH];
         size_t n_pending;
         int64_t flush_at; /* monotonic ns by which the pending records go out */
 } Receiver;
+
+static void receiver_done(Receiver *x) {
+        ow_receiver_free(x->rx);
+        recv_ring_free(x->ring);
+}
 
 static int flush_records(Receiver *x) {
         Session *s = x->s;
@@ -81,13 +87,9 @@ static int handle_packet(void *userdata, RecvPacket *pkt) {
         Session *s = x->s;
         int r;
 
-        OwTimestamp recv_time = pkt->kernel_ts ? timespec_to_owts(s, pkt->kernel_ts) : now_owts(s);
-
-        sockaddr_unmap_v4(pkt->from);
-        if (!sockaddr_equal(pkt->from, &s->setup.peer)) {
-                s->counters.dropped_source++;
+        OwTimestamp recv_time = session_recv_time(s, pkt);
+        if (!session_from_peer(s, pkt))
                 return 0;
-        }
 
         r = expire(x, recv_time);
         if (r < 0)
@@ -152,9 +154,19 @@ static int64_t receive_coalesce_nsec(const Session *s) {
         return MIN(gap * (RECV_BATCH / 2), RECV_COALESCE_MAX_NSEC);
 }
 
+/* Every datagram waiting, then a pause to let the next ones gather. */
+static int datagrams(void *userdata) {
+        Receiver *x = userdata;
+        int r = ring_receive(x->s, x->ring, UDP_FD, handle_packet, x);
+        if (r > 0 && x->coalesce_nsec > 0) {
+                struct timespec ts = { .tv_nsec = (long) x->coalesce_nsec };
+                (void) clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+        }
+        return MIN(r, 0);
+}
+
 static int receiver_loop(Receiver *x) {
         Session *s = x->s;
-        _cleanup_(recv_ring_freep) RecvRing *ring = NULL;
         OwSessionRequest req = {
                 .sid = s->setup.sid,
                 .n_slots = s->setup.n_slots,
@@ -163,7 +175,6 @@ static int receiver_loop(Receiver *x) {
                 .start_time = s->setup.start_time,
                 .timeout = s->setup.timeout,
         };
-        int64_t coalesce = receive_coalesce_nsec(s);
         char l[SOCKADDR_STR_MAX], p[SOCKADDR_STR_MAX];
         int r;
 
@@ -173,7 +184,8 @@ static int receiver_loop(Receiver *x) {
         r = ow_receiver_new(&req, &x->rx);
         if (r < 0)
                 return session_fail(s, r, "Bad schedule");
-        r = recv_ring_new(ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length, &ring);
+        x->coalesce_nsec = receive_coalesce_nsec(s);
+        r = recv_ring_new(ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length, &x->ring);
         if (r < 0)
                 return session_fail(s, r, "Out of memory");
         session_addresses(s, l, sizeof(l), p, sizeof(p));
@@ -204,29 +216,9 @@ static int receiver_loop(Receiver *x) {
                         int64_t until_flush = x->flush_at - mono_nsec();
                         wait = MIN(wait, MAX(until_flush, INT64_C(0)));
                 }
-                struct timespec to = nsec_timespec(wait);
-
-                struct pollfd pfd[2] = {
-                        { .fd = UDP_FD, .events = POLLIN },
-                        { .fd = CTL_FD, .events = POLLIN },
-                };
-                int n = ppoll(pfd, 2, &to, NULL);
-                if (n < 0 && errno != EINTR)
-                        return session_fail(s, -errno, "ppoll() failed");
-                if (n > 0 && (pfd[0].revents & POLLIN)) {
-                        r = ring_receive(s, ring, UDP_FD, handle_packet, x);
-                        if (r < 0)
-                                return r;
-                        if (r > 0 && coalesce > 0) {
-                                struct timespec ts = { .tv_nsec = (long) coalesce };
-                                (void) clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-                        }
-                }
-                if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
-                        r = controller_poll(s);
-                        if (r < 0)
-                                return r;
-                }
+                r = controller_wait(s, wait, datagrams, x);
+                if (r < 0)
+                        return r;
                 r = expire(x, now_owts(s));
                 if (r < 0)
                         return r;
@@ -255,14 +247,8 @@ static int receiver_loop(Receiver *x) {
 }
 
 static int run_receiver(Session *s) {
-        Receiver x = { .s = s };
-        int r = receiver_loop(&x);
-        ow_receiver_free(x.rx);
-        return r;
+        _cleanup_(receiver_done) Receiver x = { .s = s };
+        return receiver_loop(&x);
 }
 
-const Role role_receiver = {
-        .id = WORKER_ROLE_RECEIVER,
-        .name = "receiver",
-        .run = run_receiver,
-};
+const Role role_receiver = { .id = WORKER_ROLE_RECEIVER, .name = "receiver", .run = run_receiver };

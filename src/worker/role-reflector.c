@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -42,11 +41,17 @@
 typedef struct Reflector {
         Session *s;
         uint8_t *answer;
+        RecvRing *ring;
         size_t sender_hdr, sender_size; /* the session's sender packets */
         size_t answer_hdr, answer_size;
         uint32_t seq;           /* answers sent */
         int64_t last_packet_at; /* monotonic ns */
 } Reflector;
+
+static void reflector_done(Reflector *x) {
+        free(x->answer);
+        recv_ring_free(x->ring);
+}
 
 static int reflect(void *userdata, RecvPacket *pkt) {
         Reflector *x = userdata;
@@ -54,13 +59,9 @@ static int reflect(void *userdata, RecvPacket *pkt) {
         OwTestFields f;
         int r;
 
-        OwTimestamp t2 = pkt->kernel_ts ? timespec_to_owts(s, pkt->kernel_ts) : now_owts(s);
-
-        sockaddr_unmap_v4(pkt->from);
-        if (!sockaddr_equal(pkt->from, &s->setup.peer)) {
-                s->counters.dropped_source++;
+        OwTimestamp t2 = session_recv_time(s, pkt);
+        if (!session_from_peer(s, pkt))
                 return 0;
-        }
         if (pkt->len < x->sender_size) {
                 s->counters.dropped_short++;
                 return 0;
@@ -106,9 +107,13 @@ static int reflect(void *userdata, RecvPacket *pkt) {
         return 0;
 }
 
+static int datagrams(void *userdata) {
+        Reflector *x = userdata;
+        return MIN(ring_receive(x->s, x->ring, UDP_FD, reflect, x), 0);
+}
+
 static int reflector_loop(Reflector *x) {
         Session *s = x->s;
-        _cleanup_(recv_ring_freep) RecvRing *ring = NULL;
         char l[SOCKADDR_STR_MAX], p[SOCKADDR_STR_MAX];
         int r;
 
@@ -125,7 +130,7 @@ static int reflector_loop(Reflector *x) {
         x->answer = malloc(x->answer_size);
         if (!x->answer)
                 return session_fail(s, -ENOMEM, "Out of memory");
-        r = recv_ring_new(x->sender_size, &ring);
+        r = recv_ring_new(x->sender_size, &x->ring);
         if (r < 0)
                 return session_fail(s, r, "Out of memory");
         session_addresses(s, l, sizeof(l), p, sizeof(p));
@@ -136,24 +141,9 @@ static int reflector_loop(Reflector *x) {
                 int64_t idle = mono_nsec() - x->last_packet_at;
                 if (idle >= REFLECTOR_IDLE_NSEC)
                         break;
-                struct timespec to = nsec_timespec(MIN(REFLECTOR_IDLE_NSEC - idle, MAX_WAIT_NSEC));
-                struct pollfd pfd[2] = {
-                        { .fd = UDP_FD, .events = POLLIN },
-                        { .fd = CTL_FD, .events = POLLIN },
-                };
-                int n = ppoll(pfd, 2, &to, NULL);
-                if (n < 0 && errno != EINTR)
-                        return session_fail(s, -errno, "ppoll() failed");
-                if (n > 0 && (pfd[0].revents & POLLIN)) {
-                        r = ring_receive(s, ring, UDP_FD, reflect, x);
-                        if (r < 0)
-                                return r;
-                }
-                if (n > 0 && (pfd[1].revents & (POLLIN | POLLHUP))) {
-                        r = controller_poll(s);
-                        if (r < 0)
-                                return r;
-                }
+                r = controller_wait(s, MIN(REFLECTOR_IDLE_NSEC - idle, MAX_WAIT_NSEC), datagrams, x);
+                if (r < 0)
+                        return r;
         }
 
         WorkerDone d = { .next_seqno = x->seq, .counters = s->counters };
@@ -165,15 +155,10 @@ static int reflector_loop(Reflector *x) {
 }
 
 static int run_reflector(Session *s) {
-        Reflector x = { .s = s };
-        int r = reflector_loop(&x);
-        free(x.answer);
-        return r;
+        _cleanup_(reflector_done) Reflector x = { .s = s };
+        return reflector_loop(&x);
 }
 
 const Role role_reflector = {
-        .id = WORKER_ROLE_REFLECTOR,
-        .name = "reflector",
-        .reflects = true,
-        .run = run_reflector,
+        .id = WORKER_ROLE_REFLECTOR, .name = "reflector", .reflects = true, .run = run_reflector
 };

@@ -31,6 +31,10 @@ typedef struct Sender {
         uint64_t prng[2];
 } Sender;
 
+static void sender_done(Sender *x) {
+        free(x->skips);
+}
+
 /* xoroshiro128+: fast pseudo-random padding (RFC 4656 4.1.2 asks only for
  * pseudo-random octets), seeded once from getrandom(). */
 static uint64_t prng_next(uint64_t s[2]) {
@@ -196,15 +200,10 @@ static int sender_loop(Sender *x) {
 }
 
 static int run_sender(Session *s) {
-        Sender x = { .s = s };
-        int r = sender_loop(&x);
-        free(x.skips);
-        return r;
+        _cleanup_(sender_done) Sender x = { .s = s };
+        return sender_loop(&x);
 }
 
 const Role role_sender = {
-        .id = WORKER_ROLE_SENDER,
-        .name = "sender",
-        .start_first = true,
-        .run = run_sender,
+        .id = WORKER_ROLE_SENDER, .name = "sender", .start_first = true, .run = run_sender
 };

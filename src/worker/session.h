@@ -29,6 +29,7 @@
 #include "ow-sid.h"
 #include "ow-testpkt.h"
 #include "pacing.h"
+#include "ring.h"
 #include "worker-ipc.h"
 
 #define UDP_FD 0
@@ -65,6 +66,21 @@ static inline OwTimestamp now_owts(const Session *s) {
 
 static inline OwTimestamp timespec_to_owts(const Session *s, const struct timespec *ts) {
         return ow_timestamp_from_timespec_shifted(ts, session_clock_offset(s));
+}
+
+/* The receive time of a datagram: its kernel timestamp, or now. */
+static inline OwTimestamp session_recv_time(const Session *s, const RecvPacket *p) {
+        return p->kernel_ts ? timespec_to_owts(s, p->kernel_ts) : now_owts(s);
+}
+
+/* A datagram from the session's peer (address and port)? Counted as
+ * dropped_source when not. */
+static inline bool session_from_peer(Session *s, RecvPacket *p) {
+        sockaddr_unmap_v4(p->from);
+        if (sockaddr_equal(p->from, &s->setup.peer))
+                return true;
+        s->counters.dropped_source++;
+        return false;
 }
 
 /* A role: what runs between READY (and, with start_first, START) and the
