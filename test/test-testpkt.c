@@ -401,6 +401,291 @@ START_TEST(test_codec_from_keys) {
 }
 END_TEST
 
+
+/* The family's table: every row's fields inside its fixed part, apart from
+ * each other, and what the split encoder relies on (ow-testpkt.c). */
+START_TEST(test_layout_table) {
+        size_t n;
+        const OwTestLayout *rows = ow_testpkt_layouts(&n);
+
+        ck_assert_uint_eq(n, 11);
+        for (size_t i = 0; i < n; i++) {
+                const OwTestLayout *l = &rows[i];
+                struct {
+                        uint8_t at, size;
+                } fields[] = {
+                        { l->seq, 4 },
+                        { l->timestamp, 8 },
+                        { l->errest, 2 },
+                        { l->ssid, 2 },
+                        { l->recv_timestamp, 8 },
+                        { l->sender_seq, 4 },
+                        { l->sender_timestamp, 8 },
+                        { l->sender_errest, 2 },
+                        { l->sender_ttl, 1 },
+                        { l->mac == OW_TEST_MAC_NONE ? OW_TEST_NO_FIELD : l->mac_at, OW_HMAC_SIZE },
+                };
+                uint8_t used[OW_TESTPKT_MAX_FIXED_SIZE] = {};
+
+                ck_assert_ptr_eq(ow_testpkt_layout(&l->format), l);
+                ck_assert_uint_le(l->size, OW_TESTPKT_MAX_FIXED_SIZE);
+                for (size_t k = 0; k < ELEMENTSOF(fields); k++) {
+                        if (fields[k].at == OW_TEST_NO_FIELD)
+                                continue;
+                        ck_assert_uint_le(fields[k].at + fields[k].size, l->size);
+                        for (unsigned o = fields[k].at; o < fields[k].at + fields[k].size; o++) {
+                                ck_assert_msg(!used[o], "%s: octet %u twice", l->name, o);
+                                used[o] = 1;
+                        }
+                        /* Block 1 of an encrypted layout holds seq alone, and
+                         * the timestamp is not in it. */
+                        if (l->cipher != OW_TEST_CIPHER_NONE && k != 0 && k != 9)
+                                ck_assert_uint_ge(fields[k].at, 16);
+                }
+                ck_assert_uint_eq(l->format.direction == OW_TEST_REFLECTED, l->sender_seq != OW_TEST_NO_FIELD);
+                ck_assert_uint_eq(l->format.security == OW_TEST_OPEN, l->cipher == OW_TEST_CIPHER_NONE);
+                ck_assert_uint_eq(l->format.security == OW_TEST_OPEN, l->mac == OW_TEST_MAC_NONE);
+                ck_assert_uint_eq(l->cipher_len % 16, 0);
+                ck_assert_uint_le(l->cipher_len, l->mac == OW_TEST_MAC_NONE ? l->size : l->mac_at);
+                ck_assert_uint_le(l->mac_len, l->mac == OW_TEST_MAC_NONE ? 0 : l->mac_at);
+                /* The MAC covers plaintext the decoder has in one piece. */
+                if (l->cipher != OW_TEST_CIPHER_NONE)
+                        ck_assert_uint_le(l->mac_len, l->cipher_len);
+                /* The reflected fields are all there or all absent. */
+                if (l->format.direction == OW_TEST_REFLECTED)
+                        ck_assert(l->recv_timestamp != OW_TEST_NO_FIELD && l->sender_timestamp != OW_TEST_NO_FIELD &&
+                                  l->sender_errest != OW_TEST_NO_FIELD && l->sender_ttl != OW_TEST_NO_FIELD);
+                else
+                        ck_assert(l->recv_timestamp == OW_TEST_NO_FIELD && l->sender_timestamp == OW_TEST_NO_FIELD &&
+                                  l->sender_errest == OW_TEST_NO_FIELD && l->sender_ttl == OW_TEST_NO_FIELD);
+        }
+
+        /* The OWAMP rows are today's sizes; TWAMP's sender is OWAMP's. */
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+                OwTestSecurity sec = (OwTestSecurity) m;
+                const OwTestLayout *o = ow_testpkt_layout(&(OwTestFormat) { OW_TEST_OWAMP, OW_TEST_SENDER, sec });
+                const OwTestLayout *t = ow_testpkt_layout(&(OwTestFormat) { OW_TEST_TWAMP, OW_TEST_SENDER, sec });
+                ck_assert_uint_eq(o->size, ow_testpkt_header_size(modes[m]));
+                ck_assert_uint_eq(t->size, o->size);
+                ck_assert_int_eq(memcmp(&t->size, &o->size, sizeof(*o) - offsetof(OwTestLayout, size)), 0);
+        }
+        ck_assert_ptr_null(
+                ow_testpkt_layout(&(OwTestFormat) { OW_TEST_OWAMP, OW_TEST_REFLECTED, OW_TEST_OPEN }));
+        ck_assert_ptr_null(
+                ow_testpkt_layout(&(OwTestFormat) { OW_TEST_STAMP, OW_TEST_SENDER, OW_TEST_AUTHENTICATED }));
+        ck_assert_ptr_null(ow_testpkt_layout(NULL));
+}
+END_TEST
+
+static OwTestPktCodec *format_codec(OwTestProtocol p, OwTestDirection d, OwTestSecurity s) {
+        Fixture fx = fixture();
+        OwTestKeys keys;
+        OwTestPktCodec *c = NULL;
+
+        ow_testpkt_derive_keys(&fx.sid, fx.aes, fx.hmac, &keys);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(&(OwTestFormat) { p, d, s }, &keys, &c), 0);
+        ck_assert_ptr_nonnull(c);
+        return c;
+}
+
+static void assert_fields_eq(const OwTestFields *a, const OwTestFields *b) {
+        ck_assert_uint_eq(a->seq, b->seq);
+        ck_assert_uint_eq(a->timestamp, b->timestamp);
+        ck_assert_uint_eq(a->errest, b->errest);
+        ck_assert_uint_eq(a->ssid, b->ssid);
+        ck_assert_uint_eq(a->recv_timestamp, b->recv_timestamp);
+        ck_assert_uint_eq(a->sender_seq, b->sender_seq);
+        ck_assert_uint_eq(a->sender_timestamp, b->sender_timestamp);
+        ck_assert_uint_eq(a->sender_errest, b->sender_errest);
+        ck_assert_uint_eq(a->sender_ttl, b->sender_ttl);
+}
+
+/* TWAMP-PROTOCOL.md 10.6, hand-built from RFC 8762 4.2.1 and 4.3.1. */
+START_TEST(test_stamp_vectors) {
+        uint8_t buf[64], want[44];
+        OwTestFields f = { .seq = 1, .timestamp = UINT64_C(0xeeba7e9bd35b8130), .errest = 0x0001 }, g;
+        _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *s =
+                format_codec(OW_TEST_STAMP, OW_TEST_SENDER, OW_TEST_OPEN);
+        _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *r =
+                format_codec(OW_TEST_STAMP, OW_TEST_REFLECTED, OW_TEST_OPEN);
+
+        ck_assert_int_eq(ow_testpkt_encode_fields(s, &f, NULL, 0, buf, sizeof(buf)), 44);
+        test_unhex("00000001eeba7e9bd35b8130000100000000000000000000000000000000000000000000000000000000"
+                   "0000",
+                   want, sizeof(want));
+        ck_assert_bytes_eq(buf, want, sizeof(want));
+
+        f.ssid = 0x1234;
+        ck_assert_int_eq(ow_testpkt_encode_fields(s, &f, NULL, 0, buf, sizeof(buf)), 44);
+        want[14] = 0x12, want[15] = 0x34;
+        ck_assert_bytes_eq(buf, want, sizeof(want));
+        ck_assert_int_eq(ow_testpkt_decode_fields(s, buf, 44, &g), 0);
+        ck_assert_uint_eq(g.ssid, 0x1234);
+        ck_assert_uint_eq(g.timestamp, f.timestamp);
+        ck_assert_int_eq(ow_testpkt_decode_fields(s, buf, 43, &g), -OW_ERR_PACKET_SIZE);
+
+        OwTestFields a = {
+                .seq = 1,
+                .timestamp = UINT64_C(0xeeba7e9bd365cb35),
+                .errest = 0x0001,
+                .recv_timestamp = UINT64_C(0xeeba7e9bd3649d38),
+                .sender_seq = 1,
+                .sender_timestamp = UINT64_C(0xeeba7e9bd35b8130),
+                .sender_errest = 0x0001,
+                .sender_ttl = 255,
+        };
+        ck_assert_int_eq(ow_testpkt_encode_fields(r, &a, NULL, 0, buf, sizeof(buf)), 44);
+        test_unhex("00000001eeba7e9bd365cb3500010000eeba7e9bd3649d3800000001eeba7e9bd35b813000010000ff"
+                   "000000",
+                   want, sizeof(want));
+        ck_assert_bytes_eq(buf, want, sizeof(want));
+        ck_assert_int_eq(ow_testpkt_decode_fields(r, buf, 44, &g), 0);
+        assert_fields_eq(&g, &a);
+}
+END_TEST
+
+/* TWAMP-PROTOCOL.md 5.1, mode-O's first answer. */
+START_TEST(test_twamp_reflected_open_vector) {
+        uint8_t buf[41], want[41];
+        OwTestFields g;
+        _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *r =
+                format_codec(OW_TEST_TWAMP, OW_TEST_REFLECTED, OW_TEST_OPEN);
+
+        test_unhex("00000000eeba7e9bd365cb3500010000eeba7e9bd3649d3800000000eeba7e9bd35b813000010000ff", want,
+                   sizeof(want));
+        ck_assert_int_eq(ow_testpkt_decode_fields(r, want, sizeof(want), &g), 0);
+        ck_assert_uint_eq(g.seq, 0);
+        ck_assert_uint_eq(g.timestamp, UINT64_C(0xeeba7e9bd365cb35));
+        ck_assert_uint_eq(g.recv_timestamp, UINT64_C(0xeeba7e9bd3649d38));
+        ck_assert_uint_eq(g.sender_timestamp, UINT64_C(0xeeba7e9bd35b8130));
+        ck_assert_uint_eq(g.sender_errest, 0x0001);
+        ck_assert_uint_eq(g.sender_ttl, 255);
+        ck_assert_int_eq(ow_testpkt_prepare_fields(r, &g, NULL, 0, buf, sizeof(buf)), 41);
+        ck_assert_int_eq(ow_testpkt_finish(r, buf, g.seq, g.timestamp, g.errest), 0);
+        ck_assert_bytes_eq(buf, want, sizeof(want));
+
+        /* A sender error estimate with multiplier 0 is refused both ways. */
+        want[37] = 0x00;
+        ck_assert_int_eq(ow_testpkt_decode_fields(r, want, sizeof(want), &g), -OW_ERR_ERREST);
+        g.sender_errest = 0x0100;
+        ck_assert_int_eq(ow_testpkt_prepare_fields(r, &g, NULL, 0, buf, sizeof(buf)), -OW_ERR_ERREST);
+        ck_assert_int_eq(ow_testpkt_decode_fields(r, want, 40, &g), -OW_ERR_PACKET_SIZE);
+}
+END_TEST
+
+/* Every row: prepare + finish is encode, decode gives the fields back,
+ * the padding is kept, and in A and E every bit the MAC covers counts. */
+START_TEST(test_family_roundtrip) {
+        size_t n;
+        const OwTestLayout *l = &ow_testpkt_layouts(&n)[_i];
+        _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *c =
+                format_codec(l->format.protocol, l->format.direction, l->format.security);
+        uint8_t pad[37], a[OW_TESTPKT_MAX_FIXED_SIZE + sizeof(pad)], b[sizeof(a)];
+        OwTestFields f = {
+                .seq = 0x01020304,
+                .timestamp = UINT64_C(0xeeba7e9bd365cb35),
+                .errest = 0x8101,
+                .ssid = 0xbeef,
+                .recv_timestamp = UINT64_C(0xeeba7e9bd3649d38),
+                .sender_seq = 0x0a0b0c0d,
+                .sender_timestamp = UINT64_C(0xeeba7e9bd35b8130),
+                .sender_errest = 0x0042,
+                .sender_ttl = 61,
+        }, g;
+
+        for (size_t i = 0; i < sizeof(pad); i++)
+                pad[i] = (uint8_t) (i * 7 + 1);
+        ck_assert_ptr_eq(ow_testpkt_codec_layout(c), l);
+        ck_assert_uint_eq(ow_testpkt_codec_size(c, sizeof(pad)), l->size + sizeof(pad));
+        int size = ow_testpkt_encode_fields(c, &f, pad, sizeof(pad), a, sizeof(a));
+        ck_assert_int_eq(size, l->size + (int) sizeof(pad));
+        ck_assert_int_eq(ow_testpkt_prepare_fields(c, &f, pad, sizeof(pad), b, sizeof(b)), size);
+        ck_assert_int_eq(ow_testpkt_finish(c, b, f.seq, f.timestamp, f.errest), 0);
+        ck_assert_bytes_eq(a, b, (size_t) size);
+        ck_assert_bytes_eq(a + l->size, pad, sizeof(pad));
+
+        ck_assert_int_eq(ow_testpkt_decode_fields(c, a, (size_t) size, &g), 0);
+        if (l->ssid == OW_TEST_NO_FIELD)
+                f.ssid = 0;
+        if (l->format.direction == OW_TEST_SENDER) {
+                f.recv_timestamp = f.sender_timestamp = 0;
+                f.sender_seq = 0;
+                f.sender_errest = 0;
+                f.sender_ttl = OW_TTL_UNKNOWN;
+        }
+        assert_fields_eq(&f, &g);
+        ck_assert_int_eq(ow_testpkt_decode_fields(c, a, l->size - 1, &g), -OW_ERR_PACKET_SIZE);
+
+        if (l->mac != OW_TEST_MAC_NONE) {
+                for (size_t i = 0; i < l->mac_len; i++) {
+                        memcpy(b, a, (size_t) size);
+                        b[i] ^= 0x80;
+                        ck_assert_int_eq(ow_testpkt_decode_fields(c, b, (size_t) size, &g), -OW_ERR_HMAC);
+                }
+                memcpy(b, a, (size_t) size);
+                b[l->mac_at + OW_HMAC_SIZE - 1] ^= 0x01;
+                ck_assert_int_eq(ow_testpkt_decode_fields(c, b, (size_t) size, &g), -OW_ERR_HMAC);
+        }
+        if (l->cipher == OW_TEST_CIPHER_CBC)
+                /* Nothing of the plaintext shows (T3's first octets are not
+                 * at their place). */
+                ck_assert_int_ne(memcmp(a + l->timestamp, "\xee\xba\x7e\x9b", 4), 0);
+        if (l->cipher == OW_TEST_CIPHER_ECB)
+                ck_assert_int_eq(memcmp(a + l->timestamp, "\xee\xba\x7e\x9b\xd3\x65\xcb\x35", 8), 0);
+}
+END_TEST
+
+/* TWAMP A mode (TWAMP-PROTOCOL.md 5.2): an answer with the sender's
+ * sequence number carries the sender's block 1 and HMAC. */
+START_TEST(test_twamp_auth_reflected_block1) {
+        _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *s =
+                format_codec(OW_TEST_TWAMP, OW_TEST_SENDER, OW_TEST_AUTHENTICATED);
+        _cleanup_(ow_testpkt_codec_freep) OwTestPktCodec *r =
+                format_codec(OW_TEST_TWAMP, OW_TEST_REFLECTED, OW_TEST_AUTHENTICATED);
+        uint8_t a[OW_TESTPKT_AUTH_SIZE], b[OW_TESTPKT_TW_REFLECTED_AUTH_SIZE];
+        OwTestFields f = { .seq = 9, .timestamp = 1, .errest = 1, .sender_seq = 9, .sender_errest = 1 };
+
+        ck_assert_int_eq(ow_testpkt_encode_fields(s, &f, NULL, 0, a, sizeof(a)), OW_TESTPKT_AUTH_SIZE);
+        ck_assert_int_eq(ow_testpkt_encode_fields(r, &f, NULL, 0, b, sizeof(b)),
+                         OW_TESTPKT_TW_REFLECTED_AUTH_SIZE);
+        ck_assert_bytes_eq(a, b, 16);
+        ck_assert_bytes_eq(a + 32, b + 96, OW_HMAC_SIZE);
+}
+END_TEST
+
+START_TEST(test_format_errors) {
+        Fixture fx = fixture();
+        OwTestKeys keys;
+        OwTestPktCodec *c = NULL;
+
+        ow_testpkt_derive_keys(&fx.sid, fx.aes, fx.hmac, &keys);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(NULL, &keys, &c), -EINVAL);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(
+                                 &(OwTestFormat) { _OW_TEST_PROTOCOL_MAX, OW_TEST_SENDER, OW_TEST_OPEN }, NULL, &c),
+                         -EINVAL);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(
+                                 &(OwTestFormat) { OW_TEST_TWAMP, _OW_TEST_DIRECTION_MAX, OW_TEST_OPEN }, NULL, &c),
+                         -EINVAL);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(
+                                 &(OwTestFormat) { OW_TEST_TWAMP, OW_TEST_SENDER, _OW_TEST_SECURITY_MAX }, &keys, &c),
+                         -EINVAL);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(
+                                 &(OwTestFormat) { OW_TEST_TWAMP, OW_TEST_REFLECTED, OW_TEST_ENCRYPTED }, NULL, &c),
+                         -EINVAL);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(
+                                 &(OwTestFormat) { OW_TEST_OWAMP, OW_TEST_REFLECTED, OW_TEST_OPEN }, NULL, &c),
+                         -EOPNOTSUPP);
+        ck_assert_int_eq(ow_testpkt_codec_new_format(
+                                 &(OwTestFormat) { OW_TEST_STAMP, OW_TEST_SENDER, OW_TEST_AUTHENTICATED }, &keys, &c),
+                         -EOPNOTSUPP);
+        ck_assert_ptr_null(c);
+
+        OwTestFields f;
+        uint8_t buf[64] = {};
+        ck_assert_int_eq(ow_testpkt_decode_fields(NULL, buf, sizeof(buf), &f), -EINVAL);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("testpkt");
 
@@ -424,6 +709,17 @@ int main(void) {
         tcase_add_loop_test(tc, test_encode_errors, 0, ELEMENTSOF(modes));
         tcase_add_test(tc, test_codec_new_errors);
         tcase_add_test(tc, test_codec_from_keys);
+        suite_add_tcase(s, tc);
+
+        size_t n_layouts;
+        (void) ow_testpkt_layouts(&n_layouts);
+        tc = tcase_create("family");
+        tcase_add_test(tc, test_layout_table);
+        tcase_add_test(tc, test_stamp_vectors);
+        tcase_add_test(tc, test_twamp_reflected_open_vector);
+        tcase_add_loop_test(tc, test_family_roundtrip, 0, (int) n_layouts);
+        tcase_add_test(tc, test_twamp_auth_reflected_block1);
+        tcase_add_test(tc, test_format_errors);
         suite_add_tcase(s, tc);
 
         return test_run_suite(s);

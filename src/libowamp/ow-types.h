@@ -125,6 +125,38 @@ static inline bool ow_record_lost(const OwRecord *r) {
 void ow_record_encode(const OwRecord *r, uint8_t out[OW_RECORD_SIZE]);
 int ow_record_decode(const uint8_t in[OW_RECORD_SIZE], OwRecord *ret);
 
+/* Two-way record (TWAMP, RFC 5357 4.2.1): one reflected packet as its
+ * sender sees it, or one whose answer never came. Its file form is the
+ * reference's .twp record (TWAMP-PROTOCOL.md 7): two 25-octet records,
+ * "sent" (sender seq, T1 -> T2, the sender's and the reflector's
+ * estimates, the TTL the reflector read) and "reflected" (reflector seq,
+ * T3 -> T4, the reflector's and our estimates, the TTL we read). */
+typedef struct OwTwRecord {
+        uint32_t sender_seq;
+        uint32_t reflector_seq;
+        OwTimestamp t1; /* sender's send time */
+        OwTimestamp t2; /* reflector's receive time */
+        OwTimestamp t3; /* reflector's send time */
+        OwTimestamp t4; /* receive time back at the sender; 0: lost */
+        OwErrEst sender_err;    /* of T1 */
+        OwErrEst reflector_err; /* of T2 and T3 (one estimate in the packet) */
+        OwErrEst recv_err;      /* of T4 */
+        uint8_t sender_ttl;     /* of the sender's packet at the reflector */
+        uint8_t ttl;            /* of the reflected packet here, OW_TTL_UNKNOWN if unknown */
+} OwTwRecord;
+#define OW_TW_RECORD_SIZE (2 * OW_RECORD_SIZE)
+
+static inline bool ow_tw_record_lost(const OwTwRecord *r) {
+        return r->t4 == 0;
+}
+
+/* 50-octet two-way record codec. decode rejects an error estimate with
+ * multiplier 0 (-OW_ERR_ERREST) as ow_record_decode() does; the
+ * reflector's estimate is written in both halves and read from the
+ * "reflected" one. */
+void ow_tw_record_encode(const OwTwRecord *r, uint8_t out[OW_TW_RECORD_SIZE]);
+int ow_tw_record_decode(const uint8_t in[OW_TW_RECORD_SIZE], OwTwRecord *ret);
+
 void ow_skip_range_encode(const OwSkipRange *s, uint8_t out[OW_SKIP_RANGE_SIZE]);
 int ow_skip_range_decode(const uint8_t in[OW_SKIP_RANGE_SIZE], OwSkipRange *ret);
 
