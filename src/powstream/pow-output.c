@@ -9,6 +9,7 @@
 #include "journal-send.h"
 #include "log.h"
 #include "ow-report-json.h"
+#include "ow-sid.h"
 #include "pow-output.h"
 #include "report-io.h"
 

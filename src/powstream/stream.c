@@ -43,6 +43,7 @@
 #include "net.h"
 #include "ow-error.h"
 #include "ow-report.h"
+#include "ow-schedule.h"
 #include "ow-sid.h"
 #include "ow-substream.h"
 #include "ow-testpkt.h"
@@ -104,6 +105,7 @@ typedef struct Session {
         uint32_t sub_index;
         sd_event_source *sub_timer;
         sd_event_source *guard_timer;
+        sd_event_source *begin_timer;
 
         bool our_stop_sent, server_stop_received;
         OwStopSessions server_stop;
@@ -263,6 +265,15 @@ static void session_reset(Slot *sl) {
         free(se->file_tmp);
         sd_event_source_disable_unref(se->sub_timer);
         sd_event_source_disable_unref(se->guard_timer);
+        if (se->begin_timer) {
+                /* Its session is gone before it began: the next one is
+                 * wanted all the same. */
+                uint64_t at = 0;
+                if (sd_event_source_get_time(se->begin_timer, &at) >= 0 &&
+                    sd_event_source_get_enabled(se->begin_timer, NULL) > 0)
+                        s->want_setup = true;
+                sd_event_source_disable_unref(se->begin_timer);
+        }
         ow_stats_free(se->sub_stats);
         free(se->subs);
         free(se->records);
@@ -450,7 +461,8 @@ static void write_received(Slot *sl, bool complete) {
                 r = fsync(fd) < 0 ? -errno : 0;
         if (r >= 0)
                 r = tmpfile_link(fd, se->file_tmp, path);
-        se->file_tmp = mfree(se->file_tmp);
+        free(se->file_tmp);
+        se->file_tmp = NULL;
         (void) owp_writer_close(&se->writer);
         if (r < 0) {
                 log_error_errno(r, "stream %s: cannot write %s: %s", s->c.name, path ? path : "its data file",
@@ -809,6 +821,17 @@ static int on_guard(sd_event_source *src _unused_, uint64_t usec _unused_, void 
         return 0;
 }
 
+static int on_begin(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        Slot *sl = userdata;
+        Stream *s = sl->stream;
+
+        if (!s->stopping) {
+                s->want_setup = true;
+                stream_schedule(s);
+        }
+        return 0;
+}
+
 static void on_start_ack(ClientAsync *c _unused_, int error, OwEvent *ev, void *userdata) {
         Slot *sl = userdata;
         Stream *s = sl->stream;
@@ -839,9 +862,10 @@ static void on_start_ack(ClientAsync *c _unused_, int error, OwEvent *ev, void *
                       (s->c.have_enddelay ? (uint64_t) (s->c.enddelay * (double) USEC_PER_SEC) : USEC_PER_SEC);
         (void) sd_event_add_time(s->event, &se->guard_timer, CLOCK_MONOTONIC, at, 0, on_guard, sl);
 
-        /* The next session is requested while this one runs. */
-        s->want_setup = true;
-        stream_schedule(s);
+        /* The next session is requested as this one begins: one waits
+         * while one runs (and the one before may still be finishing). */
+        (void) sd_event_add_time(s->event, &se->begin_timer, CLOCK_MONOTONIC, usec_at(s, se->span.start), 0,
+                                 on_begin, sl);
 }
 
 static int bind_test_socket(Stream *s, const SockAddr *control_local, SockAddr *ret) {
@@ -885,7 +909,8 @@ static void on_accept(ClientAsync *c _unused_, int error, OwEvent *ev, void *use
                 ow_sid_to_hex(&se->req.sid, se->sid_hex);
                 /* The schedule is the SID's: its spans only now. */
                 bool last = s->chain_end == se->span.end;
-                se->subs = mfree(se->subs);
+                free(se->subs);
+                se->subs = NULL;
                 r = ow_substream_spans(&se->req, s->c.sub_packets, &se->span, &se->subs, &se->n_subs);
                 if (r < 0) {
                         slot_fail(sl, "cannot compute the schedule: %s", ow_strerror(r));
@@ -1187,7 +1212,8 @@ static int on_kick(sd_event_source *src _unused_, void *userdata) {
 
         for (size_t i = 0; i < s->n_graveyard; i++)
                 endpoint_free(s->graveyard[i]);
-        s->graveyard = mfree(s->graveyard);
+        free(s->graveyard);
+        s->graveyard = NULL;
         s->n_graveyard = 0;
 
         if (s->stopping) {
