@@ -58,6 +58,10 @@
 #define SESSION_GUARD_USEC (60 * USEC_PER_SEC)
 /* A -I of 0 still waits this long between attempts (no busy loop). */
 #define RETRY_MIN_USEC (1 * USEC_PER_SEC)
+/* -t: a refused fetch of a finished session is asked again this many
+ * times, 0.5, 1, 2, 4 and 8 s later. */
+#define FETCH_RETRIES 5u
+#define FETCH_RETRY_FIRST_USEC (500 * USEC_PER_MSEC)
 /* Default end delay of a sender (-E), as the reference's. */
 #define ENDDELAY_DEFAULT_NSEC NSEC_PER_SEC
 
@@ -106,6 +110,8 @@ typedef struct Session {
         sd_event_source *sub_timer;
         sd_event_source *guard_timer;
         sd_event_source *begin_timer;
+        sd_event_source *fetch_timer;
+        unsigned fetch_attempts;
 
         bool our_stop_sent, server_stop_received;
         OwStopSessions server_stop;
@@ -159,6 +165,7 @@ struct Stream {
         size_t n_graveyard;
 
         uint64_t completed, failed;
+        bool warned_busy;
 };
 
 static void slot_fail(Slot *sl, const char *fmt, ...) _printf_(2, 3);
@@ -265,6 +272,7 @@ static void session_reset(Slot *sl) {
         free(se->file_tmp);
         sd_event_source_disable_unref(se->sub_timer);
         sd_event_source_disable_unref(se->guard_timer);
+        sd_event_source_disable_unref(se->fetch_timer);
         if (se->begin_timer) {
                 /* Its session is gone before it began: the next one is
                  * wanted all the same. */
@@ -580,6 +588,9 @@ static int append_records(OwRecord **a, size_t *n, size_t *cap, const OwRecord *
         return 0;
 }
 
+static int on_fetch_retry(sd_event_source *src, uint64_t usec, void *userdata);
+static void fetch_now(Slot *sl);
+
 static void on_fetch(ClientAsync *c _unused_, int error, OwEvent *ev, void *userdata) {
         Slot *sl = userdata;
         Stream *s = sl->stream;
@@ -593,6 +604,20 @@ static void on_fetch(ClientAsync *c _unused_, int error, OwEvent *ev, void *user
         }
         switch (ev->type) {
         case OW_EVENT_FETCH_ACK:
+                if (ev->fetch_ack.accept != OW_ACCEPT_OK && se->fetch_attempts < FETCH_RETRIES) {
+                        /* The reference's owampd files a received session
+                         * in its catalog a moment after Stop-Sessions, and
+                         * refuses a fetch before: ask again, a little later
+                         * each time. */
+                        uint64_t at = now_usec(s) + (FETCH_RETRY_FIRST_USEC << se->fetch_attempts);
+                        se->fetch_attempts++;
+                        if (s->c.verbose > 0)
+                                log_info("stream %s: fetch of %s refused (%s), asking again", s->c.name, se->sid_hex,
+                                         ow_accept_to_string(ev->fetch_ack.accept));
+                        (void) sd_event_add_time(s->event, &se->fetch_timer, CLOCK_MONOTONIC, at, 0, on_fetch_retry,
+                                                 sl);
+                        return;
+                }
                 if (ev->fetch_ack.accept != OW_ACCEPT_OK) {
                         log_error("stream %s: write_session(): OWPFetchSession(): Server denied request for full "
                                   "session data (%s)",
@@ -627,6 +652,17 @@ static void on_fetch(ClientAsync *c _unused_, int error, OwEvent *ev, void *user
         }
 }
 
+static int on_fetch_retry(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        Slot *sl = userdata;
+        Session *se = &sl->session;
+
+        se->fetch_timer = sd_event_source_disable_unref(se->fetch_timer);
+        if (sl->state != SLOT_FETCHING)
+                return 0;
+        fetch_now(sl);
+        return 0;
+}
+
 /* Both Stop-Sessions have crossed: the session is over. */
 static void session_complete(Slot *sl) {
         Stream *s = sl->stream;
@@ -649,8 +685,19 @@ static void session_complete(Slot *sl) {
                 session_finish(sl);
                 return;
         }
-        OwFetchSession f = { .begin = 0, .end = UINT32_MAX, .sid = se->req.sid };
+        /* The reference's owampd files a session for fetching once its
+         * control connection is gone (and refuses a fetch before): as
+         * the reference's powstream, fetch on a new connection. */
         sl->state = SLOT_FETCHING;
+        client_async_disconnect(sl->client);
+        int r = client_async_connect(sl->client);
+        if (r < 0)
+                slot_fail(sl, "cannot reconnect to fetch %s: %s", se->sid_hex, ow_strerror(r));
+}
+
+static void fetch_now(Slot *sl) {
+        Session *se = &sl->session;
+        OwFetchSession f = { .begin = 0, .end = UINT32_MAX, .sid = se->req.sid };
         int r = client_async_fetch(sl->client, &f, on_fetch, sl);
         if (r < 0)
                 slot_fail(sl, "cannot fetch %s: %s", se->sid_hex, ow_strerror(r));
@@ -1134,6 +1181,10 @@ static void slot_fail(Slot *sl, const char *fmt, ...) {
 
 static void on_client_ready(ClientAsync *c _unused_, void *userdata) {
         Slot *sl = userdata;
+        if (sl->state == SLOT_FETCHING) {
+                fetch_now(sl);
+                return;
+        }
         sl->state = SLOT_IDLE;
         stream_schedule(sl->stream);
 }
@@ -1260,7 +1311,9 @@ static int on_kick(sd_event_source *src _unused_, void *userdata) {
                 slot_connect(sl);
                 return 0;
         }
-        log_warning("stream %s: every control connection is busy; the next session waits", s->c.name);
+        if (!s->warned_busy)
+                log_warning("stream %s: every control connection is busy; the next session waits", s->c.name);
+        s->warned_busy = true;
         return 0;
 }
 
