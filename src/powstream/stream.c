@@ -909,10 +909,13 @@ static void on_start_ack(ClientAsync *c _unused_, int error, OwEvent *ev, void *
                       (s->c.have_enddelay ? (uint64_t) (s->c.enddelay * (double) USEC_PER_SEC) : USEC_PER_SEC);
         (void) sd_event_add_time(s->event, &se->guard_timer, CLOCK_MONOTONIC, at, 0, on_guard, sl);
 
-        /* The next session is requested as this one begins: one waits
-         * while one runs (and the one before may still be finishing). */
-        (void) sd_event_add_time(s->event, &se->begin_timer, CLOCK_MONOTONIC, usec_at(s, se->span.start), 0,
-                                 on_begin, sl);
+        /* The next session is requested shortly before this one begins,
+         * so that it has at least this one's length plus
+         * STREAM_MIN_LEAD_SEC to be set up in: a session waits while one
+         * runs (and the one before may still be finishing). */
+        OwTimestamp lead = seconds(STREAM_MIN_LEAD_SEC);
+        OwTimestamp when = se->span.start > lead ? se->span.start - lead : 0;
+        (void) sd_event_add_time(s->event, &se->begin_timer, CLOCK_MONOTONIC, usec_at(s, when), 0, on_begin, sl);
 }
 
 static int bind_test_socket(Stream *s, const SockAddr *control_local, SockAddr *ret) {

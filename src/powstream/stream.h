@@ -32,9 +32,9 @@ typedef struct Stream Stream;
 #define STREAM_SETUP_ESTIMATE_SEC 10
 /* The least lead a later session is requested with (seconds). */
 #define STREAM_MIN_LEAD_SEC 2
-/* Control connections a stream may hold at once (sessions set up ahead,
- * running, and finishing). */
-#define STREAM_MAX_SLOTS 4
+/* Control connections a stream may hold at once: a session set up ahead,
+ * one about to begin, one running, those finishing (-t: fetching). */
+#define STREAM_MAX_SLOTS 6
 
 typedef struct StreamConfig {
         const char *name;
