@@ -14,7 +14,8 @@ clean records and the SID of the receiver's address; both owstats read it
 alike, and its .sum is what owstats -M says; ours chains its sessions back
 to back and prints two sub-session summaries before each session; with -t
 the reference server's stored records are the ones ours fetched. Nothing
-is refused, denied or failed on either side.
+is refused, denied or failed on either side. (The reference names IPv6 hosts
+in its .sum with a scope it never set, "::1%3735331848": compared without it.)
 
 Skips (exit 77) when OWAMP_REFERENCE_BIN is unset or lacks a program, and
 the -v6 cases where ::1 cannot be bound. The helpers (the reference owampd,
@@ -47,6 +48,7 @@ COUNT = 20
 ARGS = ["-c", str(COUNT), "-i", "0.1", "-L", "1", "-p"]
 SESSIONS = 2
 NAME_RE = re.compile(r"(\d{20})_(\d{20})\.(owp|sum)$")
+SCOPE_RE = re.compile(r"^((?:FROM|TO)_(?:HOST|ADDR)\t[0-9a-fA-F:.]+)%\d+$", re.M)
 
 
 def span(path):
@@ -126,7 +128,13 @@ def check_files(t, r, family, server, client):
               f.request.sid.hex(), prefix)
         check_eq(span(path)[0], f.request.start_time, "%s: the name's start vs the Start Time" % what)
         m = live.cross_owstats(t, path, f.records, what)
-        check_eq(m, live.read_text(path[:-4] + ".sum"), "%s: owstats -M vs the .sum" % what)
+        summary = live.read_text(path[:-4] + ".sum")
+        if client == "ref":
+            # The reference's powstream names IPv6 hosts with a scope it
+            # never set ("::1%3735331848", a different number each run; its
+            # owstats -M of the same file says "::1"): compare without it.
+            summary = SCOPE_RE.sub(r"\1", summary)
+        check_eq(m, summary, "%s: owstats -M vs the .sum" % what)
         if r["to"] and client == "ours":
             stored = server.stored(f.request.sid.hex())
             check_eq([x.key() for x in read_owp(stored).records], [x.key() for x in f.records],
