@@ -1388,12 +1388,9 @@ void stream_stop(Stream *s, bool restart) {
                 if (sl->has_session && sl->state == SLOT_RUNNING && client_async_state(sl->client) == CLIENT_ASYNC_READY) {
                         /* Tell the server (the reference sends its
                          * Stop-Sessions too), then keep what came. */
-                        Session *se = &sl->session;
-                        if (!se->our_stop_sent) {
-                                OwStopSessions st = { .accept = OW_ACCEPT_OK };
-                                se->our_stop_sent = true;
-                                (void) client_async_stop_sessions(sl->client, &st);
-                        }
+                        /* Ours lists our sending session (-t), as
+                         * the end of the test requires. */
+                        send_our_stop(sl);
                 }
                 session_abort(sl);
                 client_async_disconnect(sl->client);
