@@ -508,21 +508,67 @@ int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, boo
         return 0;
 }
 
-/* One (sub-)session: the reference's OWPStatsParse() plus the summary. The
- * records looked at start at *index (the first record seen by the previous
- * sub-session with a sequence number at or above its end), at most
- * records_limit of them; *index is updated for the next one. */
-static int report_block(OwStats *st, const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
-                        uint32_t first, uint32_t last, uint32_t *index, bool first_block) {
+int ow_report_parse_block(OwStats *st, const OwRecordSource *records, uint32_t n_packets, uint32_t first,
+                          uint32_t last, uint32_t records_limit, uint32_t *index, OwReportRecordFn fn,
+                          void *userdata) {
         uint32_t begin = *index, n, next = 0;
-        bool next_found = false, first_record = true;
+        bool next_found = false;
         int r;
 
         r = ow_stats_begin(st, first, last);
         if (r < 0)
                 return r;
         if (last == UINT32_MAX)
-                last = s->request->n_packets;
+                last = n_packets;
+
+        if (begin > records->n_records)
+                begin = 0;
+        n = records->n_records - begin;
+        if (records_limit > 0 && records_limit < n)
+                n = records_limit;
+
+        for (uint32_t i = 0; i < n; i++) {
+                OwStatsRecordInfo info;
+                OwRecord rec;
+
+                r = records->get(records->userdata, begin + i, &rec);
+                if (r < 0)
+                        return r;
+                if (!next_found && rec.seq >= last) {
+                        next = begin + i;
+                        next_found = true;
+                }
+                r = ow_stats_add(st, &rec, &info);
+                if (r < 0)
+                        return r;
+                if (fn) {
+                        r = fn(userdata, &rec, &info);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        *index = next_found ? next : 0;
+
+        return ow_stats_end(st);
+}
+
+typedef struct BlockPrinter {
+        const OwSink *out;
+        const OwReportOptions *o;
+        bool first_record;
+} BlockPrinter;
+
+static int block_print_record(void *userdata, const OwRecord *rec, const OwStatsRecordInfo *info) {
+        BlockPrinter *b = userdata;
+        return b->o->json ? ow_report_json_record(b->out, rec, info, &b->first_record)
+                          : ow_report_record(b->out, b->o, rec, info);
+}
+
+/* One (sub-)session: the reference's OWPStatsParse() plus the summary. */
+static int report_block(OwStats *st, const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
+                        uint32_t first, uint32_t last, uint32_t *index, bool first_block) {
+        BlockPrinter b = { .out = out, .o = o, .first_record = true };
+        int r;
 
         if (o->json) {
                 r = ow_report_json_block_begin(out, first_block, o->records);
@@ -534,36 +580,8 @@ static int report_block(OwStats *st, const OwReportSession *s, const OwReportOpt
                         return r;
         }
 
-        if (begin > s->records.n_records)
-                begin = 0;
-        n = s->records.n_records - begin;
-        if (o->records_limit > 0 && o->records_limit < n)
-                n = o->records_limit;
-
-        for (uint32_t i = 0; i < n; i++) {
-                OwStatsRecordInfo info;
-                OwRecord rec;
-
-                r = s->records.get(s->records.userdata, begin + i, &rec);
-                if (r < 0)
-                        return r;
-                if (!next_found && rec.seq >= last) {
-                        next = begin + i;
-                        next_found = true;
-                }
-                r = ow_stats_add(st, &rec, &info);
-                if (r < 0)
-                        return r;
-                if (o->records) {
-                        r = o->json ? ow_report_json_record(out, &rec, &info, &first_record)
-                                    : ow_report_record(out, o, &rec, &info);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        *index = next_found ? next : 0;
-
-        r = ow_stats_end(st);
+        r = ow_report_parse_block(st, &s->records, s->request->n_packets, first, last, o->records_limit, index,
+                                  o->records ? block_print_record : NULL, &b);
         if (r < 0)
                 return r;
 

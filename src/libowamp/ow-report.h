@@ -200,6 +200,22 @@ int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats
 int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
                       const OwReportOptions *o);
 
+/*
+ * The statistics of one (sub-)session [first, last) as ow_report_session()
+ * computes them (the reference's OWPStatsParse()), without printing: for
+ * programs that print several formats from one pass (powstream). The
+ * records looked at start at *index (the first record seen by the previous
+ * sub-session with a sequence number at or above its end; 0 to begin), at
+ * most records_limit of them (0 = all); *index is updated for the next
+ * sub-session. fn (may be NULL) sees each record as classified. After it,
+ * ow_stats_result(st) holds the block. Failures: those of
+ * ow_stats_begin(), ow_stats_add(), ow_stats_end(), the source and fn.
+ */
+typedef int (*OwReportRecordFn)(void *userdata, const OwRecord *r, const OwStatsRecordInfo *info);
+int ow_report_parse_block(OwStats *st, const OwRecordSource *records, uint32_t n_packets, uint32_t first,
+                          uint32_t last, uint32_t records_limit, uint32_t *index, OwReportRecordFn fn,
+                          void *userdata);
+
 /* -p name: "<dir>/<START>_<END>.txt" (".sum" for -M), START/END as 20-digit
  * NTP timestamps; no directory part when dir is NULL. */
 int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, bool machine, char **ret);

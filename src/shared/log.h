@@ -41,6 +41,9 @@
 #define MSGID_UNIT_STARTED "7b04dcaafd3c4429b6040d08216732d3"
 #define MSGID_UNIT_FINISHED "96d3805fab5e479286c2d3682d0875a5"
 #define MSGID_LAUNCH_REFUSED "6adabdd798b14974af90d920c82ab6a4"
+/* powstream: one entry per completed (sub-)session, one per failed session. */
+#define MSGID_STREAM_RESULT "2e62024dca5a4332b61100f59aef4078"
+#define MSGID_STREAM_FAILED "7c0446e0b8c341bd9e82df976ed57094"
 
 /* Context of one event: any field may be NULL. */
 typedef struct LogFields {
