@@ -268,7 +268,7 @@ int ow_report_header(const OwSink *out, const OwReportSession *s) {
 
         names_get(s, &n);
         sid_hex(&s->request->sid, sid);
-        pr(&p, "\n--- owping statistics from [%s]:%u to [%s]:%u ---\n", n.from_host,
+        pr(&p, "\n--- %s statistics from [%s]:%u to [%s]:%u ---\n", s->twoway ? "twping" : "owping", n.from_host,
            (unsigned) s->request->sender_port, n.to_host, (unsigned) s->request->receiver_port);
         pr(&p, "SID:\t%s\n", sid);
         return p.r;
@@ -346,60 +346,97 @@ static uint8_t ttl_stats(const OwStatsResult *r, uint8_t *ret_min, uint8_t *ret_
         return n;
 }
 
-int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
-                      const OwReportOptions *o) {
-        const OwStatsResult *r = ow_stats_result(st);
-        Printer p = { .sink = out };
-        char first[64], last[64], minv[80], medv[80], maxv[80], jitv[80];
-        double f, first_ms, last_ms, d, median, jitter;
-        const char *u;
-        bool ok;
-
-        if (ow_report_units(o->units, &f, &u) < 0)
-                return -EINVAL;
-
-        p.r = ow_report_header(out, s);
+int ow_report_times(const OwSink *out, const OwReportOptions *o, const OwStatsResult *r) {
+        char first[64], last[64];
+        double first_ms, last_ms;
 
         time_strings(o, r->start_time, first, sizeof(first), &first_ms);
         time_strings(o, r->end_time, last, sizeof(last), &last_ms);
-        pr(&p, "first:\t%s.%03.0f\nlast:\t%s.%03.0f\n", first, first_ms, last, last_ms);
+        return ow_sink_printf(out, "first:\t%s.%03.0f\nlast:\t%s.%03.0f\n", first, first_ms, last, last_ms);
+}
 
-        d = r->sent > 0 ? (double) r->lost / r->sent : 0.0;
-        pr(&p, "%u sent, %u lost (%.3f%%), ", r->sent, r->lost, 100.0 * d);
-        pr(&p, "%u duplicates\n", r->dups);
+int ow_report_delay_line(const OwSink *out, const char *name, const OwStats *st, bool sync, double max_err,
+                         double f, const char *u) {
+        const OwStatsResult *r = ow_stats_result(st);
+        char minv[80], medv[80], maxv[80];
+        double median;
+        bool ok;
 
         value_string(minv, sizeof(minv), r->min_delay < r->inf_delay, r->min_delay, f);
         value_string(maxv, sizeof(maxv), r->max_delay > -r->inf_delay, r->max_delay, f);
         ok = ow_stats_percentile(st, 0.5, &median);
         value_string(medv, sizeof(medv), ok, median, f);
-        pr(&p, "%s min/median/max = %s/%s/%s %s, ", "one-way delay", minv, medv, maxv, u);
-        if (r->sync)
-                pr(&p, "(err=%.3g %s)\n", r->max_err * f, u);
-        else
-                pr(&p, "(unsync)\n");
+        if (sync)
+                return ow_sink_printf(out, "%s min/median/max = %s/%s/%s %s, (err=%.3g %s)\n", name, minv, medv,
+                                      maxv, u, max_err * f, u);
+        return ow_sink_printf(out, "%s min/median/max = %s/%s/%s %s, (unsync)\n", name, minv, medv, maxv, u);
+}
+
+int ow_report_jitter_line(const OwSink *out, const char *name, const OwStats *st, double f, const char *u) {
+        char jitv[80];
+        double jitter;
+        bool ok;
 
         ok = ow_stats_jitter(st, &jitter);
         value_string(jitv, sizeof(jitv), ok, jitter, f);
-        pr(&p, "%s jitter = %s %s (P95-P50)\n", "one-way", jitv, u);
+        return ow_sink_printf(out, "%s jitter = %s %s (P95-P50)\n", name, jitv, u);
+}
 
-        if (o->n_percentiles > 0) {
-                pr(&p, "Percentiles:\n");
-                for (size_t i = 0; i < o->n_percentiles; i++) {
-                        char v[80];
-                        ok = ow_stats_percentile(st, o->percentiles[i] / 100.0, &d);
-                        value_string(v, sizeof(v), ok, d, f);
-                        pr(&p, "\t%.1f: %s %s\n", (double) o->percentiles[i], v, u);
-                }
+int ow_report_percentiles(const OwSink *out, const OwReportOptions *o, const OwStats *st, double f,
+                          const char *u) {
+        Printer p = { .sink = out };
+        double d;
+        bool ok;
+
+        if (o->n_percentiles == 0)
+                return 0;
+        pr(&p, "Percentiles:\n");
+        for (size_t i = 0; i < o->n_percentiles; i++) {
+                char v[80];
+                ok = ow_stats_percentile(st, o->percentiles[i] / 100.0, &d);
+                value_string(v, sizeof(v), ok, d, f);
+                pr(&p, "\t%.1f: %s %s\n", (double) o->percentiles[i], v, u);
         }
+        return p.r;
+}
 
+int ow_report_hops(const OwSink *out, const char *prefix, const OwStatsResult *r) {
         uint8_t min_ttl, max_ttl, n_ttl = ttl_stats(r, &min_ttl, &max_ttl);
+
         if (n_ttl < 1)
-                pr(&p, "%sTTL not reported\n", "");
-        else if (n_ttl == 1)
-                pr(&p, "%shops = %d (consistently)\n", "", 255 - min_ttl);
-        else
-                pr(&p, "%shops takes %d values; min hops = %d, max hops = %d\n", "", n_ttl, 255 - max_ttl,
-                   255 - min_ttl);
+                return ow_sink_printf(out, "%sTTL not reported\n", prefix);
+        if (n_ttl == 1)
+                return ow_sink_printf(out, "%shops = %d (consistently)\n", prefix, 255 - min_ttl);
+        return ow_sink_printf(out, "%shops takes %d values; min hops = %d, max hops = %d\n", prefix, n_ttl,
+                              255 - max_ttl, 255 - min_ttl);
+}
+
+int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o) {
+        const OwStatsResult *r = ow_stats_result(st);
+        Printer p = { .sink = out };
+        double f, d;
+        const char *u;
+
+        if (ow_report_units(o->units, &f, &u) < 0)
+                return -EINVAL;
+
+        p.r = ow_report_header(out, s);
+        if (p.r >= 0)
+                p.r = ow_report_times(out, o, r);
+
+        d = r->sent > 0 ? (double) r->lost / r->sent : 0.0;
+        pr(&p, "%u sent, %u lost (%.3f%%), ", r->sent, r->lost, 100.0 * d);
+        pr(&p, "%u duplicates\n", r->dups);
+
+        if (p.r >= 0)
+                p.r = ow_report_delay_line(out, "one-way delay", st, r->sync, r->max_err, f, u);
+        if (p.r >= 0)
+                p.r = ow_report_jitter_line(out, "one-way", st, f, u);
+        if (p.r >= 0)
+                p.r = ow_report_percentiles(out, o, st, f, u);
+        if (p.r >= 0)
+                p.r = ow_report_hops(out, "", r);
 
         uint64_t i;
         for (i = 0; i < r->n_reorder; i++)
@@ -416,14 +453,12 @@ int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats
         return p.r;
 }
 
-int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
-                      const OwReportOptions *o) {
-        const OwStatsResult *r = ow_stats_result(st);
+int ow_report_machine_head(const OwSink *out, const OwReportSession *s, const OwStatsResult *r,
+                           const OwReportOptions *o) {
         const OwSessionRequest *req = s->request;
         Printer p = { .sink = out };
         char sid[OW_SID_SIZE * 2 + 1];
         float version = 3.0f;
-        double d;
         Names n;
 
         names_get(s, &n);
@@ -451,9 +486,27 @@ int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats
         pr(&p, "SAMPLE_PACKET_COUNT\t%u\n", r->last - r->first);
         pr(&p, "BUCKET_WIDTH\t%g\n", r->bucket_width);
         pr(&p, "SESSION_FINISHED\t%d\n", s->finished ? 1 : 0);
-
         pr(&p, "SENT\t%u\n", r->sent);
         pr(&p, "SYNC\t%u\n", r->sync ? 1u : 0u);
+        return p.r;
+}
+
+int ow_report_machine_ttl(const OwSink *out, const char *suffix, const OwStatsResult *r) {
+        uint8_t min_ttl, max_ttl;
+
+        (void) ttl_stats(r, &min_ttl, &max_ttl);
+        return ow_sink_printf(out, "MINTTL%s\t%u\nMAXTTL%s\t%u\n", suffix, (unsigned) min_ttl, suffix,
+                              (unsigned) max_ttl);
+}
+
+int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o) {
+        const OwStatsResult *r = ow_stats_result(st);
+        Printer p = { .sink = out };
+        uint8_t min_ttl, max_ttl;
+        double d;
+
+        p.r = ow_report_machine_head(out, s, r, o);
         pr(&p, "MAXERR\t%g\n", r->max_err);
         pr(&p, "DUPS\t%u\n", r->dups);
         pr(&p, "LOST\t%u\n", r->lost);
@@ -474,10 +527,9 @@ int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats
                 pr(&p, "</BUCKETS>\n");
         }
 
-        uint8_t min_ttl, max_ttl, n_ttl = ttl_stats(r, &min_ttl, &max_ttl);
-        pr(&p, "MINTTL\t%u\n", (unsigned) min_ttl);
-        pr(&p, "MAXTTL\t%u\n", (unsigned) max_ttl);
-        if (n_ttl > 0) {
+        if (p.r >= 0)
+                p.r = ow_report_machine_ttl(out, "", r);
+        if (ttl_stats(r, &min_ttl, &max_ttl) > 0) {
                 pr(&p, "<TTLBUCKETS>\n");
                 for (unsigned i = 0; i < 256; i++)
                         if (r->ttl[i])

@@ -119,6 +119,13 @@ typedef struct OwRecordSource {
         void *userdata;
 } OwRecordSource;
 
+/* Two-way records of a session (ow-twreport.h), in file order, by index. */
+typedef struct OwTwRecordSource {
+        uint32_t n_records;
+        int (*get)(void *userdata, uint32_t index, OwTwRecord *ret);
+        void *userdata;
+} OwTwRecordSource;
+
 /* One session file, decoded. */
 typedef struct OwReportSession {
         const OwSessionRequest *request; /* with its slots */
@@ -130,6 +137,8 @@ typedef struct OwReportSession {
         const char *mode;                /* --json only: "open", "authenticated",
                                           * "encrypted", NULL = unknown */
         OwRecordSource records;
+        bool twoway;                     /* a TWAMP session: tw_records instead of records */
+        OwTwRecordSource tw_records;
 } OwReportSession;
 
 /*
@@ -199,6 +208,22 @@ int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats
                       const OwReportOptions *o);
 int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
                       const OwReportOptions *o);
+
+/* Pieces of the summaries, shared with the two-way ones (ow-twreport.h):
+ * the first:/last: lines; "NAME min/median/max = ..., (err=...)" or
+ * "(unsync)"; "NAME jitter = ... (P95-P50)"; the -a lines; "PREFIXhops =
+ * ..." or "PREFIXTTL not reported"; the -M lines from SUMMARY to SYNC; and
+ * "MINTTL<suffix>", "MAXTTL<suffix>". f and u: ow_report_units(). */
+int ow_report_times(const OwSink *out, const OwReportOptions *o, const OwStatsResult *r);
+int ow_report_delay_line(const OwSink *out, const char *name, const OwStats *st, bool sync, double max_err,
+                         double f, const char *u);
+int ow_report_jitter_line(const OwSink *out, const char *name, const OwStats *st, double f, const char *u);
+int ow_report_percentiles(const OwSink *out, const OwReportOptions *o, const OwStats *st, double f,
+                          const char *u);
+int ow_report_hops(const OwSink *out, const char *prefix, const OwStatsResult *r);
+int ow_report_machine_head(const OwSink *out, const OwReportSession *s, const OwStatsResult *r,
+                           const OwReportOptions *o);
+int ow_report_machine_ttl(const OwSink *out, const char *suffix, const OwStatsResult *r);
 
 /* -p name: "<dir>/<START>_<END>.txt" (".sum" for -M), START/END as 20-digit
  * NTP timestamps; no directory part when dir is NULL. */
