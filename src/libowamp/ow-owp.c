@@ -242,7 +242,9 @@ static int owp_parse_v3(const uint8_t *p, size_t size, uint32_t version, size_t 
         if ((uint64_t) h->n_records > (size - h->records_offset) / record_size)
                 return -OW_ERR_FILE_COUNT;
 
-        if (h->finished == OW_OWP_FINISHED_NORMAL)
+        /* twping leaves the count 0 in a finished file (TWAMP-PROTOCOL.md
+         * 7): its records are counted from the size as well. */
+        if (h->finished == OW_OWP_FINISHED_NORMAL && !(version == OW_TWP_VERSION && h->n_records == 0))
                 n = h->n_records;
         else {
                 /* Still being written, or never finished: count what is

@@ -169,7 +169,9 @@ int ow_owp_get_skip_range(const OwOwpFile *f, uint32_t i, OwSkipRange *ret);
 
 /* A .twp file (version 0x83): parsed and validated exactly as a version 3
  * .owp file by ow_owp_parse(), with two-way records (OW_TW_RECORD_SIZE);
- * -OW_ERR_VERSION for any other version. Its records are read with
+ * -OW_ERR_VERSION for any other version. A stored record count of 0,
+ * which twping leaves in its finished files, means "count them from the
+ * size" as in an unfinished file. Its records are read with
  * ow_twp_get_record() (ow_owp_get_record() refuses them with
  * -OW_ERR_VERSION, and ow_twp_get_record() refuses one-way files); slots
  * and skip ranges as for .owp. */

@@ -12,6 +12,7 @@
 #include "ow-error.h"
 #include "ow-report-json.h"
 #include "ow-report.h"
+#include "ow-twreport.h"
 
 /* 1900 -> 1970 in seconds, as a double: what the reference subtracts for
  * -U ("epochdiff"). */
@@ -560,17 +561,70 @@ int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, boo
         return 0;
 }
 
+/* The statistics of one pass over a session: one-way or two-way. */
+typedef struct Pass {
+        const OwReportSession *s;
+        const OwReportOptions *o;
+        OwStats *st;
+        OwTwStats *tw;
+} Pass;
+
+static const OwStatsResult *pass_result(const Pass *pa) {
+        return ow_stats_result(pa->tw ? ow_tw_stats_direction(pa->tw, OW_TW_ROUND_TRIP) : pa->st);
+}
+
+/* Record i into the statistics and, with -v, its line; *ret_seq its
+ * (sender) sequence number. */
+static int pass_record(Pass *pa, const OwSink *out, uint32_t i, uint32_t *ret_seq, bool *first_record) {
+        const OwReportSession *s = pa->s;
+        const OwReportOptions *o = pa->o;
+        int r;
+
+        if (pa->tw) {
+                OwTwStatsRecordInfo info;
+                OwTwRecord rec;
+
+                r = s->tw_records.get(s->tw_records.userdata, i, &rec);
+                if (r < 0)
+                        return r;
+                *ret_seq = rec.sender_seq;
+                r = ow_tw_stats_add(pa->tw, &rec, &info);
+                if (r < 0)
+                        return r;
+                if (!o->records)
+                        return 0;
+                return o->json ? ow_report_json_tw_record(out, &rec, &info, first_record)
+                               : ow_twreport_record(out, o, &rec, &info);
+        }
+
+        OwStatsRecordInfo info;
+        OwRecord rec;
+
+        r = s->records.get(s->records.userdata, i, &rec);
+        if (r < 0)
+                return r;
+        *ret_seq = rec.seq;
+        r = ow_stats_add(pa->st, &rec, &info);
+        if (r < 0)
+                return r;
+        if (!o->records)
+                return 0;
+        return o->json ? ow_report_json_record(out, &rec, &info, first_record) : ow_report_record(out, o, &rec, &info);
+}
+
 /* One (sub-)session: the reference's OWPStatsParse() plus the summary. The
  * records looked at start at *index (the first record seen by the previous
  * sub-session with a sequence number at or above its end), at most
  * records_limit of them; *index is updated for the next one. */
-static int report_block(OwStats *st, const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
-                        uint32_t first, uint32_t last, uint32_t *index, bool first_block) {
-        uint32_t begin = *index, n, next = 0;
+static int report_block(Pass *pa, const OwSink *out, uint32_t first, uint32_t last, uint32_t *index,
+                        bool first_block) {
+        const OwReportSession *s = pa->s;
+        const OwReportOptions *o = pa->o;
+        uint32_t begin = *index, n, n_records, next = 0;
         bool next_found = false, first_record = true;
         int r;
 
-        r = ow_stats_begin(st, first, last);
+        r = pa->tw ? ow_tw_stats_begin(pa->tw, first, last) : ow_stats_begin(pa->st, first, last);
         if (r < 0)
                 return r;
         if (last == UINT32_MAX)
@@ -586,47 +640,45 @@ static int report_block(OwStats *st, const OwReportSession *s, const OwReportOpt
                         return r;
         }
 
-        if (begin > s->records.n_records)
+        n_records = pa->tw ? s->tw_records.n_records : s->records.n_records;
+        if (begin > n_records)
                 begin = 0;
-        n = s->records.n_records - begin;
+        n = n_records - begin;
         if (o->records_limit > 0 && o->records_limit < n)
                 n = o->records_limit;
 
         for (uint32_t i = 0; i < n; i++) {
-                OwStatsRecordInfo info;
-                OwRecord rec;
+                uint32_t seq;
 
-                r = s->records.get(s->records.userdata, begin + i, &rec);
+                r = pass_record(pa, out, begin + i, &seq, &first_record);
                 if (r < 0)
                         return r;
-                if (!next_found && rec.seq >= last) {
+                if (!next_found && seq >= last) {
                         next = begin + i;
                         next_found = true;
-                }
-                r = ow_stats_add(st, &rec, &info);
-                if (r < 0)
-                        return r;
-                if (o->records) {
-                        r = o->json ? ow_report_json_record(out, &rec, &info, &first_record)
-                                    : ow_report_record(out, o, &rec, &info);
-                        if (r < 0)
-                                return r;
                 }
         }
         *index = next_found ? next : 0;
 
-        r = ow_stats_end(st);
+        if (pa->tw) {
+                r = ow_tw_stats_end(pa->tw);
+                if (r < 0)
+                        return r;
+                if (o->json)
+                        return ow_report_json_tw_block_end(out, pa->tw, o);
+                return o->machine ? ow_twreport_machine(out, s, pa->tw, o) : ow_twreport_summary(out, s, pa->tw, o);
+        }
+
+        r = ow_stats_end(pa->st);
         if (r < 0)
                 return r;
-
         if (o->json)
-                return ow_report_json_block_end(out, st, o);
-        return o->machine ? ow_report_machine(out, s, st, o) : ow_report_summary(out, s, st, o);
+                return ow_report_json_block_end(out, pa->st, o);
+        return o->machine ? ow_report_machine(out, s, pa->st, o) : ow_report_summary(out, s, pa->st, o);
 }
 
-static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwReportOptions *o,
-                                const OwSink *out, const OwReportFiles *files, uint32_t first, uint32_t last,
-                                uint32_t *index) {
+static int report_block_to_file(Pass *pa, const OwSink *out, const OwReportFiles *files, uint32_t first,
+                                uint32_t last, uint32_t *index) {
         _cleanup_free_ char *name = NULL;
         OwSink file;
         int r;
@@ -634,14 +686,14 @@ static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwR
         r = files->open(files->userdata, &file);
         if (r < 0)
                 return r;
-        r = report_block(st, s, o, &file, first, last, index, false);
+        r = report_block(pa, &file, first, last, index, false);
         if (r < 0) {
                 (void) files->close(files->userdata, NULL);
                 return r;
         }
 
-        const OwStatsResult *res = ow_stats_result(st);
-        r = ow_report_file_name(o->save_dir, res->start_time, res->end_time, o->machine, &name);
+        const OwStatsResult *res = pass_result(pa);
+        r = ow_report_file_name(pa->o->save_dir, res->start_time, res->end_time, pa->o->machine, &name);
         if (r < 0) {
                 (void) files->close(files->userdata, NULL);
                 return r;
@@ -652,16 +704,30 @@ static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwR
         return ow_sink_printf(out, "%s\n", name);
 }
 
+static int report_raw_tw(const OwSink *out, const OwTwRecordSource *records) {
+        for (uint32_t i = 0; i < records->n_records; i++) {
+                OwTwRecord rec;
+                int r = records->get(records->userdata, i, &rec);
+                if (r < 0)
+                        return r;
+                r = ow_twreport_raw_record(out, &rec);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
                       const OwReportFiles *files) {
         _cleanup_(ow_stats_freep) OwStats *st = NULL;
+        _cleanup_(ow_tw_stats_freep) OwTwStats *tw = NULL;
         uint32_t n_packets, n_sub, index = 0;
         int r;
 
-        if (!s || !o || !out || !s->records.get)
+        if (!s || !o || !out || (s->twoway ? !s->tw_records.get : !s->records.get))
                 return -EINVAL;
         if (o->raw)
-                return ow_report_raw(out, &s->records);
+                return s->twoway ? report_raw_tw(out, &s->tw_records) : ow_report_raw(out, &s->records);
         if (!s->request)
                 return -OW_ERR_VERSION; /* the reference: "owp files must be version 2 or greater" */
         if (o->print_files && !o->json && (!files || !files->open || !files->close))
@@ -669,11 +735,19 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         if (ow_report_units(o->units, NULL, NULL) < 0)
                 return -EINVAL;
 
-        r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &st);
-        if (r < 0)
-                return r;
-        /* --json gives exact order statistics besides the histogram's. */
-        ow_stats_keep_delays(st, o->json);
+        if (s->twoway) {
+                r = ow_tw_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &tw);
+                if (r < 0)
+                        return r;
+                ow_tw_stats_keep_delays(tw, o->json);
+        } else {
+                r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &st);
+                if (r < 0)
+                        return r;
+                /* --json gives exact order statistics besides the histogram's. */
+                ow_stats_keep_delays(st, o->json);
+        }
+        Pass pa = { .s = s, .o = o, .st = st, .tw = tw };
 
         n_packets = s->request->n_packets;
         if (o->sub_packets == 0 || o->sub_packets >= n_packets)
@@ -693,7 +767,7 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                                                 : o->sub_packets * (i + 1);
                         if (n_sub == 0)
                                 first = 0;
-                        r = report_block(st, s, o, out, first, last, &index, i == 0);
+                        r = report_block(&pa, out, first, last, &index, i == 0);
                         if (r < 0) {
                                 /* End the broken line, so that a reader
                                  * of JSON lines loses this one only. */
@@ -706,8 +780,8 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
 
         if (n_sub == 0) {
                 if (o->print_files)
-                        return report_block_to_file(st, s, o, out, files, 0, UINT32_MAX, &index);
-                return report_block(st, s, o, out, 0, UINT32_MAX, &index, false);
+                        return report_block_to_file(&pa, out, files, 0, UINT32_MAX, &index);
+                return report_block(&pa, out, 0, UINT32_MAX, &index, false);
         }
 
         for (uint32_t i = 0; i < n_sub; i++) {
@@ -719,9 +793,9 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                         last = UINT32_MAX;
 
                 if (o->print_files)
-                        r = report_block_to_file(st, s, o, out, files, first, last, &index);
+                        r = report_block_to_file(&pa, out, files, first, last, &index);
                 else
-                        r = report_block(st, s, o, out, first, last, &index, false);
+                        r = report_block(&pa, out, first, last, &index, false);
                 if (r < 0)
                         return r;
         }
@@ -732,14 +806,18 @@ static int owp_get(void *userdata, uint32_t i, OwRecord *ret) {
         return ow_owp_get_record(userdata, i, ret);
 }
 
-int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
+static int twp_get(void *userdata, uint32_t i, OwTwRecord *ret) {
+        return ow_twp_get_record(userdata, i, ret);
+}
+
+static int report_file_init(OwReportFile *rf, const void *data, size_t size, bool twoway) {
         int r;
 
         if (!rf)
                 return -EINVAL;
         *rf = (OwReportFile){};
 
-        r = ow_owp_parse(data, size, &rf->file);
+        r = twoway ? ow_twp_parse(data, size, &rf->file) : ow_owp_parse(data, size, &rf->file);
         if (r < 0)
                 return r;
 
@@ -769,13 +847,34 @@ int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
                 .skips = rf->skips,
                 .n_skips = n_skips,
                 .finished = rf->file.header.finished == OW_OWP_FINISHED_NORMAL,
-                .records = { .n_records = rf->file.n_records, .get = owp_get, .userdata = &rf->file },
+                .twoway = twoway,
         };
+        if (twoway)
+                rf->session.tw_records = (OwTwRecordSource){ .n_records = rf->file.n_records,
+                                                             .get = twp_get,
+                                                             .userdata = &rf->file };
+        else
+                rf->session.records = (OwRecordSource){ .n_records = rf->file.n_records,
+                                                        .get = owp_get,
+                                                        .userdata = &rf->file };
         return 0;
 
 fail:
         ow_report_file_done(rf);
         return r;
+}
+
+int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
+        const uint8_t *p = data;
+        /* A twping -F file has the .owp layout and version 0x83. */
+        bool twoway = p && size >= OW_OWP_MAGIC_SIZE + 4 && memcmp(p, OW_OWP_MAGIC, OW_OWP_MAGIC_SIZE) == 0 &&
+                      ow_get_be32(p + OW_OWP_MAGIC_SIZE) == OW_TWP_VERSION;
+
+        return report_file_init(rf, data, size, twoway);
+}
+
+int ow_twreport_file_init(OwReportFile *rf, const void *data, size_t size) {
+        return report_file_init(rf, data, size, true);
 }
 
 void ow_report_file_done(OwReportFile *rf) {

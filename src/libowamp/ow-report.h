@@ -148,6 +148,9 @@ typedef struct OwReportSession {
  * once initialised. Host names are left NULL (numeric) for the caller to
  * fill in from its resolver.
  *
+ * A .twp file (version OW_TWP_VERSION) is read with ow_twp_parse() into a
+ * two-way session (session.twoway, session.tw_records), reported as twping
+ * reports it (ow-twreport.h).
  * Failures: those of ow_owp_parse(), ow_owp_get_slots_alloc() and
  * ow_owp_get_skip_range(), -ENOMEM. A version 0 file (no request) is
  * accepted, with session.request NULL: only -R can report it, as with the

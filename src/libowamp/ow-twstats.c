@@ -50,6 +50,12 @@ OwTwStats *ow_tw_stats_free(OwTwStats *s) {
         return NULL;
 }
 
+void ow_tw_stats_keep_delays(OwTwStats *s, bool keep) {
+        assert(s);
+        for (size_t i = 0; i < _OW_TW_DIRECTION_MAX; i++)
+                ow_stats_keep_delays(s->dir[i], keep);
+}
+
 int ow_tw_stats_begin(OwTwStats *s, uint32_t first, uint32_t last) {
         int r;
 

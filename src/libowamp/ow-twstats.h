@@ -53,6 +53,9 @@ int ow_tw_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_
 OwTwStats *ow_tw_stats_free(OwTwStats *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OwTwStats *, ow_tw_stats_free);
 
+/* ow_stats_keep_delays() for the three engines (--json). */
+void ow_tw_stats_keep_delays(OwTwStats *s, bool keep);
+
 /* As ow_stats_begin(), ow_stats_end(). */
 int ow_tw_stats_begin(OwTwStats *s, uint32_t first, uint32_t last);
 int ow_tw_stats_end(OwTwStats *s);
