@@ -272,10 +272,8 @@ static int owp_parse_v3(const uint8_t *p, size_t size, uint32_t version, size_t 
         return 0;
 }
 
-int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
-        const uint8_t *p = data;
-        uint32_t version;
-
+/* The magic and the version word that every version starts with. */
+static int owp_parse_version(const uint8_t *p, size_t size, uint32_t *ret) {
         if (!p && size > 0)
                 return -EINVAL;
         if (size < OW_OWP_MAGIC_SIZE)
@@ -284,8 +282,21 @@ int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
                 return -OW_ERR_MAGIC;
         if (size < OW_OWP_MAGIC_SIZE + 4)
                 return -OW_ERR_TRUNCATED;
+        *ret = ow_get_be32(p + OW_OWP_MAGIC_SIZE);
+        return 0;
+}
 
-        version = ow_get_be32(p + OW_OWP_MAGIC_SIZE);
+static int owp_parse(const void *data, size_t size, bool twp, OwOwpFile *ret) {
+        const uint8_t *p = data;
+        uint32_t version;
+        int r;
+
+        r = owp_parse_version(p, size, &version);
+        if (r < 0)
+                return r;
+        if (twp)
+                return version == OW_TWP_VERSION ? owp_parse_v3(p, size, version, OW_TW_RECORD_SIZE, ret)
+                                                 : -OW_ERR_VERSION;
         switch (version) {
         case OW_OWP_VERSION:
                 return owp_parse_v3(p, size, OW_OWP_VERSION, OW_RECORD_SIZE, ret);
@@ -297,20 +308,18 @@ int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
         return -OW_ERR_VERSION;
 }
 
-int ow_twp_parse(const void *data, size_t size, OwOwpFile *ret) {
-        const uint8_t *p = data;
+int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
+        return owp_parse(data, size, false, ret);
+}
 
-        if (!p && size > 0)
-                return -EINVAL;
-        if (size < OW_OWP_MAGIC_SIZE)
-                return -OW_ERR_TRUNCATED;
-        if (memcmp(p, OW_OWP_MAGIC, OW_OWP_MAGIC_SIZE) != 0)
-                return -OW_ERR_MAGIC;
-        if (size < OW_OWP_MAGIC_SIZE + 4)
-                return -OW_ERR_TRUNCATED;
-        if (ow_get_be32(p + OW_OWP_MAGIC_SIZE) != OW_TWP_VERSION)
-                return -OW_ERR_VERSION;
-        return owp_parse_v3(p, size, OW_TWP_VERSION, OW_TW_RECORD_SIZE, ret);
+int ow_twp_parse(const void *data, size_t size, OwOwpFile *ret) {
+        return owp_parse(data, size, true, ret);
+}
+
+bool ow_owp_is_twp(const void *data, size_t size) {
+        uint32_t version;
+
+        return owp_parse_version(data, size, &version) >= 0 && version == OW_TWP_VERSION;
 }
 
 int ow_owp_get_slots(const OwOwpFile *f, OwSlot *slots, size_t n) {

@@ -176,6 +176,8 @@ int ow_owp_get_skip_range(const OwOwpFile *f, uint32_t i, OwSkipRange *ret);
  * -OW_ERR_VERSION, and ow_twp_get_record() refuses one-way files); slots
  * and skip ranges as for .owp. */
 int ow_twp_parse(const void *data, size_t size, OwOwpFile *ret);
+/* Whether data starts as a .twp file does (magic and version 0x83). */
+bool ow_owp_is_twp(const void *data, size_t size);
 int ow_twp_get_record(const OwOwpFile *f, uint32_t i, OwTwRecord *ret);
 
 /*

@@ -256,17 +256,23 @@ int ow_report_json_block_begin(const OwSink *out, bool first_block, bool records
         return j.r;
 }
 
+/* A record's opening: false for the records -v prints no line for (then
+ * nothing is written). */
+static bool jrecord_begin(Json *j, OwStatsRecordKind kind, uint32_t seq, OwTimestamp send_time, bool first) {
+        if (kind != OW_STATS_RECORD_LOST && kind != OW_STATS_RECORD_RECEIVED)
+                return false;
+        jfmt(j, "%s{\"seqno\":%" PRIu32 ",\"lost\":%s,\"send_time\":", first ? "" : ",", seq,
+             kind == OW_STATS_RECORD_LOST ? "true" : "false");
+        jtime(j, send_time);
+        return true;
+}
+
 int ow_report_json_record(const OwSink *out, const OwRecord *r, const OwStatsRecordInfo *info, bool *first) {
         Json j = { .sink = out };
         bool lost = info->kind == OW_STATS_RECORD_LOST;
 
-        /* Exactly the records -v prints a line for. */
-        if (info->kind != OW_STATS_RECORD_LOST && info->kind != OW_STATS_RECORD_RECEIVED)
+        if (!jrecord_begin(&j, info->kind, r->seq, r->send_time, *first))
                 return 0;
-
-        jfmt(&j, "%s{\"seqno\":%" PRIu32 ",\"lost\":%s,\"send_time\":", *first ? "" : ",", r->seq,
-             lost ? "true" : "false");
-        jtime(&j, r->send_time);
         jraw(&j, ",\"recv_time\":");
         if (lost)
                 jraw(&j, "null");
@@ -393,17 +399,21 @@ static void jstats(Json *j, const OwStats *st, const OwReportOptions *o) {
 
 }
 
+/* The end of a block's records and its range. */
+static void jblock_head(Json *j, const OwStatsResult *r, const OwReportOptions *o) {
+        if (o->records)
+                jraw(j, "],");
+        jfmt(j, "\"first_seqno\":%" PRIu32 ",\"end_seqno\":%" PRIu32 ",\"start_time\":", r->first, r->last);
+        jtime(j, r->start_time);
+        jraw(j, ",\"end_time\":");
+        jtime(j, r->end_time);
+}
+
 int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwReportOptions *o) {
         const OwStatsResult *r = ow_stats_result(st);
         Json j = { .sink = out };
 
-        if (o->records)
-                jraw(&j, "],");
-
-        jfmt(&j, "\"first_seqno\":%" PRIu32 ",\"end_seqno\":%" PRIu32 ",\"start_time\":", r->first, r->last);
-        jtime(&j, r->start_time);
-        jraw(&j, ",\"end_time\":");
-        jtime(&j, r->end_time);
+        jblock_head(&j, r, o);
         jfmt(&j, ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"duplicates\":%" PRIu32 ",\"loss_percent\":",
              r->sent, r->lost, r->dups);
         jdouble(&j, r->sent > 0 ? 100.0 * r->lost / r->sent : 0.0);
@@ -423,15 +433,10 @@ int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwRepor
 int ow_report_json_tw_record(const OwSink *out, const OwTwRecord *r, const OwTwStatsRecordInfo *info,
                              bool *first) {
         Json j = { .sink = out };
-        bool lost = info->kind == OW_STATS_RECORD_LOST;
 
-        if (info->kind != OW_STATS_RECORD_LOST && info->kind != OW_STATS_RECORD_RECEIVED)
+        if (!jrecord_begin(&j, info->kind, r->sender_seq, r->t1, *first))
                 return 0;
-
-        jfmt(&j, "%s{\"seqno\":%" PRIu32 ",\"lost\":%s,\"send_time\":", *first ? "" : ",", r->sender_seq,
-             lost ? "true" : "false");
-        jtime(&j, r->t1);
-        if (lost)
+        if (info->kind == OW_STATS_RECORD_LOST)
                 jraw(&j, ",\"reflector_seqno\":null,\"reflector_recv_time\":null,\"reflector_send_time\":null,"
                          "\"recv_time\":null,\"round_trip\":null,\"send\":null,\"reflect\":null,"
                          "\"processing\":null");
@@ -473,13 +478,7 @@ int ow_report_json_tw_block_end(const OwSink *out, const OwTwStats *st, const Ow
         const OwTwStatsResult *tw = ow_tw_stats_result(st);
         Json j = { .sink = out };
 
-        if (o->records)
-                jraw(&j, "],");
-
-        jfmt(&j, "\"first_seqno\":%" PRIu32 ",\"end_seqno\":%" PRIu32 ",\"start_time\":", r->first, r->last);
-        jtime(&j, r->start_time);
-        jraw(&j, ",\"end_time\":");
-        jtime(&j, r->end_time);
+        jblock_head(&j, r, o);
         jfmt(&j,
              ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"send_duplicates\":%" PRIu32
              ",\"reflect_duplicates\":%" PRIu32 ",\"loss_percent\":",

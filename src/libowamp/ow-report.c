@@ -249,17 +249,26 @@ int ow_report_raw_record(const OwSink *out, const OwRecord *r) {
                               (unsigned) r->ttl);
 }
 
-int ow_report_raw(const OwSink *out, const OwRecordSource *records) {
-        for (uint32_t i = 0; i < records->n_records; i++) {
-                OwRecord rec;
-                int r = records->get(records->userdata, i, &rec);
-                if (r < 0)
-                        return r;
-                r = ow_report_raw_record(out, &rec);
-                if (r < 0)
-                        return r;
+/* -R of either kind of session. */
+static int report_raw(const OwSink *out, const OwReportSession *s) {
+        uint32_t n = s->twoway ? s->tw_records.n_records : s->records.n_records;
+        union {
+                OwRecord one;
+                OwTwRecord two;
+        } rec;
+        int r = 0;
+
+        for (uint32_t i = 0; r >= 0 && i < n; i++) {
+                r = s->twoway ? s->tw_records.get(s->tw_records.userdata, i, &rec.two)
+                              : s->records.get(s->records.userdata, i, &rec.one);
+                if (r >= 0)
+                        r = s->twoway ? ow_twreport_raw_record(out, &rec.two) : ow_report_raw_record(out, &rec.one);
         }
-        return 0;
+        return r < 0 ? r : 0;
+}
+
+int ow_report_raw(const OwSink *out, const OwRecordSource *records) {
+        return report_raw(out, &(OwReportSession){ .records = *records });
 }
 
 int ow_report_header(const OwSink *out, const OwReportSession *s) {
@@ -578,38 +587,29 @@ static const OwStatsResult *pass_result(const Pass *pa) {
 static int pass_record(Pass *pa, const OwSink *out, uint32_t i, uint32_t *ret_seq, bool *first_record) {
         const OwReportSession *s = pa->s;
         const OwReportOptions *o = pa->o;
+        union {
+                OwRecord one;
+                OwTwRecord two;
+        } rec;
+        union {
+                OwStatsRecordInfo one;
+                OwTwStatsRecordInfo two;
+        } info;
         int r;
 
-        if (pa->tw) {
-                OwTwStatsRecordInfo info;
-                OwTwRecord rec;
-
-                r = s->tw_records.get(s->tw_records.userdata, i, &rec);
-                if (r < 0)
-                        return r;
-                *ret_seq = rec.sender_seq;
-                r = ow_tw_stats_add(pa->tw, &rec, &info);
-                if (r < 0)
-                        return r;
-                if (!o->records)
-                        return 0;
-                return o->json ? ow_report_json_tw_record(out, &rec, &info, first_record)
-                               : ow_twreport_record(out, o, &rec, &info);
-        }
-
-        OwStatsRecordInfo info;
-        OwRecord rec;
-
-        r = s->records.get(s->records.userdata, i, &rec);
+        r = pa->tw ? s->tw_records.get(s->tw_records.userdata, i, &rec.two)
+                   : s->records.get(s->records.userdata, i, &rec.one);
         if (r < 0)
                 return r;
-        *ret_seq = rec.seq;
-        r = ow_stats_add(pa->st, &rec, &info);
-        if (r < 0)
+        *ret_seq = pa->tw ? rec.two.sender_seq : rec.one.seq;
+        r = pa->tw ? ow_tw_stats_add(pa->tw, &rec.two, &info.two) : ow_stats_add(pa->st, &rec.one, &info.one);
+        if (r < 0 || !o->records)
                 return r;
-        if (!o->records)
-                return 0;
-        return o->json ? ow_report_json_record(out, &rec, &info, first_record) : ow_report_record(out, o, &rec, &info);
+        if (pa->tw)
+                return o->json ? ow_report_json_tw_record(out, &rec.two, &info.two, first_record)
+                               : ow_twreport_record(out, o, &rec.two, &info.two);
+        return o->json ? ow_report_json_record(out, &rec.one, &info.one, first_record)
+                       : ow_report_record(out, o, &rec.one, &info.one);
 }
 
 /* One (sub-)session: the reference's OWPStatsParse() plus the summary. The
@@ -704,19 +704,6 @@ static int report_block_to_file(Pass *pa, const OwSink *out, const OwReportFiles
         return ow_sink_printf(out, "%s\n", name);
 }
 
-static int report_raw_tw(const OwSink *out, const OwTwRecordSource *records) {
-        for (uint32_t i = 0; i < records->n_records; i++) {
-                OwTwRecord rec;
-                int r = records->get(records->userdata, i, &rec);
-                if (r < 0)
-                        return r;
-                r = ow_twreport_raw_record(out, &rec);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
                       const OwReportFiles *files) {
         _cleanup_(ow_stats_freep) OwStats *st = NULL;
@@ -727,7 +714,7 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         if (!s || !o || !out || (s->twoway ? !s->tw_records.get : !s->records.get))
                 return -EINVAL;
         if (o->raw)
-                return s->twoway ? report_raw_tw(out, &s->tw_records) : ow_report_raw(out, &s->records);
+                return report_raw(out, s);
         if (!s->request)
                 return -OW_ERR_VERSION; /* the reference: "owp files must be version 2 or greater" */
         if (o->print_files && !o->json && (!files || !files->open || !files->close))
@@ -865,12 +852,8 @@ fail:
 }
 
 int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
-        const uint8_t *p = data;
         /* A twping -F file has the .owp layout and version 0x83. */
-        bool twoway = p && size >= OW_OWP_MAGIC_SIZE + 4 && memcmp(p, OW_OWP_MAGIC, OW_OWP_MAGIC_SIZE) == 0 &&
-                      ow_get_be32(p + OW_OWP_MAGIC_SIZE) == OW_TWP_VERSION;
-
-        return report_file_init(rf, data, size, twoway);
+        return report_file_init(rf, data, size, ow_owp_is_twp(data, size));
 }
 
 int ow_twreport_file_init(OwReportFile *rf, const void *data, size_t size) {

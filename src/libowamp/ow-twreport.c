@@ -26,33 +26,39 @@ int ow_twreport_record(const OwSink *out, const OwReportOptions *o, const OwTwRe
         double f;
         const char *u;
 
+        /* A lost packet's line is owping's. */
+        if (info->kind == OW_STATS_RECORD_LOST)
+                return ow_report_record(out, o, &(OwRecord){ .seq = r->sender_seq },
+                                        &(OwStatsRecordInfo){ .kind = OW_STATS_RECORD_LOST });
+        if (info->kind != OW_STATS_RECORD_RECEIVED)
+                return 0;
         if (ow_report_units(o->units, &f, &u) < 0)
                 return -EINVAL;
 
-        switch (info->kind) {
-        case OW_STATS_RECORD_LOST:
-                return ow_sink_printf(out, "seq_no=%-10u *LOST*\n", r->sender_seq);
-        case OW_STATS_RECORD_RECEIVED:
-                if (o->unix_time)
-                        return ow_sink_printf(
-                                out,
-                                "seq_no=%d fwd_delay=%e %s bck_delay=%e %s delay=%e %s proc_delay=%e %s "
-                                "(err=%.3g %s) sent=%f recv=%f reflected=%f recv=%f\n",
-                                (int) r->sender_seq, info->send * f, u, info->reflect * f, u, info->delay * f, u,
-                                info->proc * f, u, info->error * f, u,
-                                ow_stats_num64_to_double(r->t1) - UNIX_EPOCH_DIFF,
-                                ow_stats_num64_to_double(r->t2) - UNIX_EPOCH_DIFF,
-                                ow_stats_num64_to_double(r->t3) - UNIX_EPOCH_DIFF,
-                                ow_stats_num64_to_double(r->t4) - UNIX_EPOCH_DIFF);
+        if (o->unix_time)
                 return ow_sink_printf(out,
-                                      "seq_no=%-10u fwd_delay=%.3g %s bck_delay=%.3g %s delay=%.3g %s "
-                                      "proc_delay=%.3g %s\t(err=%.3g %s)\n",
-                                      r->sender_seq, info->send * f, u, info->reflect * f, u, info->delay * f, u,
-                                      info->proc * f, u, info->error * f, u);
-        default:
-                return 0;
-        }
+                                      "seq_no=%d fwd_delay=%e %s bck_delay=%e %s delay=%e %s proc_delay=%e %s "
+                                      "(err=%.3g %s) sent=%f recv=%f reflected=%f recv=%f\n",
+                                      (int) r->sender_seq, info->send * f, u, info->reflect * f, u,
+                                      info->delay * f, u, info->proc * f, u, info->error * f, u,
+                                      ow_stats_num64_to_double(r->t1) - UNIX_EPOCH_DIFF,
+                                      ow_stats_num64_to_double(r->t2) - UNIX_EPOCH_DIFF,
+                                      ow_stats_num64_to_double(r->t3) - UNIX_EPOCH_DIFF,
+                                      ow_stats_num64_to_double(r->t4) - UNIX_EPOCH_DIFF);
+        return ow_sink_printf(out,
+                              "seq_no=%-10u fwd_delay=%.3g %s bck_delay=%.3g %s delay=%.3g %s "
+                              "proc_delay=%.3g %s\t(err=%.3g %s)\n",
+                              r->sender_seq, info->send * f, u, info->reflect * f, u, info->delay * f, u,
+                              info->proc * f, u, info->error * f, u);
 }
+
+static const struct {
+        const char *delay, *jitter, *suffix;
+} names[_OW_TW_DIRECTION_MAX] = {
+        [OW_TW_ROUND_TRIP] = { "round-trip time", "two-way", "" },
+        [OW_TW_SEND] = { "send time", "send", "_FWD" },
+        [OW_TW_REFLECT] = { "reflect time", "reflect", "_BCK" },
+};
 
 static const OwStatsResult *dir_result(const OwTwStats *st, OwTwDirection d) {
         return ow_stats_result(ow_tw_stats_direction(st, d));
@@ -68,16 +74,6 @@ static bool has_max(const OwStatsResult *r) {
 
 int ow_twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
                         const OwReportOptions *o) {
-        static const char *const delay_names[_OW_TW_DIRECTION_MAX] = {
-                [OW_TW_ROUND_TRIP] = "round-trip time",
-                [OW_TW_SEND] = "send time",
-                [OW_TW_REFLECT] = "reflect time",
-        };
-        static const char *const jitter_names[_OW_TW_DIRECTION_MAX] = {
-                [OW_TW_ROUND_TRIP] = "two-way",
-                [OW_TW_SEND] = "send",
-                [OW_TW_REFLECT] = "reflect",
-        };
         const OwStatsResult *rt = dir_result(st, OW_TW_ROUND_TRIP), *fwd = dir_result(st, OW_TW_SEND),
                             *bck = dir_result(st, OW_TW_REFLECT);
         const OwTwStatsResult *tw = ow_tw_stats_result(st);
@@ -109,7 +105,7 @@ int ow_twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwS
 
         for (OwTwDirection i = 0; i < _OW_TW_DIRECTION_MAX; i++) {
                 const OwStatsResult *res = dir_result(st, i);
-                r = ow_report_delay_line(out, delay_names[i], ow_tw_stats_direction(st, i), res->sync,
+                r = ow_report_delay_line(out, names[i].delay, ow_tw_stats_direction(st, i), res->sync,
                                          res->max_err, f, u);
                 if (r < 0)
                         return r;
@@ -124,7 +120,7 @@ int ow_twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwS
                 return r;
 
         for (OwTwDirection i = 0; i < _OW_TW_DIRECTION_MAX; i++) {
-                r = ow_report_jitter_line(out, jitter_names[i], ow_tw_stats_direction(st, i), f, u);
+                r = ow_report_jitter_line(out, names[i].jitter, ow_tw_stats_direction(st, i), f, u);
                 if (r < 0)
                         return r;
         }
@@ -199,13 +195,27 @@ static int machine_buckets(const OwSink *out, const OwTwStats *st) {
         return r;
 }
 
+/* Value k of keys[] in ow_twreport_machine() for one delay type. */
+static bool machine_value(const OwTwStats *st, OwTwDirection i, size_t k, double *ret) {
+        const OwStats *one = ow_tw_stats_direction(st, i);
+        const OwStatsResult *r = ow_stats_result(one);
+
+        switch (k) {
+        case 0:
+                *ret = r->min_delay;
+                return has_min(r);
+        case 1:
+                return ow_stats_percentile(one, 0.5, ret);
+        case 2:
+                *ret = r->max_delay;
+                return has_max(r);
+        default:
+                return ow_stats_jitter(one, ret);
+        }
+}
+
 int ow_twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
                         const OwReportOptions *o) {
-        static const char *const suffix[_OW_TW_DIRECTION_MAX] = {
-                [OW_TW_ROUND_TRIP] = "",
-                [OW_TW_SEND] = "_FWD",
-                [OW_TW_REFLECT] = "_BCK",
-        };
         const OwStatsResult *rt = dir_result(st, OW_TW_ROUND_TRIP), *fwd = dir_result(st, OW_TW_SEND),
                             *bck = dir_result(st, OW_TW_REFLECT);
         const OwTwStatsResult *tw = ow_tw_stats_result(st);
@@ -214,27 +224,21 @@ int ow_twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwS
 
         r = ow_report_machine_head(out, s, rt, o);
         for (OwTwDirection i = 0; r >= 0 && i < _OW_TW_DIRECTION_MAX; i++)
-                r = ow_sink_printf(out, "MAXERR%s\t%g\n", suffix[i], dir_result(st, i)->max_err);
+                r = ow_sink_printf(out, "MAXERR%s\t%g\n", names[i].suffix, dir_result(st, i)->max_err);
         if (r >= 0)
                 r = ow_sink_printf(out, "DUPS_FWD\t%u\nDUPS_BCK\t%u\nLOST\t%u\n", tw->send_dups,
                                    tw->reflect_dups, rt->lost);
 
-        for (OwTwDirection i = 0; r >= 0 && i < _OW_TW_DIRECTION_MAX; i++)
-                if (has_min(dir_result(st, i)))
-                        r = ow_sink_printf(out, "MIN%s\t%g\n", suffix[i], dir_result(st, i)->min_delay);
-        if (r >= 0 && tw->has_proc)
-                r = ow_sink_printf(out, "MIN_PROC\t%g\n", tw->min_proc);
-        for (OwTwDirection i = 0; r >= 0 && i < _OW_TW_DIRECTION_MAX; i++)
-                if (ow_stats_percentile(ow_tw_stats_direction(st, i), 0.5, &d))
-                        r = ow_sink_printf(out, "MEDIAN%s\t%g\n", suffix[i], d);
-        for (OwTwDirection i = 0; r >= 0 && i < _OW_TW_DIRECTION_MAX; i++)
-                if (has_max(dir_result(st, i)))
-                        r = ow_sink_printf(out, "MAX%s\t%g\n", suffix[i], dir_result(st, i)->max_delay);
-        if (r >= 0 && tw->has_proc)
-                r = ow_sink_printf(out, "MAX_PROC\t%g\n", tw->max_proc);
-        for (OwTwDirection i = 0; r >= 0 && i < _OW_TW_DIRECTION_MAX; i++)
-                if (ow_stats_jitter(ow_tw_stats_direction(st, i), &d))
-                        r = ow_sink_printf(out, "PDV%s\t%g\n", suffix[i], d);
+        /* MIN, MEDIAN, MAX and PDV of each delay type that has one;
+         * the processing time's after MIN and MAX. */
+        static const char *const keys[] = { "MIN", "MEDIAN", "MAX", "PDV" };
+        for (size_t k = 0; r >= 0 && k < ELEMENTSOF(keys); k++) {
+                for (OwTwDirection i = 0; r >= 0 && i < _OW_TW_DIRECTION_MAX; i++)
+                        if (machine_value(st, i, k, &d))
+                                r = ow_sink_printf(out, "%s%s\t%g\n", keys[k], names[i].suffix, d);
+                if (r >= 0 && tw->has_proc && (k == 0 || k == 2))
+                        r = ow_sink_printf(out, "%s_PROC\t%g\n", keys[k], k == 0 ? tw->min_proc : tw->max_proc);
+        }
 
         if (r >= 0 && rt->sent > rt->lost)
                 r = machine_buckets(out, st);

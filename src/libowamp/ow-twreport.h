@@ -14,19 +14,19 @@
 #include "ow-report.h"
 #include "ow-twstats.h"
 
-/* -R: the 16 fields of one record (pScheduler reads these). */
-int ow_twreport_raw_record(const OwSink *out, const OwTwRecord *r);
-
-/* -v: the line of one record as ow_tw_stats_add() classified it. */
-int ow_twreport_record(const OwSink *out, const OwReportOptions *o, const OwTwRecord *r,
-                       const OwTwStatsRecordInfo *info);
-
 /* The summary block and the -M block of a (sub-)session that
  * ow_tw_stats_end() completed. */
 int ow_twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
                         const OwReportOptions *o);
 int ow_twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
                         const OwReportOptions *o);
+
+/* -v: the line of one record as ow_tw_stats_add() classified it. */
+int ow_twreport_record(const OwSink *out, const OwReportOptions *o, const OwTwRecord *r,
+                       const OwTwStatsRecordInfo *info);
+
+/* -R: the 16 fields of one record (pScheduler reads these). */
+int ow_twreport_raw_record(const OwSink *out, const OwTwRecord *r);
 
 /* An OwReportFile (ow-report.h) over a .twp file: ow_twp_parse(), slots
  * and skip ranges decoded, session.twoway set and its two-way records

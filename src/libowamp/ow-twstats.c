@@ -30,9 +30,8 @@ int ow_tw_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_
                         return r;
         }
         r = ow_map_init(&s->reflected);
-        if (r < 0)
-                return r;
-        r = ow_map_init(&s->answered);
+        if (r >= 0)
+                r = ow_map_init(&s->answered);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(s);
