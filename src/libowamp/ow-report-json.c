@@ -436,32 +436,46 @@ int ow_report_json_tw_record(const OwSink *out, const OwTwRecord *r, const OwTwS
 
         if (!jrecord_begin(&j, info->kind, r->sender_seq, r->t1, *first))
                 return 0;
-        if (info->kind == OW_STATS_RECORD_LOST)
-                jraw(&j, ",\"reflector_seqno\":null,\"reflector_recv_time\":null,\"reflector_send_time\":null,"
-                         "\"recv_time\":null,\"round_trip\":null,\"send\":null,\"reflect\":null,"
-                         "\"processing\":null");
-        else {
-                jfmt(&j, ",\"reflector_seqno\":%" PRIu32 ",\"reflector_recv_time\":", r->reflector_seq);
-                jtime(&j, r->t2);
-                jraw(&j, ",\"reflector_send_time\":");
-                jtime(&j, r->t3);
-                jraw(&j, ",\"recv_time\":");
-                jtime(&j, r->t4);
-                jraw(&j, ",\"round_trip\":");
-                jdouble(&j, info->delay);
-                jraw(&j, ",\"send\":");
-                jdouble(&j, info->send);
-                jraw(&j, ",\"reflect\":");
-                jdouble(&j, info->reflect);
-                jraw(&j, ",\"processing\":");
-                jdouble(&j, info->proc);
+        bool lost = info->kind == OW_STATS_RECORD_LOST;
+        const struct {
+                const char *key;
+                OwTimestamp t;
+        } times[] = { { "reflector_recv_time", r->t2 }, { "reflector_send_time", r->t3 }, { "recv_time", r->t4 } };
+        const struct {
+                const char *key;
+                double v;
+        } delays[] = {
+                { "round_trip", info->delay },
+                { "send", info->send },
+                { "reflect", info->reflect },
+                { "processing", info->proc },
+        };
+        const struct {
+                const char *key;
+                OwErrEst e;
+        } errors[] = { { "send", r->sender_err }, { "reflector", r->reflector_err }, { "recv", r->recv_err } };
+
+        if (lost)
+                jraw(&j, ",\"reflector_seqno\":null");
+        else
+                jfmt(&j, ",\"reflector_seqno\":%" PRIu32, r->reflector_seq);
+        /* A lost packet has no times and no delays. */
+        for (size_t i = 0; i < ELEMENTSOF(times); i++) {
+                jfmt(&j, ",\"%s\":", times[i].key);
+                if (lost)
+                        jraw(&j, "null");
+                else
+                        jtime(&j, times[i].t);
         }
-        jfmt(&j, ",\"send_sync\":%s,\"send_error\":", ow_errest_sync(r->sender_err) ? "true" : "false");
-        jdouble(&j, ow_stats_errest_seconds(r->sender_err));
-        jfmt(&j, ",\"reflector_sync\":%s,\"reflector_error\":", ow_errest_sync(r->reflector_err) ? "true" : "false");
-        jdouble(&j, ow_stats_errest_seconds(r->reflector_err));
-        jfmt(&j, ",\"recv_sync\":%s,\"recv_error\":", ow_errest_sync(r->recv_err) ? "true" : "false");
-        jdouble(&j, ow_stats_errest_seconds(r->recv_err));
+        for (size_t i = 0; i < ELEMENTSOF(delays); i++) {
+                jfmt(&j, ",\"%s\":", delays[i].key);
+                jdelay(&j, !lost, delays[i].v);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(errors); i++) {
+                jfmt(&j, ",\"%s_sync\":%s,\"%s_error\":", errors[i].key,
+                     ow_errest_sync(errors[i].e) ? "true" : "false", errors[i].key);
+                jdouble(&j, ow_stats_errest_seconds(errors[i].e));
+        }
         jfmt(&j, ",\"sender_ttl\":%u,\"ttl\":%u}", (unsigned) r->sender_ttl, (unsigned) r->ttl);
         if (j.r >= 0)
                 *first = false;

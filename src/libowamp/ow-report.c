@@ -666,7 +666,7 @@ static int report_block(Pass *pa, const OwSink *out, uint32_t first, uint32_t la
                         return r;
                 if (o->json)
                         return ow_report_json_tw_block_end(out, pa->tw, o);
-                return o->machine ? ow_twreport_machine(out, s, pa->tw, o) : ow_twreport_summary(out, s, pa->tw, o);
+                return ow_twreport_block(out, s, pa->tw, o);
         }
 
         r = ow_stats_end(pa->st);

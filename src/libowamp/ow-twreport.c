@@ -72,7 +72,7 @@ static bool has_max(const OwStatsResult *r) {
         return r->max_delay > -r->inf_delay;
 }
 
-int ow_twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
+static int twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
                         const OwReportOptions *o) {
         const OwStatsResult *rt = dir_result(st, OW_TW_ROUND_TRIP), *fwd = dir_result(st, OW_TW_SEND),
                             *bck = dir_result(st, OW_TW_REFLECT);
@@ -195,7 +195,7 @@ static int machine_buckets(const OwSink *out, const OwTwStats *st) {
         return r;
 }
 
-/* Value k of keys[] in ow_twreport_machine() for one delay type. */
+/* Value k of keys[] in twreport_machine() for one delay type. */
 static bool machine_value(const OwTwStats *st, OwTwDirection i, size_t k, double *ret) {
         const OwStats *one = ow_tw_stats_direction(st, i);
         const OwStatsResult *r = ow_stats_result(one);
@@ -214,7 +214,7 @@ static bool machine_value(const OwTwStats *st, OwTwDirection i, size_t k, double
         }
 }
 
-int ow_twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
+static int twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
                         const OwReportOptions *o) {
         const OwStatsResult *rt = dir_result(st, OW_TW_ROUND_TRIP), *fwd = dir_result(st, OW_TW_SEND),
                             *bck = dir_result(st, OW_TW_REFLECT);
@@ -263,4 +263,8 @@ int ow_twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwS
         if (r >= 0)
                 r = ow_sink_printf(out, "\n");
         return r;
+}
+
+int ow_twreport_block(const OwSink *out, const OwReportSession *s, const OwTwStats *st, const OwReportOptions *o) {
+        return o->machine ? twreport_machine(out, s, st, o) : twreport_summary(out, s, st, o);
 }
