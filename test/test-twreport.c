@@ -322,6 +322,51 @@ START_TEST(test_hostile_records) {
 }
 END_TEST
 
+/* A long session: the duplicate bookkeeping forgets settled packets
+ * (ow-twstats.c) and still counts every duplicate of the open ones. */
+#define LONG_START (UINT64_C(3973000000) << 32)
+#define LONG_GAP (UINT64_C(1) << 25)
+#define LONG_PACKETS 20000u
+
+START_TEST(test_long_session) {
+        _cleanup_(ow_tw_stats_freep) OwTwStats *st = NULL;
+        OwSlot slot = { .type = OW_SLOT_FIXED, .param = LONG_GAP };
+        OwSessionRequest req = {
+                .ipvn = 4, .conf_receiver = true, .n_slots = 1, .n_packets = LONG_PACKETS,
+                .start_time = LONG_START, .timeout = UINT64_C(2) << 32, .slots = &slot,
+        };
+
+        ck_assert_int_eq(ow_tw_stats_new(&req, NULL, 0, 0.0001, &st), 0);
+        ck_assert_int_eq(ow_tw_stats_begin(st, 0, UINT32_MAX), 0);
+        for (uint32_t k = 0; k < LONG_PACKETS; k++) {
+                OwTimestamp t1 = LONG_START + ((uint64_t) k + 1) * LONG_GAP;
+                OwTwRecord rec = {
+                        .sender_seq = k, .reflector_seq = k,
+                        .t1 = t1, .t2 = t1 + (1u << 20), .t3 = t1 + (1u << 20) + (1u << 16),
+                        .t4 = t1 + (2u << 20) + (1u << 16),
+                        .sender_err = 1, .reflector_err = 1, .recv_err = 1, .sender_ttl = 255, .ttl = 255,
+                };
+                ck_assert_int_eq(ow_tw_stats_add(st, &rec, NULL), 0);
+                if (k % 100 == 0) /* the answer twice */
+                        ck_assert_int_eq(ow_tw_stats_add(st, &rec, NULL), 0);
+                if (k % 1000 == 0) { /* the packet answered twice */
+                        rec.reflector_seq = LONG_PACKETS + k;
+                        rec.t3 += 1u << 10;
+                        rec.t4 += 1u << 10;
+                        ck_assert_int_eq(ow_tw_stats_add(st, &rec, NULL), 0);
+                }
+        }
+        ck_assert_int_eq(ow_tw_stats_end(st), 0);
+        const OwStatsResult *r = ow_stats_result(ow_tw_stats_direction(st, OW_TW_ROUND_TRIP));
+        ck_assert_uint_eq(r->sent, LONG_PACKETS);
+        ck_assert_uint_eq(r->lost, 0);
+        ck_assert_uint_eq(ow_tw_stats_result(st)->reflect_dups, LONG_PACKETS / 100);
+        ck_assert_uint_eq(ow_tw_stats_result(st)->send_dups, LONG_PACKETS / 1000);
+        /* T3 - T2 = 2^16 units, 15.26 us. */
+        ck_assert(ow_tw_stats_result(st)->min_proc > 15.2e-6 && ow_tw_stats_result(st)->max_proc < 15.3e-6);
+}
+END_TEST
+
 static Suite *twreport_suite(void) {
         Suite *s = suite_create("twreport");
         TCase *tc = tcase_create("core");
@@ -334,6 +379,7 @@ static Suite *twreport_suite(void) {
         tcase_add_test(tc, test_json);
         tcase_add_test(tc, test_twp_parse);
         tcase_add_test(tc, test_hostile_records);
+        tcase_add_test(tc, test_long_session);
         suite_add_tcase(s, tc);
         return s;
 }

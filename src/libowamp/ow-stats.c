@@ -612,6 +612,10 @@ int ow_stats_add_delay(OwStats *s, const OwRecord *rec, const OwStatsDelay *dela
         return stats_add(s, rec, delay, info);
 }
 
+uint32_t ow_stats_open_from(const OwStats *s) {
+        return s->pbegin;
+}
+
 unsigned ow_stats_bucket_chain(const OwStats *s, int32_t index) {
         return byte_sum(index) % (unsigned) s->btable_size;
 }

@@ -146,6 +146,11 @@ typedef struct OwStatsDelay {
 } OwStatsDelay;
 int ow_stats_add_delay(OwStats *s, const OwRecord *rec, const OwStatsDelay *delay, OwStatsRecordInfo *info);
 
+/* The lowest sequence number a record may still have: every packet below
+ * it is settled, and ow_stats_add() refuses a record for one
+ * (-OW_ERR_SEQ). */
+uint32_t ow_stats_open_from(const OwStats *s);
+
 /* The hash chain of a bucket index in the reference's table, which orders
  * the -M <BUCKETS> list (chains ascending). */
 unsigned ow_stats_bucket_chain(const OwStats *s, int32_t index);

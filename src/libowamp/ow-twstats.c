@@ -7,10 +7,14 @@
 #include "ow-map.h"
 #include "ow-twstats.h"
 
+/* Below this many answered packets, nothing is forgotten. */
+#define FORGET_MIN 1024
+
 struct OwTwStats {
         OwStats *dir[_OW_TW_DIRECTION_MAX];
-        OwMap reflected; /* reflector seq -> sender seq + 1, for duplicates */
-        OwMap answered;  /* sender seq -> reflector seq of its first answer + 1 */
+        OwMap reflected; /* reflector seq -> sender seq, for duplicates */
+        OwMap answered;  /* sender seq -> reflector seq of its first answer (flag: set) */
+        size_t forget_at; /* entries of answered that trigger tw_forget_settled() */
         OwTwStatsResult result;
 };
 
@@ -67,6 +71,7 @@ int ow_tw_stats_begin(OwTwStats *s, uint32_t first, uint32_t last) {
         }
         ow_map_clear(&s->reflected);
         ow_map_clear(&s->answered);
+        s->forget_at = FORGET_MIN;
         s->result = (OwTwStatsResult){ .min_proc = INFINITY, .max_proc = -INFINITY };
         return 0;
 }
@@ -81,6 +86,53 @@ int ow_tw_stats_end(OwTwStats *s) {
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+/* Keep the entries of *m whose key (by_val: value) is at least from. */
+static int map_filter(OwMap *m, uint32_t from, bool by_val) {
+        OwMap kept;
+        int r;
+
+        r = ow_map_init(&kept);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i <= m->mask; i++) {
+                const OwMapSlot *old = &m->slots[i];
+                OwMapSlot *slot;
+
+                if (!old->used || (by_val ? old->val : old->key) < from)
+                        continue;
+                r = ow_map_get(&kept, old->key, &slot);
+                if (r < 0) {
+                        ow_map_done(&kept);
+                        return r;
+                }
+                slot->val = old->val;
+                slot->flag = old->flag;
+        }
+        ow_map_done(m);
+        *m = kept;
+        return 0;
+}
+
+/* Forget the packets the engines have settled: no record may name them
+ * again (ow_stats_add() refuses it with -OW_ERR_SEQ), so, as in ow-stats,
+ * memory is bounded by the packets still open, not by the session. (A
+ * reflector seq of a forgotten packet reused by a later one then goes
+ * unnoticed.) Amortised O(1): the maps are rebuilt when they doubled. */
+static int tw_forget_settled(OwTwStats *s) {
+        uint32_t from = ow_stats_open_from(s->dir[OW_TW_ROUND_TRIP]);
+        int r;
+
+        if (s->answered.n < s->forget_at)
+                return 0;
+        r = map_filter(&s->answered, from, false);
+        if (r >= 0)
+                r = map_filter(&s->reflected, from, true);
+        if (r < 0)
+                return r;
+        s->forget_at = MAX((size_t) FORGET_MIN, 2 * s->answered.n);
         return 0;
 }
 
@@ -124,10 +176,11 @@ int ow_tw_stats_add(OwTwStats *s, const OwTwRecord *rec, OwTwStatsRecordInfo *in
                 info = &dummy;
 
         if (ow_tw_record_lost(rec)) {
+                /* A loss makes the sample unsync, whatever its S bits. */
                 OwRecord lost = {
                         .seq = rec->sender_seq,
                         .send_err = rec->sender_err,
-                        .recv_err = rec->recv_err,
+                        .recv_err = rec->recv_err & ~OW_ERREST_S_BIT,
                         .send_time = rec->t1,
                         .ttl = OW_TTL_UNKNOWN,
                 };
@@ -170,6 +223,9 @@ int ow_tw_stats_add(OwTwStats *s, const OwTwRecord *rec, OwTwStatsRecordInfo *in
                 return 0;
 
         r = tw_duplicates(s, rec);
+        if (r < 0)
+                return r;
+        r = tw_forget_settled(s);
         if (r < 0)
                 return r;
 

@@ -15,6 +15,8 @@
  * plus the reflector's processing time T3 - T2 (min/max), the two TTLs and
  * the two kinds of duplicates. As in the reference, the S bits of received
  * records are not looked at: only a lost record makes a sample unsync.
+ * Memory, as in ow-stats.h, is bounded by the packets still open (the
+ * duplicate bookkeeping forgets settled ones), not by the session.
  *
  *     ow_tw_stats_new(&req, skips, n_skips, bucket_width, &s);
  *     ow_tw_stats_begin(s, first, last);
