@@ -72,47 +72,50 @@ static char *report(Fixture *fx, const OwReportOptions *o) {
         return b.data;
 }
 
-static void options(OwReportOptions *o) {
-        ow_report_options_init(o);
-        o->localtime = NULL; /* UTC, as the reference runs were */
+static OwReportOptions defaults(void) {
+        OwReportOptions o;
+
+        ow_report_options_init(&o);
+        o.localtime = NULL; /* UTC, as the reference runs were */
+        return o;
+}
+
+/* What ow_report_session() prints for saved/NAME with these options. */
+static char *report_of(const char *name, const char *to_host, const OwReportOptions *o) {
+        Fixture fx = {};
+
+        fixture_open(&fx, name, to_host);
+        char *got = report(&fx, o);
+        fixture_close(&fx);
+        return got;
 }
 
 static const char *const modes[] = { "O", "A", "E", "M" };
 
 START_TEST(test_twping_summary) {
         const char *mode = modes[_i];
+        OwReportOptions o = defaults();
         char name[64], out[64];
-        OwReportOptions o;
-        Fixture fx = {};
 
         snprintf(name, sizeof(name), "mode-%s.twp", mode);
         snprintf(out, sizeof(out), "twamp/outputs/mode-%s.stdout", mode);
-        fixture_open(&fx, name, "127.0.0.1");
-        options(&o);
-
         _cleanup_free_ char *want = expected(out);
-        _cleanup_free_ char *got = report(&fx, &o);
+        _cleanup_free_ char *got = report_of(name, "127.0.0.1", &o);
         ck_assert_str_eq(got, want);
-        fixture_close(&fx);
 }
 END_TEST
 
 START_TEST(test_owstats_twp) {
         static const char *const suffix[] = { "", "-M", "-v" };
+        OwReportOptions o = defaults();
         char path[128];
-        OwReportOptions o;
-        Fixture fx = {};
 
-        fixture_open(&fx, "mode-O.twp", "localhost");
-        options(&o);
         o.machine = _i == 1;
         o.records = _i == 2;
-
         snprintf(path, sizeof(path), "twamp/saved/owstats-mode-O%s.stdout", suffix[_i]);
         _cleanup_free_ char *want = expected(path);
-        _cleanup_free_ char *got = report(&fx, &o);
+        _cleanup_free_ char *got = report_of("mode-O.twp", "localhost", &o);
         ck_assert_str_eq(got, want);
-        fixture_close(&fx);
 }
 END_TEST
 
@@ -173,13 +176,10 @@ END_TEST
 
 /* -R of a saved file: one line per record, the lost ones' zeros kept. */
 START_TEST(test_raw_session) {
-        OwReportOptions o;
-        Fixture fx = {};
+        OwReportOptions o = defaults();
 
-        fixture_open(&fx, "mode-O.twp", "localhost");
-        options(&o);
         o.raw = true;
-        _cleanup_free_ char *got = report(&fx, &o);
+        _cleanup_free_ char *got = report_of("mode-O.twp", "localhost", &o);
         /* The first record, decoded by hand from the file's octets
          * (TWAMP-PROTOCOL.md 7). */
         ck_assert(strncmp(got,
@@ -191,7 +191,6 @@ START_TEST(test_raw_session) {
         for (const char *p = got; (p = strchr(p, '\n')); p++)
                 n++;
         ck_assert_uint_eq(n, 10);
-        fixture_close(&fx);
 }
 END_TEST
 
@@ -200,16 +199,13 @@ END_TEST
  * (none of the three reached its range) and so is empty, with the
  * reference's nan lines. */
 START_TEST(test_sub_sessions) {
-        OwReportOptions o;
-        Fixture fx = {};
+        OwReportOptions o = defaults();
 
-        fixture_open(&fx, "mode-O.twp", "127.0.0.1");
-        options(&o);
         o.records = true;
         o.records_limit = 3;
         o.sub_packets = 5;
         o.units = 'n';
-        _cleanup_free_ char *got = report(&fx, &o);
+        _cleanup_free_ char *got = report_of("mode-O.twp", "127.0.0.1", &o);
         ck_assert_ptr_nonnull(strstr(got, "\n3 sent, 0 lost (0.000%), 0 send duplicates, 0 reflect duplicates\n"));
         ck_assert_ptr_nonnull(strstr(got, "seq_no=2          fwd_delay="));
         ck_assert_ptr_null(strstr(got, "seq_no=3 "));
@@ -221,19 +217,15 @@ START_TEST(test_sub_sessions) {
         ck_assert_ptr_nonnull(ref_empty);
         ck_assert_ptr_nonnull(got_empty);
         ck_assert_str_eq(got_empty, ref_empty);
-        fixture_close(&fx);
 }
 END_TEST
 
 START_TEST(test_json) {
-        OwReportOptions o;
-        Fixture fx = {};
+        OwReportOptions o = defaults();
 
-        fixture_open(&fx, "mode-O.twp", "localhost");
-        options(&o);
         o.json = true;
         o.records = true;
-        _cleanup_free_ char *got = report(&fx, &o);
+        _cleanup_free_ char *got = report_of("mode-O.twp", "localhost", &o);
         ck_assert(strncmp(got, "{\"schema\":\"twamp-report\",\"schema_version\":1,", 44) == 0);
         ck_assert_ptr_nonnull(strstr(got, "\"records\":10}"));
         ck_assert_ptr_nonnull(strstr(got, "\"sent\":10,\"lost\":0,\"send_duplicates\":0,\"reflect_duplicates\":0,"));
@@ -242,7 +234,6 @@ START_TEST(test_json) {
         ck_assert_ptr_nonnull(strstr(got, "\"reflect\":{\"direction\":\"reflect\""));
         ck_assert_ptr_nonnull(strstr(got, "{\"seqno\":9,\"lost\":false,"));
         ck_assert_uint_eq(got[strlen(got) - 1], '\n');
-        fixture_close(&fx);
 }
 END_TEST
 
@@ -371,15 +362,15 @@ static Suite *twreport_suite(void) {
         Suite *s = suite_create("twreport");
         TCase *tc = tcase_create("core");
 
+        const TTest *const tests[] = {
+                test_raw_lines, test_raw_session, test_sub_sessions,    test_json,
+                test_twp_parse, test_hostile_records, test_long_session,
+        };
+
         tcase_add_loop_test(tc, test_twping_summary, 0, ELEMENTSOF(modes));
         tcase_add_loop_test(tc, test_owstats_twp, 0, 3);
-        tcase_add_test(tc, test_raw_lines);
-        tcase_add_test(tc, test_raw_session);
-        tcase_add_test(tc, test_sub_sessions);
-        tcase_add_test(tc, test_json);
-        tcase_add_test(tc, test_twp_parse);
-        tcase_add_test(tc, test_hostile_records);
-        tcase_add_test(tc, test_long_session);
+        for (size_t i = 0; i < ELEMENTSOF(tests); i++)
+                tcase_add_test(tc, tests[i]);
         suite_add_tcase(s, tc);
         return s;
 }
