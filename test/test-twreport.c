@@ -220,6 +220,28 @@ START_TEST(test_sub_sessions) {
 }
 END_TEST
 
+/* -v -U -n u -a 25,75 (the reference's opts-vU form): the first record's
+ * line as computed by hand from the file (T1..T4 as doubles, 2^-32 s per
+ * estimate), and the round trip's percentiles from its histogram (5
+ * delays in (0, 100] us, 4 in (100, 200]). */
+START_TEST(test_unix_percentiles) {
+        static const float pct[] = { 25.0f, 75.0f };
+        OwReportOptions o = defaults();
+
+        o.records = o.unix_time = true;
+        o.units = 'u';
+        o.percentiles = pct;
+        o.n_percentiles = ELEMENTSOF(pct);
+        _cleanup_free_ char *got = report_of("mode-O.twp", "127.0.0.1", &o);
+        ck_assert_ptr_nonnull(strstr(got, "\nseq_no=0 fwd_delay=1.392365e+02 us bck_delay=1.716614e+01 us "
+                                          "delay=1.564026e+02 us proc_delay=1.764297e+01 us (err=0.000931 us) "
+                                          "sent=1796210715.825615 recv=1796210715.825754 "
+                                          "reflected=1796210715.825772 recv=1796210715.825789\n"));
+        ck_assert_ptr_nonnull(strstr(got, "(P95-P50)\nPercentiles:\n\t25.0: 100 us\n\t75.0: 200 us\n"
+                                          "send hops = 0 (consistently)\n"));
+}
+END_TEST
+
 START_TEST(test_json) {
         OwReportOptions o = defaults();
 
@@ -363,7 +385,7 @@ static Suite *twreport_suite(void) {
         TCase *tc = tcase_create("core");
 
         const TTest *const tests[] = {
-                test_raw_lines, test_raw_session, test_sub_sessions,    test_json,
+                test_raw_lines, test_raw_session, test_sub_sessions,    test_unix_percentiles, test_json,
                 test_twp_parse, test_hostile_records, test_long_session,
         };
 
