@@ -11,6 +11,7 @@
  * error.
  */
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,22 +123,23 @@ END_TEST
 /* Parse one 16-field -R line back into a record (the test's own reader,
  * as pScheduler's plugin reads them). */
 static void raw_parse(const char *line, OwTwRecord *ret) {
-        unsigned long long t1, t2, t3, t4;
-        unsigned s1, s2, sttl, rseq, s3, s4, rttl, sseq;
+        OwTwRecord rec = { .sender_err = 1, .reflector_err = 1, .recv_err = 1 };
+        unsigned s1, s2, s3, s4, sttl, rttl;
         double e1, e2, e3, e4;
 
-        ck_assert_int_eq(sscanf(line, "%u %llu %u %lf %llu %u %lf %u %u %llu %u %lf %llu %u %lf %u", &sseq, &t1,
-                                &s1, &e1, &t2, &s2, &e2, &sttl, &rseq, &t3, &s3, &e3, &t4, &s4, &e4, &rttl),
+        ck_assert_int_eq(sscanf(line,
+                                "%" SCNu32 " %" SCNu64 " %u %lf %" SCNu64 " %u %lf %u %" SCNu32 " %" SCNu64
+                                " %u %lf %" SCNu64 " %u %lf %u",
+                                &rec.sender_seq, &rec.t1, &s1, &e1, &rec.t2, &s2, &e2, &sttl,
+                                &rec.reflector_seq, &rec.t3, &s3, &e3, &rec.t4, &s4, &e4, &rttl),
                          16);
         /* Every estimate in these runs is 0x0001 (scale 0, multiplier 1, S 0). */
         ck_assert(e1 == e2 && e2 == e3 && e3 == e4);
         ck_assert(s1 == 0 && s2 == 0 && s3 == 0 && s4 == 0);
-        *ret = (OwTwRecord){
-                .sender_seq = sseq, .reflector_seq = rseq,
-                .t1 = t1, .t2 = t2, .t3 = t3, .t4 = t4,
-                .sender_err = 1, .reflector_err = 1, .recv_err = 1,
-                .sender_ttl = (uint8_t) sttl, .ttl = (uint8_t) rttl,
-        };
+        ck_assert(sttl <= 255 && rttl <= 255);
+        rec.sender_ttl = (uint8_t) sttl;
+        rec.ttl = (uint8_t) rttl;
+        *ret = rec;
 }
 
 START_TEST(test_raw_lines) {
@@ -185,8 +187,10 @@ START_TEST(test_raw_session) {
         ck_assert(strncmp(got,
                           "0 17202200934426050864 0 2.32831e-10 17202200934426647864 0 2.32831e-10 255 0 "
                           "17202200934426725173 0 2.32831e-10 17202200934426798188 0 2.32831e-10 255\n",
-                          strlen("0 17202200934426050864 0 2.32831e-10 17202200934426647864 0 2.32831e-10 255 0 "
-                                 "17202200934426725173 0 2.32831e-10 17202200934426798188 0 2.32831e-10 255\n")) == 0);
+                          strlen("0 17202200934426050864 0 2.32831e-10 17202200934426647864 0 2.32831e-10 "
+                                 "255 0 "
+                                 "17202200934426725173 0 2.32831e-10 17202200934426798188 0 2.32831e-10 "
+                                 "255\n")) == 0);
         unsigned n = 0;
         for (const char *p = got; (p = strchr(p, '\n')); p++)
                 n++;
@@ -206,7 +210,8 @@ START_TEST(test_sub_sessions) {
         o.sub_packets = 5;
         o.units = 'n';
         _cleanup_free_ char *got = report_of("mode-O.twp", "127.0.0.1", &o);
-        ck_assert_ptr_nonnull(strstr(got, "\n3 sent, 0 lost (0.000%), 0 send duplicates, 0 reflect duplicates\n"));
+        ck_assert_ptr_nonnull(
+                strstr(got, "\n3 sent, 0 lost (0.000%), 0 send duplicates, 0 reflect duplicates\n"));
         ck_assert_ptr_nonnull(strstr(got, "seq_no=2          fwd_delay="));
         ck_assert_ptr_null(strstr(got, "seq_no=3 "));
 
@@ -233,10 +238,11 @@ START_TEST(test_unix_percentiles) {
         o.percentiles = pct;
         o.n_percentiles = ELEMENTSOF(pct);
         _cleanup_free_ char *got = report_of("mode-O.twp", "127.0.0.1", &o);
-        ck_assert_ptr_nonnull(strstr(got, "\nseq_no=0 fwd_delay=1.392365e+02 us bck_delay=1.716614e+01 us "
-                                          "delay=1.564026e+02 us proc_delay=1.764297e+01 us (err=0.000931 us) "
-                                          "sent=1796210715.825615 recv=1796210715.825754 "
-                                          "reflected=1796210715.825772 recv=1796210715.825789\n"));
+        ck_assert_ptr_nonnull(strstr(got,
+                                     "\nseq_no=0 fwd_delay=1.392365e+02 us bck_delay=1.716614e+01 us "
+                                     "delay=1.564026e+02 us proc_delay=1.764297e+01 us (err=0.000931 us) "
+                                     "sent=1796210715.825615 recv=1796210715.825754 "
+                                     "reflected=1796210715.825772 recv=1796210715.825789\n"));
         ck_assert_ptr_nonnull(strstr(got, "(P95-P50)\nPercentiles:\n\t25.0: 100 us\n\t75.0: 200 us\n"
                                           "send hops = 0 (consistently)\n"));
 }
@@ -250,7 +256,8 @@ START_TEST(test_json) {
         _cleanup_free_ char *got = report_of("mode-O.twp", "localhost", &o);
         ck_assert(strncmp(got, "{\"schema\":\"twamp-report\",\"schema_version\":1,", 44) == 0);
         ck_assert_ptr_nonnull(strstr(got, "\"records\":10}"));
-        ck_assert_ptr_nonnull(strstr(got, "\"sent\":10,\"lost\":0,\"send_duplicates\":0,\"reflect_duplicates\":0,"));
+        ck_assert_ptr_nonnull(
+                strstr(got, "\"sent\":10,\"lost\":0,\"send_duplicates\":0,\"reflect_duplicates\":0,"));
         ck_assert_ptr_nonnull(strstr(got, "\"round_trip\":{\"direction\":\"round_trip\",\"sync\":true,"));
         ck_assert_ptr_nonnull(strstr(got, "\"send\":{\"direction\":\"send\""));
         ck_assert_ptr_nonnull(strstr(got, "\"reflect\":{\"direction\":\"reflect\""));
@@ -313,8 +320,13 @@ START_TEST(test_hostile_records) {
 
         ck_assert_int_eq(ow_tw_stats_begin(st, 0, UINT32_MAX), 0);
         ck_assert_int_eq(ow_tw_stats_add(st, &a, NULL), 0);
-        b = (OwTwRecord){ .sender_seq = a.sender_seq, .t1 = a.t1, .sender_err = 1, .reflector_err = 1,
-                          .recv_err = 1, .sender_ttl = 255, .ttl = 255 };
+        b = (OwTwRecord){ .sender_seq = a.sender_seq,
+                          .t1 = a.t1,
+                          .sender_err = 1,
+                          .reflector_err = 1,
+                          .recv_err = 1,
+                          .sender_ttl = 255,
+                          .ttl = 255 };
         ck_assert_int_eq(ow_tw_stats_add(st, &b, NULL), -OW_ERR_DUPLICATE);
 
         /* Send and reflect duplicates: the same answer twice, then the
@@ -345,8 +357,13 @@ START_TEST(test_long_session) {
         _cleanup_(ow_tw_stats_freep) OwTwStats *st = NULL;
         OwSlot slot = { .type = OW_SLOT_FIXED, .param = LONG_GAP };
         OwSessionRequest req = {
-                .ipvn = 4, .conf_receiver = true, .n_slots = 1, .n_packets = LONG_PACKETS,
-                .start_time = LONG_START, .timeout = UINT64_C(2) << 32, .slots = &slot,
+                .ipvn = 4,
+                .conf_receiver = true,
+                .n_slots = 1,
+                .n_packets = LONG_PACKETS,
+                .start_time = LONG_START,
+                .timeout = UINT64_C(2) << 32,
+                .slots = &slot,
         };
 
         ck_assert_int_eq(ow_tw_stats_new(&req, NULL, 0, 0.0001, &st), 0);
@@ -354,10 +371,17 @@ START_TEST(test_long_session) {
         for (uint32_t k = 0; k < LONG_PACKETS; k++) {
                 OwTimestamp t1 = LONG_START + ((uint64_t) k + 1) * LONG_GAP;
                 OwTwRecord rec = {
-                        .sender_seq = k, .reflector_seq = k,
-                        .t1 = t1, .t2 = t1 + (1u << 20), .t3 = t1 + (1u << 20) + (1u << 16),
+                        .sender_seq = k,
+                        .reflector_seq = k,
+                        .t1 = t1,
+                        .t2 = t1 + (1u << 20),
+                        .t3 = t1 + (1u << 20) + (1u << 16),
                         .t4 = t1 + (2u << 20) + (1u << 16),
-                        .sender_err = 1, .reflector_err = 1, .recv_err = 1, .sender_ttl = 255, .ttl = 255,
+                        .sender_err = 1,
+                        .reflector_err = 1,
+                        .recv_err = 1,
+                        .sender_ttl = 255,
+                        .ttl = 255,
                 };
                 ck_assert_int_eq(ow_tw_stats_add(st, &rec, NULL), 0);
                 if (k % 100 == 0) /* the answer twice */
@@ -385,8 +409,8 @@ static Suite *twreport_suite(void) {
         TCase *tc = tcase_create("core");
 
         const TTest *const tests[] = {
-                test_raw_lines, test_raw_session, test_sub_sessions,    test_unix_percentiles, test_json,
-                test_twp_parse, test_hostile_records, test_long_session,
+                test_raw_lines, test_raw_session, test_sub_sessions,    test_unix_percentiles,
+                test_json,      test_twp_parse,   test_hostile_records, test_long_session,
         };
 
         tcase_add_loop_test(tc, test_twping_summary, 0, ELEMENTSOF(modes));

@@ -15,8 +15,8 @@ int ow_twreport_raw_record(const OwSink *out, const OwTwRecord *r) {
                  s4 = ow_errest_sync(r->recv_err);
 
         return ow_sink_printf(out,
-                              "%u %020" PRIu64 " %u %g %020" PRIu64 " %u %g %u %u %020" PRIu64 " %u %g %020" PRIu64
-                              " %u %g %u\n",
+                              "%u %020" PRIu64 " %u %g %020" PRIu64 " %u %g %u %u %020" PRIu64
+                              " %u %g %020" PRIu64 " %u %g %u\n",
                               r->sender_seq, r->t1, s1, e1, r->t2, s23, e23, (unsigned) r->sender_ttl,
                               r->reflector_seq, r->t3, s23, e23, r->t4, s4, e4, (unsigned) r->ttl);
 }
@@ -36,15 +36,16 @@ int ow_twreport_record(const OwSink *out, const OwReportOptions *o, const OwTwRe
                 return -EINVAL;
 
         if (o->unix_time)
-                return ow_sink_printf(out,
-                                      "seq_no=%d fwd_delay=%e %s bck_delay=%e %s delay=%e %s proc_delay=%e %s "
-                                      "(err=%.3g %s) sent=%f recv=%f reflected=%f recv=%f\n",
-                                      (int) r->sender_seq, info->send * f, u, info->reflect * f, u,
-                                      info->delay * f, u, info->proc * f, u, info->error * f, u,
-                                      ow_stats_num64_to_double(r->t1) - UNIX_EPOCH_DIFF,
-                                      ow_stats_num64_to_double(r->t2) - UNIX_EPOCH_DIFF,
-                                      ow_stats_num64_to_double(r->t3) - UNIX_EPOCH_DIFF,
-                                      ow_stats_num64_to_double(r->t4) - UNIX_EPOCH_DIFF);
+                return ow_sink_printf(
+                        out,
+                        "seq_no=%d fwd_delay=%e %s bck_delay=%e %s delay=%e %s proc_delay=%e %s "
+                        "(err=%.3g %s) sent=%f recv=%f reflected=%f recv=%f\n",
+                        (int) r->sender_seq, info->send * f, u, info->reflect * f, u, info->delay * f, u,
+                        info->proc * f, u, info->error * f, u,
+                        ow_stats_num64_to_double(r->t1) - UNIX_EPOCH_DIFF,
+                        ow_stats_num64_to_double(r->t2) - UNIX_EPOCH_DIFF,
+                        ow_stats_num64_to_double(r->t3) - UNIX_EPOCH_DIFF,
+                        ow_stats_num64_to_double(r->t4) - UNIX_EPOCH_DIFF);
         return ow_sink_printf(out,
                               "seq_no=%-10u fwd_delay=%.3g %s bck_delay=%.3g %s delay=%.3g %s "
                               "proc_delay=%.3g %s\t(err=%.3g %s)\n",
@@ -73,7 +74,7 @@ static bool has_max(const OwStatsResult *r) {
 }
 
 static int twreport_summary(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
-                        const OwReportOptions *o) {
+                            const OwReportOptions *o) {
         const OwStatsResult *rt = dir_result(st, OW_TW_ROUND_TRIP), *fwd = dir_result(st, OW_TW_SEND),
                             *bck = dir_result(st, OW_TW_REFLECT);
         const OwTwStatsResult *tw = ow_tw_stats_result(st);
@@ -86,7 +87,8 @@ static int twreport_summary(const OwSink *out, const OwReportSession *s, const O
 
         /* Negative one-way delays: the two hosts' clocks are apart. */
         if ((has_min(fwd) && fwd->min_delay < 0) || (has_min(bck) && bck->min_delay < 0)) {
-                r = ow_sink_printf(out, "\nDirectional delays may be inaccurate due to out of sync clocks!\n");
+                r = ow_sink_printf(out,
+                                   "\nDirectional delays may be inaccurate due to out of sync clocks!\n");
                 if (r < 0)
                         return r;
         }
@@ -98,8 +100,8 @@ static int twreport_summary(const OwSink *out, const OwReportSession *s, const O
         if (r < 0)
                 return r;
         d = rt->sent > 0 ? (double) rt->lost / rt->sent : 0.0;
-        r = ow_sink_printf(out, "%u sent, %u lost (%.3f%%), %u send duplicates, %u reflect duplicates\n", rt->sent,
-                           rt->lost, 100.0 * d, tw->send_dups, tw->reflect_dups);
+        r = ow_sink_printf(out, "%u sent, %u lost (%.3f%%), %u send duplicates, %u reflect duplicates\n",
+                           rt->sent, rt->lost, 100.0 * d, tw->send_dups, tw->reflect_dups);
         if (r < 0)
                 return r;
 
@@ -112,8 +114,8 @@ static int twreport_summary(const OwSink *out, const OwReportSession *s, const O
         }
 
         if (tw->has_proc)
-                r = ow_sink_printf(out, "reflector processing time min/max = %.3g/%.3g %s\n", tw->min_proc * f,
-                                   tw->max_proc * f, u);
+                r = ow_sink_printf(out, "reflector processing time min/max = %.3g/%.3g %s\n",
+                                   tw->min_proc * f, tw->max_proc * f, u);
         else
                 r = ow_sink_printf(out, "reflector processing time min/max = nan/nan %s\n", u);
         if (r < 0)
@@ -215,7 +217,7 @@ static bool machine_value(const OwTwStats *st, OwTwDirection i, size_t k, double
 }
 
 static int twreport_machine(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
-                        const OwReportOptions *o) {
+                            const OwReportOptions *o) {
         const OwStatsResult *rt = dir_result(st, OW_TW_ROUND_TRIP), *fwd = dir_result(st, OW_TW_SEND),
                             *bck = dir_result(st, OW_TW_REFLECT);
         const OwTwStatsResult *tw = ow_tw_stats_result(st);
@@ -237,7 +239,8 @@ static int twreport_machine(const OwSink *out, const OwReportSession *s, const O
                         if (machine_value(st, i, k, &d))
                                 r = ow_sink_printf(out, "%s%s\t%g\n", keys[k], names[i].suffix, d);
                 if (r >= 0 && tw->has_proc && (k == 0 || k == 2))
-                        r = ow_sink_printf(out, "%s_PROC\t%g\n", keys[k], k == 0 ? tw->min_proc : tw->max_proc);
+                        r = ow_sink_printf(out, "%s_PROC\t%g\n", keys[k],
+                                           k == 0 ? tw->min_proc : tw->max_proc);
         }
 
         if (r >= 0 && rt->sent > rt->lost)
@@ -265,6 +268,7 @@ static int twreport_machine(const OwSink *out, const OwReportSession *s, const O
         return r;
 }
 
-int ow_twreport_block(const OwSink *out, const OwReportSession *s, const OwTwStats *st, const OwReportOptions *o) {
+int ow_twreport_block(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
+                      const OwReportOptions *o) {
         return o->machine ? twreport_machine(out, s, st, o) : twreport_summary(out, s, st, o);
 }

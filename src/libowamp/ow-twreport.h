@@ -16,7 +16,8 @@
 
 /* The summary block (o->machine: the -M block) of a (sub-)session that
  * ow_tw_stats_end() completed. */
-int ow_twreport_block(const OwSink *out, const OwReportSession *s, const OwTwStats *st, const OwReportOptions *o);
+int ow_twreport_block(const OwSink *out, const OwReportSession *s, const OwTwStats *st,
+                      const OwReportOptions *o);
 
 /* -v: the line of one record as ow_tw_stats_add() classified it. */
 int ow_twreport_record(const OwSink *out, const OwReportOptions *o, const OwTwRecord *r,

@@ -12,14 +12,14 @@
 
 struct OwTwStats {
         OwStats *dir[_OW_TW_DIRECTION_MAX];
-        OwMap reflected; /* reflector seq -> sender seq, for duplicates */
-        OwMap answered;  /* sender seq -> reflector seq of its first answer (flag: set) */
+        OwMap reflected;  /* reflector seq -> sender seq, for duplicates */
+        OwMap answered;   /* sender seq -> reflector seq of its first answer (flag: set) */
         size_t forget_at; /* entries of answered that trigger tw_forget_settled() */
         OwTwStatsResult result;
 };
 
-int ow_tw_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips, double bucket_width,
-                    OwTwStats **ret) {
+int ow_tw_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips,
+                    double bucket_width, OwTwStats **ret) {
         _cleanup_(ow_tw_stats_freep) OwTwStats *s = NULL;
         int r;
 
@@ -195,7 +195,8 @@ int ow_tw_stats_add(OwTwStats *s, const OwTwRecord *rec, OwTwStatsRecordInfo *in
 
         double t1 = ow_stats_num64_to_double(rec->t1), t2 = ow_stats_num64_to_double(rec->t2),
                t3 = ow_stats_num64_to_double(rec->t3), t4 = ow_stats_num64_to_double(rec->t4);
-        double e1 = ow_stats_errest_seconds(rec->sender_err), e23 = ow_stats_errest_seconds(rec->reflector_err),
+        double e1 = ow_stats_errest_seconds(rec->sender_err),
+               e23 = ow_stats_errest_seconds(rec->reflector_err),
                e4 = ow_stats_errest_seconds(rec->recv_err);
         OwStatsDelay delays[_OW_TW_DIRECTION_MAX] = {
                 [OW_TW_ROUND_TRIP] = { (t4 - t1) - (t3 - t2), e1 + 2 * e23 + e4 },

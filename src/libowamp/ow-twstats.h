@@ -50,8 +50,8 @@ typedef struct OwTwStatsResult {
 } OwTwStatsResult;
 
 /* As ow_stats_new(). */
-int ow_tw_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips, double bucket_width,
-                    OwTwStats **ret);
+int ow_tw_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n_skips,
+                    double bucket_width, OwTwStats **ret);
 OwTwStats *ow_tw_stats_free(OwTwStats *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OwTwStats *, ow_tw_stats_free);
 
