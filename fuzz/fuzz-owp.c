@@ -6,19 +6,49 @@
  * version 3 the header encoder, which must accept whatever the parser
  * accepted. Start-up recovery too: a file it repairs must parse after the
  * repair, incomplete, with the records it kept, and need no second one.
+ * The same bytes as a .twp file (twping -F, version 0x83): exactly one of
+ * the two parsers may accept them, and a .twp file's two-way records,
+ * slots and skip ranges are read the same way.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "ow-error.h"
 #include "ow-owp.h"
+
+static void twp_input(const uint8_t *data, size_t size) {
+        OwOwpFile f, g;
+        OwSlot *slots = NULL;
+
+        if (ow_twp_parse(data, size, &f) < 0)
+                return;
+        if (ow_owp_parse(data, size, &g) >= 0 || !ow_owp_is_twp(data, size) || f.version != OW_TWP_VERSION ||
+            f.record_size != OW_TW_RECORD_SIZE)
+                abort();
+        if (ow_owp_get_slots_alloc(&f, &slots) < 0 && !f.has_request)
+                abort();
+        for (uint32_t i = 0; i < f.n_records; i++) {
+                OwTwRecord rec;
+                OwRecord one;
+                (void) ow_twp_get_record(&f, i, &rec);
+                if (ow_owp_get_record(&f, i, &one) != -OW_ERR_VERSION)
+                        abort();
+        }
+        for (uint32_t i = 0; i < f.header.n_skips; i++) {
+                OwSkipRange s;
+                (void) ow_owp_get_skip_range(&f, i, &s);
+        }
+        free(slots);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         OwOwpFile f;
         OwSlot *slots = NULL;
         int r;
 
+        twp_input(data, size);
         if (ow_owp_parse(data, size, &f) < 0)
                 return 0;
 

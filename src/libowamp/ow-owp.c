@@ -78,7 +78,7 @@ static int owp_slot_decode(const uint8_t in[OW_OWP_SLOT_SIZE], OwSlot *ret) {
 }
 
 static uint64_t owp_slots_offset(uint32_t version) {
-        return version == OW_OWP_VERSION ? OW_OWP_OFF_SLOTS : OWP_V2_OFF_SLOTS;
+        return version == OW_OWP_VERSION || version == OW_TWP_VERSION ? OW_OWP_OFF_SLOTS : OWP_V2_OFF_SLOTS;
 }
 
 /* Decode the request at request_offset and check the slots and the zero
@@ -189,11 +189,12 @@ static OwOwpLayout owp_v3_layout(const OwOwpHeader *h) {
         return OW_OWP_LAYOUT_RECEIVER;
 }
 
-static int owp_parse_v3(const uint8_t *p, size_t size, OwOwpFile *ret) {
+/* Version 3 and its two-way twin (0x83), which differ in the record size. */
+static int owp_parse_v3(const uint8_t *p, size_t size, uint32_t version, size_t record_size, OwOwpFile *ret) {
         OwOwpFile f = {
-                .version = OW_OWP_VERSION,
+                .version = version,
                 .has_request = true,
-                .record_size = OW_RECORD_SIZE,
+                .record_size = record_size,
                 .data = p,
                 .size = size,
         };
@@ -239,10 +240,12 @@ static int owp_parse_v3(const uint8_t *p, size_t size, OwOwpFile *ret) {
                 return -OW_ERR_FILE_COUNT;
         /* The stored record count must fit even when it is not used: the
          * reference rejects such a file too. */
-        if ((uint64_t) h->n_records > (size - h->records_offset) / OW_RECORD_SIZE)
+        if ((uint64_t) h->n_records > (size - h->records_offset) / record_size)
                 return -OW_ERR_FILE_COUNT;
 
-        if (h->finished == OW_OWP_FINISHED_NORMAL)
+        /* twping leaves the count 0 in a finished file (TWAMP-PROTOCOL.md
+         * 7): its records are counted from the size as well. */
+        if (h->finished == OW_OWP_FINISHED_NORMAL && !(version == OW_TWP_VERSION && h->n_records == 0))
                 n = h->n_records;
         else {
                 /* Still being written, or never finished: count what is
@@ -250,12 +253,12 @@ static int owp_parse_v3(const uint8_t *p, size_t size, OwOwpFile *ret) {
                 records_limit = size;
                 if (skips_set && h->skips_offset > h->records_offset)
                         records_limit = h->skips_offset;
-                n = (records_limit - h->records_offset) / OW_RECORD_SIZE;
+                n = (records_limit - h->records_offset) / record_size;
                 if (n > UINT32_MAX)
                         return -OW_ERR_COUNT;
         }
 
-        if (owp_ranges_overlap(h->records_offset, n * OW_RECORD_SIZE, h->skips_offset, skips_len))
+        if (owp_ranges_overlap(h->records_offset, n * record_size, h->skips_offset, skips_len))
                 return -OW_ERR_OVERLAP;
 
         /* The first data area starts right after the zero block: either the
@@ -270,10 +273,8 @@ static int owp_parse_v3(const uint8_t *p, size_t size, OwOwpFile *ret) {
         return 0;
 }
 
-int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
-        const uint8_t *p = data;
-        uint32_t version;
-
+/* The magic and the version word that every version starts with. */
+static int owp_parse_version(const uint8_t *p, size_t size, uint32_t *ret) {
         if (!p && size > 0)
                 return -EINVAL;
         if (size < OW_OWP_MAGIC_SIZE)
@@ -282,17 +283,44 @@ int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
                 return -OW_ERR_MAGIC;
         if (size < OW_OWP_MAGIC_SIZE + 4)
                 return -OW_ERR_TRUNCATED;
+        *ret = ow_get_be32(p + OW_OWP_MAGIC_SIZE);
+        return 0;
+}
 
-        version = ow_get_be32(p + OW_OWP_MAGIC_SIZE);
+static int owp_parse(const void *data, size_t size, bool twp, OwOwpFile *ret) {
+        const uint8_t *p = data;
+        uint32_t version;
+        int r;
+
+        r = owp_parse_version(p, size, &version);
+        if (r < 0)
+                return r;
+        if (twp)
+                return version == OW_TWP_VERSION ? owp_parse_v3(p, size, version, OW_TW_RECORD_SIZE, ret)
+                                                 : -OW_ERR_VERSION;
         switch (version) {
         case OW_OWP_VERSION:
-                return owp_parse_v3(p, size, ret);
+                return owp_parse_v3(p, size, OW_OWP_VERSION, OW_RECORD_SIZE, ret);
         case 0:
         case 2:
                 return owp_parse_old(p, size, version, ret);
         }
         /* 1 never existed in a released reader; 0x83 is a TWAMP file. */
         return -OW_ERR_VERSION;
+}
+
+int ow_owp_parse(const void *data, size_t size, OwOwpFile *ret) {
+        return owp_parse(data, size, false, ret);
+}
+
+int ow_twp_parse(const void *data, size_t size, OwOwpFile *ret) {
+        return owp_parse(data, size, true, ret);
+}
+
+bool ow_owp_is_twp(const void *data, size_t size) {
+        uint32_t version;
+
+        return owp_parse_version(data, size, &version) >= 0 && version == OW_TWP_VERSION;
 }
 
 int ow_owp_get_slots(const OwOwpFile *f, OwSlot *slots, size_t n) {
@@ -356,10 +384,20 @@ int ow_owp_get_record(const OwOwpFile *f, uint32_t i, OwRecord *ret) {
         if (i >= f->n_records)
                 return -ERANGE;
 
+        if (f->version == OW_TWP_VERSION)
+                return -OW_ERR_VERSION;
         p = f->data + f->header.records_offset + (uint64_t) f->record_size * i;
         if (f->record_size == OW_OWP_OLD_RECORD_SIZE)
                 return owp_old_record_decode(p, ret);
         return ow_record_decode(p, ret);
+}
+
+int ow_twp_get_record(const OwOwpFile *f, uint32_t i, OwTwRecord *ret) {
+        if (f->version != OW_TWP_VERSION)
+                return -OW_ERR_VERSION;
+        if (i >= f->n_records)
+                return -ERANGE;
+        return ow_tw_record_decode(f->data + f->header.records_offset + (uint64_t) OW_TW_RECORD_SIZE * i, ret);
 }
 
 int ow_owp_get_skip_range(const OwOwpFile *f, uint32_t i, OwSkipRange *ret) {

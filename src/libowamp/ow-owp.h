@@ -40,6 +40,8 @@
 #define OW_OWP_MAGIC "OwA\0" /* 4 octets, the NUL included */
 #define OW_OWP_MAGIC_SIZE 4
 #define OW_OWP_VERSION 3
+/* twping's -F files (TWAMP-PROTOCOL.md 7): the version 3 layout, 50-octet records. */
+#define OW_TWP_VERSION 0x83
 
 /* Version 3 header fields (PROTOCOL.md 11). */
 #define OW_OWP_OFF_FINISHED 8
@@ -88,7 +90,7 @@ typedef struct OwOwpHeader {
 /* A parsed file. It points into the parsed buffer, which must outlive it;
  * it owns no memory. */
 typedef struct OwOwpFile {
-        uint32_t version;   /* 3, or 0 / 2 for old files */
+        uint32_t version;   /* 3, or 0 / 2 for old files, OW_TWP_VERSION for .twp */
         OwOwpHeader header; /* version 3: the fields as stored; versions 0 and 2:
                              * synthesized (see ow_owp_parse()) */
         OwOwpLayout layout;
@@ -164,6 +166,19 @@ int ow_owp_get_record(const OwOwpFile *f, uint32_t i, OwRecord *ret);
 /* Decode skip range i (0 <= i < f->header.n_skips). -ERANGE for i out of
  * range, -OW_ERR_RANGE for an inverted range. */
 int ow_owp_get_skip_range(const OwOwpFile *f, uint32_t i, OwSkipRange *ret);
+
+/* A .twp file (version 0x83): parsed and validated exactly as a version 3
+ * .owp file by ow_owp_parse(), with two-way records (OW_TW_RECORD_SIZE);
+ * -OW_ERR_VERSION for any other version. A stored record count of 0,
+ * which twping leaves in its finished files, means "count them from the
+ * size" as in an unfinished file. Its records are read with
+ * ow_twp_get_record() (ow_owp_get_record() refuses them with
+ * -OW_ERR_VERSION, and ow_twp_get_record() refuses one-way files); slots
+ * and skip ranges as for .owp. */
+int ow_twp_parse(const void *data, size_t size, OwOwpFile *ret);
+/* Whether data starts as a .twp file does (magic and version 0x83). */
+bool ow_owp_is_twp(const void *data, size_t size);
+int ow_twp_get_record(const OwOwpFile *f, uint32_t i, OwTwRecord *ret);
 
 /*
  * Writing version 3 files.

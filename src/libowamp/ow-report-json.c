@@ -209,7 +209,8 @@ int ow_report_json_begin(const OwSink *out, const OwReportSession *s) {
                 snprintf(sid + 2 * i, 3, "%02x", req->sid.bytes[i]);
 
         jfmt(&j, "{\"schema\":\"%s\",\"schema_version\":%d,\"session\":{\"sid\":\"%s\",\"mode\":",
-             OW_REPORT_JSON_SCHEMA, OW_REPORT_JSON_VERSION, sid);
+             s->twoway ? OW_REPORT_JSON_TW_SCHEMA : OW_REPORT_JSON_SCHEMA,
+             s->twoway ? OW_REPORT_JSON_TW_VERSION : OW_REPORT_JSON_VERSION, sid);
         if (s->mode)
                 jstr(&j, s->mode);
         else
@@ -241,7 +242,8 @@ int ow_report_json_begin(const OwSink *out, const OwReportSession *s) {
                      s->skips[i].first, s->skips[i].last);
         jraw(&j, "],\"finished\":");
         jbool(&j, s->finished);
-        jfmt(&j, ",\"records\":%" PRIu32 "},\"summaries\":[", s->records.n_records);
+        jfmt(&j, ",\"records\":%" PRIu32 "},\"summaries\":[",
+             s->twoway ? s->tw_records.n_records : s->records.n_records);
         return j.r;
 }
 
@@ -254,17 +256,23 @@ int ow_report_json_block_begin(const OwSink *out, bool first_block, bool records
         return j.r;
 }
 
+/* A record's opening: false for the records -v prints no line for (then
+ * nothing is written). */
+static bool jrecord_begin(Json *j, OwStatsRecordKind kind, uint32_t seq, OwTimestamp send_time, bool first) {
+        if (kind != OW_STATS_RECORD_LOST && kind != OW_STATS_RECORD_RECEIVED)
+                return false;
+        jfmt(j, "%s{\"seqno\":%" PRIu32 ",\"lost\":%s,\"send_time\":", first ? "" : ",", seq,
+             kind == OW_STATS_RECORD_LOST ? "true" : "false");
+        jtime(j, send_time);
+        return true;
+}
+
 int ow_report_json_record(const OwSink *out, const OwRecord *r, const OwStatsRecordInfo *info, bool *first) {
         Json j = { .sink = out };
         bool lost = info->kind == OW_STATS_RECORD_LOST;
 
-        /* Exactly the records -v prints a line for. */
-        if (info->kind != OW_STATS_RECORD_LOST && info->kind != OW_STATS_RECORD_RECEIVED)
+        if (!jrecord_begin(&j, info->kind, r->seq, r->send_time, *first))
                 return 0;
-
-        jfmt(&j, "%s{\"seqno\":%" PRIu32 ",\"lost\":%s,\"send_time\":", *first ? "" : ",", r->seq,
-             lost ? "true" : "false");
-        jtime(&j, r->send_time);
         jraw(&j, ",\"recv_time\":");
         if (lost)
                 jraw(&j, "null");
@@ -306,98 +314,110 @@ static void jdelay(Json *j, bool ok, double v) {
                 jraw(j, "null");
 }
 
-int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwReportOptions *o) {
+/* What one delay type has (one-way delay, or one of the two-way ones):
+ * sync, error, delays, percentiles, histogram, TTLs and hops. */
+static void jstats(Json *j, const OwStats *st, const OwReportOptions *o) {
         static const float default_percentiles[] = OW_REPORT_JSON_DEFAULT_PERCENTILES;
         const OwStatsResult *r = ow_stats_result(st);
-        Json j = { .sink = out };
         double d;
         bool ok;
 
-        if (o->records)
-                jraw(&j, "],");
-
-        jfmt(&j, "\"first_seqno\":%" PRIu32 ",\"end_seqno\":%" PRIu32 ",\"start_time\":", r->first, r->last);
-        jtime(&j, r->start_time);
-        jraw(&j, ",\"end_time\":");
-        jtime(&j, r->end_time);
-        jfmt(&j, ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"duplicates\":%" PRIu32 ",\"loss_percent\":",
-             r->sent, r->lost, r->dups);
-        jdouble(&j, r->sent > 0 ? 100.0 * r->lost / r->sent : 0.0);
-        jraw(&j, ",\"sync\":");
-        jbool(&j, r->sync);
-        jraw(&j, ",\"max_error\":");
-        jdouble(&j, r->max_err);
+        jraw(j, ",\"sync\":");
+        jbool(j, r->sync);
+        jraw(j, ",\"max_error\":");
+        jdouble(j, r->max_err);
 
         /* Exact order statistics from the records (version 2). */
-        jraw(&j, ",\"delay\":{\"min\":");
-        jdelay(&j, r->min_delay < r->inf_delay, r->min_delay);
-        jraw(&j, ",\"median\":");
+        jraw(j, ",\"delay\":{\"min\":");
+        jdelay(j, r->min_delay < r->inf_delay, r->min_delay);
+        jraw(j, ",\"median\":");
         ok = ow_stats_exact_median(st, &d);
-        jdelay(&j, ok, d);
-        jraw(&j, ",\"max\":");
-        jdelay(&j, r->max_delay > -r->inf_delay, r->max_delay);
-        jraw(&j, ",\"jitter\":");
+        jdelay(j, ok, d);
+        jraw(j, ",\"max\":");
+        jdelay(j, r->max_delay > -r->inf_delay, r->max_delay);
+        jraw(j, ",\"jitter\":");
         ok = ow_stats_exact_jitter(st, &d);
-        jdelay(&j, ok, d);
-        jraw(&j, "}");
+        jdelay(j, ok, d);
+        jraw(j, "}");
 
         const float *pct = o->n_percentiles > 0 ? o->percentiles : default_percentiles;
         size_t n_pct = o->n_percentiles > 0 ? o->n_percentiles : ELEMENTSOF(default_percentiles);
-        jraw(&j, ",\"percentiles\":[");
+        jraw(j, ",\"percentiles\":[");
         for (size_t i = 0; i < n_pct; i++) {
-                jraw(&j, i ? ",{\"percentile\":" : "{\"percentile\":");
-                jfloat(&j, pct[i]);
-                jraw(&j, ",\"delay\":");
+                jraw(j, i ? ",{\"percentile\":" : "{\"percentile\":");
+                jfloat(j, pct[i]);
+                jraw(j, ",\"delay\":");
                 ok = ow_stats_exact_percentile(st, float_decimal(pct[i]), &d);
-                jdelay(&j, ok, d);
-                jraw(&j, "}");
+                jdelay(j, ok, d);
+                jraw(j, "}");
         }
 
         /* The text formats' values, from the histogram: upper bucket edges,
          * so the median may exceed the maximum. The width is the float the
          * reference keeps (-b), printed as that float's shortest decimal. */
-        jraw(&j, "],\"histogram\":{\"bucket_width\":");
-        jfloat(&j, (float) r->bucket_width);
-        jraw(&j, ",\"median\":");
+        jraw(j, "],\"histogram\":{\"bucket_width\":");
+        jfloat(j, (float) r->bucket_width);
+        jraw(j, ",\"median\":");
         ok = ow_stats_percentile(st, 0.5, &d);
-        jdelay(&j, ok, d);
-        jraw(&j, ",\"jitter\":");
+        jdelay(j, ok, d);
+        jraw(j, ",\"jitter\":");
         ok = ow_stats_jitter(st, &d);
-        jdelay(&j, ok, d);
-        jraw(&j, ",\"percentiles\":[");
+        jdelay(j, ok, d);
+        jraw(j, ",\"percentiles\":[");
         for (size_t i = 0; i < n_pct; i++) {
-                jraw(&j, i ? ",{\"percentile\":" : "{\"percentile\":");
-                jfloat(&j, pct[i]);
-                jraw(&j, ",\"delay\":");
+                jraw(j, i ? ",{\"percentile\":" : "{\"percentile\":");
+                jfloat(j, pct[i]);
+                jraw(j, ",\"delay\":");
                 ok = ow_stats_percentile(st, pct[i] / 100.0, &d);
-                jdelay(&j, ok, d);
-                jraw(&j, "}");
+                jdelay(j, ok, d);
+                jraw(j, "}");
         }
-        jraw(&j, "],\"buckets\":[");
+        jraw(j, "],\"buckets\":[");
         for (size_t i = 0; i < r->n_buckets; i++)
-                jfmt(&j, "%s{\"index\":%" PRId32 ",\"count\":%" PRIu32 "}", i ? "," : "",
+                jfmt(j, "%s{\"index\":%" PRId32 ",\"count\":%" PRIu32 "}", i ? "," : "",
                      r->buckets[i].index, r->buckets[i].count);
-        jraw(&j, "]}");
+        jraw(j, "]}");
 
         int min_ttl = -1, max_ttl = -1;
         unsigned n_ttl = 0;
-        jraw(&j, ",\"ttl\":{\"counts\":[");
+        jraw(j, ",\"ttl\":{\"counts\":[");
         for (unsigned i = 0; i < 256; i++) {
                 if (!r->ttl[i])
                         continue;
-                jfmt(&j, "%s{\"ttl\":%u,\"count\":%" PRIu64 "}", n_ttl ? "," : "", i, r->ttl[i]);
+                jfmt(j, "%s{\"ttl\":%u,\"count\":%" PRIu64 "}", n_ttl ? "," : "", i, r->ttl[i]);
                 if (min_ttl < 0)
                         min_ttl = (int) i;
                 max_ttl = (int) i;
                 n_ttl++;
         }
-        jraw(&j, "]");
+        jraw(j, "]");
         if (n_ttl > 0)
-                jfmt(&j, ",\"min\":%d,\"max\":%d},\"hops\":{\"min\":%d,\"max\":%d,\"distinct\":%u}", min_ttl,
+                jfmt(j, ",\"min\":%d,\"max\":%d},\"hops\":{\"min\":%d,\"max\":%d,\"distinct\":%u}", min_ttl,
                      max_ttl, 255 - max_ttl, 255 - min_ttl, n_ttl);
         else
-                jraw(&j, ",\"min\":null,\"max\":null},\"hops\":null");
+                jraw(j, ",\"min\":null,\"max\":null},\"hops\":null");
 
+}
+
+/* The end of a block's records and its range. */
+static void jblock_head(Json *j, const OwStatsResult *r, const OwReportOptions *o) {
+        if (o->records)
+                jraw(j, "],");
+        jfmt(j, "\"first_seqno\":%" PRIu32 ",\"end_seqno\":%" PRIu32 ",\"start_time\":", r->first, r->last);
+        jtime(j, r->start_time);
+        jraw(j, ",\"end_time\":");
+        jtime(j, r->end_time);
+}
+
+int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwReportOptions *o) {
+        const OwStatsResult *r = ow_stats_result(st);
+        Json j = { .sink = out };
+
+        jblock_head(&j, r, o);
+        jfmt(&j, ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"duplicates\":%" PRIu32 ",\"loss_percent\":",
+             r->sent, r->lost, r->dups);
+        jdouble(&j, r->sent > 0 ? 100.0 * r->lost / r->sent : 0.0);
+        jstats(&j, st, o);
         jraw(&j, ",\"reordering\":{\"counts\":[");
         for (uint64_t i = 0; i < r->n_reorder; i++) {
                 jfmt(&j, "%s{\"n\":%" PRIu64 ",\"count\":%" PRIu32 ",\"percent\":", i ? "," : "", i + 1,
@@ -407,6 +427,88 @@ int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwRepor
         }
         jfmt(&j, "],\"window\":%" PRIu64 ",\"complete\":%s,\"arrivals\":%" PRIu64 "}}", r->reorder_limit,
              r->n_reorder < r->reorder_limit ? "true" : "false", r->reorder_total);
+        return j.r;
+}
+
+int ow_report_json_tw_record(const OwSink *out, const OwTwRecord *r, const OwTwStatsRecordInfo *info,
+                             bool *first) {
+        Json j = { .sink = out };
+
+        if (!jrecord_begin(&j, info->kind, r->sender_seq, r->t1, *first))
+                return 0;
+        bool lost = info->kind == OW_STATS_RECORD_LOST;
+        const struct {
+                const char *key;
+                OwTimestamp t;
+        } times[] = { { "reflector_recv_time", r->t2 }, { "reflector_send_time", r->t3 }, { "recv_time", r->t4 } };
+        const struct {
+                const char *key;
+                double v;
+        } delays[] = {
+                { "round_trip", info->delay },
+                { "send", info->send },
+                { "reflect", info->reflect },
+                { "processing", info->proc },
+        };
+        const struct {
+                const char *key;
+                OwErrEst e;
+        } errors[] = { { "send", r->sender_err }, { "reflector", r->reflector_err }, { "recv", r->recv_err } };
+
+        if (lost)
+                jraw(&j, ",\"reflector_seqno\":null");
+        else
+                jfmt(&j, ",\"reflector_seqno\":%" PRIu32, r->reflector_seq);
+        /* A lost packet has no times and no delays. */
+        for (size_t i = 0; i < ELEMENTSOF(times); i++) {
+                jfmt(&j, ",\"%s\":", times[i].key);
+                if (lost)
+                        jraw(&j, "null");
+                else
+                        jtime(&j, times[i].t);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(delays); i++) {
+                jfmt(&j, ",\"%s\":", delays[i].key);
+                jdelay(&j, !lost, delays[i].v);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(errors); i++) {
+                jfmt(&j, ",\"%s_sync\":%s,\"%s_error\":", errors[i].key,
+                     ow_errest_sync(errors[i].e) ? "true" : "false", errors[i].key);
+                jdouble(&j, ow_stats_errest_seconds(errors[i].e));
+        }
+        jfmt(&j, ",\"sender_ttl\":%u,\"ttl\":%u}", (unsigned) r->sender_ttl, (unsigned) r->ttl);
+        if (j.r >= 0)
+                *first = false;
+        return j.r;
+}
+
+int ow_report_json_tw_block_end(const OwSink *out, const OwTwStats *st, const OwReportOptions *o) {
+        static const char *const names[_OW_TW_DIRECTION_MAX] = {
+                [OW_TW_ROUND_TRIP] = "round_trip",
+                [OW_TW_SEND] = "send",
+                [OW_TW_REFLECT] = "reflect",
+        };
+        const OwStatsResult *r = ow_stats_result(ow_tw_stats_direction(st, OW_TW_ROUND_TRIP));
+        const OwTwStatsResult *tw = ow_tw_stats_result(st);
+        Json j = { .sink = out };
+
+        jblock_head(&j, r, o);
+        jfmt(&j,
+             ",\"sent\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"send_duplicates\":%" PRIu32
+             ",\"reflect_duplicates\":%" PRIu32 ",\"loss_percent\":",
+             r->sent, r->lost, tw->send_dups, tw->reflect_dups);
+        jdouble(&j, r->sent > 0 ? 100.0 * r->lost / r->sent : 0.0);
+        jraw(&j, ",\"processing\":{\"min\":");
+        jdelay(&j, tw->has_proc, tw->min_proc);
+        jraw(&j, ",\"max\":");
+        jdelay(&j, tw->has_proc, tw->max_proc);
+        jraw(&j, "}");
+        for (OwTwDirection i = 0; i < _OW_TW_DIRECTION_MAX; i++) {
+                jfmt(&j, ",\"%s\":{\"direction\":\"%s\"", names[i], names[i]);
+                jstats(&j, ow_tw_stats_direction(st, i), o);
+                jraw(&j, "}");
+        }
+        jraw(&j, "}");
         return j.r;
 }
 

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "ow-report.h"
+#include "ow-twstats.h"
 
 #define OW_REPORT_JSON_SCHEMA "owamp-report"
 #define OW_REPORT_JSON_VERSION 2
@@ -43,6 +44,17 @@ int ow_report_json_block_begin(const OwSink *out, bool first_block, bool records
 int ow_report_json_record(const OwSink *out, const OwRecord *r, const OwStatsRecordInfo *info, bool *first);
 int ow_report_json_block_end(const OwSink *out, const OwStats *st, const OwReportOptions *o);
 int ow_report_json_end(const OwSink *out);
+
+/* A two-way session (OwReportSession.twoway) is a "twamp-report" document
+ * (version OW_REPORT_JSON_TW_VERSION, owstats(1)): the same session object,
+ * and per (sub-)session the counts, the two kinds of duplicates, the
+ * reflector's processing time and one object per delay type ("round_trip",
+ * "send", "reflect") with what a one-way summary has besides reordering. */
+#define OW_REPORT_JSON_TW_SCHEMA "twamp-report"
+#define OW_REPORT_JSON_TW_VERSION 1
+int ow_report_json_tw_record(const OwSink *out, const OwTwRecord *r, const OwTwStatsRecordInfo *info,
+                             bool *first);
+int ow_report_json_tw_block_end(const OwSink *out, const OwTwStats *st, const OwReportOptions *o);
 
 /* Building blocks, exposed for the tests. */
 

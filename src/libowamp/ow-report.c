@@ -12,6 +12,7 @@
 #include "ow-error.h"
 #include "ow-report-json.h"
 #include "ow-report.h"
+#include "ow-twreport.h"
 
 /* 1900 -> 1970 in seconds, as a double: what the reference subtracts for
  * -U ("epochdiff"). */
@@ -248,17 +249,26 @@ int ow_report_raw_record(const OwSink *out, const OwRecord *r) {
                               (unsigned) r->ttl);
 }
 
-int ow_report_raw(const OwSink *out, const OwRecordSource *records) {
-        for (uint32_t i = 0; i < records->n_records; i++) {
-                OwRecord rec;
-                int r = records->get(records->userdata, i, &rec);
-                if (r < 0)
-                        return r;
-                r = ow_report_raw_record(out, &rec);
-                if (r < 0)
-                        return r;
+/* -R of either kind of session. */
+static int report_raw(const OwSink *out, const OwReportSession *s) {
+        uint32_t n = s->twoway ? s->tw_records.n_records : s->records.n_records;
+        union {
+                OwRecord one;
+                OwTwRecord two;
+        } rec;
+        int r = 0;
+
+        for (uint32_t i = 0; r >= 0 && i < n; i++) {
+                r = s->twoway ? s->tw_records.get(s->tw_records.userdata, i, &rec.two)
+                              : s->records.get(s->records.userdata, i, &rec.one);
+                if (r >= 0)
+                        r = s->twoway ? ow_twreport_raw_record(out, &rec.two) : ow_report_raw_record(out, &rec.one);
         }
-        return 0;
+        return r < 0 ? r : 0;
+}
+
+int ow_report_raw(const OwSink *out, const OwRecordSource *records) {
+        return report_raw(out, &(OwReportSession){ .records = *records });
 }
 
 int ow_report_header(const OwSink *out, const OwReportSession *s) {
@@ -268,7 +278,7 @@ int ow_report_header(const OwSink *out, const OwReportSession *s) {
 
         names_get(s, &n);
         sid_hex(&s->request->sid, sid);
-        pr(&p, "\n--- owping statistics from [%s]:%u to [%s]:%u ---\n", n.from_host,
+        pr(&p, "\n--- %s statistics from [%s]:%u to [%s]:%u ---\n", s->twoway ? "twping" : "owping", n.from_host,
            (unsigned) s->request->sender_port, n.to_host, (unsigned) s->request->receiver_port);
         pr(&p, "SID:\t%s\n", sid);
         return p.r;
@@ -346,60 +356,97 @@ static uint8_t ttl_stats(const OwStatsResult *r, uint8_t *ret_min, uint8_t *ret_
         return n;
 }
 
-int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
-                      const OwReportOptions *o) {
-        const OwStatsResult *r = ow_stats_result(st);
-        Printer p = { .sink = out };
-        char first[64], last[64], minv[80], medv[80], maxv[80], jitv[80];
-        double f, first_ms, last_ms, d, median, jitter;
-        const char *u;
-        bool ok;
-
-        if (ow_report_units(o->units, &f, &u) < 0)
-                return -EINVAL;
-
-        p.r = ow_report_header(out, s);
+int ow_report_times(const OwSink *out, const OwReportOptions *o, const OwStatsResult *r) {
+        char first[64], last[64];
+        double first_ms, last_ms;
 
         time_strings(o, r->start_time, first, sizeof(first), &first_ms);
         time_strings(o, r->end_time, last, sizeof(last), &last_ms);
-        pr(&p, "first:\t%s.%03.0f\nlast:\t%s.%03.0f\n", first, first_ms, last, last_ms);
+        return ow_sink_printf(out, "first:\t%s.%03.0f\nlast:\t%s.%03.0f\n", first, first_ms, last, last_ms);
+}
 
-        d = r->sent > 0 ? (double) r->lost / r->sent : 0.0;
-        pr(&p, "%u sent, %u lost (%.3f%%), ", r->sent, r->lost, 100.0 * d);
-        pr(&p, "%u duplicates\n", r->dups);
+int ow_report_delay_line(const OwSink *out, const char *name, const OwStats *st, bool sync, double max_err,
+                         double f, const char *u) {
+        const OwStatsResult *r = ow_stats_result(st);
+        char minv[80], medv[80], maxv[80];
+        double median;
+        bool ok;
 
         value_string(minv, sizeof(minv), r->min_delay < r->inf_delay, r->min_delay, f);
         value_string(maxv, sizeof(maxv), r->max_delay > -r->inf_delay, r->max_delay, f);
         ok = ow_stats_percentile(st, 0.5, &median);
         value_string(medv, sizeof(medv), ok, median, f);
-        pr(&p, "%s min/median/max = %s/%s/%s %s, ", "one-way delay", minv, medv, maxv, u);
-        if (r->sync)
-                pr(&p, "(err=%.3g %s)\n", r->max_err * f, u);
-        else
-                pr(&p, "(unsync)\n");
+        if (sync)
+                return ow_sink_printf(out, "%s min/median/max = %s/%s/%s %s, (err=%.3g %s)\n", name, minv, medv,
+                                      maxv, u, max_err * f, u);
+        return ow_sink_printf(out, "%s min/median/max = %s/%s/%s %s, (unsync)\n", name, minv, medv, maxv, u);
+}
+
+int ow_report_jitter_line(const OwSink *out, const char *name, const OwStats *st, double f, const char *u) {
+        char jitv[80];
+        double jitter;
+        bool ok;
 
         ok = ow_stats_jitter(st, &jitter);
         value_string(jitv, sizeof(jitv), ok, jitter, f);
-        pr(&p, "%s jitter = %s %s (P95-P50)\n", "one-way", jitv, u);
+        return ow_sink_printf(out, "%s jitter = %s %s (P95-P50)\n", name, jitv, u);
+}
 
-        if (o->n_percentiles > 0) {
-                pr(&p, "Percentiles:\n");
-                for (size_t i = 0; i < o->n_percentiles; i++) {
-                        char v[80];
-                        ok = ow_stats_percentile(st, o->percentiles[i] / 100.0, &d);
-                        value_string(v, sizeof(v), ok, d, f);
-                        pr(&p, "\t%.1f: %s %s\n", (double) o->percentiles[i], v, u);
-                }
+int ow_report_percentiles(const OwSink *out, const OwReportOptions *o, const OwStats *st, double f,
+                          const char *u) {
+        Printer p = { .sink = out };
+        double d;
+        bool ok;
+
+        if (o->n_percentiles == 0)
+                return 0;
+        pr(&p, "Percentiles:\n");
+        for (size_t i = 0; i < o->n_percentiles; i++) {
+                char v[80];
+                ok = ow_stats_percentile(st, o->percentiles[i] / 100.0, &d);
+                value_string(v, sizeof(v), ok, d, f);
+                pr(&p, "\t%.1f: %s %s\n", (double) o->percentiles[i], v, u);
         }
+        return p.r;
+}
 
+int ow_report_hops(const OwSink *out, const char *prefix, const OwStatsResult *r) {
         uint8_t min_ttl, max_ttl, n_ttl = ttl_stats(r, &min_ttl, &max_ttl);
+
         if (n_ttl < 1)
-                pr(&p, "%sTTL not reported\n", "");
-        else if (n_ttl == 1)
-                pr(&p, "%shops = %d (consistently)\n", "", 255 - min_ttl);
-        else
-                pr(&p, "%shops takes %d values; min hops = %d, max hops = %d\n", "", n_ttl, 255 - max_ttl,
-                   255 - min_ttl);
+                return ow_sink_printf(out, "%sTTL not reported\n", prefix);
+        if (n_ttl == 1)
+                return ow_sink_printf(out, "%shops = %d (consistently)\n", prefix, 255 - min_ttl);
+        return ow_sink_printf(out, "%shops takes %d values; min hops = %d, max hops = %d\n", prefix, n_ttl,
+                              255 - max_ttl, 255 - min_ttl);
+}
+
+int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o) {
+        const OwStatsResult *r = ow_stats_result(st);
+        Printer p = { .sink = out };
+        double f, d;
+        const char *u;
+
+        if (ow_report_units(o->units, &f, &u) < 0)
+                return -EINVAL;
+
+        p.r = ow_report_header(out, s);
+        if (p.r >= 0)
+                p.r = ow_report_times(out, o, r);
+
+        d = r->sent > 0 ? (double) r->lost / r->sent : 0.0;
+        pr(&p, "%u sent, %u lost (%.3f%%), ", r->sent, r->lost, 100.0 * d);
+        pr(&p, "%u duplicates\n", r->dups);
+
+        if (p.r >= 0)
+                p.r = ow_report_delay_line(out, "one-way delay", st, r->sync, r->max_err, f, u);
+        if (p.r >= 0)
+                p.r = ow_report_jitter_line(out, "one-way", st, f, u);
+        if (p.r >= 0)
+                p.r = ow_report_percentiles(out, o, st, f, u);
+        if (p.r >= 0)
+                p.r = ow_report_hops(out, "", r);
 
         uint64_t i;
         for (i = 0; i < r->n_reorder; i++)
@@ -416,14 +463,12 @@ int ow_report_summary(const OwSink *out, const OwReportSession *s, const OwStats
         return p.r;
 }
 
-int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
-                      const OwReportOptions *o) {
-        const OwStatsResult *r = ow_stats_result(st);
+int ow_report_machine_head(const OwSink *out, const OwReportSession *s, const OwStatsResult *r,
+                           const OwReportOptions *o) {
         const OwSessionRequest *req = s->request;
         Printer p = { .sink = out };
         char sid[OW_SID_SIZE * 2 + 1];
         float version = 3.0f;
-        double d;
         Names n;
 
         names_get(s, &n);
@@ -451,9 +496,27 @@ int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats
         pr(&p, "SAMPLE_PACKET_COUNT\t%u\n", r->last - r->first);
         pr(&p, "BUCKET_WIDTH\t%g\n", r->bucket_width);
         pr(&p, "SESSION_FINISHED\t%d\n", s->finished ? 1 : 0);
-
         pr(&p, "SENT\t%u\n", r->sent);
         pr(&p, "SYNC\t%u\n", r->sync ? 1u : 0u);
+        return p.r;
+}
+
+int ow_report_machine_ttl(const OwSink *out, const char *suffix, const OwStatsResult *r) {
+        uint8_t min_ttl, max_ttl;
+
+        (void) ttl_stats(r, &min_ttl, &max_ttl);
+        return ow_sink_printf(out, "MINTTL%s\t%u\nMAXTTL%s\t%u\n", suffix, (unsigned) min_ttl, suffix,
+                              (unsigned) max_ttl);
+}
+
+int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats *st,
+                      const OwReportOptions *o) {
+        const OwStatsResult *r = ow_stats_result(st);
+        Printer p = { .sink = out };
+        uint8_t min_ttl, max_ttl;
+        double d;
+
+        p.r = ow_report_machine_head(out, s, r, o);
         pr(&p, "MAXERR\t%g\n", r->max_err);
         pr(&p, "DUPS\t%u\n", r->dups);
         pr(&p, "LOST\t%u\n", r->lost);
@@ -474,10 +537,9 @@ int ow_report_machine(const OwSink *out, const OwReportSession *s, const OwStats
                 pr(&p, "</BUCKETS>\n");
         }
 
-        uint8_t min_ttl, max_ttl, n_ttl = ttl_stats(r, &min_ttl, &max_ttl);
-        pr(&p, "MINTTL\t%u\n", (unsigned) min_ttl);
-        pr(&p, "MAXTTL\t%u\n", (unsigned) max_ttl);
-        if (n_ttl > 0) {
+        if (p.r >= 0)
+                p.r = ow_report_machine_ttl(out, "", r);
+        if (ttl_stats(r, &min_ttl, &max_ttl) > 0) {
                 pr(&p, "<TTLBUCKETS>\n");
                 for (unsigned i = 0; i < 256; i++)
                         if (r->ttl[i])
@@ -508,6 +570,8 @@ int ow_report_file_name(const char *dir, OwTimestamp start, OwTimestamp end, boo
         return 0;
 }
 
+/* For powstream (ow-report.h): one-way only, with a callback per record
+ * instead of printing. */
 int ow_report_parse_block(OwStats *st, const OwRecordSource *records, uint32_t n_packets, uint32_t first,
                           uint32_t last, uint32_t records_limit, uint32_t *index, OwReportRecordFn fn,
                           void *userdata) {
@@ -552,23 +616,65 @@ int ow_report_parse_block(OwStats *st, const OwRecordSource *records, uint32_t n
         return ow_stats_end(st);
 }
 
-typedef struct BlockPrinter {
-        const OwSink *out;
+/* The statistics of one pass over a session: one-way or two-way. */
+typedef struct Pass {
+        const OwReportSession *s;
         const OwReportOptions *o;
-        bool first_record;
-} BlockPrinter;
+        OwStats *st;
+        OwTwStats *tw;
+} Pass;
 
-static int block_print_record(void *userdata, const OwRecord *rec, const OwStatsRecordInfo *info) {
-        BlockPrinter *b = userdata;
-        return b->o->json ? ow_report_json_record(b->out, rec, info, &b->first_record)
-                          : ow_report_record(b->out, b->o, rec, info);
+static const OwStatsResult *pass_result(const Pass *pa) {
+        return ow_stats_result(pa->tw ? ow_tw_stats_direction(pa->tw, OW_TW_ROUND_TRIP) : pa->st);
 }
 
-/* One (sub-)session: the reference's OWPStatsParse() plus the summary. */
-static int report_block(OwStats *st, const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
-                        uint32_t first, uint32_t last, uint32_t *index, bool first_block) {
-        BlockPrinter b = { .out = out, .o = o, .first_record = true };
+/* Record i into the statistics and, with -v, its line; *ret_seq its
+ * (sender) sequence number. */
+static int pass_record(Pass *pa, const OwSink *out, uint32_t i, uint32_t *ret_seq, bool *first_record) {
+        const OwReportSession *s = pa->s;
+        const OwReportOptions *o = pa->o;
+        union {
+                OwRecord one;
+                OwTwRecord two;
+        } rec;
+        union {
+                OwStatsRecordInfo one;
+                OwTwStatsRecordInfo two;
+        } info;
         int r;
+
+        r = pa->tw ? s->tw_records.get(s->tw_records.userdata, i, &rec.two)
+                   : s->records.get(s->records.userdata, i, &rec.one);
+        if (r < 0)
+                return r;
+        *ret_seq = pa->tw ? rec.two.sender_seq : rec.one.seq;
+        r = pa->tw ? ow_tw_stats_add(pa->tw, &rec.two, &info.two) : ow_stats_add(pa->st, &rec.one, &info.one);
+        if (r < 0 || !o->records)
+                return r;
+        if (pa->tw)
+                return o->json ? ow_report_json_tw_record(out, &rec.two, &info.two, first_record)
+                               : ow_twreport_record(out, o, &rec.two, &info.two);
+        return o->json ? ow_report_json_record(out, &rec.one, &info.one, first_record)
+                       : ow_report_record(out, o, &rec.one, &info.one);
+}
+
+/* One (sub-)session: the reference's OWPStatsParse() plus the summary. The
+ * records looked at start at *index (the first record seen by the previous
+ * sub-session with a sequence number at or above its end), at most
+ * records_limit of them; *index is updated for the next one. */
+static int report_block(Pass *pa, const OwSink *out, uint32_t first, uint32_t last, uint32_t *index,
+                        bool first_block) {
+        const OwReportSession *s = pa->s;
+        const OwReportOptions *o = pa->o;
+        uint32_t begin = *index, n, n_records, next = 0;
+        bool next_found = false, first_record = true;
+        int r;
+
+        r = pa->tw ? ow_tw_stats_begin(pa->tw, first, last) : ow_stats_begin(pa->st, first, last);
+        if (r < 0)
+                return r;
+        if (last == UINT32_MAX)
+                last = s->request->n_packets;
 
         if (o->json) {
                 r = ow_report_json_block_begin(out, first_block, o->records);
@@ -580,19 +686,45 @@ static int report_block(OwStats *st, const OwReportSession *s, const OwReportOpt
                         return r;
         }
 
-        r = ow_report_parse_block(st, &s->records, s->request->n_packets, first, last, o->records_limit, index,
-                                  o->records ? block_print_record : NULL, &b);
+        n_records = pa->tw ? s->tw_records.n_records : s->records.n_records;
+        if (begin > n_records)
+                begin = 0;
+        n = n_records - begin;
+        if (o->records_limit > 0 && o->records_limit < n)
+                n = o->records_limit;
+
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t seq;
+
+                r = pass_record(pa, out, begin + i, &seq, &first_record);
+                if (r < 0)
+                        return r;
+                if (!next_found && seq >= last) {
+                        next = begin + i;
+                        next_found = true;
+                }
+        }
+        *index = next_found ? next : 0;
+
+        if (pa->tw) {
+                r = ow_tw_stats_end(pa->tw);
+                if (r < 0)
+                        return r;
+                if (o->json)
+                        return ow_report_json_tw_block_end(out, pa->tw, o);
+                return ow_twreport_block(out, s, pa->tw, o);
+        }
+
+        r = ow_stats_end(pa->st);
         if (r < 0)
                 return r;
-
         if (o->json)
-                return ow_report_json_block_end(out, st, o);
-        return o->machine ? ow_report_machine(out, s, st, o) : ow_report_summary(out, s, st, o);
+                return ow_report_json_block_end(out, pa->st, o);
+        return o->machine ? ow_report_machine(out, s, pa->st, o) : ow_report_summary(out, s, pa->st, o);
 }
 
-static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwReportOptions *o,
-                                const OwSink *out, const OwReportFiles *files, uint32_t first, uint32_t last,
-                                uint32_t *index) {
+static int report_block_to_file(Pass *pa, const OwSink *out, const OwReportFiles *files, uint32_t first,
+                                uint32_t last, uint32_t *index) {
         _cleanup_free_ char *name = NULL;
         OwSink file;
         int r;
@@ -600,14 +732,14 @@ static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwR
         r = files->open(files->userdata, &file);
         if (r < 0)
                 return r;
-        r = report_block(st, s, o, &file, first, last, index, false);
+        r = report_block(pa, &file, first, last, index, false);
         if (r < 0) {
                 (void) files->close(files->userdata, NULL);
                 return r;
         }
 
-        const OwStatsResult *res = ow_stats_result(st);
-        r = ow_report_file_name(o->save_dir, res->start_time, res->end_time, o->machine, &name);
+        const OwStatsResult *res = pass_result(pa);
+        r = ow_report_file_name(pa->o->save_dir, res->start_time, res->end_time, pa->o->machine, &name);
         if (r < 0) {
                 (void) files->close(files->userdata, NULL);
                 return r;
@@ -621,13 +753,14 @@ static int report_block_to_file(OwStats *st, const OwReportSession *s, const OwR
 int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const OwSink *out,
                       const OwReportFiles *files) {
         _cleanup_(ow_stats_freep) OwStats *st = NULL;
+        _cleanup_(ow_tw_stats_freep) OwTwStats *tw = NULL;
         uint32_t n_packets, n_sub, index = 0;
         int r;
 
-        if (!s || !o || !out || !s->records.get)
+        if (!s || !o || !out || (s->twoway ? !s->tw_records.get : !s->records.get))
                 return -EINVAL;
         if (o->raw)
-                return ow_report_raw(out, &s->records);
+                return report_raw(out, s);
         if (!s->request)
                 return -OW_ERR_VERSION; /* the reference: "owp files must be version 2 or greater" */
         if (o->print_files && !o->json && (!files || !files->open || !files->close))
@@ -635,11 +768,19 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
         if (ow_report_units(o->units, NULL, NULL) < 0)
                 return -EINVAL;
 
-        r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &st);
-        if (r < 0)
-                return r;
-        /* --json gives exact order statistics besides the histogram's. */
-        ow_stats_keep_delays(st, o->json);
+        if (s->twoway) {
+                r = ow_tw_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &tw);
+                if (r < 0)
+                        return r;
+                ow_tw_stats_keep_delays(tw, o->json);
+        } else {
+                r = ow_stats_new(s->request, s->skips, s->n_skips, o->bucket_width, &st);
+                if (r < 0)
+                        return r;
+                /* --json gives exact order statistics besides the histogram's. */
+                ow_stats_keep_delays(st, o->json);
+        }
+        Pass pa = { .s = s, .o = o, .st = st, .tw = tw };
 
         n_packets = s->request->n_packets;
         if (o->sub_packets == 0 || o->sub_packets >= n_packets)
@@ -659,7 +800,7 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                                                 : o->sub_packets * (i + 1);
                         if (n_sub == 0)
                                 first = 0;
-                        r = report_block(st, s, o, out, first, last, &index, i == 0);
+                        r = report_block(&pa, out, first, last, &index, i == 0);
                         if (r < 0) {
                                 /* End the broken line, so that a reader
                                  * of JSON lines loses this one only. */
@@ -672,8 +813,8 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
 
         if (n_sub == 0) {
                 if (o->print_files)
-                        return report_block_to_file(st, s, o, out, files, 0, UINT32_MAX, &index);
-                return report_block(st, s, o, out, 0, UINT32_MAX, &index, false);
+                        return report_block_to_file(&pa, out, files, 0, UINT32_MAX, &index);
+                return report_block(&pa, out, 0, UINT32_MAX, &index, false);
         }
 
         for (uint32_t i = 0; i < n_sub; i++) {
@@ -685,9 +826,9 @@ int ow_report_session(const OwReportSession *s, const OwReportOptions *o, const 
                         last = UINT32_MAX;
 
                 if (o->print_files)
-                        r = report_block_to_file(st, s, o, out, files, first, last, &index);
+                        r = report_block_to_file(&pa, out, files, first, last, &index);
                 else
-                        r = report_block(st, s, o, out, first, last, &index, false);
+                        r = report_block(&pa, out, first, last, &index, false);
                 if (r < 0)
                         return r;
         }
@@ -698,14 +839,18 @@ static int owp_get(void *userdata, uint32_t i, OwRecord *ret) {
         return ow_owp_get_record(userdata, i, ret);
 }
 
-int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
+static int twp_get(void *userdata, uint32_t i, OwTwRecord *ret) {
+        return ow_twp_get_record(userdata, i, ret);
+}
+
+static int report_file_init(OwReportFile *rf, const void *data, size_t size, bool twoway) {
         int r;
 
         if (!rf)
                 return -EINVAL;
         *rf = (OwReportFile){};
 
-        r = ow_owp_parse(data, size, &rf->file);
+        r = twoway ? ow_twp_parse(data, size, &rf->file) : ow_owp_parse(data, size, &rf->file);
         if (r < 0)
                 return r;
 
@@ -735,13 +880,30 @@ int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
                 .skips = rf->skips,
                 .n_skips = n_skips,
                 .finished = rf->file.header.finished == OW_OWP_FINISHED_NORMAL,
-                .records = { .n_records = rf->file.n_records, .get = owp_get, .userdata = &rf->file },
+                .twoway = twoway,
         };
+        if (twoway)
+                rf->session.tw_records = (OwTwRecordSource){ .n_records = rf->file.n_records,
+                                                             .get = twp_get,
+                                                             .userdata = &rf->file };
+        else
+                rf->session.records = (OwRecordSource){ .n_records = rf->file.n_records,
+                                                        .get = owp_get,
+                                                        .userdata = &rf->file };
         return 0;
 
 fail:
         ow_report_file_done(rf);
         return r;
+}
+
+int ow_report_file_init(OwReportFile *rf, const void *data, size_t size) {
+        /* A twping -F file has the .owp layout and version 0x83. */
+        return report_file_init(rf, data, size, ow_owp_is_twp(data, size));
+}
+
+int ow_twreport_file_init(OwReportFile *rf, const void *data, size_t size) {
+        return report_file_init(rf, data, size, true);
 }
 
 void ow_report_file_done(OwReportFile *rf) {

@@ -119,6 +119,13 @@ typedef struct OwRecordSource {
         void *userdata;
 } OwRecordSource;
 
+/* Two-way records of a session (ow-twreport.h), in file order, by index. */
+typedef struct OwTwRecordSource {
+        uint32_t n_records;
+        int (*get)(void *userdata, uint32_t index, OwTwRecord *ret);
+        void *userdata;
+} OwTwRecordSource;
+
 /* One session file, decoded. */
 typedef struct OwReportSession {
         const OwSessionRequest *request; /* with its slots */
@@ -130,6 +137,8 @@ typedef struct OwReportSession {
         const char *mode;                /* --json only: "open", "authenticated",
                                           * "encrypted", NULL = unknown */
         OwRecordSource records;
+        bool twoway;                     /* a TWAMP session: tw_records instead of records */
+        OwTwRecordSource tw_records;
 } OwReportSession;
 
 /*
@@ -139,6 +148,9 @@ typedef struct OwReportSession {
  * once initialised. Host names are left NULL (numeric) for the caller to
  * fill in from its resolver.
  *
+ * A .twp file (version OW_TWP_VERSION) is read with ow_twp_parse() into a
+ * two-way session (session.twoway, session.tw_records), reported as twping
+ * reports it (ow-twreport.h).
  * Failures: those of ow_owp_parse(), ow_owp_get_slots_alloc() and
  * ow_owp_get_skip_range(), -ENOMEM. A version 0 file (no request) is
  * accepted, with session.request NULL: only -R can report it, as with the
@@ -215,6 +227,22 @@ typedef int (*OwReportRecordFn)(void *userdata, const OwRecord *r, const OwStats
 int ow_report_parse_block(OwStats *st, const OwRecordSource *records, uint32_t n_packets, uint32_t first,
                           uint32_t last, uint32_t records_limit, uint32_t *index, OwReportRecordFn fn,
                           void *userdata);
+
+/* Pieces of the summaries, shared with the two-way ones (ow-twreport.h):
+ * the first:/last: lines; "NAME min/median/max = ..., (err=...)" or
+ * "(unsync)"; "NAME jitter = ... (P95-P50)"; the -a lines; "PREFIXhops =
+ * ..." or "PREFIXTTL not reported"; the -M lines from SUMMARY to SYNC; and
+ * "MINTTL<suffix>", "MAXTTL<suffix>". f and u: ow_report_units(). */
+int ow_report_times(const OwSink *out, const OwReportOptions *o, const OwStatsResult *r);
+int ow_report_delay_line(const OwSink *out, const char *name, const OwStats *st, bool sync, double max_err,
+                         double f, const char *u);
+int ow_report_jitter_line(const OwSink *out, const char *name, const OwStats *st, double f, const char *u);
+int ow_report_percentiles(const OwSink *out, const OwReportOptions *o, const OwStats *st, double f,
+                          const char *u);
+int ow_report_hops(const OwSink *out, const char *prefix, const OwStatsResult *r);
+int ow_report_machine_head(const OwSink *out, const OwReportSession *s, const OwStatsResult *r,
+                           const OwReportOptions *o);
+int ow_report_machine_ttl(const OwSink *out, const char *suffix, const OwStatsResult *r);
 
 /* -p name: "<dir>/<START>_<END>.txt" (".sum" for -M), START/END as 20-digit
  * NTP timestamps; no directory part when dir is NULL. */

@@ -5,131 +5,10 @@
 
 #include "macro.h"
 #include "ow-error.h"
+#include "ow-map.h"
 #include "ow-schedule.h"
 #include "ow-stats.h"
 
-/*
- * A small open-addressing hash map from uint32 keys, linear probing with
- * backward-shift deletion (no tombstones, so a long session that inserts and
- * deletes millions of packets never degrades).
- */
-typedef struct MapSlot {
-        uint32_t key;
-        uint32_t val;
-        uint8_t used;
-        uint8_t flag;
-} MapSlot;
-
-typedef struct Map {
-        MapSlot *slots;
-        size_t mask; /* capacity - 1; capacity is a power of two */
-        size_t n;
-} Map;
-
-#define MAP_MIN_CAPACITY 64
-
-static size_t map_hash(const Map *m, uint32_t key) {
-        /* Fibonacci hashing: consecutive sequence numbers spread evenly. */
-        return (size_t) ((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
-}
-
-static int map_init(Map *m) {
-        m->slots = calloc(MAP_MIN_CAPACITY, sizeof(MapSlot));
-        if (!m->slots)
-                return -ENOMEM;
-        m->mask = MAP_MIN_CAPACITY - 1;
-        m->n = 0;
-        return 0;
-}
-
-static void map_done(Map *m) {
-        free(m->slots);
-        m->slots = NULL;
-        m->mask = 0;
-        m->n = 0;
-}
-
-static void map_clear(Map *m) {
-        if (m->n > 0)
-                memset(m->slots, 0, (m->mask + 1) * sizeof(MapSlot));
-        m->n = 0;
-}
-
-static MapSlot *map_find(const Map *m, uint32_t key) {
-        for (size_t i = map_hash(m, key);; i = (i + 1) & m->mask) {
-                MapSlot *s = &m->slots[i];
-                if (!s->used)
-                        return NULL;
-                if (s->key == key)
-                        return s;
-        }
-}
-
-static int map_grow(Map *m) {
-        size_t cap = (m->mask + 1) * 2;
-        MapSlot *old = m->slots;
-        size_t old_cap = m->mask + 1;
-
-        if (cap > SIZE_MAX / sizeof(MapSlot))
-                return -ENOMEM;
-        m->slots = calloc(cap, sizeof(MapSlot));
-        if (!m->slots) {
-                m->slots = old;
-                return -ENOMEM;
-        }
-        m->mask = cap - 1;
-        for (size_t j = 0; j < old_cap; j++) {
-                if (!old[j].used)
-                        continue;
-                size_t i = map_hash(m, old[j].key);
-                while (m->slots[i].used)
-                        i = (i + 1) & m->mask;
-                m->slots[i] = old[j];
-        }
-        free(old);
-        return 0;
-}
-
-/* The slot for key, created zeroed if absent. The pointer is valid until
- * the next insertion or deletion. */
-static int map_get(Map *m, uint32_t key, MapSlot **ret) {
-        MapSlot *s = map_find(m, key);
-        if (s) {
-                *ret = s;
-                return 0;
-        }
-        /* Keep the load at or below one half. */
-        if ((m->n + 1) * 2 > m->mask + 1) {
-                int r = map_grow(m);
-                if (r < 0)
-                        return r;
-        }
-        size_t i = map_hash(m, key);
-        while (m->slots[i].used)
-                i = (i + 1) & m->mask;
-        m->slots[i] = (MapSlot){ .key = key, .used = 1 };
-        m->n++;
-        *ret = &m->slots[i];
-        return 0;
-}
-
-static void map_delete(Map *m, MapSlot *s) {
-        size_t i = (size_t) (s - m->slots);
-
-        /* Backward-shift: pull later members of the probe chain into the
-         * hole as long as that does not move them before their home. */
-        for (size_t j = (i + 1) & m->mask; m->slots[j].used; j = (j + 1) & m->mask) {
-                size_t home = map_hash(m, m->slots[j].key);
-                /* Move j to i unless home lies cyclically in (i, j]. */
-                bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-                if (between)
-                        continue;
-                m->slots[i] = m->slots[j];
-                i = j;
-        }
-        m->slots[i] = (MapSlot){};
-        m->n--;
-}
 
 typedef struct ReorderEntry {
         uint64_t index; /* arrival number in the (sub-)session */
@@ -169,13 +48,13 @@ struct OwStats {
          * flag = lost). */
         uint32_t pbegin;
         OwTimestamp pbegin_sched;
-        Map packets;
+        OwMap packets;
 
         /* Sorted skip range cursor (reference: iskip). */
         size_t iskip;
 
         /* Histogram. */
-        Map bucket_map; /* bucket index -> position in buckets[] */
+        OwMap bucket_map; /* bucket index -> position in buckets[] */
         Bucket *buckets;
         size_t n_buckets, buckets_allocated;
         OwStatsBucket *sorted, *print_order;
@@ -295,8 +174,8 @@ OwStats *ow_stats_free(OwStats *s) {
         free(s->skips);
         ow_schedule_free(s->schedule);
         free(s->fixed_prefix);
-        map_done(&s->packets);
-        map_done(&s->bucket_map);
+        ow_map_done(&s->packets);
+        ow_map_done(&s->bucket_map);
         free(s->buckets);
         free(s->sorted);
         free(s->print_order);
@@ -364,10 +243,10 @@ int ow_stats_new(const OwSessionRequest *req, const OwSkipRange *skips, size_t n
         s->sched_k = -1;
         s->sched_t = req->start_time;
 
-        r = map_init(&s->packets);
+        r = ow_map_init(&s->packets);
         if (r < 0)
                 return r;
-        r = map_init(&s->bucket_map);
+        r = ow_map_init(&s->bucket_map);
         if (r < 0)
                 return r;
 
@@ -430,10 +309,10 @@ int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last) {
         r->end_time = s->sched_t;
         s->pbegin = first;
         s->pbegin_sched = s->sched_t;
-        map_clear(&s->packets);
+        ow_map_clear(&s->packets);
         s->iskip = 0;
 
-        map_clear(&s->bucket_map);
+        ow_map_clear(&s->bucket_map);
         s->n_buckets = 0;
         s->n_delays = 0;
 
@@ -486,7 +365,7 @@ static int flush_one(OwStats *s) {
                 s->iskip++;
         bool skipped = s->iskip < s->n_skips && seq >= s->skips[s->iskip].first;
 
-        MapSlot *node = s->packets.n > 0 ? map_find(&s->packets, seq) : NULL;
+        OwMapSlot *node = s->packets.n > 0 ? ow_map_find(&s->packets, seq) : NULL;
         if (node) {
                 if (!skipped) {
                         if (node->flag)
@@ -494,7 +373,7 @@ static int flush_one(OwStats *s) {
                         else if (node->val > 0)
                                 r->dups += node->val - 1;
                 }
-                map_delete(&s->packets, node);
+                ow_map_delete(&s->packets, node);
         }
 
         r->end_time = s->pbegin_sched;
@@ -575,10 +454,10 @@ static int reorder_add(OwStats *s, uint32_t seq) {
 
 static int bucket_add(OwStats *s, double d) {
         int32_t b = bucket_index(d, s->bucket_width);
-        MapSlot *slot;
+        OwMapSlot *slot;
         int r;
 
-        r = map_get(&s->bucket_map, (uint32_t) b, &slot);
+        r = ow_map_get(&s->bucket_map, (uint32_t) b, &slot);
         if (r < 0)
                 return r;
         if (!slot->flag) {
@@ -586,7 +465,7 @@ static int bucket_add(OwStats *s, double d) {
                         size_t n = MAX(s->buckets_allocated * 2, (size_t) 64);
                         Bucket *p = reallocarray(s->buckets, n, sizeof(Bucket));
                         if (!p) {
-                                map_delete(&s->bucket_map, slot);
+                                ow_map_delete(&s->bucket_map, slot);
                                 return -ENOMEM;
                         }
                         s->buckets = p;
@@ -614,9 +493,10 @@ static int delay_keep(OwStats *s, double d) {
         return 0;
 }
 
-int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
+/* delay (may be NULL) replaces receive - send and its error estimate. */
+static int stats_add(OwStats *s, const OwRecord *rec, const OwStatsDelay *delay, OwStatsRecordInfo *info) {
         OwStatsRecordInfo dummy;
-        MapSlot *node;
+        OwMapSlot *node;
         int r;
 
         if (!s || !rec || !s->in_session)
@@ -654,10 +534,10 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         }
 
         if (lost) {
-                node = map_find(&s->packets, rec->seq);
+                node = ow_map_find(&s->packets, rec->seq);
                 if (node && node->val > 0)
                         return -OW_ERR_DUPLICATE;
-                r = map_get(&s->packets, rec->seq, &node);
+                r = ow_map_get(&s->packets, rec->seq, &node);
                 if (r < 0)
                         return r;
                 node->flag = 1;
@@ -669,7 +549,7 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
                 return 0;
         }
 
-        r = map_get(&s->packets, rec->seq, &node);
+        r = ow_map_get(&s->packets, rec->seq, &node);
         if (r < 0)
                 return r;
         if (node->flag)
@@ -688,8 +568,10 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         if (!sync)
                 res->sync = false;
 
-        double d = ow_stats_num64_to_double(rec->recv_time) - ow_stats_num64_to_double(rec->send_time);
-        double derr = ow_stats_errest_seconds(rec->send_err) + ow_stats_errest_seconds(rec->recv_err);
+        double d = delay ? delay->delay
+                         : ow_stats_num64_to_double(rec->recv_time) - ow_stats_num64_to_double(rec->send_time);
+        double derr = delay ? delay->error
+                            : ow_stats_errest_seconds(rec->send_err) + ow_stats_errest_seconds(rec->recv_err);
         res->max_err = MAX(res->max_err, derr);
 
         *info = (OwStatsRecordInfo){
@@ -716,6 +598,26 @@ int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
         }
         res->ttl[rec->ttl]++;
         return 0;
+}
+
+static unsigned byte_sum(int32_t v);
+
+int ow_stats_add(OwStats *s, const OwRecord *rec, OwStatsRecordInfo *info) {
+        return stats_add(s, rec, NULL, info);
+}
+
+int ow_stats_add_delay(OwStats *s, const OwRecord *rec, const OwStatsDelay *delay, OwStatsRecordInfo *info) {
+        if (!delay)
+                return -EINVAL;
+        return stats_add(s, rec, delay, info);
+}
+
+uint32_t ow_stats_open_from(const OwStats *s) {
+        return s->pbegin;
+}
+
+unsigned ow_stats_bucket_chain(const OwStats *s, int32_t index) {
+        return byte_sum(index) % (unsigned) s->btable_size;
 }
 
 static int cmp_double(const void *a, const void *b) {

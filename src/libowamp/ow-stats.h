@@ -137,6 +137,24 @@ int ow_stats_begin(OwStats *s, uint32_t first, uint32_t last);
  */
 int ow_stats_add(OwStats *s, const OwRecord *r, OwStatsRecordInfo *info);
 
+/* ow_stats_add() with the delay and its error estimate given by the caller
+ * instead of receive - send (the two-way statistics of ow-twstats.h feed
+ * their round-trip time so); everything else as ow_stats_add(). */
+typedef struct OwStatsDelay {
+        double delay; /* seconds */
+        double error; /* seconds */
+} OwStatsDelay;
+int ow_stats_add_delay(OwStats *s, const OwRecord *rec, const OwStatsDelay *delay, OwStatsRecordInfo *info);
+
+/* The lowest sequence number a record may still have: every packet below
+ * it is settled, and ow_stats_add() refuses a record for one
+ * (-OW_ERR_SEQ). */
+uint32_t ow_stats_open_from(const OwStats *s);
+
+/* The hash chain of a bucket index in the reference's table, which orders
+ * the -M <BUCKETS> list (chains ascending). */
+unsigned ow_stats_bucket_chain(const OwStats *s, int32_t index);
+
 /* Settle the remaining packets and sort the histogram. */
 int ow_stats_end(OwStats *s);
 
