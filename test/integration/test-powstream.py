@@ -14,6 +14,8 @@ powstream against our owampd on loopback.
   powstream-modes    modes A and E with a pass-phrase file, both directions
   powstream-ipv6     over [::1], both directions
   powstream-retry    no server: one attempt per -I seconds, no busy loop
+  powstream-restart  SIGHUP (start over), then the server stopped and started
+                     again on its port: reconnection, sessions again
   powstream-options  refusals of bad options, -h, --version, a missing -d
 """
 
@@ -379,6 +381,51 @@ def case_retry(t):
     check_eq(sorted(os.listdir(out)), [".powlock"], "files of a stream that never ran")
 
 
+def case_restart(t):
+    """SIGHUP, then the peer down and back: powstream carries on."""
+    need_programs()
+    import owtest
+    d1 = t.daemon()
+    port = d1.port
+    out = t.path("out")
+    os.makedirs(out)
+    ps = Powstream(t, ["-p", "-d", out, "-c", "20", "-i", "0.1", "-L", "1", "-I", "1", d1.addr], "powstream")
+    ps.wait_files(".owp", 1, 60)
+    ps.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SIGHUP: Re-opening connections." in ps.err(), 10, "powstream's SIGHUP line")
+    n = len(ps.paths(".owp"))
+    ps.wait_files(".owp", n + 1, 60)
+    check(ps.proc.poll() is None, "powstream exited after SIGHUP")
+
+    d1.stop(check=False)
+    down = len(re.findall(r"Couldn't open 'control' connection", ps.err()))
+    wait_for(lambda: len(re.findall(r"Couldn't open 'control' connection", ps.err())) > down, 30,
+             "powstream to notice the server is gone:\n" + ps.err())
+    time.sleep(2)
+    free = owtest.free_tcp_port
+    owtest.free_tcp_port = lambda family: port
+    try:
+        d2 = t.daemon()
+    finally:
+        owtest.free_tcp_port = free
+    check_eq(d2.port, port, "the new owampd's port")
+    n = len(ps.paths(".owp"))
+    ps.wait_files(".owp", n + 1, 60)
+    after = ps.paths(".owp")[n]
+    attempts = len(re.findall(r"Couldn't open 'control' connection", ps.err()))
+    check_eq(ps.stop(), 0, "exit status after SIGTERM")
+    # One attempt per second while it was down (a few seconds), not more.
+    check(attempts - down <= 12, "%d connection attempts while the server was down", attempts - down)
+    # Those cut short (SIGHUP, the server gone, SIGTERM) are unfinished
+    # files with what came; the first after the restart is whole.
+    for p in ps.paths(".owp"):
+        f = read_owp(p)
+        check(f.finished in (1, 2) and len(f.records) > 0, "%s: finished %d, %d records", p, f.finished,
+              len(f.records))
+    check_session_file(t, after, 20, "7f000001", os.path.basename(after))
+    check_no_temporary(out, "powstream-restart")
+
+
 def case_options(t):
     need_programs()
     p = run(t, ["-h"])
@@ -426,6 +473,7 @@ CASES = {
     "powstream-modes": case_modes,
     "powstream-ipv6": case_ipv6,
     "powstream-retry": case_retry,
+    "powstream-restart": case_restart,
     "powstream-options": case_options,
 }
 
