@@ -321,6 +321,20 @@ static int parse(const char *file, const char *buf, size_t len, Args *a, char **
         return r;
 }
 
+/* powstream's long options with a separate argument (pow-options.c). */
+static bool long_option_takes_argument(const char *name) {
+        static const char *const with_argument[] = {
+                "auth-mode", "pass-phrase-file", "source",    "interface",    "user",      "retry-delay",
+                "count",     "end-delay",        "interval",  "loss-timeout", "padding",   "delay-start",
+                "port-range", "bucket-width",    "directory", "facility",     "log-level", "sub-session",
+                "name",      "prometheus-dir",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(with_argument); i++)
+                if (streq(name, with_argument[i]))
+                        return true;
+        return false;
+}
+
 int pow_config_apply(int argc, char **argv, PowConfigArgv *ret) {
         _cleanup_free_ char *buf = NULL, *peer = NULL, *server = NULL;
         const char *file = NULL;
@@ -356,9 +370,7 @@ int pow_config_apply(int argc, char **argv, PowConfigArgv *ret) {
                         cfg_n = 1;
                 } else if (s[1] != '-' && strchr("AkSBuIcEiLszPbdegN", s[strlen(s) - 1]) && !s[2]) {
                         i++; /* a short option's separate argument */
-                } else if (s[1] == '-' && !strchr(s, '=') &&
-                           (streq(s, "--name") || streq(s, "--prometheus-dir") || startswith(s, "--auth") ||
-                            streq(s, "--pass-phrase-file") || streq(s, "--directory")))
+                } else if (s[1] == '-' && !strchr(s, '=') && long_option_takes_argument(s + 2))
                         i++;
         }
         if (!file)

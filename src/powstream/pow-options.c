@@ -304,9 +304,10 @@ int pow_options_parse(int argc, char **argv, PowOptions *o) {
                         o->prometheus_dir = optarg;
                         break;
                 case ARG_CONFIG:
-                        /* Read before this parser runs (pow-config.h). */
-                        o->config = optarg;
-                        break;
+                        /* pow_config_apply() took every --config among the
+                         * options: this one came after an operand. */
+                        fprintf(stderr, "powstream: --config: give it among the options, before any operand\n");
+                        return -EINVAL;
                 case USAGE_ARG_VERSION:
                         usage_version("powstream");
                         return 1;

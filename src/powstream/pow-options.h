@@ -45,7 +45,6 @@ typedef struct PowOptions {
         bool json;               /* --json */
         const char *name;        /* --name, default testaddr */
         const char *prometheus_dir; /* --prometheus-dir, NULL = none */
-        const char *config;      /* --config, NULL = none (pow-config.h) */
         const char *testaddr, *servaddr;
 } PowOptions;
 
