@@ -7,6 +7,8 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,11 +21,15 @@
  * record would be slow. */
 #define OWP_WRITE_CHUNK_RECORDS 512
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+/* All of buf at offset off, or at the file's offset when off is
+ * OFFSET_CURRENT. */
+#define OFFSET_CURRENT UINT64_MAX
+
+static int write_at(int fd, const void *buf, size_t len, uint64_t off) {
         const uint8_t *p = buf;
 
         while (len > 0) {
-                ssize_t n = pwrite(fd, p, len, (off_t) off);
+                ssize_t n = off == OFFSET_CURRENT ? write(fd, p, len) : pwrite(fd, p, len, (off_t) off);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -31,25 +37,18 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
                 }
                 p += n;
                 len -= (size_t) n;
-                off += (uint64_t) n;
+                if (off != OFFSET_CURRENT)
+                        off += (uint64_t) n;
         }
         return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
-        const uint8_t *p = buf;
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+        return write_at(fd, buf, len, off);
+}
 
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
+static int write_all(int fd, const void *buf, size_t len) {
+        return write_at(fd, buf, len, OFFSET_CURRENT);
 }
 
 static int apply_patches(int fd, const OwOwpPatch *p, size_t n) {
@@ -244,7 +243,49 @@ int owp_writer_close(OwpWriter *w) {
         if (w->fd >= 0 && close(w->fd) < 0)
                 r = -errno;
         w->fd = -1;
+        if (w->temp_path)
+                (void) unlink(w->temp_path);
+        free(w->temp_path);
+        free(w->path);
+        w->temp_path = w->path = NULL;
         return r;
+}
+
+int owp_writer_create_temp(OwpWriter *w, const char *path, mode_t mode, const OwSessionRequest *req) {
+        _cleanup_free_ char *temp = NULL, *final = strdup(path);
+        int fd, r;
+
+        if (!final || asprintf(&temp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(temp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(fd, mode & ~mask) < 0)
+                r = -errno;
+        else
+                r = owp_writer_start_receiver(w, fd, req);
+        if (r < 0) {
+                (void) unlink(temp);
+                safe_close(fd);
+                return r;
+        }
+        w->temp_path = TAKE_PTR(temp);
+        w->path = TAKE_PTR(final);
+        return 0;
+}
+
+int owp_writer_commit(OwpWriter *w) {
+        if (w->fd < 0 || !w->temp_path)
+                return -EBADF;
+        if (fsync(w->fd) < 0)
+                return -errno;
+        if (rename(w->temp_path, w->path) < 0)
+                return -errno;
+        free(w->temp_path);
+        w->temp_path = NULL; /* renamed: not to be removed */
+        return owp_writer_close(w);
 }
 
 int owp_write_fetched(int fd, const OwSessionRequest *req, const OwFetchAck *ack, const OwSkipRange *skips,

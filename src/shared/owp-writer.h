@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ow-control.h"
 #include "ow-owp.h"
@@ -36,6 +37,9 @@ typedef struct OwpWriter {
         OwOwpHeader header; /* as written so far */
         uint32_t n_records; /* records in the file (after a finalize: those kept) */
         uint64_t size;      /* octets written: header, records, skip ranges */
+        /* owp_writer_create_temp() only: the file's name while written,
+         * and the name it gets once committed. */
+        char *temp_path, *path;
 } OwpWriter;
 
 #define OWP_WRITER_NULL ((OwpWriter) { .fd = -1 })
@@ -82,8 +86,17 @@ int owp_writer_mark_incomplete(OwpWriter *w);
 uint64_t owp_writer_file_size(const OwpWriter *w);
 
 /* Close the file: 0, or close()'s error (-errno). The writer holds no file
- * afterwards either way. */
+ * afterwards either way. A file of owp_writer_create_temp() that was not
+ * committed is removed. */
 int owp_writer_close(OwpWriter *w);
+
+/* A receiver's file that appears under path only once it is whole (a
+ * long-running client's, where a reader must never see one half
+ * written): created as "path.XXXXXX" next to it (mode & ~umask), the
+ * opening header written. Then append and finalize (or mark incomplete)
+ * as above, and owp_writer_commit(): fsync, rename to path, close. */
+int owp_writer_create_temp(OwpWriter *w, const char *path, mode_t mode, const OwSessionRequest *req);
+int owp_writer_commit(OwpWriter *w);
 
 /* A fetched session (the Fetch-Ack's finished, Next Seqno and counts,
  * the request with its slots, ack->n_skip_ranges skip ranges and

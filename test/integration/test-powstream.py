@@ -325,6 +325,9 @@ def case_pscheduler(t):
     d = t.daemon()
     pscheduler_run(t, d, ["-c", "50", "-i", "0.1", "-L", "2", "-t"], 30)
     pscheduler_run(t, d, ["-c", "50", "-i", "0.1"], 45)
+    # The session the SIGKILL cut runs on at the server until its loss
+    # timeout (10 s) has passed.
+    d.quiesce(timeout=40)
 
 
 def two_ways(t, d, extra, count=10, sid_prefix="7f000001"):
