@@ -142,6 +142,12 @@ def check_figures(got, want, what):
               got[name], v)
 
 
+def settle(d):
+    """The session SIGTERM cut runs on at owampd until its loss timeout
+    (and slower under the sanitizers): wait for its worker to end."""
+    d.quiesce(timeout=40)
+
+
 def run_stream(t, d, prom, name="mesh-a", extra=(), sessions=3):
     """A stream of 20-packet sessions in sub-sessions of 10, --json, until
     `sessions` sessions are done; stopped; its JSON documents."""
@@ -262,6 +268,7 @@ log-level = INFO
     check_eq(ps.stop(), 0, "mesh-c's exit status")
     check(all(p.startswith(out2 + "/") for p in ps.paths(".owp")), "-d on the command line did not win")
     check_eq(read_owp(ps.paths(".owp")[0]).request.n_packets, 10, "-c 10 on the command line")
+    settle(d)
 
 
 def case_file(t):
@@ -308,6 +315,7 @@ def case_file(t):
     check_eq(p.returncode, 1, "--prometheus-dir that does not exist: exit status")
     check("cannot write the Prometheus file %s/powstream-127.0.0.1_%d.prom: No such file or directory"
           % (t.path("nowhere"), port) in p.err, "the refusal: %r", p.err)
+    settle(d)
 
 
 def http_get(url, timeout=5):
@@ -410,6 +418,7 @@ scrape_configs:
         log("prometheus /api/v1/query: %s", json.dumps(got, sort_keys=True))
         log("the stream's --json:      %s", json.dumps(want, sort_keys=True))
         check_figures(got, want, "prometheus")
+        settle(d)
     finally:
         for s in reversed(servers):
             s.stop()
