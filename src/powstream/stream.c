@@ -1388,8 +1388,12 @@ void stream_stop(Stream *s, bool restart) {
                 if (sl->has_session && sl->state == SLOT_RUNNING && client_async_state(sl->client) == CLIENT_ASYNC_READY) {
                         /* Tell the server (the reference sends its
                          * Stop-Sessions too), then keep what came. */
+                        /* A receiver's Stop-Sessions lists nothing; a
+                         * sender's would need its endpoint's Next Seqno,
+                         * which a stop does not wait for: -t closes
+                         * without one (the server abandons the session). */
                         Session *se = &sl->session;
-                        if (!se->our_stop_sent) {
+                        if (!s->c.sender && !se->our_stop_sent) {
                                 OwStopSessions st = { .accept = OW_ACCEPT_OK };
                                 se->our_stop_sent = true;
                                 (void) client_async_stop_sessions(sl->client, &st);

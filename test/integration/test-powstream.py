@@ -163,6 +163,14 @@ def check_session_file(t, path, count, sid_prefix, what):
     return f
 
 
+def settle(d):
+    """Our owampd's workers of sessions a stopped powstream had set up
+    ahead end on their own schedule (a session accepted and never started
+    waits for its start deadline): give them time before the common end
+    checks (10 s)."""
+    d.quiesce(timeout=45)
+
+
 def check_no_temporary(d, what):
     left = [n for n in os.listdir(d) if n.startswith(".") and n != ".powlock"]
     check_eq(left, [], "%s: temporary files left in %s" % (what, d))
@@ -197,6 +205,7 @@ def case_from(t):
     check("SIGTERM/SIGINT Caught: Exiting." in ps.err(), "powstream's last words: %r", ps.err())
     check(not re.search(r"[Ff]ail|denied|Unable|error", ps.err()), "powstream complained: %r", ps.err())
     check_no_temporary(out, "powstream-from")
+    settle(d)
 
     lines = ps.lines()
     paths = [l for l in lines if not l.startswith("{")]
@@ -276,6 +285,7 @@ def case_to(t):
     check_eq(ps.stop(), 0, "powstream's exit status after SIGTERM")
     check(not re.search(r"[Ff]ail|denied|Unable", ps.err()), "powstream complained: %r", ps.err())
     check_no_temporary(out, "powstream-to")
+    settle(d)
     owps = ps.paths(".owp")[:2]
     for p in owps:
         check_session_file(t, p, 20, "7f000001", os.path.basename(p))
@@ -327,7 +337,7 @@ def case_pscheduler(t):
     pscheduler_run(t, d, ["-c", "50", "-i", "0.1"], 45)
     # The session the SIGKILL cut runs on at the server until its loss
     # timeout (10 s) has passed.
-    d.quiesce(timeout=40)
+    settle(d)
 
 
 def two_ways(t, d, extra, count=10, sid_prefix="7f000001"):
@@ -342,6 +352,8 @@ def two_ways(t, d, extra, count=10, sid_prefix="7f000001"):
         ps.wait_files(".owp", 2, 60)
     for ps in runs:
         check_eq(ps.stop(), 0, "%s: exit status" % ps.name)
+    settle(d)
+    for ps in runs:
         check(not re.search(r"[Ff]ail|denied|Unable", ps.err()), "%s complained: %r", ps.name, ps.err())
         for p in ps.paths(".owp")[:2]:
             check_session_file(t, p, count, sid_prefix, "%s: %s" % (ps.name, os.path.basename(p)))
@@ -427,6 +439,7 @@ def case_restart(t):
               len(f.records))
     check_session_file(t, after, 20, "7f000001", os.path.basename(after))
     check_no_temporary(out, "powstream-restart")
+    settle(d2)
 
 
 def case_options(t):
