@@ -2,6 +2,10 @@
 # Sourced by the tools/ scripts: installs what a step needs when it is missing.
 
 deps_build="meson ninja-build gcc pkg-config nettle-dev libsystemd-dev check scdoc python3"
+# test/integration/test-prometheus.py: promtool, a Prometheus server and
+# node_exporter's textfile collector, run on free loopback ports (the
+# packages' own services, where apt starts them, are left alone).
+deps_prometheus="prometheus prometheus-node-exporter"
 
 deps_missing() {
         missing=""

@@ -16,6 +16,8 @@
 enum {
         ARG_JSON = 0x100,
         ARG_NAME,
+        ARG_PROMETHEUS_DIR,
+        ARG_CONFIG,
 };
 
 /* The reference's short options, in its order (POSIX: the first operand
@@ -50,6 +52,8 @@ static const struct option longopts[] = {
         { "unix-time", no_argument, NULL, 'U' },
         { "json", no_argument, NULL, ARG_JSON },
         { "name", required_argument, NULL, ARG_NAME },
+        { "prometheus-dir", required_argument, NULL, ARG_PROMETHEUS_DIR },
+        { "config", required_argument, NULL, ARG_CONFIG },
         { "help", no_argument, NULL, 'h' },
         USAGE_VERSION_OPTION,
         {},
@@ -103,7 +107,9 @@ static void usage(const char *msg) {
               f);
         usage_more(f,
                    "   --json         one JSON document per completed (sub-)session on stdout (powstream(1))\n"
-                   "   --name name    the stream's name in the JSON and the journal (default: testaddr)\n");
+                   "   --name name    the stream's name in the JSON and the journal (default: testaddr)\n"
+                   "   --prometheus-dir dir  node_exporter textfile collector file of the stream in dir\n"
+                   "   --config file  the stream's options from file (owamp-streams.conf(5))\n");
         usage_long_options(f, longopts);
         client_usage_version(f);
 }
@@ -290,6 +296,18 @@ int pow_options_parse(int argc, char **argv, PowOptions *o) {
                         }
                         o->name = optarg;
                         break;
+                case ARG_PROMETHEUS_DIR:
+                        if (!optarg[0]) {
+                                fprintf(stderr, "powstream: Invalid --prometheus-dir: a directory expected\n");
+                                return -EINVAL;
+                        }
+                        o->prometheus_dir = optarg;
+                        break;
+                case ARG_CONFIG:
+                        /* pow_config_apply() took every --config among the
+                         * options: this one came after an operand. */
+                        fprintf(stderr, "powstream: --config: give it among the options, before any operand\n");
+                        return -EINVAL;
                 case USAGE_ARG_VERSION:
                         usage_version("powstream");
                         return 1;

@@ -44,6 +44,7 @@ typedef struct PowOptions {
         bool unix_time;          /* -U */
         bool json;               /* --json */
         const char *name;        /* --name, default testaddr */
+        const char *prometheus_dir; /* --prometheus-dir, NULL = none */
         const char *testaddr, *servaddr;
 } PowOptions;
 

@@ -231,6 +231,7 @@ int pow_output_publish(PowOutput *out, const PowResult *res) {
                 log_warning("stream %s: cannot print the JSON document", res->stream);
         if (out->o.journal)
                 journal_result(out, res, sum_path);
+        (void) pow_prom_publish(&out->prom, res);
         return r;
 }
 
@@ -240,6 +241,7 @@ void pow_output_failed(PowOutput *out, const char *stream, const char *sid_hex, 
         size_t n = 0;
 
         out->counters.failed++;
+        (void) pow_prom_failed(&out->prom, out->counters.failed);
         if (!out->o.journal)
                 return;
         add_field(iov, &n, buf, "MESSAGE=stream %s: session %s failed: %s", stream, sid_hex ? sid_hex : "-",

@@ -15,6 +15,7 @@
 #include "ow-report.h"
 #include "ow-stats.h"
 #include "ow-substream.h"
+#include "pow-prom.h"
 
 /* The powstream JSON wrapper around an owamp-report document (powstream(1)). */
 #define POW_JSON_SCHEMA "owamp-powstream"
@@ -50,6 +51,7 @@ typedef struct PowOutputCounters {
 typedef struct PowOutput {
         PowOutputOptions o;
         PowOutputCounters counters;
+        PowProm prom; /* --prometheus-dir (pow-prom.h) */
 } PowOutput;
 
 void pow_output_init(PowOutput *out, const PowOutputOptions *o);

@@ -28,6 +28,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "macro.h"
+#include "pow-config.h"
 #include "pow-options.h"
 #include "pow-output.h"
 #include "stream.h"
@@ -121,6 +122,14 @@ int main(int argc, char **argv) {
         bool want_usage;
         int r;
 
+        _cleanup_(pow_config_argv_done) PowConfigArgv cfg = {};
+        r = pow_config_apply(argc, argv, &cfg);
+        if (r < 0)
+                return POW_EXIT_CONFIG;
+        if (r > 0) {
+                argc = cfg.argc;
+                argv = cfg.argv;
+        }
         r = pow_options_parse(argc, argv, o);
         if (r != 0)
                 return r > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -207,6 +216,8 @@ int main(int argc, char **argv) {
                 .journal_socket = getenv("OWAMP_JOURNAL_SOCKET"),
         };
         pow_output_init(&m.out, &po);
+        if (pow_prom_init(&m.out.prom, o->prometheus_dir, o->name, o->testaddr, o->sender ? "to" : "from") < 0)
+                return EXIT_FAILURE;
 
         StreamConfig sc = {
                 .name = o->name,
@@ -226,7 +237,7 @@ int main(int argc, char **argv) {
                 .port_high = o->port_high,
                 .dir = o->dir,
                 .bucket_width = (float) o->bucket_width,
-                .keep_delays = o->json,
+                .keep_delays = o->json || o->prometheus_dir,
                 .verbose = o->verbose,
         };
         StreamCallbacks cb = { .result = on_result, .failed = on_failed, .stopped = on_stopped };

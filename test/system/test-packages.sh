@@ -299,7 +299,11 @@ for f in /usr/sbin/owampd /usr/bin/owampd-pfstore /usr/libexec/owamp/owamp-sessi
         /usr/lib/systemd/catalog/owamp.catalog /etc/owamp/owampd.conf /etc/owamp/owampd.limits /etc/owamp/owampd.conf.d \
         /var/lib/owamp /usr/share/man/man8/owampd.8.gz /usr/share/man/man1/owampd-pfstore.1.gz \
         /usr/share/man/man5/owampd.conf.5.gz /usr/share/man/man5/owampd.limits.5.gz /usr/share/man/man5/owampd.pfs.5.gz \
-        /usr/share/doc/owamp-server/examples/owampd.pfs /usr/share/licenses/owamp-server/LICENSE; do
+        /usr/share/doc/owamp-server/examples/owampd.pfs /usr/share/licenses/owamp-server/LICENSE \
+        /usr/bin/powstream /usr/lib/systemd/system/owamp-stream@.service /usr/lib/tmpfiles.d/owamp-streams.conf \
+        /etc/owamp/streams /usr/share/doc/owamp-server/examples/streams/example.conf \
+        /usr/share/man/man1/powstream.1.gz /usr/share/man/man5/owamp-streams.conf.5.gz \
+        /usr/share/man/man8/owamp-stream.service.8.gz /usr/share/man/man8/owamp-stream@.service.8.gz; do
         assert_success grep -qxF "$f" "$OWAMP_IT_OUT/owamp-server.list"
 done
 for f in /usr/bin/owping /usr/bin/owstats /usr/bin/owfetch /usr/bin/owup /usr/share/man/man1/owping.1.gz \
@@ -309,7 +313,7 @@ for f in /usr/bin/owping /usr/bin/owstats /usr/bin/owfetch /usr/bin/owup /usr/sh
 done
 # Each program in its package, and nowhere else: the server rpm's programs
 # are owampd's, the client rpm has none of them.
-assert_eq "/usr/bin/owampd-pfstore /usr/sbin/owampd" \
+assert_eq "/usr/bin/owampd-pfstore /usr/bin/powstream /usr/sbin/owampd" \
         "$(grep -E '^/usr/s?bin/' "$OWAMP_IT_OUT/owamp-server.list" | sort | tr '\n' ' ' | sed 's/ $//')" \
         "the server rpm's programs"
 assert_eq "/usr/bin/owfetch /usr/bin/owping /usr/bin/owstats /usr/bin/owup" \
