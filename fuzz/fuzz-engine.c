@@ -5,14 +5,17 @@
  *
  * Input: a 66-octet header, then the peer's stream.
  *   [0]      bit 0: role (0 server, 1 client); bits 1-3: how the stream is
- *            cut into the pieces it arrives in
+ *            cut into the pieces it arrives in; bit 4: the protocol (0
+ *            OWAMP, 1 TWAMP: ow_protocol_twamp, its modes O, A, E, Mixed)
  *   [1]      client: the mode bit to pick when the greeting offers it
  *   [2..65]  server: challenge (16), salt (16), Server-IV (16), unused (16);
  *            client: AES key (16), HMAC key (32), Client-IV (16)
  * With the pass phrase "testsecret" (the captures'), a captured client
  * stream with the captured greeting's challenge and salt authenticates, and
  * a captured server stream with the captured session keys: the seeds go
- * all the way through a session and its fetch in every mode.
+ * all the way through a session and its fetch in every mode (the
+ * twamp-* seeds: the TWAMP captures of test/data/twamp, through a
+ * Request-TW-Session, Start-Sessions and the client's Stop-Sessions).
  *
  * Each side answers what it is asked like a real peer would (the server
  * accepts, starts, stops, and answers fetches with a few records; the
@@ -127,7 +130,8 @@ static void server_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr) {
                 (void) ow_engine_send_server_start(e, OW_ACCEPT_OK, hdr + 34, 1);
                 break;
         }
-        case OW_EVENT_REQUEST_SESSION: {
+        case OW_EVENT_REQUEST_SESSION:
+        case OW_EVENT_REQUEST_TW_SESSION: {
                 OwAcceptSession a = { .accept = ev->error ? OW_ACCEPT_UNSUPPORTED : OW_ACCEPT_OK,
                                       .port = 8906 };
                 check(ow_engine_send_accept_session(e, &a) == 0);
@@ -135,6 +139,9 @@ static void server_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr) {
         }
         case OW_EVENT_START_SESSIONS:
                 check(ow_engine_send_start_ack(e, OW_ACCEPT_OK) == 0);
+                break;
+        case OW_EVENT_TW_STOP_SESSIONS:
+                check(ow_engine_state(e) == OW_ENGINE_IDLE); /* the client's alone ends the test */
                 break;
         case OW_EVENT_STOP_SESSIONS:
                 if (ow_engine_state(e) == OW_ENGINE_TEST)
@@ -169,8 +176,10 @@ static void server_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr) {
         }
 }
 
-/* The client's side of a session: two requests, start, stop, fetch. */
+/* The client's side of a session: two requests, start, stop, fetch (TWAMP:
+ * one Request-TW-Session, start, stop). */
 typedef struct ClientScript {
+        bool twamp;
         unsigned accepts;
         bool stopped, fetched;
 } ClientScript;
@@ -178,7 +187,8 @@ typedef struct ClientScript {
 static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, ClientScript *cs) {
         switch (ev->type) {
         case OW_EVENT_GREETING: {
-                uint32_t mode = hdr[1] & ev->greeting.modes & OW_MODES_ALL;
+                uint32_t mode =
+                        hdr[1] & ev->greeting.modes & (cs->twamp ? OW_TWAMP_MODES_ALL : OW_MODES_ALL);
                 OwControlKeys keys;
 
                 if (mode & (mode - 1) || mode == 0)
@@ -201,16 +211,32 @@ static void client_answer(OwEngine *e, const OwEvent *ev, const uint8_t *hdr, Cl
                         check(ow_engine_state(e) == OW_ENGINE_CLOSED);
                         break;
                 }
+                if (cs->twamp) {
+                        OwSessionRequest q = sample_request(false);
+
+                        q.conf_receiver = false;
+                        q.n_slots = q.n_packets = 0;
+                        q.slots = NULL;
+                        q.receiver_port = q.sender_port;
+                        check(ow_engine_send_request_tw_session(e, &q) == 0);
+                        break;
+                }
                 OwSessionRequest to = sample_request(false), from = sample_request(true);
                 check(ow_engine_send_request_session(e, &to) == 0);
                 check(ow_engine_send_request_session(e, &from) == 0);
                 break;
         case OW_EVENT_ACCEPT_SESSION:
-                if (++cs->accepts == 2)
+                if (++cs->accepts == (cs->twamp ? 1u : 2u))
                         check(ow_engine_send_start_sessions(e) == 0);
                 break;
         case OW_EVENT_START_ACK:
-                if (ev->accept == OW_ACCEPT_OK) {
+                if (ev->accept == OW_ACCEPT_OK && cs->twamp) {
+                        check(ow_engine_send_tw_stop_sessions(
+                                      e, &(OwTwStopSessions){ .accept = OW_ACCEPT_OK, .n_sessions = 1 }) ==
+                              0);
+                        check(ow_engine_state(e) == OW_ENGINE_IDLE);
+                        cs->stopped = cs->fetched = true; /* nothing to fetch in TWAMP */
+                } else if (ev->accept == OW_ACCEPT_OK) {
                         OwStopSession s = { .next_seqno = 10 };
                         check(ow_engine_send_stop_sessions(e, &(OwStopSessions){ .accept = OW_ACCEPT_OK,
                                                                                  .n_sessions = 1,
@@ -254,6 +280,7 @@ static const size_t pieces[8] = { SIZE_MAX, 1, 7, 16, 17, 64, 500, 4096 };
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ClientScript script = {};
         const uint8_t *hdr = data;
+        const OwProtocol *proto;
         OwControlRole role;
         OwEngine *e;
         size_t piece;
@@ -262,13 +289,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         role = (data[0] & 1) ? OW_CONTROL_CLIENT : OW_CONTROL_SERVER;
         piece = pieces[(data[0] >> 1) & 7];
+        script.twamp = data[0] & 0x10;
+        proto = script.twamp ? &ow_protocol_twamp : &ow_protocol_owamp;
         data += HEADER_SIZE;
         size -= HEADER_SIZE;
 
-        if (ow_engine_new(&ow_protocol_owamp, role, &e) < 0)
+        if (ow_engine_new(proto, role, &e) < 0)
                 return 0;
         if (role == OW_CONTROL_SERVER) {
-                OwServerGreeting g = { .modes = OW_MODES_ALL, .count = 2048 };
+                OwServerGreeting g = { .modes = ow_protocol_modes(proto), .count = 2048 };
                 memcpy(g.challenge, hdr + 2, sizeof(g.challenge));
                 memcpy(g.salt, hdr + 18, sizeof(g.salt));
                 check(ow_engine_send_greeting(e, &g) == 0);

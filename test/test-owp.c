@@ -1321,6 +1321,106 @@ START_TEST(test_recover_errors) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Cleaning and the finishing patches
+ * ------------------------------------------------------------------------ */
+
+static void put_record(uint8_t *buf, uint32_t i, uint32_t seq, OwTimestamp send, OwTimestamp recv) {
+        OwRecord r = { .seq = seq, .send_err = OW_ERREST_UNSYNC, .recv_err = OW_ERREST_UNSYNC,
+                       .send_time = send, .recv_time = recv, .ttl = OW_TTL_UNKNOWN };
+
+        ow_record_encode(&r, buf + (size_t) i * OW_RECORD_SIZE);
+}
+
+START_TEST(test_records_clean) {
+        const OwTimestamp sec = OW_TIMESTAMP_FROM_SEC(1);
+        const OwTimestamp stop = 100 * sec, timeout = 10 * sec;
+        uint8_t buf[6 * OW_RECORD_SIZE], want[3 * OW_RECORD_SIZE];
+        uint32_t kept = 99;
+
+        /* Next Seqno 4: 0 kept, 1 sent too close to the stop (after
+         * stop - timeout), 2 does not decode (error estimate multiplier 0),
+         * 3 kept (lost), 5 lost past Next Seqno: dropped, 3 again kept. */
+        put_record(buf, 0, 0, 10 * sec, 11 * sec);
+        put_record(buf, 1, 1, 95 * sec, 96 * sec);
+        put_record(buf, 2, 2, 20 * sec, 21 * sec);
+        buf[2 * OW_RECORD_SIZE + 4] = 0;
+        buf[2 * OW_RECORD_SIZE + 5] = 0;
+        put_record(buf, 3, 3, 30 * sec, 0);
+        put_record(buf, 4, 5, 40 * sec, 0);
+        put_record(buf, 5, 3, 31 * sec, 32 * sec);
+        memcpy(want, buf, OW_RECORD_SIZE);
+        memcpy(want + OW_RECORD_SIZE, buf + 3 * OW_RECORD_SIZE, OW_RECORD_SIZE);
+        memcpy(want + 2 * OW_RECORD_SIZE, buf + 5 * OW_RECORD_SIZE, OW_RECORD_SIZE);
+
+        ck_assert_int_eq(ow_owp_records_clean(buf, 6, 4, stop, timeout, &kept), 0);
+        ck_assert_uint_eq(kept, 3);
+        ck_assert_mem_eq(buf, want, sizeof(want));
+
+        /* A received packet at Next Seqno: invalid, *ret_kept untouched. */
+        kept = 99;
+        put_record(buf, 0, 0, 10 * sec, 11 * sec);
+        put_record(buf, 1, 4, 11 * sec, 12 * sec);
+        ck_assert_int_eq(ow_owp_records_clean(buf, 2, 4, stop, timeout, &kept), 1);
+        ck_assert_uint_eq(kept, 99);
+
+        ck_assert_int_eq(ow_owp_records_clean(NULL, 0, 4, stop, timeout, &kept), 0);
+        ck_assert_uint_eq(kept, 0);
+        ck_assert_int_eq(ow_owp_records_clean(NULL, 1, 4, stop, timeout, &kept), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_header_finish) {
+        OwOwpHeader h, step;
+        OwOwpPatch p[OW_OWP_FINISH_PATCHES], q, q2[2], q3;
+
+        /* The same patches as the three steps one by one. */
+        ow_owp_header_init_receiver(1, &h);
+        step = h;
+        ck_assert_int_eq(ow_owp_header_set_n_records(&step, 7, &q), 0);
+        ck_assert_int_eq(ow_owp_header_set_n_skips(&step, 2, q2), 0);
+        ck_assert_int_eq(ow_owp_header_set_finished(&step, OW_OWP_FINISHED_NORMAL, 9, &q3), 0);
+        ck_assert_int_eq(ow_owp_header_finish(&h, 7, 2, OW_OWP_FINISHED_NORMAL, 9, p), 0);
+        ck_assert_mem_eq(&h, &step, sizeof(h));
+        ck_assert_mem_eq(&p[0], &q, sizeof(q));
+        ck_assert_mem_eq(&p[1], &q2[0], sizeof(q));
+        ck_assert_mem_eq(&p[2], &q2[1], sizeof(q));
+        ck_assert_mem_eq(&p[3], &q3, sizeof(q));
+        ck_assert_uint_eq(h.skips_offset, 184 + 7 * OW_RECORD_SIZE);
+
+        /* A second time: refused, h unchanged. */
+        ck_assert_int_eq(ow_owp_header_finish(&h, 7, 2, OW_OWP_FINISHED_NORMAL, 9, p), -OW_ERR_STATE);
+        ck_assert_mem_eq(&h, &step, sizeof(h));
+        ow_owp_header_init_receiver(1, &h);
+        step = h;
+        ck_assert_int_eq(ow_owp_header_finish(&h, 7, 0, (OwOwpFinished) 3, 9, p), -OW_ERR_FINISHED);
+        ck_assert_mem_eq(&h, &step, sizeof(h));
+}
+END_TEST
+
+START_TEST(test_header_mark_incomplete) {
+        OwOwpHeader h;
+        OwOwpPatch p[OW_OWP_INCOMPLETE_PATCHES];
+
+        ow_owp_header_init_receiver(1, &h);
+        ck_assert_int_eq(ow_owp_header_mark_incomplete(&h, 5, p), 0);
+        ck_assert_int_eq(h.finished, OW_OWP_FINISHED_INCOMPLETE);
+        ck_assert_uint_eq(h.n_records, 5);
+        ck_assert_uint_eq(p[0].offset, OW_OWP_OFF_FINISHED);
+        ck_assert_uint_eq(p[0].len, 8);
+        ck_assert_mem_eq(p[0].bytes, "\0\0\0\2\0\0\0\0", 8);
+        ck_assert_uint_eq(p[1].offset, OW_OWP_OFF_N_RECORDS);
+        ck_assert_mem_eq(p[1].bytes, "\0\0\0\5", 4);
+
+        /* Once the skip ranges sit behind the records: refused, unchanged. */
+        OwOwpPatch f[OW_OWP_FINISH_PATCHES];
+        ck_assert_int_eq(ow_owp_header_finish(&h, 5, 1, OW_OWP_FINISHED_NORMAL, 5, f), 0);
+        OwOwpHeader before = h;
+        ck_assert_int_eq(ow_owp_header_mark_incomplete(&h, 5, p), -OW_ERR_STATE);
+        ck_assert_mem_eq(&h, &before, sizeof(h));
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("owp");
         TCase *tc;
@@ -1371,6 +1471,12 @@ int main(void) {
         tcase_add_test(tc, test_recover_interrupted);
         tcase_add_test(tc, test_recover_leaves_alone);
         tcase_add_test(tc, test_recover_errors);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("finish");
+        tcase_add_test(tc, test_records_clean);
+        tcase_add_test(tc, test_header_finish);
+        tcase_add_test(tc, test_header_mark_incomplete);
         suite_add_tcase(s, tc);
 
         return test_run_suite(s);

@@ -127,6 +127,7 @@ void ow_event_done(OwEvent *ev) {
                 return;
         switch (ev->type) {
         case OW_EVENT_REQUEST_SESSION:
+        case OW_EVENT_REQUEST_TW_SESSION:
         case OW_EVENT_FETCH_REQUEST:
                 ow_session_request_done(&ev->request);
                 break;
@@ -538,7 +539,7 @@ int ow_engine_send_greeting(OwEngine *e, const OwServerGreeting *g) {
                 return -OW_ERR_STATE;
         if (g->modes & ~ow_protocol_modes(e->proto))
                 return -OW_ERR_MODE;
-        r = ow_server_greeting_encode(g, buf, sizeof(buf));
+        r = ow_server_greeting_encode_modes(g, ow_protocol_modes(e->proto), buf, sizeof(buf));
         if (r < 0)
                 return r;
         r = append_clear(e, buf, sizeof(buf));
@@ -580,7 +581,7 @@ int ow_engine_send_setup_response(OwEngine *e, const OwClientSetup *s) {
                 memcpy(sr.keyid, s->keyid, strlen(s->keyid));
                 memcpy(sr.client_iv, s->client_iv, OW_IV_SIZE);
         }
-        r = ow_setup_response_encode(&sr, buf, sizeof(buf));
+        r = ow_setup_response_encode_modes(&sr, ow_protocol_modes(e->proto), buf, sizeof(buf));
         ow_wipe(&sr, sizeof(sr));
         if (r >= 0)
                 r = append_clear(e, buf, sizeof(buf));
@@ -702,10 +703,8 @@ static int poll_setup_message(OwEngine *e, OwEvent *ret) {
                 return 1;
         }
 
-        r = ow_setup_response_decode(buf, OW_SETUP_RESPONSE_SIZE, &sr);
+        r = ow_setup_response_decode_modes(buf, OW_SETUP_RESPONSE_SIZE, ow_protocol_modes(e->proto), &sr);
         ow_wipe(buf, sizeof(buf)); /* the Token */
-        if (r >= 0 && !ow_protocol_mode(e->proto, sr.mode))
-                r = -OW_ERR_MODE;
         if (r < 0)
                 return fail(e, r, "bad Set-Up-Response");
         e->mode = ow_protocol_mode(e->proto, sr.mode);
@@ -1071,11 +1070,13 @@ static int check_send(const OwEngine *e, const OwMessageSpec *spec) {
         return 0;
 }
 
-static int send_command(OwEngine *e, uint8_t command, const void *m) {
+/* The command of that number, which must make that event at the peer (the
+ * message type m is): a Stop-Sessions is OWAMP's or TWAMP's by its event. */
+static int send_command(OwEngine *e, uint8_t command, OwEventType event, const void *m) {
         const OwMessageSpec *spec = ow_protocol_command(e->proto, command);
         int r;
 
-        if (!spec)
+        if (!spec || spec->event != event)
                 return -OW_ERR_COMMAND;
         r = check_send(e, spec);
         if (r >= 0)
@@ -1094,31 +1095,43 @@ static int send_command(OwEngine *e, uint8_t command, const void *m) {
 int ow_engine_send_request_session(OwEngine *e, const OwSessionRequest *req) {
         assert(e);
         assert(req);
-        return send_command(e, OW_CMD_REQUEST_SESSION, req);
+        return send_command(e, OW_CMD_REQUEST_SESSION, OW_EVENT_REQUEST_SESSION, req);
 }
 
 int ow_engine_send_start_sessions(OwEngine *e) {
         assert(e);
-        return send_command(e, OW_CMD_START_SESSIONS, NULL);
+        return send_command(e, OW_CMD_START_SESSIONS, OW_EVENT_START_SESSIONS, NULL);
 }
 
 int ow_engine_send_fetch_session(OwEngine *e, const OwFetchSession *f) {
         assert(e);
         assert(f);
-        return send_command(e, OW_CMD_FETCH_SESSION, f);
+        return send_command(e, OW_CMD_FETCH_SESSION, OW_EVENT_FETCH_SESSION, f);
 }
 
 int ow_engine_send_stop_sessions(OwEngine *e, const OwStopSessions *st) {
         assert(e);
         assert(st);
-        return send_command(e, OW_CMD_STOP_SESSIONS, st);
+        return send_command(e, OW_CMD_STOP_SESSIONS, OW_EVENT_STOP_SESSIONS, st);
+}
+
+int ow_engine_send_request_tw_session(OwEngine *e, const OwSessionRequest *req) {
+        assert(e);
+        assert(req);
+        return send_command(e, OW_CMD_REQUEST_TW_SESSION, OW_EVENT_REQUEST_TW_SESSION, req);
+}
+
+int ow_engine_send_tw_stop_sessions(OwEngine *e, const OwTwStopSessions *st) {
+        assert(e);
+        assert(st);
+        return send_command(e, OW_CMD_STOP_SESSIONS, OW_EVENT_TW_STOP_SESSIONS, st);
 }
 
 /* Server: the reply the peer waits for. */
 static int send_reply(OwEngine *e, const OwMessageSpec *spec, const void *m) {
         int r;
 
-        if (e->role != OW_CONTROL_SERVER || e->awaited != spec || e->fetch != FETCH_NONE)
+        if (!spec || e->role != OW_CONTROL_SERVER || e->awaited != spec || e->fetch != FETCH_NONE)
                 return -OW_ERR_STATE;
         r = write_message(e, spec, m);
         if (r < 0)
@@ -1135,7 +1148,9 @@ static const OwMessageSpec *reply_of(const OwEngine *e, uint8_t command) {
 int ow_engine_send_accept_session(OwEngine *e, const OwAcceptSession *a) {
         assert(e);
         assert(a);
-        return send_reply(e, reply_of(e, OW_CMD_REQUEST_SESSION), a);
+        /* Whichever request waits for it (OWAMP's or TWAMP's). */
+        return send_reply(e, e->awaited && e->awaited->event == OW_EVENT_ACCEPT_SESSION ? e->awaited : NULL,
+                          a);
 }
 
 int ow_engine_send_start_ack(OwEngine *e, OwAccept accept) {

@@ -37,10 +37,10 @@
  * The protocol is data (OwProtocol below): the commands, their sizes and
  * how a variable-size one says how long it is, their codecs, who may send
  * each in which state, what answers it, and which mode bits exist.
- * ow_protocol_owamp is the only table today; TWAMP (RFC 5357) is a second
- * table with its own Request-TW-Session, Accept-Session and Stop-Sessions
- * codecs, no Fetch-Session, and mode bit 8 (Mixed, RFC 5618) - see
- * docs/HACKING.md, "The control engine".
+ * ow_protocol_owamp is one table; ow_protocol_twamp (RFC 5357) is a second
+ * with its own Request-TW-Session and Stop-Sessions codecs, no
+ * Fetch-Session, and mode bit 8 (Mixed, RFC 5618) - see docs/HACKING.md,
+ * "The control engine".
  *
  * Conventions: every function returns 0 (or a positive count) on success
  * and a negative errno or -OW_ERR_* on failure (ow-error.h). A call that is
@@ -93,6 +93,9 @@ typedef enum OwEventType {
         OW_EVENT_FETCH_SKIPS,     /* client: .skips, part 2 (one event, n may be 0) */
         OW_EVENT_FETCH_RECORDS,   /* client: .records, a batch of part 3 (any number of events) */
         OW_EVENT_FETCH_DONE,      /* client: part 3's HMAC verified: the fetch is complete */
+        /* TWAMP (ow_protocol_twamp) */
+        OW_EVENT_REQUEST_TW_SESSION, /* server: .request (no slots), or .error; answer with Accept-Session */
+        OW_EVENT_TW_STOP_SESSIONS,   /* server: .tw_stop, the client's Stop-Sessions; no answer */
         _OW_EVENT_MAX,
 } OwEventType;
 
@@ -116,6 +119,7 @@ typedef struct OwEvent {
                 OwAcceptSession accept_session;
                 OwAccept accept;
                 OwFetchAck fetch_ack;
+                OwTwStopSessions tw_stop; /* TWAMP */
                 struct {
                         OwSkipRange *ranges; /* owned by the event */
                         uint32_t n;
@@ -193,6 +197,9 @@ typedef struct OwProtocol {
 } OwProtocol;
 
 extern const OwProtocol ow_protocol_owamp;
+/* TWAMP-Control, RFC 5357 (ow-control-twamp.c): Request-TW-Session,
+ * Start-Sessions, the client's Stop-Sessions; modes O, A, E and Mixed. */
+extern const OwProtocol ow_protocol_twamp;
 
 /* The spec of a command by its first octet, or NULL. */
 const OwMessageSpec *ow_protocol_command(const OwProtocol *p, uint8_t command);
@@ -300,7 +307,15 @@ int ow_engine_send_fetch_session(OwEngine *e, const OwFetchSession *f);
 /* Either role, TEST: our Stop-Sessions, once. */
 int ow_engine_send_stop_sessions(OwEngine *e, const OwStopSessions *st);
 
-/* Server: the reply the last command event waits for. */
+/* TWAMP, client, IDLE: a Request-TW-Session (answered by an
+ * OW_EVENT_ACCEPT_SESSION); TEST: the Stop-Sessions that ends the test at
+ * once (the server sends none). On an engine of another protocol:
+ * -OW_ERR_COMMAND, as the OWAMP calls on a TWAMP engine. */
+int ow_engine_send_request_tw_session(OwEngine *e, const OwSessionRequest *req);
+int ow_engine_send_tw_stop_sessions(OwEngine *e, const OwTwStopSessions *st);
+
+/* Server: the reply the last command event waits for (the Accept-Session
+ * answers a Request-Session or a Request-TW-Session). */
 int ow_engine_send_accept_session(OwEngine *e, const OwAcceptSession *a);
 int ow_engine_send_start_ack(OwEngine *e, OwAccept accept);
 

@@ -3,12 +3,13 @@
 /*
  * OWAMP-Control as data for the control engine (ow-control-engine.h): its
  * commands and replies, who sends each when, their codecs (ow-control.h),
- * its modes. A second protocol (TWAMP-Control, RFC 5357) is a second file
- * like this one: see docs/HACKING.md, "The control engine".
+ * its modes. TWAMP-Control (RFC 5357) is a second file like this one,
+ * ow-control-twamp.c, which shares the messages that are the same.
  */
 
 #include "macro.h"
 #include "ow-control-engine.h"
+#include "ow-control-table.h"
 #include "ow-control.h"
 #include "ow-wire.h"
 
@@ -30,16 +31,6 @@ static int request_encoded_size(const void *m, size_t *ret_size) {
 static int stop_encoded_size(const void *m, size_t *ret_size) {
         return ow_stop_sessions_size(m, ret_size);
 }
-
-/* The encoder of a message of type T, and the decoder into the event's
- * member F, of ow_<name>_encode() / _decode(). */
-#define CODEC_ADAPTERS(name, T, F)                                              \
-        static int name##_encode(const void *m, uint8_t *buf, size_t size) {    \
-                return ow_##name##_encode((const T *) m, buf, size);            \
-        }                                                                       \
-        static int name##_decode(const uint8_t *buf, size_t len, OwEvent *ev) { \
-                return ow_##name##_decode(buf, len, &ev->F);                    \
-        }
 
 CODEC_ADAPTERS(request_session, OwSessionRequest, request)
 CODEC_ADAPTERS(accept_session, OwAcceptSession, accept_session)
@@ -64,31 +55,15 @@ static int start_ack_decode(const uint8_t *buf, size_t len, OwEvent *ev) {
         return ow_start_ack_decode(buf, len, &ev->accept);
 }
 
-#define SERVER_ONLY OW_ROLE_BIT(OW_CONTROL_SERVER)
-#define CLIENT_ONLY OW_ROLE_BIT(OW_CONTROL_CLIENT)
-#define IN_IDLE OW_ENGINE_STATE_BIT(OW_ENGINE_IDLE)
-#define IN_TEST OW_ENGINE_STATE_BIT(OW_ENGINE_TEST)
-
-/* What every message of the table has: its name, size, event and the
- * codec pair <codec>_encode() / _decode() above. */
-#define MESSAGE(nm, sz, ev, codec) \
-        .name = nm, .size = sz, .event = ev, .decode = codec##_decode, .encode = codec##_encode
-
-/* Replies, RFC 4656 3.5, 3.7, 3.8: the server's, each to one command. */
-#define REPLY(nm, sz, ev, codec, fl) \
-        { MESSAGE(nm, sz, ev, codec), .senders = SERVER_ONLY, .states = IN_IDLE, .flags = fl }
-
-static const OwMessageSpec owamp_accept_session =
+const OwMessageSpec ow_owamp_accept_session =
         REPLY("Accept-Session", OW_ACCEPT_SESSION_SIZE, OW_EVENT_ACCEPT_SESSION, accept_session, 0);
 static const OwMessageSpec owamp_start_ack =
         REPLY("Start-Ack", OW_START_ACK_SIZE, OW_EVENT_START_ACK, start_ack, OW_MSG_STARTS_TEST);
 static const OwMessageSpec owamp_fetch_ack =
         REPLY("Fetch-Ack", OW_FETCH_ACK_SIZE, OW_EVENT_FETCH_ACK, fetch_ack, OW_MSG_FETCH_PARTS);
 
-/* Commands, RFC 4656 3.4-3.8: the client's, when set up and no test runs,
- * except Stop-Sessions. */
-#define CLIENT_COMMAND(nm, cmd, sz, ev, codec) \
-        MESSAGE(nm, sz, ev, codec), .command = cmd, .senders = CLIENT_ONLY, .states = IN_IDLE
+/* Commands, RFC 4656 3.4-3.8: the client's, when set up and no test runs
+ * (CLIENT_COMMAND), except Stop-Sessions. */
 
 static const OwMessageSpec owamp_request_session = {
         CLIENT_COMMAND("Request-Session", OW_CMD_REQUEST_SESSION, OW_REQUEST_SESSION_PREAMBLE_SIZE,
@@ -96,10 +71,10 @@ static const OwMessageSpec owamp_request_session = {
         .size_of = request_size_of,
         .encoded_size = request_encoded_size,
         .inner_hmac_end = OW_REQUEST_SESSION_PREAMBLE_SIZE, /* then the slots and their HMAC */
-        .reply = &owamp_accept_session,
+        .reply = &ow_owamp_accept_session,
 };
 
-static const OwMessageSpec owamp_start_sessions = {
+const OwMessageSpec ow_owamp_start_sessions = {
         CLIENT_COMMAND("Start-Sessions", OW_CMD_START_SESSIONS, OW_START_SESSIONS_SIZE,
                        OW_EVENT_START_SESSIONS, start_sessions),
         .flags = OW_MSG_NO_PIPELINE,
@@ -126,7 +101,7 @@ static const OwMessageSpec owamp_fetch_session = {
 
 static const OwMessageSpec *const owamp_commands[] = {
         &owamp_request_session,
-        &owamp_start_sessions,
+        &ow_owamp_start_sessions,
         &owamp_stop_sessions,
         &owamp_fetch_session,
 };

@@ -7,30 +7,11 @@
 #include "ow-control-engine.h" /* ow_command_*() read the OWAMP table */
 #include "ow-control.h"
 #include "ow-error.h"
+#include "ow-rules.h"
 #include "ow-wire.h"
 
-/*
- * Validation is table-driven: each message has a list of rules, each a
- * predicate over the decoded message and the error it yields, checked in
- * order. Decoders run the list after the length checks; encoders run the
- * same list before writing anything.
- */
-#define DEFINE_RULE_TYPE(name, type)                                                     \
-        typedef struct name {                                                            \
-                bool (*ok)(const type *m);                                               \
-                int error;                                                               \
-        } name
-
-#define CHECK_RULES(table, m)                                                            \
-        ({                                                                               \
-                int _r = 0;                                                              \
-                for (size_t _i = 0; _i < ELEMENTSOF(table); _i++)                        \
-                        if (!(table)[_i].ok(m)) {                                        \
-                                _r = -(table)[_i].error;                                 \
-                                break;                                                   \
-                        }                                                                \
-                _r;                                                                      \
-        })
+/* Validation is table-driven (ow-rules.h): decoders run a message's rules
+ * after the length checks; encoders run the same list before writing. */
 
 /* Encoded sizes are returned as int; the largest message (a records part
  * of OW_MAX_FETCH_RECORDS) must fit. */
@@ -49,8 +30,9 @@ static bool accept_valid(uint8_t a) {
         return a <= _OW_ACCEPT_MAX;
 }
 
-static bool mode_valid(uint32_t m) {
-        return m == OW_MODE_OPEN || m == OW_MODE_AUTHENTICATED || m == OW_MODE_ENCRYPTED;
+/* Exactly one bit, and one the protocol has (OW_MODES_ALL for OWAMP). */
+static bool mode_valid(uint32_t m, uint32_t allowed) {
+        return m != 0 && (m & (m - 1)) == 0 && (m & allowed) != 0;
 }
 
 /*
@@ -71,6 +53,7 @@ typedef struct FixedCodec {
 } FixedCodec;
 
 typedef union FixedMessage {
+        OwTwStopSessions tw_stop;
         OwServerGreeting greeting;
         OwServerStart server_start;
         OwAcceptSession accept_session;
@@ -144,7 +127,7 @@ static int fixed_decode(const FixedCodec *c, const uint8_t *buf, size_t len, voi
 static bool greeting_count_ok(const OwServerGreeting *m) {
         /* The count only matters when a mode using the shared secret is on
          * offer; then a client must not accept a weak or absurd one. */
-        if (!(m->modes & (OW_MODE_AUTHENTICATED | OW_MODE_ENCRYPTED)))
+        if (!(m->modes & (OW_MODE_AUTHENTICATED | OW_MODE_ENCRYPTED | OW_MODE_MIXED)))
                 return true;
         return ow_pbkdf2_count_check_client(m->count) >= 0;
 }
@@ -180,6 +163,15 @@ static void greeting_get(const uint8_t *buf, void *p) {
 DEFINE_FIXED_MESSAGE(server_greeting, greeting, OwServerGreeting, greeting_rules, OW_SERVER_GREETING_SIZE, 0,
                      greeting_encode_check)
 
+int ow_server_greeting_encode_modes(const OwServerGreeting *m, uint32_t allowed, uint8_t *buf, size_t size) {
+        FixedCodec c = greeting_codec;
+
+        if (m && (m->modes & ~allowed))
+                return -OW_ERR_MODE;
+        c.encode_check = NULL; /* the mask above instead of OW_MODES_ALL */
+        return fixed_encode(&c, m, buf, size);
+}
+
 /* --- Set-Up-Response, RFC 4656 3.1 ---------------------------------------- */
 
 static bool keyid_char_ok(uint8_t c) {
@@ -200,26 +192,36 @@ int ow_keyid_check(const char *s) {
         return 0;
 }
 
-static bool setup_mode_ok(const OwSetupResponse *m) {
-        return mode_valid(m->mode);
-}
-
 static bool setup_keyid_ok(const OwSetupResponse *m) {
         return m->mode == OW_MODE_OPEN || ow_keyid_check(m->keyid) >= 0;
 }
 
 DEFINE_RULE_TYPE(SetupRule, OwSetupResponse);
 static const SetupRule setup_rules[] = {
-        { setup_mode_ok, OW_ERR_MODE },
         { setup_keyid_ok, OW_ERR_KEYID },
 };
 
+/* The mode first (its rule takes the protocol's mask), then the table. */
+static int setup_check(const OwSetupResponse *m, uint32_t allowed) {
+        if (!mode_valid(m->mode, allowed))
+                return -OW_ERR_MODE;
+        return CHECK_RULES(setup_rules, m);
+}
+
 int ow_setup_response_encode(const OwSetupResponse *m, uint8_t *buf, size_t size) {
+        return ow_setup_response_encode_modes(m, OW_MODES_ALL, buf, size);
+}
+
+int ow_setup_response_decode(const uint8_t *buf, size_t len, OwSetupResponse *ret) {
+        return ow_setup_response_decode_modes(buf, len, OW_MODES_ALL, ret);
+}
+
+int ow_setup_response_encode_modes(const OwSetupResponse *m, uint32_t allowed, uint8_t *buf, size_t size) {
         int r;
 
         if (!m || !buf)
                 return -EINVAL;
-        r = CHECK_RULES(setup_rules, m);
+        r = setup_check(m, allowed);
         if (r < 0)
                 return r;
         if (size < OW_SETUP_RESPONSE_SIZE)
@@ -236,7 +238,7 @@ int ow_setup_response_encode(const OwSetupResponse *m, uint8_t *buf, size_t size
         return OW_SETUP_RESPONSE_SIZE;
 }
 
-int ow_setup_response_decode(const uint8_t *buf, size_t len, OwSetupResponse *ret) {
+int ow_setup_response_decode_modes(const uint8_t *buf, size_t len, uint32_t allowed, OwSetupResponse *ret) {
         OwSetupResponse m = {};
         int r;
 
@@ -255,7 +257,7 @@ int ow_setup_response_decode(const uint8_t *buf, size_t len, OwSetupResponse *re
                 memcpy(m.client_iv, buf + 148, OW_IV_SIZE);
         }
 
-        r = CHECK_RULES(setup_rules, &m);
+        r = setup_check(&m, allowed);
         if (r < 0)
                 return r;
 
@@ -1020,3 +1022,88 @@ static int part_decode(const PackedPart *p, const uint8_t *buf, size_t len, uint
 
 DEFINE_PART_CODEC(skips, OwSkipRange, skips_part)
 DEFINE_PART_CODEC(records, OwRecord, records_part)
+
+/* --- TWAMP-Control, RFC 5357 3.5 and 3.8 ------------------------------------ */
+
+static bool tw_request_role_ok(const OwSessionRequest *m) {
+        return !m->conf_sender && !m->conf_receiver;
+}
+
+static bool tw_request_schedule_ok(const OwSessionRequest *m) {
+        return m->n_slots == 0 && m->n_packets == 0;
+}
+
+/* What the reference's server checks, in its order (TWAMP-PROTOCOL.md 3.2). */
+static const RequestRule tw_request_rules[] = {
+        { request_ipvn_ok, OW_ERR_IPVN },
+        { tw_request_role_ok, OW_ERR_TW_ROLE },
+        { tw_request_schedule_ok, OW_ERR_TW_SCHEDULE },
+        { request_padding_ok, OW_ERR_COUNT },
+        { request_typep_ok, OW_ERR_TYPEP },
+};
+
+int ow_tw_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t size) {
+        int r;
+
+        if (!m || !buf)
+                return -EINVAL;
+        r = CHECK_RULES(tw_request_rules, m);
+        if (r < 0)
+                return r;
+        if (size < OW_TW_REQUEST_SESSION_SIZE)
+                return -ENOBUFS;
+        /* OWAMP's preamble with its own command; slots, packets, Conf and
+         * the SID go out as the zeros the rules made sure they are (the
+         * SID too: the server makes it). */
+        ow_request_preamble_put(m, buf);
+        buf[0] = OW_CMD_REQUEST_TW_SESSION;
+        memset(buf + 48, 0, OW_SID_SIZE);
+        return OW_TW_REQUEST_SESSION_SIZE;
+}
+
+int ow_tw_request_session_decode(const uint8_t *buf, size_t len, OwSessionRequest *ret) {
+        OwSessionRequest m;
+        int r;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        r = check_length(len, OW_TW_REQUEST_SESSION_SIZE);
+        if (r < 0)
+                return r;
+        if (buf[0] != OW_CMD_REQUEST_TW_SESSION)
+                return -OW_ERR_COMMAND;
+        ow_request_preamble_get(buf, &m);
+        memset(m.sid.bytes, 0, OW_SID_SIZE); /* MBZ, RFC 5357 3.5 */
+        r = CHECK_RULES(tw_request_rules, &m);
+        if (r < 0)
+                return r;
+        *ret = m;
+        return 0;
+}
+
+static bool tw_stop_accept_ok(const OwTwStopSessions *m) {
+        return accept_valid(m->accept);
+}
+
+DEFINE_RULE_TYPE(TwStopRule, OwTwStopSessions);
+static const TwStopRule tw_stop_rules[] = {
+        { tw_stop_accept_ok, OW_ERR_ACCEPT },
+};
+
+static void tw_stop_put(const void *p, uint8_t *buf) {
+        const OwTwStopSessions *m = p;
+
+        buf[0] = OW_CMD_STOP_SESSIONS;
+        buf[1] = (uint8_t) m->accept;
+        ow_put_be32(buf + 4, m->n_sessions);
+}
+
+static void tw_stop_get(const uint8_t *buf, void *p) {
+        OwTwStopSessions *m = p;
+
+        m->accept = buf[1];
+        m->n_sessions = ow_get_be32(buf + 4);
+}
+
+DEFINE_FIXED_MESSAGE(tw_stop_sessions, tw_stop, OwTwStopSessions, tw_stop_rules, OW_TW_STOP_SESSIONS_SIZE,
+                     OW_CMD_STOP_SESSIONS, NULL)

@@ -75,6 +75,10 @@ typedef struct OwServerGreeting {
 } OwServerGreeting;
 
 int ow_server_greeting_encode(const OwServerGreeting *m, uint8_t *buf, size_t size);
+/* The same, for a protocol whose modes are `allowed` (TWAMP:
+ * OW_TWAMP_MODES_ALL); ow_server_greeting_encode() is this with
+ * OW_MODES_ALL. The Count rule also holds for mode OW_MODE_MIXED. */
+int ow_server_greeting_encode_modes(const OwServerGreeting *m, uint32_t allowed, uint8_t *buf, size_t size);
 int ow_server_greeting_decode(const uint8_t *buf, size_t len, OwServerGreeting *ret);
 
 /*
@@ -95,6 +99,11 @@ typedef struct OwSetupResponse {
 
 int ow_setup_response_encode(const OwSetupResponse *m, uint8_t *buf, size_t size);
 int ow_setup_response_decode(const uint8_t *buf, size_t len, OwSetupResponse *ret);
+/* The same with the protocol's mode mask instead of OW_MODES_ALL: the mode
+ * must be exactly one bit of `allowed`. Every mode but open carries the
+ * KeyID, Token and Client-IV (TWAMP's mixed mode too, RFC 5618). */
+int ow_setup_response_encode_modes(const OwSetupResponse *m, uint32_t allowed, uint8_t *buf, size_t size);
+int ow_setup_response_decode_modes(const uint8_t *buf, size_t len, uint32_t allowed, OwSetupResponse *ret);
 
 /* 0 if s is a KeyID we send and accept (see above), else -OW_ERR_KEYID. */
 int ow_keyid_check(const char *s);
@@ -284,3 +293,43 @@ int ow_fetch_skips_decode(const uint8_t *buf, size_t len, uint32_t n, OwSkipRang
 int ow_fetch_records_size(uint32_t n, size_t *ret_size);
 int ow_fetch_records_encode(const OwRecord *records, uint32_t n, uint8_t *buf, size_t size);
 int ow_fetch_records_decode(const uint8_t *buf, size_t len, uint32_t n, OwRecord *ret);
+
+/* --- TWAMP-Control (RFC 5357), TWAMP-PROTOCOL.md 3 ----------------------- */
+
+/* The control port, RFC 5357 2 (IANA "twamp-control"). */
+#define OW_CONTROL_PORT_TWAMP 862
+
+#define OW_TW_REQUEST_SESSION_SIZE 112 /* no slots, one HMAC block */
+#define OW_TW_STOP_SESSIONS_SIZE 32    /* no session records */
+
+/*
+ * Request-TW-Session (client -> server, 112 octets), RFC 5357 3.5: OWAMP's
+ * preamble with command 5, no slots and no slot HMAC, in an
+ * OwSessionRequest whose n_slots, n_packets, Conf flags and SID are zero
+ * (slots NULL). Octets 88..95 are MBZ: the reference does not negotiate
+ * RFC 6038's reflect octets (it never offers mode 32), so neither do we.
+ *
+ * Checks, in this order: the length; command 5 (-OW_ERR_COMMAND); IPVN 4
+ * or 6 (-OW_ERR_IPVN); Conf-Sender and Conf-Receiver zero
+ * (-OW_ERR_TW_ROLE); Number of Schedule Slots and Number of Packets zero
+ * (-OW_ERR_TW_SCHEDULE); Padding Length at most OW_MAX_PADDING
+ * (-OW_ERR_COUNT); Type-P in DSCP form (-OW_ERR_TYPEP). The SID is MBZ:
+ * written and decoded as zeros. The answer is OWAMP's Accept-Session (48
+ * octets, octets 20..31 MBZ without RFC 6038): ow_accept_session_*().
+ */
+int ow_tw_request_session_encode(const OwSessionRequest *m, uint8_t *buf, size_t size);
+int ow_tw_request_session_decode(const uint8_t *buf, size_t len, OwSessionRequest *ret);
+
+/*
+ * TWAMP Stop-Sessions (client -> server only, 32 octets), RFC 5357 3.8:
+ * command 3, Accept, MBZ, Number of Sessions, MBZ, HMAC. Checks: the
+ * length; command 3 (-OW_ERR_COMMAND); Accept (-OW_ERR_ACCEPT). Whether
+ * Number of Sessions is the connection's is for the server.
+ */
+typedef struct OwTwStopSessions {
+        OwAccept accept;
+        uint32_t n_sessions;
+} OwTwStopSessions;
+
+int ow_tw_stop_sessions_encode(const OwTwStopSessions *m, uint8_t *buf, size_t size);
+int ow_tw_stop_sessions_decode(const uint8_t *buf, size_t len, OwTwStopSessions *ret);

@@ -189,3 +189,36 @@ int ow_channel_open(OwChannel *ch, uint8_t *buf, size_t len, bool last_block_is_
 void ow_channel_wipe(OwChannel *ch) {
         ow_wipe(ch, sizeof(*ch));
 }
+
+/* --- HMAC-SHA-256 (STAMP) ------------------------------------------------ */
+
+int ow_hmac_sha256(const uint8_t *key, size_t key_len, const OwBytes *parts, size_t n_parts, uint8_t *out,
+                   size_t out_len) {
+        struct hmac_sha256_ctx ctx;
+
+        if (!key || key_len == 0 || key_len > OW_HMAC_SHA256_KEY_MAX || (!parts && n_parts > 0) || !out ||
+            out_len == 0 || out_len > OW_HMAC_SHA256_SIZE)
+                return -EINVAL;
+        hmac_sha256_set_key(&ctx, key_len, key);
+        for (size_t i = 0; i < n_parts; i++)
+                if (parts[i].len > 0)
+                        hmac_sha256_update(&ctx, parts[i].len, parts[i].data);
+        hmac_sha256_digest(&ctx, out_len, out);
+        ow_wipe(&ctx, sizeof(ctx));
+        return 0;
+}
+
+int ow_hmac_sha256_verify(const uint8_t *key, size_t key_len, const OwBytes *parts, size_t n_parts,
+                          const uint8_t *mac, size_t mac_len) {
+        uint8_t want[OW_HMAC_SHA256_SIZE];
+        int r;
+
+        if (!mac)
+                return -EINVAL;
+        r = ow_hmac_sha256(key, key_len, parts, n_parts, want, mac_len);
+        if (r < 0)
+                return r;
+        r = ow_memeq_ct(want, mac, mac_len) ? 0 : -OW_ERR_HMAC;
+        ow_wipe(want, sizeof(want));
+        return r;
+}

@@ -152,3 +152,30 @@ int ow_channel_open(OwChannel *ch, uint8_t *buf, size_t len, bool last_block_is_
 
 /* Wipe all key material and chaining state. */
 void ow_channel_wipe(OwChannel *ch);
+
+/* --- HMAC-SHA-256 (STAMP, RFC 8762 4.1.2 and RFC 8972 4.8) ----------------
+ * One self-contained block: STAMP's authenticated packets and its HMAC TLV
+ * use HMAC-SHA-256 truncated to its first 16 octets, with a key the
+ * operator provisions (RFC 8762 leaves key management out). */
+
+#define OW_HMAC_SHA256_SIZE 32           /* the full digest */
+#define OW_HMAC_SHA256_TRUNCATED_SIZE 16 /* what STAMP carries */
+#define OW_HMAC_SHA256_KEY_MAX 64        /* one SHA-256 block: longer keys would be hashed first */
+
+/* A piece of the authenticated text: HMACs over fields that are not
+ * contiguous (the HMAC TLV covers the Sequence Number and the TLVs). */
+typedef struct OwBytes {
+        const void *data;
+        size_t len;
+} OwBytes;
+
+/* HMAC-SHA-256 of the concatenated parts, its first out_len octets (1 to
+ * 32) in out. -EINVAL for a key that is empty or longer than
+ * OW_HMAC_SHA256_KEY_MAX, or a bad out_len. */
+int ow_hmac_sha256(const uint8_t *key, size_t key_len, const OwBytes *parts, size_t n_parts, uint8_t *out,
+                   size_t out_len);
+
+/* The same, compared in constant time with `mac` (out_len octets): 0 or
+ * -OW_ERR_HMAC. */
+int ow_hmac_sha256_verify(const uint8_t *key, size_t key_len, const OwBytes *parts, size_t n_parts,
+                          const uint8_t *mac, size_t mac_len);

@@ -42,6 +42,16 @@ static const char *const table[_OW_ERR_MAX - OW_ERR_BASE] = {
         [OW_ERR_PARENT - OW_ERR_BASE] = "invalid limit class hierarchy",
         [OW_ERR_NETMASK - OW_ERR_BASE] = "invalid network prefix",
         [OW_ERR_HEX - OW_ERR_BASE] = "malformed hex encoding",
+        /* TWAMP */
+        [OW_ERR_TW_ROLE - OW_ERR_BASE] = "two-way request with Conf-Sender or Conf-Receiver set",
+        [OW_ERR_TW_SCHEDULE - OW_ERR_BASE] = "two-way request with schedule slots or a packet count",
+        /* STAMP */
+        [OW_ERR_STAMP_TLV_OVERRUN - OW_ERR_BASE] = "STAMP TLV runs past the end of the packet",
+        [OW_ERR_STAMP_TLV_LENGTH - OW_ERR_BASE] = "STAMP TLV length wrong for its type",
+        [OW_ERR_STAMP_TLV_ORDER - OW_ERR_BASE] = "STAMP HMAC TLV not the last TLV",
+        [OW_ERR_STAMP_TLV_FLAGS - OW_ERR_BASE] = "STAMP TLV flags not allowed",
+        [OW_ERR_STAMP_SUB_TLV - OW_ERR_BASE] = "malformed STAMP sub-TLV",
+        [OW_ERR_STAMP_AMPLIFY - OW_ERR_BASE] = "STAMP answer larger than the packet it answers",
 };
 
 const char *ow_strerror(int r) {

@@ -53,6 +53,17 @@ typedef enum OwError {
         OW_ERR_PARENT,         /* limits: root class with a parent, or another class without one */
         OW_ERR_NETMASK,        /* prefix length out of range, or address bits set beyond it */
         OW_ERR_HEX,            /* malformed hex encoding (odd length, non-hex digit, empty) */
+        /* TWAMP-Control (RFC 5357) */
+        OW_ERR_TW_ROLE,        /* two-way request with Conf-Sender or Conf-Receiver set */
+        OW_ERR_TW_SCHEDULE,    /* two-way request with schedule slots or a packet count */
+        /* STAMP (RFC 8762, RFC 8972): ow-stamp.h */
+        OW_ERR_STAMP_TLV_OVERRUN, /* TLV header or value runs past the end of the packet */
+        OW_ERR_STAMP_TLV_LENGTH,  /* TLV Length wrong for its type */
+        OW_ERR_STAMP_TLV_ORDER,   /* HMAC TLV not the last one */
+        OW_ERR_STAMP_TLV_FLAGS,   /* TLV flags a sender may not set */
+        OW_ERR_STAMP_SUB_TLV,     /* malformed sub-TLV (Location) */
+        OW_ERR_STAMP_AMPLIFY,     /* an answer would be larger than the packet it answers */
+
         _OW_ERR_MAX,
 } OwError;
 

@@ -6,6 +6,7 @@
 #include "ow-control.h"
 #include "ow-error.h"
 #include "ow-owp.h"
+#include "ow-receiver.h"
 #include "ow-wire.h"
 
 /*
@@ -501,6 +502,60 @@ int ow_owp_patch_apply(const OwOwpPatch *p, uint8_t *buf, size_t size) {
         return 0;
 }
 
+int ow_owp_header_finish(OwOwpHeader *h, uint32_t n_records, uint32_t n_skips, OwOwpFinished finished,
+                         uint32_t next_seqno, OwOwpPatch ret[OW_OWP_FINISH_PATCHES]) {
+        OwOwpHeader n = *h;
+        int r;
+
+        r = ow_owp_header_set_n_records(&n, n_records, &ret[0]);
+        if (r >= 0)
+                r = ow_owp_header_set_n_skips(&n, n_skips, &ret[1]);
+        if (r >= 0)
+                r = ow_owp_header_set_finished(&n, finished, next_seqno, &ret[3]);
+        if (r < 0)
+                return r;
+        *h = n;
+        return 0;
+}
+
+int ow_owp_header_mark_incomplete(OwOwpHeader *h, uint32_t n_records, OwOwpPatch ret[OW_OWP_INCOMPLETE_PATCHES]) {
+        OwOwpHeader n = *h;
+        int r;
+
+        r = ow_owp_header_set_finished(&n, OW_OWP_FINISHED_INCOMPLETE, 0, &ret[0]);
+        if (r >= 0)
+                r = ow_owp_header_set_n_records(&n, n_records, &ret[1]);
+        if (r < 0)
+                return r;
+        *h = n;
+        return 0;
+}
+
+int ow_owp_records_clean(uint8_t *records, uint32_t n, uint32_t next_seqno, OwTimestamp stop_time,
+                         OwTimestamp timeout, uint32_t *ret_kept) {
+        uint32_t kept = 0;
+
+        if (!records && n > 0)
+                return -EINVAL;
+        for (uint32_t i = 0; i < n; i++) {
+                const uint8_t *src = records + (size_t) i * OW_RECORD_SIZE;
+                OwRecord rec;
+
+                if (ow_record_decode(src, &rec) < 0)
+                        continue;
+                OwCleanVerdict v = ow_record_clean_verdict(&rec, next_seqno, stop_time, timeout);
+                if (v == OW_CLEAN_INVALID)
+                        return 1;
+                if (v == OW_CLEAN_KEEP) {
+                        if (kept != i)
+                                memmove(records + (size_t) kept * OW_RECORD_SIZE, src, OW_RECORD_SIZE);
+                        kept++;
+                }
+        }
+        *ret_kept = kept;
+        return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Recovery of an unfinished receiver file (see ow-owp.h)
  * ------------------------------------------------------------------------ */
@@ -534,9 +589,7 @@ int ow_owp_recover(const void *data, size_t size, OwOwpRecovery *ret) {
         rec.cut = size - rec.size;
 
         OwOwpHeader fixed = *h;
-        r = ow_owp_header_set_finished(&fixed, OW_OWP_FINISHED_INCOMPLETE, 0, &rec.patches[0]);
-        if (r >= 0)
-                r = ow_owp_header_set_n_records(&fixed, f.n_records, &rec.patches[1]);
+        r = ow_owp_header_mark_incomplete(&fixed, f.n_records, rec.patches);
         if (r < 0)
                 return r;
         *ret = rec;

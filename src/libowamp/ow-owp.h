@@ -246,6 +246,40 @@ int ow_owp_header_set_finished(OwOwpHeader *h, OwOwpFinished finished, uint32_t 
 /* Apply a patch to a file image in memory; -ERANGE if it does not fit. */
 int ow_owp_patch_apply(const OwOwpPatch *p, uint8_t *buf, size_t size);
 
+/* Steps 1, 3 and 4 above at once, for a receiver that has dropped what
+ * Stop-Sessions invalidates: ret[0] the record count, ret[1] and ret[2]
+ * the skip-range count and offset, ret[3] finished and Next Seqno, to be
+ * applied in that order, the skip ranges written at
+ * ow_owp_header_records_end() between ret[0] and ret[1]. An invalid
+ * session (datastore's, OW_OWP_FINISHED_ERROR) gets the same steps with
+ * n_skips 0, so that ow_owp_recover() tells it from an unfinished file.
+ * Updates h; errors as the three calls'. */
+#define OW_OWP_FINISH_PATCHES 4
+int ow_owp_header_finish(OwOwpHeader *h, uint32_t n_records, uint32_t n_skips, OwOwpFinished finished,
+                         uint32_t next_seqno, OwOwpPatch ret[OW_OWP_FINISH_PATCHES]);
+
+/* A receiver's file that ends without Stop-Sessions (the writer is shut
+ * down, or its session failed): ret[0] finished OW_OWP_FINISHED_INCOMPLETE
+ * with Next Seqno 0, then ret[1] the record count, in that order (from
+ * the first on every reader counts the records by the file's size).
+ * Updates h. */
+#define OW_OWP_INCOMPLETE_PATCHES 2
+int ow_owp_header_mark_incomplete(OwOwpHeader *h, uint32_t n_records, OwOwpPatch ret[OW_OWP_INCOMPLETE_PATCHES]);
+
+/*
+ * Cleaning a receiver's records once Stop-Sessions arrived (RFC 4656 3.8,
+ * PROTOCOL.md 5.5): records[0..n) are n encoded records (OW_RECORD_SIZE
+ * each) in arrival order. Each gets ow_record_clean_verdict() with the
+ * sender's Next Seqno, the local time the
+ * Stop-Sessions arrived and the session's Timeout; those kept move to the
+ * front in order, the dropped ones and any that do not decode go.
+ * Returns 0 and the number kept in *ret_kept, or 1 (nothing kept is
+ * meaningful then; the buffer may be partly compacted) at the first record
+ * that makes the session invalid: a received packet at or past Next Seqno.
+ */
+int ow_owp_records_clean(uint8_t *records, uint32_t n, uint32_t next_seqno, OwTimestamp stop_time,
+                         OwTimestamp timeout, uint32_t *ret_kept);
+
 /*
  * Recovery of a receiver's file its writer never finished (owampd killed
  * in the middle of a session: no Stop-Sessions, no SIGTERM).

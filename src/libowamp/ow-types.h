@@ -40,6 +40,15 @@ typedef enum OwCommand {
         OW_CMD_FETCH_SESSION = 4,
 } OwCommand;
 
+/* --- TWAMP (RFC 5357) -------------------------------------------------------
+ * What TWAMP-Control adds to the values above (TWAMP-PROTOCOL.md 2, 3). The
+ * mode is a value, not an OwMode enumerator, so that switches over OwMode
+ * stay OWAMP's. */
+#define OW_MODE_MIXED 8 /* RFC 5618: control as E, test packets as O */
+#define OW_TWAMP_MODES_ALL (OW_MODES_ALL | OW_MODE_MIXED)
+#define OW_CMD_REQUEST_TW_SESSION 5 /* RFC 5357 3.5 */
+/* --- end of TWAMP ---------------------------------------------------------- */
+
 #define OW_BLOCK_SIZE 16  /* AES block; every control message is whole blocks */
 #define OW_SID_SIZE 16    /* RFC 4656 3.5 */
 #define OW_KEYID_SIZE 80  /* RFC 4656 3.1 (KeyID, "username") */

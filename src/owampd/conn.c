@@ -279,8 +279,7 @@ static int on_conn_timer(sd_event_source *src _unused_, uint64_t usec _unused_, 
                 LIST_FOREACH(by_conn, t, c->sessions)
                         if (t->state != SESSION_DONE && t->state != SESSION_FINISHED) {
                                 t->failed = true;
-                                if (t->worker)
-                                        c->server->launcher->ops->kill(t->worker);
+                                endpoint_kill(t->endpoint);
                         }
                 break;
         }

@@ -234,26 +234,6 @@ static int mkdir_parents(const char *datadir, const char *class_path) {
         }
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
-        const uint8_t *p = buf;
-        while (len > 0) {
-                ssize_t n = pwrite(fd, p, len, (off_t) off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-                off += (uint64_t) n;
-        }
-        return 0;
-}
-
-static int apply_patch(int fd, const OwOwpPatch *p) {
-        return pwrite_all(fd, p->bytes, p->len, p->offset);
-}
-
 int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_needed) {
         Server *s = t->server;
         struct statvfs sv;
@@ -265,8 +245,8 @@ int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_need
         uint64_t need = MAX(t->disk_reserved, ow_owp_header_size(t->req.n_slots));
         for (size_t i = 0; i < s->n_files; i++) {
                 const StoredFile *f = &s->files[i];
-                if (f->writer && f->size > f->writer->data_bytes)
-                        need += f->size - f->writer->data_bytes;
+                if (f->writer && f->size > f->writer->data.size)
+                        need += f->size - f->writer->data.size;
         }
         uint64_t avail = (uint64_t) sv.f_bavail * (uint64_t) sv.f_frsize;
         *ret_free = avail;
@@ -276,7 +256,6 @@ int datastore_check_space(TestSession *t, uint64_t *ret_free, uint64_t *ret_need
 
 int datastore_create(TestSession *t) {
         Server *s = t->server;
-        _cleanup_free_ uint8_t *hdr = NULL;
         size_t size = ow_owp_header_size(t->req.n_slots);
         int fd = -1, r;
 
@@ -285,13 +264,6 @@ int datastore_create(TestSession *t) {
         t->data_path = datastore_path(s, t->class_path, &t->sid);
         if (!t->data_path)
                 return -ENOMEM;
-        hdr = malloc(size);
-        if (!hdr)
-                return -ENOMEM;
-        ow_owp_header_init_receiver(t->req.n_slots, &t->owp);
-        r = ow_owp_header_encode(&t->owp, &t->req, hdr, size);
-        if (r < 0)
-                return r;
         if (s->n_files == s->n_files_allocated) {
                 size_t k = s->n_files_allocated ? 2 * s->n_files_allocated : 64;
                 StoredFile *n = reallocarray(s->files, k, sizeof(*n));
@@ -320,20 +292,16 @@ int datastore_create(TestSession *t) {
          * file that some other process (a second owampd on the same data
          * directory) still holds. Released when the fd closes, by a crash
          * too. */
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 r = -errno;
-                (void) unlink(t->data_path);
-                safe_close(fd);
-                return r;
-        }
-        r = pwrite_all(fd, hdr, size, 0);
+        else
+                /* The receiver's opening header (owp-writer.h). */
+                r = owp_writer_start_receiver(&t->data, fd, &t->req);
         if (r < 0) {
                 (void) unlink(t->data_path);
                 safe_close(fd);
                 return r;
         }
-        t->data_fd = fd;
-        t->data_bytes = size;
         s->files[s->n_files++] = (StoredFile){
                 .sid = t->sid,
                 .class_path = TAKE_PTR(class_path),
@@ -347,7 +315,6 @@ int datastore_create(TestSession *t) {
 void datastore_settle(TestSession *t) {
         Server *s = t->server;
         StoredFile *f;
-        struct stat st;
 
         if (!t->data_stored || !(f = datastore_find(s, &t->sid)) || f->writer != t)
                 return;
@@ -355,8 +322,7 @@ void datastore_settle(TestSession *t) {
         f->writer = NULL;
         /* Never ran: there is no data, only a header. */
         bool drop = !t->ran;
-        uint64_t size =
-                t->data_fd >= 0 && fstat(t->data_fd, &st) >= 0 ? (uint64_t) st.st_size : t->data_bytes;
+        uint64_t size = owp_writer_file_size(&t->data);
         if (!drop && policy_settle_disk(s, t, size) == -EDQUOT)
                 drop = true;
         if (drop) {
@@ -369,7 +335,7 @@ void datastore_settle(TestSession *t) {
 }
 
 int datastore_delete(TestSession *t) {
-        t->data_fd = safe_close(t->data_fd);
+        (void) owp_writer_close(&t->data);
         if (t->data_stored) {
                 t->data_stored = false;
                 datastore_forget(t->server, &t->sid);
@@ -382,131 +348,27 @@ int datastore_delete(TestSession *t) {
 }
 
 int datastore_append(TestSession *t, const uint8_t *records, size_t n) {
-        if (t->data_fd < 0)
-                return -EBADF;
-        if (n > UINT32_MAX - t->n_records)
-                return -EFBIG;
-        uint64_t off = ow_owp_header_records_end(&t->owp) + (uint64_t) t->n_records * OW_RECORD_SIZE;
-        int r = pwrite_all(t->data_fd, records, n * OW_RECORD_SIZE, off);
-        if (r < 0)
-                return r;
-        t->n_records += (uint32_t) n;
-        t->data_bytes += n * OW_RECORD_SIZE;
-        return 0;
+        return owp_writer_append(&t->data, records, n);
 }
 
 /* RFC 4656 3.8 / PROTOCOL.md 5.5: drop what Stop-Sessions invalidates,
  * then write the count, the skip ranges and "finished" in the reference's
- * order, so a concurrent reader never mistakes skip ranges for records. */
+ * order, so a concurrent reader never mistakes skip ranges for records
+ * (owp-writer.h). An invalid session is marked as an error: its data
+ * stays for inspection but a whole-session fetch is refused, as with the
+ * reference. */
 int datastore_finalize(TestSession *t, uint32_t next_seqno, const OwSkipRange *skips, uint32_t n_skips,
                        OwTimestamp stop_time, bool *ret_invalid) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        uint64_t start = ow_owp_header_records_end(&t->owp);
-        size_t len = (size_t) t->n_records * OW_RECORD_SIZE;
-        uint32_t kept = 0;
-        bool invalid = false;
-        OwOwpPatch p, p2[2];
-        int r;
-
-        if (t->data_fd < 0)
-                return -EBADF;
-        if (next_seqno > t->req.n_packets)
-                next_seqno = t->req.n_packets;
-
-        if (len > 0) {
-                buf = malloc(len);
-                if (!buf)
-                        return -ENOMEM;
-                ssize_t n = pread(t->data_fd, buf, len, (off_t) start);
-                if (n < 0)
-                        return -errno;
-                if ((size_t) n != len)
-                        return -EIO;
-                for (uint32_t i = 0; i < t->n_records; i++) {
-                        OwRecord rec;
-                        const uint8_t *src = buf + (size_t) i * OW_RECORD_SIZE;
-                        if (ow_record_decode(src, &rec) < 0)
-                                continue;
-                        OwCleanVerdict v = ow_record_clean_verdict(&rec, next_seqno, stop_time, t->req.timeout);
-                        if (v == OW_CLEAN_INVALID) {
-                                invalid = true;
-                                break;
-                        }
-                        if (v == OW_CLEAN_KEEP) {
-                                if (kept != i)
-                                        memmove(buf + (size_t) kept * OW_RECORD_SIZE, src, OW_RECORD_SIZE);
-                                kept++;
-                        }
-                }
-        }
-
-        if (invalid) {
-                /* Marked as an error: the data stays for inspection but a
-                 * whole-session fetch is refused, as with the reference.
-                 * The count and the (empty) skip ranges are written too, so
-                 * that start-up recovery (ow_owp_recover()) tells this file
-                 * from one whose writer died, even with a Next Seqno of 0. */
-                r = ow_owp_header_set_n_records(&t->owp, t->n_records, &p);
-                if (r >= 0)
-                        r = apply_patch(t->data_fd, &p);
-                if (r >= 0)
-                        r = ow_owp_header_set_n_skips(&t->owp, 0, p2);
-                if (r >= 0)
-                        r = apply_patch(t->data_fd, &p2[0]);
-                if (r >= 0)
-                        r = apply_patch(t->data_fd, &p2[1]);
-                if (r >= 0)
-                        r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_ERROR, next_seqno, &p);
-                if (r >= 0)
-                        r = apply_patch(t->data_fd, &p);
-                *ret_invalid = true;
-                return r;
-        }
-
-        if (kept != t->n_records) {
-                r = pwrite_all(t->data_fd, buf, (size_t) kept * OW_RECORD_SIZE, start);
-                if (r < 0)
-                        return r;
-                if (ftruncate(t->data_fd, (off_t) (start + (uint64_t) kept * OW_RECORD_SIZE)) < 0)
-                        return -errno;
-                t->data_bytes -= (uint64_t) (t->n_records - kept) * OW_RECORD_SIZE;
-                t->n_records = kept;
-        }
-
-        r = ow_owp_header_set_n_records(&t->owp, t->n_records, &p);
-        if (r < 0)
-                return r;
-        r = apply_patch(t->data_fd, &p);
-        if (r < 0)
-                return r;
-
-        if (n_skips > 0) {
-                _cleanup_free_ uint8_t *sk = malloc((size_t) n_skips * OW_SKIP_RANGE_SIZE);
-                if (!sk)
-                        return -ENOMEM;
-                for (uint32_t i = 0; i < n_skips; i++)
-                        ow_skip_range_encode(&skips[i], sk + (size_t) i * OW_SKIP_RANGE_SIZE);
-                r = pwrite_all(t->data_fd, sk, (size_t) n_skips * OW_SKIP_RANGE_SIZE,
-                               ow_owp_header_records_end(&t->owp));
-                if (r < 0)
-                        return r;
-                t->data_bytes += (uint64_t) n_skips * OW_SKIP_RANGE_SIZE;
-        }
-        r = ow_owp_header_set_n_skips(&t->owp, n_skips, p2);
-        if (r < 0)
-                return r;
-        r = apply_patch(t->data_fd, &p2[0]);
-        if (r >= 0)
-                r = apply_patch(t->data_fd, &p2[1]);
-        if (r < 0)
-                return r;
-        r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_NORMAL, next_seqno, &p);
-        if (r >= 0)
-                r = apply_patch(t->data_fd, &p);
-        if (r >= 0 && fdatasync(t->data_fd) < 0)
-                r = -errno;
-        *ret_invalid = false;
-        return r;
+        OwpFinish f = {
+                .next_seqno = MIN(next_seqno, t->req.n_packets),
+                .skips = skips,
+                .n_skips = n_skips,
+                .clean = true,
+                .stop_time = stop_time,
+                .timeout = t->req.timeout,
+                .sync = true,
+        };
+        return owp_writer_finalize(&t->data, &f, ret_invalid);
 }
 
 typedef struct Mapped {
@@ -523,15 +385,7 @@ static void mapped_done(Mapped *m) {
  * finished 2 first (from then on every reader counts the records by the
  * size), then the count. */
 int datastore_mark_incomplete(TestSession *t) {
-        OwOwpPatch p;
-        if (t->data_fd < 0)
-                return -EBADF;
-        int r = ow_owp_header_set_finished(&t->owp, OW_OWP_FINISHED_INCOMPLETE, 0, &p);
-        if (r >= 0)
-                r = apply_patch(t->data_fd, &p);
-        if (r >= 0 && ow_owp_header_set_n_records(&t->owp, t->n_records, &p) >= 0)
-                r = apply_patch(t->data_fd, &p);
-        return r;
+        return owp_writer_mark_incomplete(&t->data);
 }
 
 /* One file of the index: repaired (1), nothing to do (0), or an error
@@ -581,13 +435,10 @@ static int recover_file(Server *s, StoredFile *sf, uint32_t *ret_records) {
         if (r == 0)
                 return 0;
 
-        if (rec.cut > 0 && ftruncate(fd, (off_t) rec.size) < 0)
-                return log_full(LOG_ERR, errno, &lf, "Cannot repair %s: cutting its partial record: %m", path);
-        for (size_t i = 0; i < ELEMENTSOF(rec.patches); i++) {
-                r = apply_patch(fd, &rec.patches[i]);
-                if (r < 0)
-                        return log_full(LOG_ERR, r, &lf, "Cannot repair %s: writing its header: %m", path);
-        }
+        const char *step = NULL;
+        r = owp_file_repair(fd, &rec, &step);
+        if (r < 0)
+                return log_full(LOG_ERR, r, &lf, "Cannot repair %s: %s: %m", path, step);
         /* Synced once for all files, by datastore_recover(): a crash before
          * that leaves a file that is repaired again. */
         sf->size = rec.size;

@@ -20,6 +20,7 @@
 #include <systemd/sd-event.h>
 
 #include "ctrl-io.h"
+#include "endpoint.h"
 #include "launcher.h"
 #include "list.h"
 #include "log.h"
@@ -34,6 +35,7 @@
 #include "ow-testpkt.h"
 #include "ow-time.h"
 #include "ow-types.h"
+#include "owp-writer.h"
 #include "worker-ipc.h"
 
 typedef struct Server Server;
@@ -87,22 +89,15 @@ struct TestSession {
         uint64_t bandwidth_bps; /* held while the session exists */
         uint64_t disk_reserved; /* its data file's estimate, held until the file settles */
 
-        Worker *worker;
-        int ctl_fd;
-        sd_event_source *ctl_source;
-        WorkerBuf in, out;
-        bool got_done;
+        Endpoint *endpoint;   /* its worker (src/shared/endpoint.h), once launched */
         bool failed;
         bool ran;             /* its worker got as far as READY */
-        WorkerDone done;
+        WorkerDone done;      /* the worker's DONE; skips borrowed from the endpoint */
 
-        /* Receiving: the data file. */
-        int data_fd;
+        /* Receiving: the data file (its records: data.n_records). */
+        OwpWriter data;
         char *data_path;
         bool data_stored; /* its file is in the server's index, charged as reserved */
-        OwOwpHeader owp;
-        uint32_t n_records;
-        uint64_t data_bytes;
 };
 
 struct Conn {

@@ -97,7 +97,8 @@ int session_new(Conn *c, const OwSessionRequest *req, OwAccept *ret_accept, Test
         }
         t->server = s;
         t->conn = c;
-        t->udp_fd = t->ctl_fd = t->data_fd = -1;
+        t->udp_fd = -1;
+        t->data = OWP_WRITER_NULL;
         t->we_send = req->conf_sender;
         t->req = *req;
         t->req.slots = calloc(req->n_slots, sizeof(OwSlot));
@@ -268,22 +269,14 @@ TestSession *session_free(TestSession *t) {
         }
         datastore_settle(t);
         policy_release_session(s, t);
-        if (t->worker) {
-                s->launcher->ops->release(t->worker);
-                t->worker = NULL;
-                if (s->n_sessions_running > 0)
-                        s->n_sessions_running--;
-        }
+        if (t->endpoint && endpoint_has_worker(t->endpoint) && s->n_sessions_running > 0)
+                s->n_sessions_running--;
+        t->endpoint = endpoint_free(t->endpoint);
         if (held)
                 session_limit_check_room(s);
-        sd_event_source_disable_unref(t->ctl_source);
-        safe_close(t->ctl_fd);
         safe_close(t->udp_fd);
-        safe_close(t->data_fd);
+        (void) owp_writer_close(&t->data);
         free(t->data_path);
-        worker_buf_done(&t->in);
-        worker_buf_done(&t->out);
-        free(t->done.skips);
         free(t->req.slots);
         ow_wipe(&t->keys, sizeof(t->keys));
         free(t);
@@ -300,214 +293,149 @@ static void session_mark_done(TestSession *t, bool failed) {
                 conn_session_event(t->conn);
 }
 
-static void flush_worker(TestSession *t) {
-        if (t->out.len == 0 || t->ctl_fd < 0)
-                return;
-        ssize_t n = send(t->ctl_fd, t->out.data, t->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0)
-                worker_buf_consume(&t->out, (size_t) n);
-        (void) sd_event_source_set_io_events(t->ctl_source, EPOLLIN | (t->out.len ? EPOLLOUT : 0));
-}
+/* --- The worker, through its endpoint controller (src/shared/endpoint.h) --- */
 
-static void kill_worker(TestSession *t) {
-        if (t->worker)
-                t->server->launcher->ops->kill(t->worker);
-}
-
-static void handle_worker_message(TestSession *t, uint32_t type, const uint8_t *p, size_t len) {
-        int r;
-
-        switch (type) {
-        case WORKER_MSG_READY:
-                if (t->state != SESSION_STARTING)
-                        goto bad;
-                t->state = SESSION_RUNNING;
-                t->ran = true;
-                if (t->we_send) {
-                        (void) worker_msg_append(&t->out, WORKER_MSG_START, NULL, 0);
-                        flush_worker(t);
-                }
-                session_log(t, LOG_INFO, MSGID_SESSION_STARTED, "Session %s started (%s)", t->sid_hex,
-                            t->we_send ? "sending" : "receiving");
-                if (t->conn)
-                        conn_session_event(t->conn);
-                return;
-
-        case WORKER_MSG_RECORDS:
-                if (t->we_send || t->state != SESSION_RUNNING)
-                        goto bad;
-                r = worker_records_count(p, len);
-                if (r < 0)
-                        goto bad;
-                r = datastore_append(t, p, (size_t) r);
-                if (r < 0) {
-                        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Cannot store data of session %s: %s",
-                                    t->sid_hex, strerror(-r));
-                        t->failed = true;
-                        kill_worker(t);
-                }
-                return;
-
-        case WORKER_MSG_DONE: {
-                WorkerDone d;
-                if (t->state != SESSION_RUNNING || worker_done_parse(p, len, &d) < 0)
-                        goto bad;
-                if (d.next_seqno > t->req.n_packets) {
-                        free(d.skips);
-                        goto bad;
-                }
-                free(t->done.skips);
-                t->done = d;
-                t->got_done = true;
-                const WorkerCounters *k = &d.counters;
-                if (t->we_send)
-                        session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
-                                    "Session %s finished: %" PRIu64 " sent, %" PRIu64
-                                    " skipped as late, next seqno %u",
-                                    t->sid_hex, k->sent, k->late_skipped, d.next_seqno);
-                else
-                        session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
-                                    "Session %s finished: %" PRIu64 " received, %" PRIu64 " lost, %" PRIu64
-                                    " duplicates; dropped %" PRIu64 " from wrong source, %" PRIu64
-                                    " failing authentication, %" PRIu64 " short, %" PRIu64
-                                    " out of range, %" PRIu64 " out of time",
-                                    t->sid_hex, k->received, k->lost, k->duplicates, k->dropped_source,
-                                    k->dropped_auth, k->dropped_short, k->dropped_seq, k->dropped_time);
-                session_mark_done(t, false);
-                return;
-        }
-
-        case WORKER_MSG_ERROR: {
-                char text[256];
-                int err;
-                if (worker_error_parse(p, len, &err, text, sizeof(text)) < 0)
-                        goto bad;
-                session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s failed in its worker: %s: %s",
-                            t->sid_hex, text, ow_strerror(err));
-                t->failed = true;
-                return;
-        }
-        }
-bad:
+/* A message the session's state does not allow: the worker is broken or
+ * hostile. */
+static void session_bad_message(TestSession *t, WorkerMsgType type) {
         session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s: unexpected message %u from its worker; stopping it",
                     t->sid_hex, type);
         t->failed = true;
-        kill_worker(t);
+        endpoint_kill(t->endpoint);
 }
 
-static int on_worker_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static void on_endpoint_ready(Endpoint *e _unused_, void *userdata) {
         TestSession *t = userdata;
 
-        (void) src;
-        (void) fd;
-        if (revents & EPOLLOUT)
-                flush_worker(t);
-        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                return 0;
-
-        int r = worker_read_some(t->ctl_fd, &t->in);
-        if (r == -EAGAIN)
-                return 0;
-        bool eof = r <= 0;
-        for (;;) {
-                uint32_t type;
-                const uint8_t *p;
-                size_t len;
-                r = worker_msg_peek(&t->in, &type, &p, &len);
-                if (r < 0) {
-                        session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s: garbage from its worker",
-                                    t->sid_hex);
-                        t->failed = true;
-                        eof = true;
-                        break;
-                }
-                if (r == 0)
-                        break;
-                handle_worker_message(t, type, p, len);
-                worker_buf_consume(&t->in, 8 + len);
-                if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
-                        break;
+        if (t->state != SESSION_STARTING) {
+                session_bad_message(t, WORKER_MSG_READY);
+                return;
         }
-        if (eof) {
-                t->ctl_source = sd_event_source_disable_unref(t->ctl_source);
-                t->ctl_fd = safe_close(t->ctl_fd);
-                if (!t->got_done)
-                        session_mark_done(t, true);
-        }
-        return 0;
+        /* A sender got START already (start_on_ready). */
+        t->state = SESSION_RUNNING;
+        t->ran = true;
+        session_log(t, LOG_INFO, MSGID_SESSION_STARTED, "Session %s started (%s)", t->sid_hex,
+                    t->we_send ? "sending" : "receiving");
+        if (t->conn)
+                conn_session_event(t->conn);
 }
 
-static void on_worker_exit(Worker *w, int status, void *userdata) {
+static void on_endpoint_records(Endpoint *e _unused_, const uint8_t *records, size_t n, void *userdata) {
+        TestSession *t = userdata;
+
+        if (t->state != SESSION_RUNNING) {
+                session_bad_message(t, WORKER_MSG_RECORDS);
+                return;
+        }
+        int r = datastore_append(t, records, n);
+        if (r < 0) {
+                session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Cannot store data of session %s: %s", t->sid_hex,
+                            strerror(-r));
+                t->failed = true;
+                endpoint_kill(t->endpoint);
+        }
+}
+
+static void on_endpoint_done(Endpoint *e _unused_, const WorkerDone *d, void *userdata) {
+        TestSession *t = userdata;
+
+        if (!d) {
+                /* The channel closed without a DONE. */
+                session_mark_done(t, true);
+                return;
+        }
+        if (t->state != SESSION_RUNNING) {
+                session_bad_message(t, WORKER_MSG_DONE);
+                session_mark_done(t, true);
+                return;
+        }
+        t->done = *d;
+        const WorkerCounters *k = &d->counters;
+        if (t->we_send)
+                session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
+                            "Session %s finished: %" PRIu64 " sent, %" PRIu64 " skipped as late, next seqno %u",
+                            t->sid_hex, k->sent, k->late_skipped, d->next_seqno);
+        else
+                session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
+                            "Session %s finished: %" PRIu64 " received, %" PRIu64 " lost, %" PRIu64
+                            " duplicates; dropped %" PRIu64 " from wrong source, %" PRIu64
+                            " failing authentication, %" PRIu64 " short, %" PRIu64 " out of range, %" PRIu64
+                            " out of time",
+                            t->sid_hex, k->received, k->lost, k->duplicates, k->dropped_source, k->dropped_auth,
+                            k->dropped_short, k->dropped_seq, k->dropped_time);
+        session_mark_done(t, false);
+}
+
+static void on_endpoint_failure(Endpoint *e _unused_, EndpointFailure kind, int error _unused_, const char *reason,
+                                void *userdata) {
+        TestSession *t = userdata;
+
+        if (kind == ENDPOINT_FAILURE_WORKER)
+                session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s failed in its worker: %s", t->sid_hex,
+                            reason);
+        else
+                session_log(t, LOG_ERR, MSGID_WORKER_FAILED, "Session %s: %s", t->sid_hex, reason);
+        t->failed = true;
+}
+
+static void on_endpoint_exited(Endpoint *e _unused_, int status, void *userdata) {
         TestSession *t = userdata;
         Server *s = t->server;
 
-        (void) w;
         if (status != 0)
                 session_log(t, LOG_WARNING, MSGID_WORKER_FAILED, "Worker of session %s ended with status %d",
                             t->sid_hex, status);
-        s->launcher->ops->release(t->worker);
-        t->worker = NULL;
         if (s->n_sessions_running > 0)
                 s->n_sessions_running--;
         server_update_status(s);
-        /* Messages it wrote before exiting are still in the socket; the
-         * EOF there settles the session. Without a channel, do it here. */
-        if (t->ctl_fd < 0 && !t->got_done)
-                session_mark_done(t, true);
 }
+
+static const EndpointCallbacks session_endpoint_callbacks = {
+        .ready = on_endpoint_ready,
+        .records = on_endpoint_records,
+        .done = on_endpoint_done,
+        .failure = on_endpoint_failure,
+        .exited = on_endpoint_exited,
+};
 
 static int session_start(TestSession *t) {
         Server *s = t->server;
-        int sv[2];
         int r;
 
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return -errno;
-        t->ctl_fd = sv[0];
-
-        WorkerSetup setup;
-        worker_setup_init(&setup, t->we_send ? WORKER_ROLE_SENDER : WORKER_ROLE_RECEIVER, t->conn->mode, &t->req,
-                          &t->peer, &t->keys);
-        setup.clock_offset_nsec = s->clock_offset_nsec;
-        setup.enddelay_nsec = s->enddelay_nsec;
-        r = worker_setup_append(&t->out, &setup);
-        ow_wipe(&setup, sizeof(setup));
-        if (r < 0) {
-                safe_close(sv[1]);
-                return r;
+        if (!t->endpoint) {
+                r = endpoint_new(s->event, s->launcher, &session_endpoint_callbacks, t, &t->endpoint);
+                if (r < 0)
+                        return r;
         }
-
         char desc[128];
         snprintf(desc, sizeof(desc), "OWAMP test session %s (%s)", t->sid_hex, t->we_send ? "sender" : "receiver");
         uint64_t lifetime = ow_duration_to_usec(t->last_scheduled - server_now(s) + t->req.timeout) +
-                            s->enddelay_nsec / 1000 + 120 * UINT64_C(1000000);
-        WorkerSpec spec = {
-                .sid_hex = t->sid_hex,
-                .description = desc,
-                .runtime_max_usec = lifetime,
-                .log_max_priority = log_get_max_priority(),
+                            s->enddelay_nsec / NSEC_PER_USEC + 120 * USEC_PER_SEC;
+        EndpointParams p = {
                 .sender = t->we_send,
+                .mode = t->conn->mode,
+                .req = &t->req,
+                .peer = &t->peer,
+                .keys = &t->keys,
+                .clock_offset_nsec = s->clock_offset_nsec,
+                .enddelay_nsec = s->enddelay_nsec,
+                .start_on_ready = true,
+                .spec = {
+                        .sid_hex = t->sid_hex,
+                        .description = desc,
+                        .runtime_max_usec = lifetime,
+                        .log_max_priority = log_get_max_priority(),
+                        .sender = t->we_send,
+                },
         };
-        r = launcher_start(s->launcher, &spec, t->udp_fd, sv[1], on_worker_exit, t, &t->worker);
-        safe_close(sv[1]);
-        if (r < 0) {
-                /* As it was, so that it can be tried again (-EBUSY). */
-                t->ctl_fd = safe_close(t->ctl_fd);
-                if (t->out.data)
-                        ow_wipe(t->out.data, t->out.size);
-                worker_buf_done(&t->out);
+        /* On failure as it was, so that it can be tried again (-EBUSY). */
+        r = endpoint_launch(t->endpoint, &p, t->udp_fd);
+        if (r < 0)
                 return r;
-        }
         /* The worker holds the test socket now. */
         t->udp_fd = safe_close(t->udp_fd);
         s->n_sessions_running++;
-
-        r = sd_event_add_io(s->event, &t->ctl_source, t->ctl_fd, EPOLLIN | EPOLLOUT, on_worker_io, t);
-        if (r < 0)
-                return r;
-        (void) sd_event_source_set_description(t->ctl_source, "session-worker-channel");
         t->state = SESSION_STARTING;
-        flush_worker(t);
         return 0;
 }
 
@@ -638,16 +566,12 @@ void session_queue_done(Server *s) {
 int session_stop(TestSession *t, OwTimestamp stop_time, bool has_next_seqno, uint32_t next_seqno) {
         if (t->state == SESSION_DONE || t->state == SESSION_FINISHED)
                 return 0;
-        if (t->ctl_fd < 0) {
+        if (!t->endpoint || !endpoint_has_channel(t->endpoint)) {
                 session_mark_done(t, true);
                 return 0;
         }
         WorkerStop st = { .stop_time = stop_time, .has_next_seqno = has_next_seqno, .next_seqno = next_seqno };
-        int r = worker_stop_append(&t->out, &st);
-        if (r < 0)
-                return r;
-        flush_worker(t);
-        return 0;
+        return endpoint_stop(t->endpoint, &st);
 }
 
 int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp stop_time) {
@@ -655,7 +579,7 @@ int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp
 
         if (t->state == SESSION_FINISHED)
                 return 0;
-        if (!t->we_send && t->data_fd >= 0) {
+        if (!t->we_send && t->data.fd >= 0) {
                 if (!peer_info || t->failed)
                         r = datastore_mark_incomplete(t);
                 else {
@@ -670,7 +594,7 @@ int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp
                         else if (r >= 0)
                                 session_log(t, LOG_INFO, MSGID_SESSION_FINISHED,
                                             "Session %s data stored: %u records, next seqno %u, %u skip ranges",
-                                            t->sid_hex, t->n_records, peer_info->next_seqno,
+                                            t->sid_hex, t->data.n_records, peer_info->next_seqno,
                                             peer_info->n_skip_ranges);
                 }
                 if (r < 0)
@@ -682,10 +606,9 @@ int session_finalize(TestSession *t, const OwStopSession *peer_info, OwTimestamp
 }
 
 void session_abandon(TestSession *t) {
-        if (t->worker)
-                t->server->launcher->ops->kill(t->worker);
+        endpoint_kill(t->endpoint);
         if (t->state != SESSION_FINISHED) {
-                if (!t->we_send && t->data_fd >= 0 && !t->ran) {
+                if (!t->we_send && t->data.fd >= 0 && !t->ran) {
                         /* It never ran: its file holds a header and nothing
                          * anyone could fetch. */
                         int r = datastore_delete(t);
@@ -696,11 +619,11 @@ void session_abandon(TestSession *t) {
                                 session_log(t, LOG_INFO, MSGID_DATA_DELETED,
                                             "Session %s abandoned before it ran; its data file is removed",
                                             t->sid_hex);
-                } else if (!t->we_send && t->data_fd >= 0) {
+                } else if (!t->we_send && t->data.fd >= 0) {
                         (void) datastore_mark_incomplete(t);
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED,
                                     "Session %s abandoned; %u records kept as incomplete", t->sid_hex,
-                                    t->n_records);
+                                    t->data.n_records);
                 } else if (t->state != SESSION_REQUESTED && t->state != SESSION_QUEUED)
                         session_log(t, LOG_NOTICE, MSGID_SESSION_FINISHED, "Session %s abandoned", t->sid_hex);
                 t->state = SESSION_FINISHED;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ow-owp.h"
+#include "owp-writer.h"
 #include "report-io.h"
 #include "client-args.h"
 #include "usage.h"
@@ -33,8 +34,7 @@ static const char prog[] = "owfetch";
 
 static volatile sig_atomic_t interrupted;
 
-static void on_signal(int sig) {
-        (void) sig;
+static void on_signal(int sig _unused_) {
         interrupted++;
 }
 
@@ -75,57 +75,6 @@ static int parse_sid(const char *s, OwSid *ret) {
                 ret->bytes[i] = (uint8_t) v;
         }
         return 0;
-}
-
-static int write_all(int fd, const void *data, size_t len) {
-        const uint8_t *p = data;
-        while (len > 0) {
-                ssize_t k = write(fd, p, len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                len -= (size_t) k;
-        }
-        return 0;
-}
-
-/* A fetched session as owping -T and the reference's owfetch write it:
- * header, skip ranges, records. */
-static int save_fetched(int fd, const ClientFetch *f) {
-        size_t size = ow_owp_header_size(f->req.n_slots);
-        _cleanup_free_ uint8_t *hdr = malloc(size);
-        uint8_t b[OW_RECORD_SIZE];
-        OwOwpHeader h;
-        int r;
-
-        if (!hdr)
-                return -ENOMEM;
-        ow_owp_header_init_fetched(f->req.n_slots, f->ack.finished, f->ack.next_seqno, f->ack.n_skip_ranges,
-                                   f->ack.n_records, &h);
-        r = ow_owp_header_encode(&h, &f->req, hdr, size);
-        if (r < 0)
-                return r;
-        r = write_all(fd, hdr, size);
-        for (uint32_t i = 0; r >= 0 && i < f->ack.n_skip_ranges; i++) {
-                ow_skip_range_encode(&f->skips[i], b);
-                r = write_all(fd, b, OW_SKIP_RANGE_SIZE);
-        }
-        /* Records in chunks: one write per record would be slow. */
-        uint8_t chunk[OW_RECORD_SIZE * 512];
-        size_t used = 0;
-        for (uint32_t i = 0; r >= 0 && i < f->ack.n_records; i++) {
-                ow_record_encode(&f->records[i], chunk + used);
-                used += OW_RECORD_SIZE;
-                if (used == sizeof(chunk)) {
-                        r = write_all(fd, chunk, used);
-                        used = 0;
-                }
-        }
-        if (r >= 0 && used > 0)
-                r = write_all(fd, chunk, used);
-        return r;
 }
 
 /* The reference's words for a refused fetch. */
@@ -171,7 +120,9 @@ static bool fetch_one(Client *c, const char *sid_text, const char *path) {
                                 sid_text);
                 goto fail;
         }
-        r = save_fetched(fd, &f);
+        /* A fetched session as owping -T and the reference's owfetch
+         * write it: header, skip ranges, records. */
+        r = owp_write_fetched(fd, &f.req, &f.ack, f.skips, f.records);
         if (r < 0) {
                 fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(-r));
                 goto fail;

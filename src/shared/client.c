@@ -167,7 +167,13 @@ int client_answer_greeting(const ClientOptions *o, const OwServerGreeting *g, Ow
         uint32_t usable = g->modes & o->modes;
         if (!o->keyid)
                 usable &= OW_MODE_OPEN;
-        mode = ow_modes_pick(usable);
+        /* The strictest: E, A, then (TWAMP) Mixed, then O, as the
+         * reference's owping and twping choose. */
+        mode = ow_modes_pick(usable & ~(uint32_t) OW_MODE_OPEN);
+        if (!mode && (usable & OW_MODE_MIXED))
+                mode = OW_MODE_MIXED;
+        if (!mode)
+                mode = ow_modes_pick(usable & OW_MODE_OPEN);
         if (!mode)
                 return errf(err, err_size, -EPROTONOSUPPORT,
                             "no common mode: server offers %s%s%s, we allow %s%s%s%s",
@@ -244,7 +250,8 @@ int client_connect(Client *c, const ClientOptions *o) {
         if (r < 0)
                 return client_err(c, r, "getsockname: %s", strerror(-r));
         sockaddr_unmap_v4(&c->peer);
-        r = ctrl_io_attach(&c->io, c->fd, OW_CONTROL_CLIENT);
+        r = ctrl_io_attach_protocol(&c->io, c->fd, o->protocol ? o->protocol : &ow_protocol_owamp,
+                                    OW_CONTROL_CLIENT);
         if (r < 0)
                 return client_err(c, r, "cannot set up the connection: %s", strerror(-r));
 

@@ -19,6 +19,7 @@
 
 #include "ctrl-io.h"
 #include "net.h"
+#include "ow-control-engine.h"
 #include "ow-control.h"
 #include "ow-crypto.h"
 #include "ow-types.h"
@@ -36,6 +37,8 @@ typedef struct ClientOptions {
         const uint8_t *secret;  /* pass-phrase, when keyid */
         size_t secret_len;
         int timeout_msec;       /* bound on every wait for the server */
+        /* NULL: OWAMP; &ow_protocol_twamp for TWAMP-Control (modes may hold Mixed) */
+        const OwProtocol *protocol;
 } ClientOptions;
 
 typedef struct Client {

@@ -18,12 +18,17 @@ void ctrl_io_init(CtrlIO *io, int fd) {
 }
 
 int ctrl_io_attach(CtrlIO *io, int fd, OwControlRole role) {
+        return ctrl_io_attach_protocol(io, fd, &ow_protocol_owamp, role);
+}
+
+int ctrl_io_attach_protocol(CtrlIO *io, int fd, const OwProtocol *p, OwControlRole role) {
         OwEngine *e;
         int r;
 
         assert(io);
+        assert(p);
         assert(!io->engine);
-        r = ow_engine_new(&ow_protocol_owamp, role, &e);
+        r = ow_engine_new(p, role, &e);
         if (r < 0)
                 return r;
         *io = (CtrlIO){ .fd = fd, .engine = e };

@@ -27,8 +27,10 @@ typedef struct CtrlIO {
 
 /* No engine yet; ctrl_io_done() is safe from here on. */
 void ctrl_io_init(CtrlIO *io, int fd);
-/* Create the engine for our end of the connection. */
+/* Create the engine for our end of the connection: OWAMP's, or the given
+ * protocol's (ow_protocol_twamp). */
 int ctrl_io_attach(CtrlIO *io, int fd, OwControlRole role);
+int ctrl_io_attach_protocol(CtrlIO *io, int fd, const OwProtocol *p, OwControlRole role);
 /* Frees the engine (wiping its keys and buffers); does not close the fd. */
 void ctrl_io_done(CtrlIO *io);
 
