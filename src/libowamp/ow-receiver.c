@@ -10,7 +10,10 @@
 /*
  * Window of sequence numbers [base, gen): base is the oldest undecided one,
  * gen the first whose scheduled time is not yet computed. For each one the
- * ring keeps the scheduled time and whether it was received.
+ * ring keeps the scheduled time and whether it was received. unseen is a
+ * cursor in [base, gen]: no packet in [base, unseen) is missing, so the
+ * next loss can only be unseen's (ow_receiver_next_loss_deadline()); it
+ * only moves forward, so finding it costs O(1) per packet.
  */
 struct OwReceiver {
         OwSchedule *schedule;
@@ -19,6 +22,7 @@ struct OwReceiver {
 
         uint64_t base;
         uint64_t gen;
+        uint64_t unseen;
 
         OwTimestamp *sched; /* ring, capacity cap (power of two) */
         uint64_t *seen;     /* ring bitmap, same capacity */
@@ -179,6 +183,19 @@ OwTimestamp ow_receiver_next_deadline(OwReceiver *r) {
         if (r->base == r->gen && generate_one(r) < 0)
                 return UINT64_MAX;
         OwTimestamp d = r->sched[slot_of(r, r->base)] + r->timeout;
+        return d < r->timeout ? UINT64_MAX : d; /* saturate on overflow */
+}
+
+OwTimestamp ow_receiver_next_loss_deadline(OwReceiver *r) {
+        if (r->unseen < r->base)
+                r->unseen = r->base;
+        while (r->unseen < r->gen && seen_get(r, r->unseen))
+                r->unseen++;
+        if (r->unseen >= r->n_packets)
+                return UINT64_MAX;
+        if (r->unseen == r->gen && generate_one(r) < 0)
+                return UINT64_MAX;
+        OwTimestamp d = r->sched[slot_of(r, r->unseen)] + r->timeout;
         return d < r->timeout ? UINT64_MAX : d; /* saturate on overflow */
 }
 
