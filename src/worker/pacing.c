@@ -153,9 +153,11 @@ static void spin_learn(Pacing *p, int64_t late) {
  * machine the sender's wake-up waits behind whatever else runs on its CPU,
  * for milliseconds; as SCHED_FIFO it preempts at once. The sender becomes
  * SCHED_FIFO (priority 1) just before its last sleep and goes back to
- * SCHED_OTHER right after the send, so it holds the CPU for the spin and
- * one send() at most, never for a stretch of packets sent back to back:
- * the receiver and owampd on the same CPUs cannot be starved. Needs
+ * SCHED_OTHER as soon as a packet is due without a sleep before it
+ * (role-sender.c), so it holds the CPU for a spin, one send() and the
+ * preparation of the next packet at most, never for a stretch of packets
+ * sent back to back: the receiver and owampd on the same CPUs cannot be
+ * starved. Needs
  * CAP_SYS_NICE or RLIMIT_RTPRIO >= 1 (LimitRTPRIO=1 and
  * RestrictRealtime=no in a unit); without either the sender stays
  * SCHED_OTHER.
