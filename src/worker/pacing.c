@@ -200,17 +200,18 @@ static bool pacing_efficient(Session *s) {
 void pacing_init(Session *s) {
         s->pacing.efficient = pacing_efficient(s);
         s->pacing.wake_late_nsec = SPIN_INITIAL_NSEC - SPIN_MARGIN_NSEC;
-        s->pacing.spin_nsec = s->pacing.efficient ? 0 : SPIN_INITIAL_NSEC;
+        s->pacing.spin_nsec = SPIN_INITIAL_NSEC;
         realtime_probe(s);
         log_full(LOG_DEBUG, 0, &s->log, "Sender pacing %s",
-                 s->pacing.efficient ? "efficient (sleep only)" : "precise");
+                 s->pacing.efficient ? "efficient (sleeping to the due time)" : "precise");
 }
 
-/* How long to spin before `due_ns`: the learned quantile of the wake-up
- * latency, but never more than half the interval since the previous due
- * time (at 10,000 packets/s the quantile alone is most of every interval,
- * and a sender that spins longer than it sleeps pays for a wake-up and a
- * busy core both); none at all in efficient pacing. */
+/* How long to spin before `due_ns` in precise pacing: the learned quantile
+ * of the wake-up latency, but never more than half the interval since the
+ * previous due time (at 10,000 packets/s the quantile alone is most of
+ * every interval, and a sender that spins longer than it sleeps pays for a
+ * wake-up and a busy core both). Efficient pacing spins only where a sleep
+ * would end after the due time (wait_until()). */
 static int64_t spin_for(Pacing *pc, int64_t due_ns) {
         int64_t spin = pc->spin_nsec;
         if (pc->prev_due_nsec > 0 && due_ns > pc->prev_due_nsec)
@@ -223,12 +224,15 @@ int wait_until(Session *s, OwTimestamp due) {
         struct timespec deadline;
         owts_to_realtime(s, due, &deadline);
         int64_t due_ns = timespec_nsec(&deadline);
-        int64_t spin = spin_for(pc, due_ns);
+        int64_t spin = pc->efficient ? 0 : spin_for(pc, due_ns);
         pc->prev_due_nsec = due_ns;
 
         for (;;) {
                 int64_t left = due_ns - realtime_nsec();
-                if (left <= spin)
+                /* Not a sleep that would end after the due time anyway (at
+                 * 100,000 packets/s every interval is shorter than a
+                 * wake-up): spin the rest, in either pacing. */
+                if (left <= spin || left < pc->wake_late_nsec)
                         break;
                 if (left > FINAL_SLEEP_NSEC + spin) {
                         /* Long wait: sleep on the control socket. */
@@ -243,11 +247,8 @@ int wait_until(Session *s, OwTimestamp due) {
                 int64_t wake = due_ns - spin;
                 struct timespec w = nsec_timespec(wake);
                 realtime_enter(pc);
-                if (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &w, NULL) == 0) {
-                        if (pc->efficient)
-                                break; /* no spin to learn; woken is due */
+                if (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &w, NULL) == 0)
                         spin_learn(pc, realtime_nsec() - wake);
-                }
         }
 
         /* Spin the last stretch. */
