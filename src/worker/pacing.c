@@ -157,8 +157,7 @@ static void spin_learn(Pacing *p, int64_t late) {
  * (role-sender.c), so it holds the CPU for a spin, one send() and the
  * preparation of the next packet at most, never for a stretch of packets
  * sent back to back: the receiver and owampd on the same CPUs cannot be
- * starved. Needs
- * CAP_SYS_NICE or RLIMIT_RTPRIO >= 1 (LimitRTPRIO=1 and
+ * starved. Needs CAP_SYS_NICE or RLIMIT_RTPRIO >= 1 (LimitRTPRIO=1 and
  * RestrictRealtime=no in a unit); without either the sender stays
  * SCHED_OTHER.
  */
