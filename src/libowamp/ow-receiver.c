@@ -177,13 +177,19 @@ int ow_receiver_packet(OwReceiver *r, uint32_t seq, OwTimestamp send_time, OwErr
         return dup ? OW_RECV_DUPLICATE : OW_RECV_ACCEPTED;
 }
 
-OwTimestamp ow_receiver_next_deadline(OwReceiver *r) {
-        if (r->base >= r->n_packets)
+/* Loss deadline of seq (base <= seq <= gen; gen's scheduled time is
+ * computed here), UINT64_MAX past the session or the window's limit. */
+static OwTimestamp deadline_of(OwReceiver *r, uint64_t seq) {
+        if (seq >= r->n_packets)
                 return UINT64_MAX;
-        if (r->base == r->gen && generate_one(r) < 0)
+        if (seq == r->gen && generate_one(r) < 0)
                 return UINT64_MAX;
-        OwTimestamp d = r->sched[slot_of(r, r->base)] + r->timeout;
+        OwTimestamp d = r->sched[slot_of(r, seq)] + r->timeout;
         return d < r->timeout ? UINT64_MAX : d; /* saturate on overflow */
+}
+
+OwTimestamp ow_receiver_next_deadline(OwReceiver *r) {
+        return deadline_of(r, r->base);
 }
 
 OwTimestamp ow_receiver_next_loss_deadline(OwReceiver *r) {
@@ -191,12 +197,7 @@ OwTimestamp ow_receiver_next_loss_deadline(OwReceiver *r) {
                 r->unseen = r->base;
         while (r->unseen < r->gen && seen_get(r, r->unseen))
                 r->unseen++;
-        if (r->unseen >= r->n_packets)
-                return UINT64_MAX;
-        if (r->unseen == r->gen && generate_one(r) < 0)
-                return UINT64_MAX;
-        OwTimestamp d = r->sched[slot_of(r, r->unseen)] + r->timeout;
-        return d < r->timeout ? UINT64_MAX : d; /* saturate on overflow */
+        return deadline_of(r, r->unseen);
 }
 
 size_t ow_receiver_expire(OwReceiver *r, OwTimestamp now, OwErrEst recv_err, OwRecord *out, size_t max) {
