@@ -364,6 +364,9 @@ def main():
                     help="in the environment of our programs (repeatable)")
     ap.add_argument("--other-env", action="append", default=[], metavar="VAR=VALUE",
                     help="in the environment of the other's programs")
+    ap.add_argument("--both-pacing", action="store_true",
+                    help="also run our build with OWAMP_PACING=efficient (sleep-only sender), as "
+                    "'ours-efficient'; 'ours' keeps the default, precise")
     ap.add_argument("--rates", default=None, help="packets/s, space or comma separated")
     ap.add_argument("--seconds", type=float, default=None, help="length of each rated session")
     ap.add_argument("--runs", type=int, default=None, help="repetitions (interleaved)")
@@ -408,6 +411,9 @@ def main():
         for kv in extra:
             k, _, v = kv.partition("=")
             impl.env[k] = v
+    if a.both_pacing:
+        impls.append(Impl("ours-efficient", impls[0].owampd_bin, impls[0].owping_bin,
+                          dict(impls[0].env, OWAMP_PACING="efficient"), True))
     tool = os.path.join(build, "bench/bench-owp")
     for path in [i.owampd_bin for i in impls] + [i.owping_bin for i in impls] + [tool]:
         if not os.access(path, os.X_OK):
@@ -520,17 +526,25 @@ def main():
                                                 loadavg()))
 
     # The table: median, and the ratio ours/other.
+    # With --both-pacing, ours-efficient's columns come last, its ratio to the
+    # other's (the reference) when there is one.
     head = ["figure", "unit", "ours"]
-    if len(impls) > 1:
-        head += [impls[1].name, "ours/" + impls[1].name]
+    base = impls[1].name if len(impls) > 1 and impls[1].name != "ours-efficient" else None
+    for i in impls[1:]:
+        head += [i.name, ("ours/" if i.name != "ours-efficient" or not base else "ours-efficient/") +
+                 (i.name if i.name != "ours-efficient" or not base else base)]
     rows = []
     for f in figures[:-1]:
         ours = summary(res.get(("ours", f), []))
         row = [f, units[f.split("_")[0]], fmt(ours[0]) if ours else "-"]
-        if len(impls) > 1:
-            oth = summary(res.get((impls[1].name, f), []))
-            row.append(fmt(oth[0]) if oth else "-")
-            row.append("%.3g" % (ours[0] / oth[0]) if ours and oth and oth[0] else "-")
+        for i in impls[1:]:
+            me = summary(res.get((i.name, f), []))
+            row.append(fmt(me[0]) if me else "-")
+            if i.name == "ours-efficient" and base:
+                num, den = me, summary(res.get((base, f), []))
+            else:
+                num, den = ours, me
+            row.append("%.3g" % (num[0] / den[0]) if num and den and den[0] else "-")
         rows.append(row)
     widths = [max(len(r[k]) for r in rows + [head]) for k in range(len(head))]
     for n, r in enumerate([head] + rows):

@@ -91,6 +91,157 @@ START_TEST(test_loss_and_duplicates) {
 }
 END_TEST
 
+START_TEST(test_loss_deadline) {
+        _cleanup_(ow_receiver_freep) OwReceiver *r = make(10, SEC(1));
+        OwRecord rec, lost[16];
+
+        /* Nothing received: the first packet's deadline. */
+        ck_assert_uint_eq(ow_receiver_next_loss_deadline(r), due(0) + SEC(1));
+        for (uint32_t i = 0; i < 10; i++)
+                if (i != 3 && i != 7)
+                        ck_assert_int_eq(ow_receiver_packet(r, i, due(i), 1, due(i) + MS(1), 1, 255, &rec),
+                                         OW_RECV_ACCEPTED);
+        /* The window's oldest is 0, received: the next loss can only be 3's. */
+        ck_assert_uint_eq(ow_receiver_next_deadline(r), due(0) + SEC(1));
+        ck_assert_uint_eq(ow_receiver_next_loss_deadline(r), due(3) + SEC(1));
+        ck_assert_uint_eq(ow_receiver_expire(r, due(3) + SEC(1), 1, lost, 16), 1);
+        ck_assert_uint_eq(lost[0].seq, 3);
+        ck_assert_uint_eq(ow_receiver_next_loss_deadline(r), due(7) + SEC(1));
+        /* 7 arrives in time: nothing can be lost any more. */
+        ck_assert_int_eq(ow_receiver_packet(r, 7, due(7), 1, due(7) + MS(900), 1, 255, &rec), OW_RECV_ACCEPTED);
+        ck_assert_uint_eq(ow_receiver_next_loss_deadline(r), UINT64_MAX);
+        ck_assert(!ow_receiver_done(r));
+        ck_assert_uint_eq(ow_receiver_expire(r, due(9) + SEC(1), 1, lost, 16), 0);
+        ck_assert(ow_receiver_done(r));
+        ck_assert_uint_eq(ow_receiver_next_loss_deadline(r), UINT64_MAX);
+}
+END_TEST
+
+/* One arrival of a trace: a packet (seq, send time) and its receive time. */
+typedef struct Arrival {
+        uint32_t seq;
+        OwTimestamp send_time, recv_time;
+} Arrival;
+
+typedef struct Outcome {
+        OwRecord rec[512];
+        int verdict[512]; /* the packet's return value, or 2 for a lost record */
+        OwTimestamp at[512]; /* when it was decided */
+        size_t n;
+} Outcome;
+
+static void outcome_add(Outcome *o, const OwRecord *rec, int verdict, OwTimestamp at) {
+        ck_assert_uint_lt(o->n, ELEMENTSOF(o->rec));
+        o->rec[o->n] = rec ? *rec : (OwRecord) {};
+        o->at[o->n] = at;
+        o->verdict[o->n++] = verdict;
+}
+
+static void expire_into(OwReceiver *r, OwTimestamp now, Outcome *o) {
+        OwRecord lost[4];
+        size_t n;
+        do {
+                n = ow_receiver_expire(r, now, 1, lost, ELEMENTSOF(lost));
+                for (size_t i = 0; i < n; i++)
+                        outcome_add(o, &lost[i], 2, now);
+        } while (n == ELEMENTSOF(lost));
+}
+
+static void arrive(OwReceiver *r, const Arrival *a, Outcome *o) {
+        OwRecord rec;
+        expire_into(r, a->recv_time, o);
+        int v = ow_receiver_packet(r, a->seq, a->send_time, 1, a->recv_time, 1, 64, &rec);
+        outcome_add(o, v >= 0 ? &rec : NULL, v, a->recv_time);
+}
+
+/* Loss, duplicates, reordering, packets past their deadline, a late copy:
+ * 200 packets 10 ms apart, Timeout 100 ms, delays from a fixed LCG. */
+static size_t make_trace(Arrival *t, size_t max) {
+        uint64_t x = 12345;
+        size_t n = 0;
+        for (uint32_t i = 0; i < 200; i++) {
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                unsigned k = (unsigned) (x >> 33) % 100;
+                if (k < 10)
+                        continue; /* lost */
+                OwTimestamp delay = k < 20 ? MS(95 + k) : MS(k % 30); /* some past the deadline */
+                ck_assert_uint_lt(n + 2, max);
+                t[n++] = (Arrival) { i, due(i), due(i) + delay };
+                if (k % 17 == 0) /* a duplicate, sometimes after the deadline */
+                        t[n++] = (Arrival) { i, due(i), due(i) + delay + MS(k % 5 == 0 ? 150 : 3) };
+        }
+        /* In order of arrival, as a socket hands them out. */
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && t[j - 1].recv_time > t[j].recv_time; j--) {
+                        Arrival tmp = t[j];
+                        t[j] = t[j - 1];
+                        t[j - 1] = tmp;
+                }
+        return n;
+}
+
+static OwReceiver *make_timeout(OwTimestamp timeout) {
+        return make(200, timeout);
+}
+
+/* A receiver that wakes for every deadline of the window (as the worker did)
+ * and one that lets packets wait and wakes only for the next possible loss
+ * or every `hold` (as it does now) decide the same and record the same, in
+ * the same order, each at the same time. */
+START_TEST(test_wake_on_loss_only) {
+        static Arrival trace[512];
+        static Outcome every, lazy;
+        size_t n = make_trace(trace, ELEMENTSOF(trace));
+        OwTimestamp end = due(199) + MS(500);
+
+        _cleanup_(ow_receiver_freep) OwReceiver *a = make_timeout(MS(100));
+        for (size_t i = 0; i < n; i++) {
+                for (OwTimestamp d; (d = ow_receiver_next_deadline(a)) < trace[i].recv_time;)
+                        expire_into(a, d, &every);
+                arrive(a, &trace[i], &every);
+        }
+        expire_into(a, end, &every);
+
+        _cleanup_(ow_receiver_freep) OwReceiver *b = make_timeout(MS(100));
+        OwTimestamp hold = MS(37);
+        size_t next = 0;
+        for (OwTimestamp w = T0; w < end;) {
+                while (next < n && trace[next].recv_time <= w)
+                        arrive(b, &trace[next++], &lazy);
+                expire_into(b, w, &lazy);
+                OwTimestamp d = ow_receiver_next_loss_deadline(b);
+                w = MIN(d, w + hold);
+        }
+        while (next < n)
+                arrive(b, &trace[next++], &lazy);
+        expire_into(b, end, &lazy);
+
+        ck_assert(ow_receiver_done(a));
+        ck_assert(ow_receiver_done(b));
+        ck_assert_uint_eq(every.n, lazy.n);
+        size_t n_lost = 0, n_dup = 0, n_late = 0;
+        for (size_t i = 0; i < every.n; i++) {
+                ck_assert_int_eq(every.verdict[i], lazy.verdict[i]);
+                /* A loss is declared at its deadline, not a hold later. */
+                ck_assert_uint_eq(every.at[i], lazy.at[i]);
+                const OwRecord *x = &every.rec[i], *y = &lazy.rec[i];
+                ck_assert_uint_eq(x->seq, y->seq);
+                ck_assert_uint_eq(x->send_time, y->send_time);
+                ck_assert_uint_eq(x->recv_time, y->recv_time);
+                ck_assert_uint_eq(x->send_err, y->send_err);
+                ck_assert_uint_eq(x->recv_err, y->recv_err);
+                ck_assert_uint_eq(x->ttl, y->ttl);
+                n_lost += every.verdict[i] == 2;
+                n_dup += every.verdict[i] == OW_RECV_DUPLICATE;
+                n_late += every.verdict[i] == OW_RECV_DROP_LATE;
+        }
+        /* The trace exercises every kind of decision. */
+        ck_assert_uint_gt(n_lost, 10);
+        ck_assert_uint_gt(n_dup, 0);
+        ck_assert_uint_gt(n_late, 0);
+}
+END_TEST
+
 START_TEST(test_drops) {
         _cleanup_(ow_receiver_freep) OwReceiver *r = make(10, SEC(1));
         OwRecord rec;
@@ -202,6 +353,8 @@ int main(void) {
         TCase *tc = tcase_create("core");
         tcase_add_test(tc, test_in_order);
         tcase_add_test(tc, test_loss_and_duplicates);
+        tcase_add_test(tc, test_loss_deadline);
+        tcase_add_test(tc, test_wake_on_loss_only);
         tcase_add_test(tc, test_drops);
         tcase_add_test(tc, test_far_future_seq);
         tcase_add_test(tc, test_window_growth);

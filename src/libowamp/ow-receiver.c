@@ -10,7 +10,10 @@
 /*
  * Window of sequence numbers [base, gen): base is the oldest undecided one,
  * gen the first whose scheduled time is not yet computed. For each one the
- * ring keeps the scheduled time and whether it was received.
+ * ring keeps the scheduled time and whether it was received. unseen is a
+ * cursor in [base, gen]: no packet in [base, unseen) is missing, so the
+ * next loss can only be unseen's (ow_receiver_next_loss_deadline()); it
+ * only moves forward, so finding it costs O(1) per packet.
  */
 struct OwReceiver {
         OwSchedule *schedule;
@@ -19,6 +22,7 @@ struct OwReceiver {
 
         uint64_t base;
         uint64_t gen;
+        uint64_t unseen;
 
         OwTimestamp *sched; /* ring, capacity cap (power of two) */
         uint64_t *seen;     /* ring bitmap, same capacity */
@@ -173,13 +177,27 @@ int ow_receiver_packet(OwReceiver *r, uint32_t seq, OwTimestamp send_time, OwErr
         return dup ? OW_RECV_DUPLICATE : OW_RECV_ACCEPTED;
 }
 
-OwTimestamp ow_receiver_next_deadline(OwReceiver *r) {
-        if (r->base >= r->n_packets)
+/* Loss deadline of seq (base <= seq <= gen; gen's scheduled time is
+ * computed here), UINT64_MAX past the session or the window's limit. */
+static OwTimestamp deadline_of(OwReceiver *r, uint64_t seq) {
+        if (seq >= r->n_packets)
                 return UINT64_MAX;
-        if (r->base == r->gen && generate_one(r) < 0)
+        if (seq == r->gen && generate_one(r) < 0)
                 return UINT64_MAX;
-        OwTimestamp d = r->sched[slot_of(r, r->base)] + r->timeout;
+        OwTimestamp d = r->sched[slot_of(r, seq)] + r->timeout;
         return d < r->timeout ? UINT64_MAX : d; /* saturate on overflow */
+}
+
+OwTimestamp ow_receiver_next_deadline(OwReceiver *r) {
+        return deadline_of(r, r->base);
+}
+
+OwTimestamp ow_receiver_next_loss_deadline(OwReceiver *r) {
+        if (r->unseen < r->base)
+                r->unseen = r->base;
+        while (r->unseen < r->gen && seen_get(r, r->unseen))
+                r->unseen++;
+        return deadline_of(r, r->unseen);
 }
 
 size_t ow_receiver_expire(OwReceiver *r, OwTimestamp now, OwErrEst recv_err, OwRecord *out, size_t max) {

@@ -68,6 +68,14 @@ size_t ow_receiver_expire(OwReceiver *r, OwTimestamp now, OwErrEst recv_err, OwR
 /* Deadline of the oldest undecided packet, or UINT64_MAX when all are decided. */
 OwTimestamp ow_receiver_next_deadline(OwReceiver *r);
 
+/* Deadline of the oldest packet not received yet, or UINT64_MAX when every
+ * one is received or decided: the first time at which ow_receiver_expire()
+ * can make a lost record. Before it, expiring only moves the window over
+ * packets already recorded, which changes no decision (a packet is always
+ * judged against its own deadline with ow_receiver_expire(r, recv_time)
+ * first), so a caller need not wake up for ow_receiver_next_deadline(). */
+OwTimestamp ow_receiver_next_loss_deadline(OwReceiver *r);
+
 /* All Number of Packets sequence numbers are decided. */
 bool ow_receiver_done(const OwReceiver *r);
 

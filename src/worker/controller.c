@@ -118,6 +118,17 @@ int controller_poll(Session *s) {
         return controller_read(s, &phase_run);
 }
 
+int controller_sleep(Session *s, int64_t wait_nsec) {
+        struct timespec to = nsec_timespec(MAX(wait_nsec, INT64_C(0)));
+        struct pollfd pfd = { .fd = CTL_FD, .events = POLLIN };
+        int n = ppoll(&pfd, 1, &to, NULL);
+        if (n < 0 && errno != EINTR)
+                return session_fail(s, -errno, "ppoll() failed");
+        if (n > 0)
+                return controller_poll(s);
+        return 0;
+}
+
 int controller_wait(Session *s, int64_t wait_nsec, int (*datagrams)(void *userdata), void *userdata) {
         struct timespec to = nsec_timespec(wait_nsec);
         struct pollfd pfd[2] = {

@@ -23,6 +23,9 @@ int controller_read_setup(Session *s);
 int controller_wait_start(Session *s);
 /* 0, or -EPIPE when the controller went away. */
 int controller_poll(Session *s);
+/* Sleep up to wait_nsec, waking at once for the controller (then
+ * controller_poll(): a STOP sets stop_requested). 0 or a negative errno. */
+int controller_sleep(Session *s, int64_t wait_nsec);
 /* A receiving role's wait: up to wait_nsec for datagrams on the test
  * socket, then datagrams(userdata) (0 or a negative errno), and for the
  * controller, then controller_poll(). 0 or the first error. */

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/timex.h>
 
@@ -32,8 +33,14 @@
 #define SPIN_MIN_NSEC (5 * (int64_t) NSEC_PER_USEC)
 #define SPIN_MAX_NSEC (200 * (int64_t) NSEC_PER_USEC)
 #define SPIN_MARGIN_NSEC (5 * (int64_t) NSEC_PER_USEC)
-/* Sleeps longer than this are cut into pieces so a STOP is noticed. */
-#define MAX_SLEEP_NSEC (50 * (int64_t) NSEC_PER_MSEC)
+/* The last stretch before a due time is one clock_nanosleep() to an
+ * absolute time: a poll()'s timeout gets a slack of 0.1 % of its length
+ * from the kernel, a timer's only the 1 ns of PR_SET_TIMERSLACK. A STOP
+ * waits for it (at most this long); everything before it sleeps on the
+ * controller, in one piece (a wake-up costs 30-100 us of CPU in a VM, issue
+ * 13), up to LONG_SLEEP_MAX_NSEC, after which the clock is read again. */
+#define FINAL_SLEEP_NSEC (50 * (int64_t) NSEC_PER_MSEC)
+#define LONG_SLEEP_MAX_NSEC ((int64_t) NSEC_PER_SEC)
 #define ERREST_REFRESH_NSEC ((int64_t) NSEC_PER_SEC)
 /* A change of CLOCK_REALTIME against CLOCK_MONOTONIC beyond what NTP may
  * slew (500 ppm) plus this is a step of the clock, not a correction. */
@@ -146,10 +153,11 @@ static void spin_learn(Pacing *p, int64_t late) {
  * machine the sender's wake-up waits behind whatever else runs on its CPU,
  * for milliseconds; as SCHED_FIFO it preempts at once. The sender becomes
  * SCHED_FIFO (priority 1) just before its last sleep and goes back to
- * SCHED_OTHER right after the send, so it holds the CPU for the spin and
- * one send() at most, never for a stretch of packets sent back to back:
- * the receiver and owampd on the same CPUs cannot be starved. Needs
- * CAP_SYS_NICE or RLIMIT_RTPRIO >= 1 (LimitRTPRIO=1 and
+ * SCHED_OTHER as soon as a packet is due without a sleep before it
+ * (role-sender.c), so it holds the CPU for a spin, one send() and the
+ * preparation of the next packet at most, never for a stretch of packets
+ * sent back to back: the receiver and owampd on the same CPUs cannot be
+ * starved. Needs CAP_SYS_NICE or RLIMIT_RTPRIO >= 1 (LimitRTPRIO=1 and
  * RestrictRealtime=no in a unit); without either the sender stays
  * SCHED_OTHER.
  */
@@ -176,10 +184,38 @@ void pacing_realtime_leave(Session *s) {
                 s->pacing.realtime = false;
 }
 
+/* OWAMP_PACING (pacing.h): precise (the default) or efficient. */
+static bool pacing_efficient(Session *s) {
+        const char *v = getenv("OWAMP_PACING");
+        if (!v || streq(v, "") || streq(v, "precise"))
+                return false;
+        if (streq(v, "efficient"))
+                return true;
+        log_full(LOG_WARNING, 0, &s->log,
+                 "OWAMP_PACING=%s is neither precise nor efficient: pacing precisely", v);
+        return false;
+}
+
 void pacing_init(Session *s) {
+        s->pacing.efficient = pacing_efficient(s);
         s->pacing.wake_late_nsec = SPIN_INITIAL_NSEC - SPIN_MARGIN_NSEC;
         s->pacing.spin_nsec = SPIN_INITIAL_NSEC;
         realtime_probe(s);
+        log_full(LOG_DEBUG, 0, &s->log, "Sender pacing %s",
+                 s->pacing.efficient ? "efficient (sleeping to the due time)" : "precise");
+}
+
+/* How long to spin before `due_ns` in precise pacing: the learned quantile
+ * of the wake-up latency, but never more than half the interval since the
+ * previous due time (at 10,000 packets/s the quantile alone is most of
+ * every interval, and a sender that spins longer than it sleeps pays for a
+ * wake-up and a busy core both). Efficient pacing spins only where a sleep
+ * would end after the due time (wait_until()). */
+static int64_t spin_for(Pacing *pc, int64_t due_ns) {
+        int64_t spin = pc->spin_nsec;
+        if (pc->prev_due_nsec > 0 && due_ns > pc->prev_due_nsec)
+                spin = MIN(spin, (due_ns - pc->prev_due_nsec) / 2);
+        return spin;
 }
 
 int wait_until(Session *s, OwTimestamp due) {
@@ -187,29 +223,27 @@ int wait_until(Session *s, OwTimestamp due) {
         struct timespec deadline;
         owts_to_realtime(s, due, &deadline);
         int64_t due_ns = timespec_nsec(&deadline);
+        int64_t spin = pc->efficient ? 0 : spin_for(pc, due_ns);
+        pc->prev_due_nsec = due_ns;
 
         for (;;) {
                 int64_t left = due_ns - realtime_nsec();
-                if (left <= pc->spin_nsec)
+                /* Not a sleep that would end after the due time anyway (at
+                 * 100,000 packets/s every interval is shorter than a
+                 * wake-up): spin the rest, in either pacing. */
+                if (left <= spin || left < pc->wake_late_nsec)
                         break;
-                if (left > MAX_SLEEP_NSEC + pc->spin_nsec) {
+                if (left > FINAL_SLEEP_NSEC + spin) {
                         /* Long wait: sleep on the control socket. */
-                        int64_t chunk = left - pc->spin_nsec;
-                        if (chunk > MAX_SLEEP_NSEC)
-                                chunk = MAX_SLEEP_NSEC;
-                        struct pollfd pfd = { .fd = CTL_FD, .events = POLLIN };
-                        struct timespec to = nsec_timespec(chunk);
-                        int r = ppoll(&pfd, 1, &to, NULL);
-                        if (r > 0) {
-                                r = controller_poll(s);
-                                if (r < 0)
-                                        return r;
-                                if (s->stop_requested)
-                                        return 1;
-                        }
+                        int r = controller_sleep(s,
+                                                 MIN(left - spin - FINAL_SLEEP_NSEC, LONG_SLEEP_MAX_NSEC));
+                        if (r < 0)
+                                return r;
+                        if (s->stop_requested)
+                                return 1;
                         continue;
                 }
-                int64_t wake = due_ns - pc->spin_nsec;
+                int64_t wake = due_ns - spin;
                 struct timespec w = nsec_timespec(wake);
                 realtime_enter(pc);
                 if (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &w, NULL) == 0)

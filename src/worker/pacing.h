@@ -34,6 +34,8 @@ typedef struct SessionClock {
 typedef struct Pacing {
         int64_t wake_late_nsec; /* tracked high quantile of clock_nanosleep's overshoot */
         int64_t spin_nsec;
+        int64_t prev_due_nsec;      /* CLOCK_REALTIME ns of the previous wait_until(); 0: none */
+        bool efficient;             /* OWAMP_PACING=efficient: sleep, spin only what a sleep cannot */
         int64_t control_checked_at; /* CLOCK_REALTIME ns */
         bool realtime_allowed;      /* SCHED_FIFO may be used, see pacing_realtime_enter() */
         bool realtime;              /* running SCHED_FIFO now */
@@ -70,7 +72,13 @@ bool pacing_clock_watch(Session *s);
 /* The error estimate of a timestamp taken now. */
 OwErrEst current_errest(Session *s);
 
-/* The sender's pacing: start state, SCHED_FIFO probe. */
+/* The sender's pacing: start state, SCHED_FIFO probe, and the mode from the
+ * environment, OWAMP_PACING: "precise" (the default) sleeps to just before
+ * each due time and spins the rest, for a lateness of a few us at a CPU
+ * cost of the spin; "efficient" sleeps to the due time itself, so a
+ * packet is as late as the kernel's wake-up (tens of us in a VM) and the
+ * sender costs what one wake-up per packet does. Either spins where less
+ * time is left than a wake-up takes (high rates). */
 void pacing_init(Session *s);
 void pacing_realtime_leave(Session *s);
 

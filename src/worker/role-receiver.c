@@ -24,18 +24,14 @@
  * owampd) per packet. Nothing reads them before the session ends. */
 #define RECORD_BATCH 256
 #define RECORD_FLUSH_NSEC ((int64_t) NSEC_PER_SEC)
-/* See receive_coalesce_nsec(). */
-#define RECV_COALESCE_MIN_GAP_NSEC (250 * (int64_t) NSEC_PER_USEC)
-#define RECV_COALESCE_MAX_NSEC ((int64_t) NSEC_PER_MSEC)
-/* The longest single wait of the loop: deadlines further away are looked
- * at again after it. */
-#define MAX_WAIT_NSEC ((int64_t) NSEC_PER_SEC)
+/* See receive_hold_nsec(). */
+#define RECV_HOLD_MAX_NSEC ((int64_t) NSEC_PER_SEC)
 
 typedef struct Receiver {
         Session *s;
         OwReceiver *rx;
         RecvRing *ring;
-        int64_t coalesce_nsec; /* receive_coalesce_nsec() */
+        int64_t hold_nsec; /* receive_hold_nsec() */
         OwRecord pending[RECORD_BATCH];
         size_t n_pending;
         int64_t flush_at; /* monotonic ns by which the pending records go out */
@@ -135,34 +131,41 @@ static int handle_packet(void *userdata, RecvPacket *pkt) {
         }
 }
 
-/* How long to let packets gather in the socket after a batch before reading
- * again: at high rates, waking once per packet costs more CPU than the
- * packets themselves, and on a small machine it takes the CPU from the
- * sender. The kernel timestamps each packet on arrival, so reading later
- * changes no measurement; at most RECV_BATCH/2 mean gaps' worth of packets
- * (and at most 1 ms) wait, far below any socket buffer. Only from 4,000
- * packets/s, where at least four packets gather. */
-static int64_t receive_coalesce_nsec(const Session *s) {
+/* How long packets may wait in the socket between two reads. The kernel
+ * timestamps each packet when it arrives (SO_TIMESTAMPNS), so reading later
+ * changes no measurement, and every decision is taken on those timestamps
+ * (handle_packet() expires up to a packet's own arrival first); but each
+ * wake-up costs more CPU than the packets it reads (issue 13). So the
+ * receiver sleeps on the controller alone and wakes only for the first
+ * possible loss (ow_receiver_next_loss_deadline()), for the records due to
+ * go out, or after RECV_BATCH/2 mean gaps (one recvmmsg() of packets, far
+ * below any socket buffer), at most RECV_HOLD_MAX_NSEC. */
+static int64_t receive_hold_nsec(const Session *s) {
         unsigned __int128 sum = 0;
         for (uint32_t i = 0; i < s->setup.n_slots; i++)
                 sum += s->setup.slots[i].param;
         if (s->setup.n_slots == 0)
-                return 0;
-        int64_t gap = (int64_t) ow_duration_to_nsec((OwTimestamp) (sum / s->setup.n_slots));
-        if (gap >= RECV_COALESCE_MIN_GAP_NSEC)
-                return 0;
-        return MIN(gap * (RECV_BATCH / 2), RECV_COALESCE_MAX_NSEC);
+                return RECV_HOLD_MAX_NSEC;
+        unsigned __int128 gap = ow_duration_to_nsec((OwTimestamp) (sum / s->setup.n_slots));
+        gap *= RECV_BATCH / 2;
+        return gap >= (unsigned __int128) RECV_HOLD_MAX_NSEC ? RECV_HOLD_MAX_NSEC : (int64_t) gap;
 }
 
-/* Every datagram waiting, then a pause to let the next ones gather. */
-static int datagrams(void *userdata) {
-        Receiver *x = userdata;
+/* Every datagram waiting in the socket, decided on in arrival order. */
+static int drain(Receiver *x) {
         int r = ring_receive(x->s, x->ring, UDP_FD, handle_packet, x);
-        if (r > 0 && x->coalesce_nsec > 0) {
-                struct timespec ts = { .tv_nsec = (long) x->coalesce_nsec };
-                (void) clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-        }
         return MIN(r, 0);
+}
+
+/* Settle the deadlines up to now: first every packet that arrived by then
+ * (a packet waiting in the socket must not be declared lost), then the
+ * losses. */
+static int catch_up(Receiver *x) {
+        OwTimestamp now = now_owts(x->s);
+        int r = drain(x);
+        if (r < 0)
+                return r;
+        return expire(x, now);
 }
 
 static int receiver_loop(Receiver *x) {
@@ -184,7 +187,7 @@ static int receiver_loop(Receiver *x) {
         r = ow_receiver_new(&req, &x->rx);
         if (r < 0)
                 return session_fail(s, r, "Bad schedule");
-        x->coalesce_nsec = receive_coalesce_nsec(s);
+        x->hold_nsec = receive_hold_nsec(s);
         r = recv_ring_new(ow_testpkt_header_size(s->setup.mode) + s->setup.padding_length, &x->ring);
         if (r < 0)
                 return session_fail(s, r, "Out of memory");
@@ -202,24 +205,7 @@ static int receiver_loop(Receiver *x) {
         end = end > UINT64_MAX - linger ? UINT64_MAX : end + linger;
 
         while (!s->stop_requested) {
-                OwTimestamp now = now_owts(s);
-                bool decided = ow_receiver_done(x->rx);
-                if (decided && now >= end)
-                        break;
-                OwTimestamp deadline = decided ? end : ow_receiver_next_deadline(x->rx);
-                int64_t wait = MAX_WAIT_NSEC;
-                if (deadline <= now)
-                        wait = 0;
-                else if (deadline - now < OW_TIMESTAMP_FROM_SEC(1))
-                        wait = (int64_t) ow_duration_to_nsec(deadline - now);
-                if (x->n_pending > 0) {
-                        int64_t until_flush = x->flush_at - mono_nsec();
-                        wait = MIN(wait, MAX(until_flush, INT64_C(0)));
-                }
-                r = controller_wait(s, wait, datagrams, x);
-                if (r < 0)
-                        return r;
-                r = expire(x, now_owts(s));
+                r = catch_up(x);
                 if (r < 0)
                         return r;
                 if (x->n_pending > 0 && mono_nsec() >= x->flush_at) {
@@ -227,11 +213,30 @@ static int receiver_loop(Receiver *x) {
                         if (r < 0)
                                 return r;
                 }
+                OwTimestamp now = now_owts(s);
+                bool decided = ow_receiver_done(x->rx);
+                if (decided && now >= end)
+                        break;
+                OwTimestamp deadline = decided ? end : ow_receiver_next_loss_deadline(x->rx);
+                int64_t wait = x->hold_nsec;
+                if (deadline <= now)
+                        wait = 0;
+                else if (deadline - now < OW_TIMESTAMP_FROM_SEC(1))
+                        wait = MIN(wait, (int64_t) ow_duration_to_nsec(deadline - now));
+                if (x->n_pending > 0)
+                        wait = MIN(wait, MAX(x->flush_at - mono_nsec(), INT64_C(0)));
+                r = controller_sleep(s, wait);
+                if (r < 0)
+                        return r;
         }
 
         if (s->stop_requested) {
-                /* Settle what the stop time allows; the controller cleans
-                 * the rest with the sender's Next Seqno (RFC 4656 3.8). */
+                /* Settle what the stop time allows, the packets that came
+                 * before the STOP first; the controller cleans the rest
+                 * with the sender's Next Seqno (RFC 4656 3.8). */
+                r = drain(x);
+                if (r < 0)
+                        return r;
                 r = expire(x, s->stop.stop_time ? s->stop.stop_time : now_owts(s));
                 if (r < 0)
                         return r;

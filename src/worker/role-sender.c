@@ -122,6 +122,13 @@ static int sender_loop(Sender *x) {
 
         for (seq = 0; seq < s->setup.n_packets; seq++) {
                 due = ow_schedule_next(sched, NULL);
+                /* Real-time from the last sleep before a packet to the
+                 * sleep before the next (two sched_setscheduler() calls a
+                 * packet less), but never across packets already due: a
+                 * sender behind schedule sends them back to back and must
+                 * not hold the CPU for the whole run (pacing.h). */
+                if (s->pacing.realtime && now_owts(s) >= due)
+                        pacing_realtime_leave(s);
 
                 /* Not a poll() per packet: at high rates every system
                  * call counts against the rate the sender can keep. */
@@ -164,7 +171,6 @@ static int sender_loop(Sender *x) {
                         err = current_errest(s);
                 (void) ow_testpkt_finish(s->codec, pkt, seq, ts, err);
                 ssize_t sent = send(UDP_FD, pkt, size, 0);
-                pacing_realtime_leave(s);
                 if (sent < 0) {
                         /* ICMP errors (ECONNREFUSED) and full buffers do not
                          * end a session: the packet is simply lost. */

@@ -213,6 +213,19 @@ def case_fetch(t):
     d.wait_log(r"Session %s fetched by \S+: records 5\.\.9, 5 records" % sid.hex())
 
 
+def case_pacing(t):
+    """OWAMP_PACING=efficient (sleep-only senders) on both sides: sessions as
+    clean; an unknown value is refused with a warning and the session runs."""
+    os.environ["OWAMP_PACING"] = "efficient"
+    d = t.daemon(env={"OWAMP_PACING": "efficient"})
+    run_both(t, d, "O")
+    os.environ["OWAMP_PACING"] = "fast"
+    p = t.owping(["-A", "O"] + BASE + ["-t", d.addr])
+    check("OWAMP_PACING=fast is neither precise nor efficient: pacing precisely" in p.err,
+          "no warning for OWAMP_PACING=fast:\n%s", p.err)
+    check_eq([(s["sent"], s["lost"]) for s in parse_summaries(p.out)], [(COUNT, 0)], "report with OWAMP_PACING=fast")
+
+
 CASES = {
     "mode-O": case_mode("O", "open"),
     "mode-A": case_mode("A", "authenticated"),
@@ -224,6 +237,7 @@ CASES = {
     "padding": case_padding,
     "dscp": case_dscp,
     "fetch": case_fetch,
+    "pacing": case_pacing,
 }
 
 if __name__ == "__main__":
