@@ -148,7 +148,8 @@ def wrong_auth(d, source="127.0.0.1", keyid=b"demo"):
 
 
 def case_auth_backoff(t):
-    """maxauthfailures 3 in authfailwindow 3, authbackoff 3: 100 wrong
+    """maxauthfailures 3 in authfailwindow 3, authbackoff 3 (the window lines
+    say how long the window was: 3 s, or 4 s on a loaded machine): 100 wrong
     pass-phrases from 127.0.0.1 make 3 failures (the first logged as
     itself, the third starting the back-off, in one line), the other 97
     connections are offered open mode only; the right pass-phrase works
@@ -164,7 +165,7 @@ def case_auth_backoff(t):
     check_eq(set(results[3:]), {(MODE_OPEN, 1)}, "(Modes, Accept) during the back-off")
     new = d.log_bytes()[mark:].decode()
     check_eq(len(re.findall(r"authentication failed for key id 'demo'", new)), 1, "failures logged one by one")
-    check(re.search(r"^owampd: 3 failed authentications from 127\.0\.0\.1 for key id 'demo' in the last 0 s: "
+    check(re.search(r"^owampd: 3 failed authentications from 127\.0\.0\.1 for key id 'demo' in the last \d+ s: "
                     r"offering it no authenticated mode for 3 s \(maxauthfailures 3\)$", new, re.M),
           "no back-off line:\n%s" % new[-2000:])
     check(len(new.splitlines()) < 50, "%d lines for 100 failed authentications" % len(new.splitlines()))
@@ -190,7 +191,7 @@ def case_auth_backoff(t):
              "failures under the limit")
     d.wait_new(mark, r"Refusing 127\.0\.0\.5:\d+: authentication failed for key id 'demo' \(wrong passphrase\)")
     d.wait_new(mark, r"^owampd: 2 failed authentications from 127\.0\.0\.5 for key id 'other' and others in the "
-               r"last 3 s$", 6)
+               r"last [34] s$", 6)
     check_eq(len(re.findall(r"Refusing 127\.0\.0\.5:\d+: authentication failed", d.log_bytes()[mark:].decode())),
              1, "failures from 127.0.0.5 logged one by one")
     d.wait_log(r"Offering authenticated modes to 127\.0\.0\.1 again", 8, count=2)
