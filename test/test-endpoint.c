@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-event.h>
@@ -374,6 +377,93 @@ START_TEST(test_worker_error) {
 }
 END_TEST
 
+/* A worker killed while another process traces it (as LeakSanitizer does
+ * while a sanitizer build's worker checks for leaks on its way out): its
+ * exit reaches the owner, and the launcher counts it gone, soon after the
+ * tracer lets go (sd-event's child source alone never reported it). */
+START_TEST(test_killed_while_traced) {
+        Test *t = &the_test;
+        Launcher *l = NULL;
+        SockAddr sa, ra;
+        char pidfile[] = "/tmp/test-endpoint-pid-XXXXXX";
+        char path[] = "/tmp/test-endpoint-XXXXXX";
+
+        int pfd = mkstemp(pidfile);
+        ck_assert_int_ge(pfd, 0);
+        close(pfd);
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        FILE *f = fdopen(fd, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "#!/bin/sh\necho $$ > %s.tmp && mv %s.tmp %s\nexec sleep 60\n", pidfile, pidfile, pidfile);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(path, 0700), 0);
+        ck_assert_int_eq(unlink(pidfile), 0);
+
+        test_setup(t);
+        ck_assert_int_eq(launcher_fork_new(t->event, path, &l), 0);
+        int sfd = bind_loopback(&sa), rfd = bind_loopback(&ra);
+        OwSessionRequest req = request(&sa, &ra);
+        EndpointParams rp = params(false, &req, &sa);
+        ck_assert_int_eq(endpoint_new(t->event, l, &callbacks, &t->recv, &t->recv.e), 0);
+        ck_assert_int_eq(endpoint_launch(t->recv.e, &rp, rfd), 0);
+        close(sfd);
+        close(rfd);
+
+        /* The worker's pid, once its script wrote it (5 s at most). */
+        pid_t pid = 0;
+        for (int i = 0; i < 500 && pid <= 0; i++) {
+                FILE *p = fopen(pidfile, "r");
+                if (p) {
+                        if (fscanf(p, "%d", &pid) != 1)
+                                pid = 0;
+                        fclose(p);
+                }
+                if (pid <= 0)
+                        usleep(10000);
+        }
+        unlink(pidfile);
+        unlink(path);
+        ck_assert_int_gt(pid, 0);
+
+        /* The tracer: attaches, holds the worker stopped, lets go after 1 s. */
+        int pipefd[2];
+        ck_assert_int_eq(pipe(pipefd), 0);
+        pid_t tracer = fork();
+        ck_assert_int_ge(tracer, 0);
+        if (tracer == 0) {
+                int st;
+                char ok = ptrace(PTRACE_ATTACH, pid, NULL, NULL) == 0 && waitpid(pid, &st, __WALL) == pid;
+                (void) !write(pipefd[1], &ok, 1);
+                sleep(1);
+                _exit(0);
+        }
+        close(pipefd[1]);
+        char ok = 0;
+        ck_assert_int_eq(read(pipefd[0], &ok, 1), 1);
+        close(pipefd[0]);
+        if (!ok) /* No ptrace here (a seccomp filter, Yama): an untraced kill only. */
+                fprintf(stderr, "test-endpoint: cannot trace the worker; killing it untraced\n");
+        endpoint_kill(t->recv.e);
+
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        ck_assert_int_eq(sd_event_loop(t->event), 0);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double took = (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9;
+        ck_assert_uint_eq(t->recv.n_exited, 1);
+        ck_assert_int_eq(t->recv.exit_status, -SIGKILL);
+        ck_assert_uint_eq(t->recv.n_done, 1);
+        ck_assert_uint_eq(l->ops->count(l), 0);
+        ck_assert_msg(took < 5.0, "the killed worker's exit took %.1f s to be seen", took);
+        int st;
+        ck_assert_int_eq(waitpid(tracer, &st, 0), tracer);
+        t->recv.e = endpoint_free(t->recv.e);
+        launcher_free(l);
+        sd_event_unref(t->event);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("endpoint");
         TCase *tc;
@@ -389,6 +479,7 @@ int main(void) {
         tcase_add_test(tc, test_garbage);
         tcase_add_test(tc, test_out_of_place);
         tcase_add_test(tc, test_worker_error);
+        tcase_add_test(tc, test_killed_while_traced);
         suite_add_tcase(s, tc);
 
         return test_run_suite(s);

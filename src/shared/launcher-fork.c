@@ -22,6 +22,17 @@
  * check short (and leave a zombie that LSan's tracer never lets go of). */
 #define RELEASE_GRACE_USEC (5 * UINT64_C(1000000))
 
+/* A worker we killed is looked for with waitid() after this long, then
+ * twice as long each time up to REAP_CHECK_MAX_USEC, besides its child
+ * event source: sd-event (252 at least) misses the exit of a child that a
+ * process other than its parent traced when it died (its pidfd wakes while
+ * the tracer holds the zombie, and never again), and LeakSanitizer traces
+ * a worker of a sanitizer build while it checks for leaks on its way out:
+ * a worker killed then stayed a zombie for good, counted as running
+ * (dieby), its session's place taken. */
+#define REAP_CHECK_FIRST_USEC (50 * UINT64_C(1000))
+#define REAP_CHECK_MAX_USEC (UINT64_C(1000000))
+
 typedef struct ForkLauncher {
         Launcher base;
         unsigned n_alive;
@@ -33,6 +44,8 @@ struct Worker {
         pid_t pid;
         sd_event_source *child;
         sd_event_source *grace; /* released while running: SIGKILL when it fires */
+        sd_event_source *reap;  /* killed: looks for its exit itself (REAP_CHECK_*) */
+        uint64_t reap_delay_usec;
         uint64_t kill_at_usec;  /* CLOCK_MONOTONIC */
         WorkerExitHandler cb;
         void *userdata;
@@ -44,6 +57,7 @@ struct Worker {
 static void worker_free(Worker *w) {
         sd_event_source_disable_unref(w->child);
         sd_event_source_disable_unref(w->grace);
+        sd_event_source_disable_unref(w->reap);
         free(w);
 }
 
@@ -53,34 +67,70 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
+/* It has ended (and is reaped): to its owner, or freed if released. */
+static void worker_exited(Worker *w, int status) {
+        w->exited = true;
+        w->launcher->n_alive--;
+        w->child = sd_event_source_disable_unref(w->child);
+        w->reap = sd_event_source_disable_unref(w->reap);
+        w->grace = sd_event_source_disable_unref(w->grace);
+        if (w->released) {
+                LIST_REMOVE(released, w->launcher->released, w);
+                worker_free(w);
+                return;
+        }
+        if (w->cb)
+                w->cb(w, status, w->userdata);
+}
+
+static int siginfo_status(const siginfo_t *si) {
+        return si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
+}
+
+static int on_reap_check(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+        siginfo_t si = {};
+
+        int r = waitid(P_PID, w->pid, &si, WEXITED | WNOHANG);
+        if (r >= 0 && si.si_pid == w->pid) {
+                worker_exited(w, siginfo_status(&si));
+                return 0;
+        }
+        if (r < 0 && errno == ECHILD) {
+                /* Reaped already, not by us: gone all the same. */
+                worker_exited(w, -SIGKILL);
+                return 0;
+        }
+        w->reap_delay_usec = MIN(w->reap_delay_usec * 2, REAP_CHECK_MAX_USEC);
+        (void) sd_event_source_set_time(s, usec + w->reap_delay_usec);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+/* SIGKILL, and the exit looked for by waitid() too (REAP_CHECK_*). */
+static void worker_kill(Worker *w) {
+        if (w->exited)
+                return;
+        (void) kill(w->pid, SIGKILL);
+        if (w->reap)
+                return;
+        w->reap_delay_usec = REAP_CHECK_FIRST_USEC;
+        if (sd_event_add_time(w->launcher->base.event, &w->reap, CLOCK_MONOTONIC, now_usec() + w->reap_delay_usec,
+                              0, on_reap_check, w) >= 0)
+                (void) sd_event_source_set_description(w->reap, "session-worker-reap");
+}
+
 static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
 
         (void) s;
         (void) usec;
-        if (!w->exited)
-                (void) kill(w->pid, SIGKILL);
+        worker_kill(w);
         return 0;
 }
 
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Worker *w = userdata;
-        int status;
-
         (void) s;
-        if (si->si_code == CLD_EXITED)
-                status = si->si_status;
-        else
-                status = -si->si_status;
-        w->exited = true;
-        w->launcher->n_alive--;
-        if (w->released) {
-                LIST_REMOVE(released, w->launcher->released, w);
-                worker_free(w);
-                return 0;
-        }
-        if (w->cb)
-                w->cb(w, status, w->userdata);
+        worker_exited(userdata, siginfo_status(si));
         return 0;
 }
 
@@ -176,8 +226,7 @@ static int fork_start(Launcher *l, const WorkerSpec *spec, int udp_fd, int ctl_f
 }
 
 static void fork_kill(Worker *w) {
-        if (!w->exited)
-                (void) kill(w->pid, SIGKILL);
+        worker_kill(w);
 }
 
 static void fork_release(Worker *w) {
@@ -197,7 +246,7 @@ static void fork_release(Worker *w) {
         if (r >= 0)
                 (void) sd_event_source_set_description(w->grace, "session-worker-grace");
         else if (r != -ESTALE) /* -ESTALE: the loop has ended; launcher_free() gives it the grace */
-                (void) kill(w->pid, SIGKILL);
+                worker_kill(w);
 }
 
 static unsigned fork_count(Launcher *l) {
@@ -215,6 +264,7 @@ static void fork_free(Launcher *l) {
                 Worker *w = fl->released;
                 LIST_REMOVE(released, fl->released, w);
                 w->child = sd_event_source_disable_unref(w->child);
+                w->reap = sd_event_source_disable_unref(w->reap);
                 bool reaped = false;
                 while (!reaped && now_usec() < w->kill_at_usec) {
                         pid_t k = waitpid(w->pid, NULL, WNOHANG);

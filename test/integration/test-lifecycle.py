@@ -15,8 +15,9 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from owtest import (Failure, RawClient, check, check_eq, log, main, parse_owp, parse_summaries,  # noqa: E402
-                    proc_children, proc_cmdline, read_owp, wait_for)
+from owtest import (Failure, RawClient, check, check_eq, log, main, make_request, ntp_from_seconds,  # noqa: E402
+                    ntp_now, parse_owp, parse_summaries, proc_children, proc_cmdline, read_owp, wait_for)
+import socket  # noqa: E402
 
 LOSS_TIMEOUT = 1.0
 LONG = ["-c", "2000", "-i", "0.01", "-L", str(LOSS_TIMEOUT)]  # about 20 s of packets
@@ -231,12 +232,105 @@ def case_concurrent(t):
         check_eq((f.finished, len(f.records)), (1, 50), "stored session %s" % sid)
 
 
+# --- A raw client that goes away in the middle of its sessions -------------------
+
+# 300 packets 0.1 s apart: a 30 s session, far longer than any wait below.
+ABANDON_SLOTS = ((1, 0.1),)
+ABANDON_PACKETS = 300
+
+
+def abandon_case(t, n_send, n_recv, close_after, start_in=1.0):
+    """A raw client requests n_send sessions owampd sends and n_recv it
+    receives (about 30 s each), sends Start-Sessions and closes its
+    connection abruptly: close_after "start" right after Start-Sessions
+    (before the Start-Ack) with a FIN, a number: that many seconds after the
+    Start-Ack with a reset.
+    owampd logs each session abandoned and none of its workers outlives
+    the close by more than 3 s."""
+    d = t.daemon()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # where owampd's packets go
+    sink.bind(("127.0.0.1", 0))
+    c = RawClient(d)
+    try:
+        c.open()
+        sids = []
+        for i in range(n_send + n_recv):
+            start = None
+            if i < n_send:
+                req = make_request(1, 0, ("127.0.0.1", 0), ("127.0.0.1", sink.getsockname()[1]),
+                                   n_packets=ABANDON_PACKETS, slots=ABANDON_SLOTS, sid=os.urandom(16),
+                                   start=ntp_now() + ntp_from_seconds(start_in))
+            else:
+                req = make_request(0, 1, (c.local[0], 40000 + i), ("127.0.0.1", 0),
+                                   n_packets=ABANDON_PACKETS, slots=ABANDON_SLOTS,
+                                   start=ntp_now() + ntp_from_seconds(start_in))
+            accept, _, sid = c.request(req)
+            check_eq(accept, 0, "Accept-Session of session %d" % i)
+            sids.append(sid.hex())
+        if close_after == "start":
+            c.send(bytes([2]) + b"\0" * 31)
+        else:
+            check_eq(c.start(), 0, "Start-Ack")
+            d.wait_log(r"Session [0-9a-f]{32} started", 15, count=n_send + n_recv)
+            check_eq(len(d.children()), n_send + n_recv, "owampd's workers during the test")
+            time.sleep(close_after)
+    finally:
+        if close_after != "start":
+            # Abrupt: a reset, as a killed client's kernel may send (before
+            # the Start-Ack, a reset could overtake the Start-Sessions).
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    closed = time.monotonic()
+    try:
+        wait_for(lambda: not d.children(), 3, "owampd's workers to end after the client closed")
+    except Failure:
+        raise Failure("owampd's workers still running 3 s after the close: %s; log:\n%s" % (
+            [(w, proc_cmdline(w)) for w in d.children()], d.log()[-3000:]))
+    log("owampd's workers ended %.2f s after the close", time.monotonic() - closed)
+    # Before the Start-Ack, a session owampd sends may never have started
+    # (nothing to log); one it receives has a data file to remove.
+    for sid in sids[n_send:] if close_after == "start" else sids:
+        d.wait_log(r"Session %s abandoned" % sid, 5)
+    sink.close()
+    # And the next client is served, with nothing left of the first.
+    q = t.owping(["-A", "O", "-c", "5", "-i", "0.01", "-L", "1", d.addr])
+    check_eq([(s["sent"], s["lost"]) for s in parse_summaries(q.out)], [(5, 0), (5, 0)], "next client's reports")
+    d.quiesce(timeout=3)
+
+
+def case_abandon_running(t):
+    abandon_case(t, 0, 1, 1.0)
+
+
+def case_abandon_sending(t):
+    abandon_case(t, 1, 0, 1.0)
+
+
+def case_abandon_before_ack(t):
+    abandon_case(t, 1, 1, "start")
+
+
+def case_abandon_several(t):
+    abandon_case(t, 3, 2, 0.5)
+
+
+def case_abandon_waiting(t):
+    """Closed while the sessions wait for their start time, as powstream's
+    sessions set up ahead do."""
+    abandon_case(t, 3, 1, 0.5, start_in=8.0)
+
+
 CASES = {
     "client-killed": case_client_killed,
     "daemon-stopped": case_daemon_stopped,
     "daemon-killed": case_daemon_killed,
     "worker-killed": case_worker_killed,
     "concurrent": case_concurrent,
+    "abandon-running": case_abandon_running,
+    "abandon-sending": case_abandon_sending,
+    "abandon-before-ack": case_abandon_before_ack,
+    "abandon-several": case_abandon_several,
+    "abandon-waiting": case_abandon_waiting,
 }
 
 if __name__ == "__main__":
