@@ -17,7 +17,8 @@ N powstreams, each with its own -d folder, as pScheduler runs them:
 
 (10 packets/s, COUNT = 10 x --session-seconds, default 300: 30 s
 sessions; --loss-timeout adds -L, --direction to adds -t). After --seconds every powstream gets SIGTERM by PID (SIGKILL
-5 s later), then owampd; anything left in either cgroup is killed by PID.
+5 s later), then owampd (ours with `maxcontrolsessionsperaddr 0`: every
+stream comes from 127.0.0.1, beyond its default of 64 per source); anything left in either cgroup is killed by PID.
 
 Figures per run, per stream where it says so:
 
@@ -25,7 +26,9 @@ Figures per run, per stream where it says so:
   the powstreams are moved into before they exec, so every process they
   fork or spawn (our session workers, the reference's forked children) is
   charged, exited ones included; from the first exec to the SIGTERM, in %
-  of one core, divided by N.
+  of one core, divided by N; and the share of it the powstream
+  processes used themselves (their utime + stime at the stop, clock
+  ticks), the rest being their session endpoints.
 - client memory: the sum of `Pss:` of /proc/PID/smaps_rollup of every
   process in that cgroup, sampled every --sample seconds once the first
   sessions run, the median of the samples, divided by N; with the median
@@ -117,6 +120,22 @@ def owstats_counts(owstats, path):
     except (KeyError, ValueError):
         log("owstats -M %s: no SENT/LOST (%s)" % (path, out.stderr.strip()[:200]))
         return None
+
+
+def common_lines(paths, top=6):
+    """The most frequent lines of some logs, numbers and paths masked:
+    what went wrong, in a few lines."""
+    count = {}
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                for line in f.read().decode("utf-8", "replace").splitlines():
+                    k = re.sub(r"\d+", "#", re.sub(r"/\S+", "PATH", line.strip()))[:160]
+                    if k:
+                        count[k] = count.get(k, 0) + 1
+        except OSError:
+            pass
+    return sorted(count.items(), key=lambda kv: -kv[1])[:top]
 
 
 def missed_sessions(done, launch, cutoff, a):
@@ -240,6 +259,13 @@ class Run:
                     self.warned = True
                 time.sleep(min(0.5, max(0.01, min(end, next_sample) - time.monotonic())))
             stop_at = time.time()
+            own = 0
+            for p in self.procs:
+                try:
+                    with open("/proc/%d/stat" % p.pid) as f:
+                        own += sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+                except OSError:
+                    pass
             c1 = cs.usage_ns() if cs else 0
             r1 = cr.usage_ns() if cr else 0
             t1 = time.monotonic()
@@ -250,6 +276,9 @@ class Run:
         el = t1 - t0
         fig = {}
         fig["client_cpu"] = 100.0 * (c1 - c0) / 1e9 / el / self.n
+        # The powstream processes' own share (utime + stime, clock ticks),
+        # the rest is what they forked or spawned (session endpoints).
+        fig["client_cpu_powstream_share"] = (100.0 * own / hz * 1e9 / (c1 - c0)) if c1 > c0 else 0.0
         fig["server_cpu"] = 100.0 * (r1 - r0) / 1e9 / el / self.n
         if samples:
             fig["client_pss"] = statistics.median(s[0] for s in samples) / self.n
@@ -283,6 +312,8 @@ class Run:
                     lost += c[1]
             with open(os.path.join(d, "stdout"), "rb") as f:
                 printed += sum(1 for line in f if line.strip().endswith(b".owp"))
+        self.diag = common_lines([os.path.join(d, "stderr") for d in dirs]), \
+            common_lines([self.impl.log_path])
         fig["sessions_expected"] = expected
         fig["sessions_completed"] = completed
         fig["sessions_missed"] = expected - completed
@@ -294,13 +325,13 @@ class Run:
         return fig
 
 
-UNITS = {"client_cpu": "%_of_a_core/stream", "server_cpu": "%_of_a_core/stream",
+UNITS = {"client_cpu": "%_of_a_core/stream", "client_cpu_powstream_share": "%_of_client_cpu", "server_cpu": "%_of_a_core/stream",
          "client_pss": "KiB/stream", "server_pss": "KiB/stream", "client_processes": "processes",
          "server_processes": "processes", "pss_samples": "samples", "noise_other_cpus": "CPUs",
          "noise_steal_cpus": "CPUs", "sessions_expected": "sessions", "sessions_completed": "sessions",
          "sessions_missed": "sessions", "paths_printed": "paths", "packets_sent": "packets",
          "packets_lost": "packets", "files_unreadable": "files", "seconds": "s"}
-TABLE = ["client_cpu", "client_pss", "client_processes", "server_cpu", "server_pss", "server_processes",
+TABLE = ["client_cpu", "client_cpu_powstream_share", "client_pss", "client_processes", "server_cpu", "server_pss", "server_processes",
          "sessions_expected", "sessions_missed", "packets_sent", "packets_lost"]
 
 
@@ -311,6 +342,8 @@ def main():
                     help="another implementation's bin folder (owampd, powstream); default "
                     "$OWAMP_REFERENCE_BIN")
     ap.add_argument("--other-name", default="reference")
+    ap.add_argument("--ours-conf", help="our owampd.conf (\\n between lines; default: "
+                    "maxcontrolsessionsperaddr 0, maxtestsessions max(1024, 4 N))")
     ap.add_argument("--only", choices=("ours", "other"), help="run one implementation only")
     ap.add_argument("-n", "--streams", type=int, action="append", help="N (repeatable; default 10)")
     ap.add_argument("--seconds", type=float, default=120.0, help="length of each run (default 120)")
@@ -351,6 +384,12 @@ def main():
         oenv = {k: v for k, v in env.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
         impls.append((cpu.Impl(a.other_name, os.path.join(a.other, "owampd"), None, oenv, False),
                       os.path.join(a.other, "powstream")))
+    if a.only != "other":
+        # Every stream comes from 127.0.0.1: our owampd's per-source bound
+        # (64 control connections, owampd.conf(5); the reference has none)
+        # off, and room for two sessions per stream.
+        impls[0][0].conf_text = "maxcontrolsessionsperaddr 0\nmaxtestsessions %d\n" % max(
+            1024, 4 * max(a.streams)) if a.ours_conf is None else a.ours_conf.replace("\\n", "\n")
     for path in [i.owampd_bin for i, _ in impls] + [p for _, p in impls] + [owstats]:
         if not os.access(path, os.X_OK):
             sys.exit("bench/streams.py: %s is not there" % path)
@@ -373,6 +412,8 @@ def main():
                            int(round(a.session_seconds * 10)), a.direction, a.rounds,
                            "cgroup v2 cpu.stat" if v2 else "cgroup v1 cpuacct.usage", cg[0]))
     emit("# load before: %s; %d CPUs" % (cpu.loadavg(), os.cpu_count()))
+    if a.only != "other":
+        emit("# our owampd.conf: %s" % impls[0][0].conf_text.strip().replace("\n", "; "))
 
     def on_signal(sig, frame):
         raise KeyboardInterrupt
@@ -394,6 +435,9 @@ def main():
                     for k, v in fig.items():
                         res.setdefault((n, impl.name, k), []).append(v)
                         emit("streams_%d_%s_%s %s %s round=%d" % (n, k, impl.name, cpu.fmt(v), UNITS[k], rnd))
+                    for what, lines in zip(("powstream stderr", "owampd log"), run.diag):
+                        for line, c in lines:
+                            emit("# %s N=%d %s: %dx %s" % (impl.name, n, what, c, line))
                     if fig["sessions_missed"] or fig["packets_lost"] or fig["files_unreadable"] \
                             or not fig["sessions_expected"]:
                         bad += 1
