@@ -194,7 +194,8 @@ class Impl:
                 f.write(pfs)
             os.chmod(os.path.join(self.conf, name), 0o600)
         for name in ("owampd.conf", "owamp-server.conf"):
-            open(os.path.join(self.conf, name), "w").close()
+            with open(os.path.join(self.conf, name), "w") as f:
+                f.write(getattr(self, "conf_text", ""))
         if cgroot:
             v2 = cgroot[1]
             self.cg_send = Cgroup(os.path.join(cgroot[0], "send-" + self.name), v2)
