@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "client-async.h"
+#include "clock.h"
 #include "endpoint.h"
 #include "log.h"
 #include "macro.h"
@@ -166,6 +167,8 @@ struct Stream {
 
         uint64_t completed, failed;
         bool warned_busy;
+
+        ClockDebugSteps debug_steps; /* OWAMP_DEBUG_CLOCK_STEPS (tests) */
 };
 
 static void slot_fail(Slot *sl, const char *fmt, ...) _printf_(2, 3);
@@ -181,10 +184,19 @@ static uint64_t now_usec(Stream *s) {
         return t;
 }
 
-/* CLOCK_MONOTONIC time at which the NTP time `when` (on client_now()'s
+/* The stream's clock: client_now()'s, stepped by OWAMP_DEBUG_CLOCK_STEPS. */
+static int64_t clock_offset_nsec(const Stream *s) {
+        return client_clock_offset_nsec() + clock_debug_steps_offset(&s->debug_steps);
+}
+
+static OwTimestamp stream_now(const Stream *s) {
+        return clock_now(clock_offset_nsec(s));
+}
+
+/* CLOCK_MONOTONIC time at which the NTP time `when` (on stream_now()'s
  * clock) comes. */
 static uint64_t usec_at(Stream *s, OwTimestamp when) {
-        OwTimestamp now = client_now();
+        OwTimestamp now = stream_now(s);
         uint64_t base = now_usec(s);
         if (when <= now)
                 return base;
@@ -629,11 +641,14 @@ static void on_fetch(ClientAsync *c _unused_, int error, OwEvent *ev, void *user
                 se->ack = ev->fetch_ack;
                 return;
         case OW_EVENT_FETCH_REQUEST:
+                if (se->have_fetched_req)
+                        ow_session_request_done(&se->fetched_req);
                 se->fetched_req = ev->request;
                 ev->request.slots = NULL;
                 se->have_fetched_req = true;
                 return;
         case OW_EVENT_FETCH_SKIPS:
+                free(se->fskips);
                 se->fskips = ev->skips.ranges;
                 se->n_fskips = ev->skips.n;
                 ev->skips.ranges = NULL;
@@ -754,10 +769,19 @@ static void session_finish(Slot *sl) {
 
 static void on_ep_ready(Endpoint *e _unused_, void *userdata);
 
-static void on_ep_records(Endpoint *e _unused_, const uint8_t *data, size_t n, void *userdata) {
+/* A buried endpoint (its session reset) still calls back with the slot,
+ * which may hold the next session by then: not its business. */
+static bool ep_current(const Slot *sl, const Endpoint *e) {
+        return sl->has_session && sl->session.ep == e;
+}
+
+static void on_ep_records(Endpoint *e, const uint8_t *data, size_t n, void *userdata) {
         Slot *sl = userdata;
         Session *se = &sl->session;
         int r = 0;
+
+        if (!ep_current(sl, e))
+                return;
 
         if (se->writer.fd >= 0)
                 r = owp_writer_append(&se->writer, data, n);
@@ -775,14 +799,16 @@ static void on_ep_records(Endpoint *e _unused_, const uint8_t *data, size_t n, v
                 slot_fail(sl, "cannot keep the records of %s: %s", se->sid_hex, ow_strerror(r));
 }
 
-static void on_ep_done(Endpoint *e _unused_, const WorkerDone *result, void *userdata) {
+static void on_ep_done(Endpoint *e, const WorkerDone *result, void *userdata) {
         Slot *sl = userdata;
         Session *se = &sl->session;
 
+        if (!ep_current(sl, e) || se->ep_done)
+                return;
         se->ep_done = true;
         if (result) {
                 se->ep_next_seqno = result->next_seqno;
-                if (result->n_skips > 0) {
+                if (result->n_skips > 0 && !se->ep_skips) {
                         se->ep_skips = calloc(result->n_skips, sizeof(OwSkipRange));
                         if (se->ep_skips) {
                                 memcpy(se->ep_skips, result->skips, result->n_skips * sizeof(OwSkipRange));
@@ -797,9 +823,11 @@ static void on_ep_done(Endpoint *e _unused_, const WorkerDone *result, void *use
         session_progress(sl);
 }
 
-static void on_ep_failure(Endpoint *e _unused_, EndpointFailure kind _unused_, int error _unused_, const char *reason,
+static void on_ep_failure(Endpoint *e, EndpointFailure kind _unused_, int error _unused_, const char *reason,
                           void *userdata) {
         Slot *sl = userdata;
+        if (!ep_current(sl, e))
+                return;
         log_error("stream %s: test endpoint of %s failed: %s", sl->stream->c.name, sl->session.sid_hex, reason);
 }
 
@@ -822,14 +850,14 @@ static int endpoint_begin(Slot *sl) {
                 return r;
         if (info->mode != OW_MODE_OPEN)
                 ow_testpkt_derive_keys(&se->req.sid, info->keys.aes, info->keys.hmac, &keys);
-        uint64_t duration_usec = ow_duration_to_usec(se->span.end - MIN(se->span.end, client_now()));
+        uint64_t duration_usec = ow_duration_to_usec(se->span.end - MIN(se->span.end, stream_now(s)));
         EndpointParams p = {
                 .sender = s->c.sender,
                 .mode = info->mode,
                 .req = &se->req,
                 .peer = &se->peer,
                 .keys = info->mode != OW_MODE_OPEN ? &keys : NULL,
-                .clock_offset_nsec = client_clock_offset_nsec(),
+                .clock_offset_nsec = clock_offset_nsec(s),
                 .enddelay_nsec = s->c.have_enddelay ? (uint64_t) (s->c.enddelay * (double) NSEC_PER_SEC)
                                                     : ENDDELAY_DEFAULT_NSEC,
                 .spec = {
@@ -851,10 +879,10 @@ static int endpoint_begin(Slot *sl) {
 
 static void on_start_ack(ClientAsync *c _unused_, int error, OwEvent *ev, void *userdata);
 
-static void on_ep_ready(Endpoint *e _unused_, void *userdata) {
+static void on_ep_ready(Endpoint *e, void *userdata) {
         Slot *sl = userdata;
 
-        if (sl->state != SLOT_PREPARING)
+        if (!ep_current(sl, e) || sl->state != SLOT_PREPARING)
                 return;
         sl->state = SLOT_STARTING;
         int r = client_async_start_sessions(sl->client, on_start_ack, sl);
@@ -1044,7 +1072,7 @@ static void slot_setup(Slot *sl) {
         se->udp_fd = r;
 
         /* Start where the chain ends, unless that is too soon. */
-        OwTimestamp now = client_now();
+        OwTimestamp now = stream_now(s);
         OwTimestamp lead = s->first_scheduled ? seconds(STREAM_MIN_LEAD_SEC)
                                               : seconds(STREAM_SETUP_ESTIMATE_SEC + (double) s->c.delay_start);
         OwTimestamp start = now + lead;
@@ -1173,8 +1201,10 @@ static void slot_fail(Slot *sl, const char *fmt, ...) {
                 session_failed(sl, reason);
         session_abort(sl);
         if (sl->state != SLOT_DOWN) {
-                client_async_disconnect(sl->client);
+                /* Down first: the disconnection cancels the waiting
+                 * replies, whose callbacks must see the slot down. */
                 sl->state = SLOT_DOWN;
+                client_async_disconnect(sl->client);
         }
         if (!s->stopping) {
                 s->want_setup = true;
@@ -1204,7 +1234,7 @@ static void on_client_stop(ClientAsync *c _unused_, OwStopSessions *st, void *us
         }
         se->server_stop = *st;
         se->server_stop_received = true;
-        se->server_stop_time = client_now();
+        se->server_stop_time = stream_now(sl->stream);
         /* The server is done: our endpoint ends now (RFC 4656 3.8). */
         if (se->ep && !se->ep_done) {
                 WorkerStop ws = { .stop_time = se->server_stop_time };
@@ -1341,6 +1371,10 @@ int stream_new(sd_event *event, Launcher *launcher, const StreamConfig *config, 
         s->direction = strdup(config->sender ? "to" : "from");
         if (!s->direction)
                 return -ENOMEM;
+        r = clock_debug_steps_from_env(&s->debug_steps);
+        if (r < 0)
+                return log_error_errno(r, "Invalid OWAMP_DEBUG_CLOCK_STEPS (AFTER:STEP[,AFTER:STEP...] in seconds "
+                                          "expected)");
         s->schedule_slot = (OwSlot){ .type = OW_SLOT_EXPONENTIAL, .param = seconds(config->interval) };
         for (unsigned i = 0; i < STREAM_MAX_SLOTS; i++) {
                 s->slots[i] = (Slot){ .stream = s, .id = i, .state = SLOT_DOWN };

@@ -16,6 +16,11 @@ powstream against our owampd on loopback.
   powstream-retry    no server: one attempt per -I seconds, no busy loop
   powstream-restart  SIGHUP (start over), then the server stopped and started
                      again on its port: reconnection, sessions again
+  powstream-clock-step  the wall clock stepped forward and back while
+                     sessions run and the next ones are set up
+                     (OWAMP_DEBUG_CLOCK_STEPS for powstream's, OWAMP_DEBUG_CLOCK_STEP
+                     for the workers'): it keeps running, every printed file
+                     complete, a clean exit on SIGTERM
   powstream-options  refusals of bad options, -h, --version, a missing -d
 """
 
@@ -446,6 +451,46 @@ def case_restart(t):
     settle(d2)
 
 
+def case_clock_step(t):
+    """Steps of +1.843 s, -2.5 s and +6.518 s of powstream's clock, one
+    during the first session or the set-up of the next; every one of our
+    owampd's workers' clocks stepped by +1 s half a second after it
+    started (so mid-session).
+    A session the step cut may fail and the chain may restart (as the
+    reference's), but nothing crashes, leaks or spins, and every file
+    printed is complete."""
+    need_programs()
+    d = t.daemon(env={"OWAMP_DEBUG_CLOCK_STEP": "0.5:1"})
+    for to in (False, True):
+        out = t.path("out-%s" % ("to" if to else "from"))
+        os.makedirs(out)
+        cpu = sum(os.times()[2:4])
+        args = (["-t"] if to else []) + ["-p", "-d", out, "-c", "20", "-N", "10", "-i", "0.1", "-L", "1", d.addr]
+        ps = Powstream(t, args, "powstream-step-%s" % ("to" if to else "from"),
+                       env={"OWAMP_DEBUG_CLOCK_STEPS": "11:1.843,14.5:-2.5,18:6.518"})
+        took = ps.wait_files(".owp", 8, 120)
+        log("%s: eight sessions after %.1f s", ps.name, took)
+        check_eq(ps.stop(), 0, "%s: exit status after SIGTERM" % ps.name)
+        check("SIGTERM/SIGINT Caught: Exiting." in ps.err(), "%s's last words: %r", ps.name, ps.err())
+        check_no_temporary(out, ps.name)
+        owps = ps.paths(".owp")
+        check(len(owps) >= 8, "%s printed %d .owp files", ps.name, len(owps))
+        for p in owps:
+            what = "%s: %s" % (ps.name, os.path.basename(p))
+            check(os.path.exists(p), "%s: printed but not there", what)
+            f = read_owp(p)
+            check_eq((f.finished, f.next_seqno, f.request.n_packets), (1, 20, 20),
+                     "%s: finished, Next Seqno, packets" % what)
+            check_eq(sorted(r.seq for r in f.records), list(range(20)), "%s: sequence numbers" % what)
+            check(os.path.exists(p[:-4] + ".sum"), "%s: no .sum", what)
+        # No busy loop: the CPU time of powstream (and its workers), now
+        # reaped, is a small part of the time it ran.
+        cpu = sum(os.times()[2:4]) - cpu
+        log("%s: CPU %.2f s over %.1f s", ps.name, cpu, took)
+        check(cpu < took / 2, "%s: %.2f s of CPU in %.1f s (a busy loop?)", ps.name, cpu, took)
+    settle(d)
+
+
 def case_options(t):
     need_programs()
     p = run(t, ["-h"])
@@ -494,6 +539,7 @@ CASES = {
     "powstream-ipv6": case_ipv6,
     "powstream-retry": case_retry,
     "powstream-restart": case_restart,
+    "powstream-clock-step": case_clock_step,
     "powstream-options": case_options,
 }
 
