@@ -453,14 +453,13 @@ def case_restart(t):
 
 def case_clock_step(t):
     """Steps of +1.843 s, -2.5 s and +6.518 s of powstream's clock, one
-    during the first session or the set-up of the next; every one of our
-    owampd's workers' clocks stepped by +1 s half a second after it
-    started (so mid-session).
+    during the first sessions and the set-up of the next ones (our
+    owampd's workers' own steps are clock-step's, test-faults.py).
     A session the step cut may fail and the chain may restart (as the
     reference's), but nothing crashes, leaks or spins, and every file
     printed is complete."""
     need_programs()
-    d = t.daemon(env={"OWAMP_DEBUG_CLOCK_STEP": "0.5:1"})
+    d = t.daemon()
     for to in (False, True):
         out = t.path("out-%s" % ("to" if to else "from"))
         os.makedirs(out)
@@ -475,14 +474,22 @@ def case_clock_step(t):
         check_no_temporary(out, ps.name)
         owps = ps.paths(".owp")
         check(len(owps) >= 8, "%s printed %d .owp files", ps.name, len(owps))
+        full = 0
         for p in owps:
             what = "%s: %s" % (ps.name, os.path.basename(p))
             check(os.path.exists(p), "%s: printed but not there", what)
             f = read_owp(p)
-            check_eq((f.finished, f.next_seqno, f.request.n_packets), (1, 20, 20),
-                     "%s: finished, Next Seqno, packets" % what)
-            check_eq(sorted(r.seq for r in f.records), list(range(20)), "%s: sequence numbers" % what)
+            check_eq((f.finished, f.request.n_packets), (1, 20), "%s: finished, packets" % what)
+            # Only powstream's clock steps, not its running worker's nor
+            # our owampd's (as if the hosts' clocks disagreed by the step):
+            # a session asked for a start the server sees passed, or given
+            # a stop time off by the step, is cut short (its Next Seqno
+            # says so). Never a packet twice.
+            seqs = sorted(r.seq for r in f.records)
+            check(len(set(seqs)) == len(seqs) and all(q < 20 for q in seqs), "%s: sequence numbers %r", what, seqs)
+            full += seqs == list(range(20))
             check(os.path.exists(p[:-4] + ".sum"), "%s: no .sum", what)
+        check(full * 2 >= len(owps), "%s: only %d of %d sessions with all their packets", ps.name, full, len(owps))
         # No busy loop: the CPU time of powstream (and its workers), now
         # reaped, is a small part of the time it ran.
         cpu = sum(os.times()[2:4]) - cpu
